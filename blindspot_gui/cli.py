@@ -1,0 +1,168 @@
+"""The `blindspot` command line: list, evaluate and train the zoo's models (a front end on the core)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from blindspot_gui.core.data import DatasetError
+from blindspot_gui.core.monitor import Cancelled, Monitor
+from blindspot_gui.core.weights import WeightsError, load_zoo_model, model_status, save_model, user_models_dir
+from blindspot_gui.core.zoo import ZOO, UnknownModelError, find_spec
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def percent(fraction) -> str:
+    return "—" if fraction is None else f"{100 * fraction:.2f}%"
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, stream=sys.stderr):
+        self.label = label
+        self.stream = stream
+        self.started = time.perf_counter()
+        self._last_draw = 0.0
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        now = time.perf_counter()
+        if now - self._last_draw < 0.1 and fraction < 1.0:
+            return
+        self._last_draw = now
+        filled = int(self.WIDTH * fraction)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        elapsed = now - self.started
+        self.stream.write(f"\r{self.label} [{bar}] {100 * fraction:5.1f}% {elapsed:6.0f}s {message[:40]:<40}")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def command_models(args) -> int:
+    rows = []
+    for spec in ZOO:
+        status = model_status(spec)
+        errors = (status.metadata or {}).get("errors", {})
+        rows.append(
+            {
+                "name": spec.name,
+                "key": spec.key,
+                "description": spec.description,
+                "status": "present" if status.available else "missing",
+                "weights": str(status.weights_path) if status.available else None,
+                "training_data": spec.training_data,
+                "train_error": errors.get("train"),
+                "test_error": errors.get("test"),
+                "paper_test_error": spec.paper.test_error,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<20} {'key':<17} {'weights':<8} {'train err':>9} {'test err':>9} {'paper':>7}  description")
+    for row in rows:
+        print(
+            f"{row['name']:<20} {row['key']:<17} {row['status']:<8} {percent(row['train_error']):>9} "
+            f"{percent(row['test_error']):>9} {percent(row['paper_test_error']):>7}  {row['description']}"
+        )
+    return 0
+
+
+def command_eval(args) -> int:
+    from blindspot_gui.core.training import measure_errors
+
+    spec = find_spec(args.name)
+    model = load_zoo_model(spec.name, weights_path=args.weights)
+    started = time.perf_counter()
+    errors = measure_errors(model, spec)
+    record = {"name": spec.name, "errors": errors, "seconds": round(time.perf_counter() - started, 2),
+              "paper": {"train": spec.paper.train_error, "test": spec.paper.test_error,
+                        "P1": spec.paper.p1_error, "P2": spec.paper.p2_error}}
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    print(f"{spec.name}")
+    for part, error in errors.items():
+        print(f"  {part:<6} error {percent(error):>7}   (paper: {percent(record['paper'].get(part))})")
+    return 0
+
+
+def command_train(args) -> int:
+    from blindspot_gui.core.data import training_part
+    from blindspot_gui.core.training import train_model
+
+    if args.limit is not None and args.limit < 1:
+        print("blindspot train: --limit must be a positive number of images", file=sys.stderr)
+        return EXIT_USAGE
+    if args.all == bool(args.names):
+        print("blindspot train: give model names or --all (not both)", file=sys.stderr)
+        return EXIT_USAGE
+    specs = list(ZOO) if args.all else [find_spec(name) for name in args.names]
+    out = Path(args.out) if args.out else user_models_dir()
+    for spec in specs:
+        bar = TerminalProgress(f"{spec.name:<20}")
+        data = training_part(spec.training_data).subset(range(args.limit)) if args.limit else None
+        try:
+            result = train_model(spec, Monitor(on_progress=bar), device=args.device, data=data)
+        finally:
+            bar.finish()
+        path = save_model(result.model, spec, result.metadata, out)
+        errors = result.metadata["errors"]
+        summary = ", ".join(f"{part} {percent(error)}" for part, error in errors.items())
+        print(f"{spec.name}: {summary} (paper test {percent(spec.paper.test_error)}); "
+              f"{result.metadata['wall_time_s']:.0f}s -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blindspot",
+        description="Reproduce and explore the blind spots of neural networks (Szegedy et al., ICLR 2014).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list the model zoo with weight status and errors")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.set_defaults(run=command_models)
+
+    evaluate = commands.add_parser("eval", help="re-measure a model's training and test error")
+    evaluate.add_argument("name", help="model name or key, e.g. fc100-100-10")
+    evaluate.add_argument("--weights", help="evaluate this weights file instead of the installed one")
+    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    evaluate.set_defaults(run=command_eval)
+
+    train = commands.add_parser("train", help="train zoo models from scratch")
+    train.add_argument("names", nargs="*", metavar="NAME", help="model names or keys")
+    train.add_argument("--all", action="store_true", help="train every model of the zoo")
+    train.add_argument("--out", help=f"folder for weights and records (default: {user_models_dir()})")
+    train.add_argument("--limit", type=int, metavar="N",
+                       help="train on only the first N images of the model's training data (a quick trial)")
+    train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    train.set_defaults(run=command_train)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UnknownModelError, WeightsError, DatasetError, ValueError) as error:
+        print(f"blindspot {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (KeyboardInterrupt, Cancelled):
+        print(f"\nblindspot {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Qt-free core: data, models, training and (later) attacks, unit analysis and experiments."""

@@ -1,0 +1,23 @@
+"""Where the bundled resources (MNIST, trained weights) live, in a source checkout or an installed copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def resources_root() -> Path:
+    """The resources folder: ``blindspot_gui/resources`` when installed, ``resources/`` in a checkout."""
+    for candidate in (_PACKAGE_DIR / "resources", _PACKAGE_DIR.parent / "resources"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(
+        f"blindspot_gui's resources folder is missing (looked in {_PACKAGE_DIR / 'resources'} and "
+        f"{_PACKAGE_DIR.parent / 'resources'}); reinstall the package."
+    )
+
+
+def resource_path(*parts: str) -> Path:
+    """A path inside the resources folder."""
+    return resources_root().joinpath(*parts)

@@ -1,0 +1,222 @@
+"""Training the zoo's models from scratch, with progress, live curves and cancellation through a Monitor."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from blindspot_gui.core.data import Dataset, load_mnist, p1_p2_split, training_part
+from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.zoo import ModelSpec, build_decoder, weight_decay_penalty
+
+EVAL_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One point of the live training curve."""
+
+    stage: str
+    epoch: int
+    epochs: int
+    loss: float
+    test_error: float
+
+
+@dataclass
+class TrainingResult:
+    model: nn.Module
+    metadata: dict
+
+
+def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """Predicted labels of ``images`` (N, 1, 28, 28), computed in batches without gradients."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            batches = [
+                model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu()
+                for start in range(0, len(images), batch_size)
+            ]
+    finally:
+        model.train(was_training)
+    return torch.cat(batches) if batches else torch.empty(0, dtype=torch.long)
+
+
+def error_rate(model: nn.Module, data: Dataset) -> float:
+    """Fraction of ``data`` that ``model`` misclassifies."""
+    return float((predict_labels(model, data.images) != data.labels).float().mean())
+
+
+def measure_errors(model: nn.Module, spec: ModelSpec) -> dict[str, float]:
+    """Error on the full training set, the test set and, for the cross-training-set models, P1 and P2."""
+    train = load_mnist("train")
+    errors = {"train": error_rate(model, train), "test": error_rate(model, load_mnist("test"))}
+    if spec.training_data in ("P1", "P2"):
+        p1, p2 = p1_p2_split()
+        wrong = (predict_labels(model, train.images) != train.labels).float()
+        errors["P1"] = float(wrong[torch.as_tensor(p1)].mean())
+        errors["P2"] = float(wrong[torch.as_tensor(p2)].mean())
+    return errors
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by a random whole number of pixels in [-max_shift, max_shift], zero-filled."""
+    if max_shift == 0:
+        return images
+    padded = F.pad(images, (max_shift,) * 4)
+    size = images.shape[-1]
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(images), 2), generator=generator)
+    rows = offsets[:, 0, None] + torch.arange(size)
+    cols = offsets[:, 1, None] + torch.arange(size)
+    batch = torch.arange(len(images))[:, None, None]
+    return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
+
+
+def _train_softmax_lbfgs(model, spec, data, test, monitor: Monitor) -> None:
+    """Softmax regression is convex: solve it to convergence with full-batch L-BFGS."""
+    max_evaluations = spec.recipe.epochs
+    optimizer = torch.optim.LBFGS(
+        model.parameters(), lr=1, max_iter=max_evaluations, max_eval=max_evaluations, history_size=20,
+        tolerance_grad=1e-6, tolerance_change=1e-10, line_search_fn="strong_wolfe",
+    )
+    evaluations = 0
+
+    def objective():
+        nonlocal evaluations
+        monitor.check()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(data.images), data.labels) + weight_decay_penalty(model, spec.weight_decay)
+        loss.backward()
+        evaluations += 1
+        monitor.progress(evaluations / max_evaluations, f"L-BFGS evaluation {evaluations}, loss {float(loss):.4f}")
+        if evaluations % 25 == 0:
+            monitor.partial(EpochReport("softmax", evaluations, max_evaluations, float(loss), error_rate(model, test)))
+        return loss
+
+    optimizer.step(objective)
+    monitor.progress(1.0, f"L-BFGS converged after {evaluations} evaluations")
+
+
+def _minibatch_epochs(model, parameters, loss_fn, data, spec, stage, epochs, monitor: Monitor, test=None) -> None:
+    """Adam with a cosine learning-rate schedule over ``epochs`` passes of shuffled minibatches."""
+    recipe = spec.recipe
+    optimizer = torch.optim.Adam(parameters, lr=recipe.learning_rate)
+    steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    device = next(model.parameters()).device
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(data), generator=generator)
+        total_loss = 0.0
+        for step, start in enumerate(range(0, len(data), recipe.batch_size)):
+            monitor.check()
+            batch = order[start : start + recipe.batch_size]
+            images = random_shift(data.images[batch], recipe.augment_shift, generator).to(device)
+            loss = loss_fn(images, data.labels[batch].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += float(loss.detach()) * len(batch)
+            monitor.progress(((epoch - 1) * steps_per_epoch + step + 1) / (epochs * steps_per_epoch), stage)
+        mean_loss = total_loss / len(data)
+        test_error = error_rate(model, test) if test is not None else float("nan")
+        monitor.partial(EpochReport(stage, epoch, epochs, mean_loss, test_error))
+        monitor.progress(epoch / epochs, f"{stage}: epoch {epoch}/{epochs}, loss {mean_loss:.4f}")
+
+
+def _train_classifier(model, spec, data, test, monitor: Monitor, epochs: int) -> None:
+    def loss_fn(images, labels):
+        return F.cross_entropy(model(images), labels) + weight_decay_penalty(model, spec.weight_decay)
+
+    _minibatch_epochs(model, model.parameters(), loss_fn, data, spec, "training", epochs, monitor, test)
+
+
+def _pretrain_autoencoder(model, spec, data, monitor: Monitor) -> float:
+    """Train encoder + decoder to reconstruct the images (cross-entropy per pixel); returns the final loss."""
+    decoder = build_decoder(spec).to(next(model.parameters()).device)
+    encode = nn.Sequential(model.flatten, model.encoder, model.code)
+    encoder_decay, _ = spec.weight_decay
+
+    def loss_fn(images, _labels):
+        reconstruction = decoder(encode(images))
+        penalty = encoder_decay * (model.encoder.weight.pow(2).sum() + decoder[0].weight.pow(2).sum())
+        return F.binary_cross_entropy(reconstruction, images) + penalty
+
+    parameters = list(model.encoder.parameters()) + list(decoder.parameters())
+    _minibatch_epochs(model, parameters, loss_fn, data, spec, "autoencoder pre-training",
+                      spec.recipe.pretrain_epochs, monitor)
+    with torch.inference_mode():
+        sample = data.images[:5000]
+        return float(F.binary_cross_entropy(decoder(encode(sample)), sample))
+
+
+def train_model(
+    spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu", data: Dataset | None = None
+) -> TrainingResult:
+    """Train ``spec`` from scratch on its training data (or on ``data``) and measure its errors.
+
+    Progress goes to ``monitor`` (fraction of all epochs), each finished epoch is sent as an
+    :class:`EpochReport` partial result, and ``monitor.check`` is called every minibatch.
+    """
+    monitor = monitor or Monitor()
+    torch.manual_seed(spec.recipe.seed)
+    model = spec.build().to(device)
+    data = data if data is not None else training_part(spec.training_data)
+    test = load_mnist("test")
+    started = time.perf_counter()
+    extra: dict = {}
+    if spec.kind == "softmax":
+        _train_softmax_lbfgs(model, spec, data, test, monitor)
+    else:
+        epochs = spec.recipe.epochs
+        if spec.kind == "autoencoder":
+            share = spec.recipe.pretrain_epochs / (spec.recipe.pretrain_epochs + epochs)
+            extra["reconstruction_loss"] = _pretrain_autoencoder(model, spec, data, monitor.scaled(0, share))
+            monitor = monitor.scaled(share, 1)
+        _train_classifier(model, spec, data, test, monitor, epochs)
+    wall_time = time.perf_counter() - started
+    model.eval()
+    model.cpu()
+    metadata = training_metadata(spec, model, len(data), wall_time, measure_errors(model, spec), extra)
+    return TrainingResult(model, metadata)
+
+
+def training_metadata(
+    spec: ModelSpec, model: nn.Module, training_images: int, wall_time: float, errors: dict, extra: dict
+) -> dict:
+    """The record written next to the weights: what was trained, how, on what, and how well."""
+    paper = spec.paper
+    return {
+        "name": spec.name,
+        "key": spec.key,
+        "description": spec.description,
+        "architecture": {"kind": spec.kind, "hidden": list(spec.hidden), "modules": str(model)},
+        "weight_decay": list(spec.weight_decay),
+        "weight_decay_reading": "mean cross-entropy + sum_l lambda_l * ||W_l||_F^2, biases not decayed",
+        "training_data": spec.training_data,
+        "training_images": training_images,
+        "seed": spec.recipe.seed,
+        "epochs": spec.recipe.epochs,
+        "recipe": asdict(spec.recipe),
+        "wall_time_s": round(wall_time, 1),
+        "errors": errors,
+        "paper": {
+            "train": paper.train_error, "test": paper.test_error, "P1": paper.p1_error, "P2": paper.p2_error,
+            "distortion": paper.distortion,
+        },
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }

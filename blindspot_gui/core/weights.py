@@ -1,0 +1,143 @@
+"""Finding, loading and saving model weights; every weight file is untrusted and read with weights_only=True."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from blindspot_gui.core.resources import resource_path
+from blindspot_gui.core.zoo import ModelSpec, find_spec
+
+
+class WeightsError(ValueError):
+    """A weights file is missing, corrupt, unsafe, or does not fit the architecture."""
+
+
+def user_models_dir() -> Path:
+    """Where models trained by the user go: $BLINDSPOT_HOME/models, else ~/.local/share/blindspot_gui/models."""
+    home = os.environ.get("BLINDSPOT_HOME")
+    base = Path(home) if home else Path.home() / ".local" / "share" / "blindspot_gui"
+    return base / "models"
+
+
+def bundled_models_dir() -> Path:
+    """The weights shipped with the application (resources/models)."""
+    return resource_path("models")
+
+
+def model_dirs() -> list[Path]:
+    """Folders searched for weights, first match wins: the user's trained models, then the shipped ones."""
+    return [user_models_dir(), bundled_models_dir()]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a zoo model's weights are present, where, and what its training record says."""
+
+    spec: ModelSpec
+    weights_path: Path | None
+    metadata: dict | None
+
+    @property
+    def available(self) -> bool:
+        return self.weights_path is not None
+
+    @property
+    def test_error(self) -> float | None:
+        return (self.metadata or {}).get("errors", {}).get("test")
+
+
+def read_metadata(path: Path) -> dict | None:
+    """The JSON training record at ``path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def model_status(spec: ModelSpec) -> ModelStatus:
+    for directory in model_dirs():
+        weights = directory / spec.weights_file
+        if weights.is_file():
+            return ModelStatus(spec, weights, read_metadata(directory / spec.metadata_file))
+    return ModelStatus(spec, None, None)
+
+
+def read_state_dict(path) -> dict[str, torch.Tensor]:
+    """Read a state dict with ``torch.load(weights_only=True)``, turning every failure into a WeightsError."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weights file '{path}' does not exist.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise WeightsError(
+            f"Refused to load '{path}': it contains Python objects other than tensors, which could run code "
+            f"when loaded. Only plain state dicts are accepted. ({str(error).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise WeightsError(f"'{path}' is not a readable PyTorch weights file ({str(error).splitlines()[0]}).") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise WeightsError(f"'{path}' does not hold a state dict (a mapping of parameter names to tensors).")
+    return state
+
+
+def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Copy ``state`` into ``model``, explaining a mismatch of names or shapes in one message."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shapes = [
+        f"{name} {tuple(state[name].shape)} instead of {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in state and state[name].shape != tensor.shape
+    ]
+    if missing or unexpected or wrong_shapes:
+        details = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing[:4])}" if missing else "",
+                f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
+                f"wrong shape: {', '.join(wrong_shapes[:3])}" if wrong_shapes else "",
+            )
+            if part
+        )
+        raise WeightsError(f"'{source}' does not fit this architecture ({details}).")
+    model.load_state_dict(state)
+    return model
+
+
+def load_zoo_model(name: str, weights_path=None, device: str = "cpu") -> nn.Module:
+    """The zoo model ``name`` with its trained weights (or those at ``weights_path``), in eval mode."""
+    spec = find_spec(name)
+    if weights_path is None:
+        status = model_status(spec)
+        if not status.available:
+            raise WeightsError(
+                f"No weights for {spec.name}: train them with `blindspot train {spec.key}` "
+                f"(looked in {', '.join(str(d) for d in model_dirs())})."
+            )
+        weights_path = status.weights_path
+    model = load_state_into(spec.build(), read_state_dict(weights_path), str(weights_path))
+    return model.to(device).eval()
+
+
+def save_model(model: nn.Module, spec: ModelSpec, metadata: dict, directory) -> Path:
+    """Write ``<key>.pt`` (state dict) and ``<key>.json`` (training record) into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights_path = directory / spec.weights_file
+    temporary = weights_path.with_suffix(".pt.part")
+    torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, temporary)
+    temporary.replace(weights_path)
+    (directory / spec.metadata_file).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return weights_path
