@@ -6,10 +6,12 @@ import torch
 from torch import nn
 
 from blindspot_gui.core import data as _data
+from blindspot_gui.core.attack.search import AttackConfig, AttackResult, blindspot_search
+from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.weights import load_zoo_model
 from blindspot_gui.core.zoo import zoo_names
 
-__all__ = ["load_model", "load_mnist", "model_names"]
+__all__ = ["attack", "load_model", "load_mnist", "model_names", "AttackConfig", "AttackResult", "Monitor"]
 
 
 def load_model(name: str, device: str = "cpu") -> nn.Module:
@@ -34,3 +36,26 @@ def load_mnist(split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
 def model_names() -> list[str]:
     """The names of the models in the zoo."""
     return zoo_names()
+
+
+def attack(
+    model,
+    images,
+    targets="next",
+    labels=None,
+    *,
+    engine: str = "fast",
+    config: AttackConfig | None = None,
+    monitor: Monitor | None = None,
+) -> list[AttackResult]:
+    """The paper's box-constrained L-BFGS blind-spot search on ``images``; one result per image.
+
+    ``model`` is a torch module or a zoo name; ``images`` (N, 1, 28, 28) in [0, 1]; ``targets`` is
+    "next", "random", "least-likely", "none" (untargeted), one label, or one label per image;
+    ``labels`` are the true labels (default: the model's predictions). See
+    :func:`blindspot_gui.core.attack.search.blindspot_search` for the details.
+    """
+    if isinstance(model, str):
+        model = load_model(model)
+    return blindspot_search(model, images, targets, labels, engine=engine, config=config or AttackConfig(),
+                            monitor=monitor)

@@ -124,6 +124,65 @@ def command_train(args) -> int:
     return 0
 
 
+def parse_image_range(text: str) -> tuple[str, int, int]:
+    """'test:START:STOP' (or 'train:...'; 'test:I' for one image) -> (split, start, stop)."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in ("train", "test"):
+        raise ValueError(f"--images must look like test:START:STOP or train:START:STOP, not {text!r}")
+    try:
+        start = int(parts[1])
+        stop = int(parts[2]) if len(parts) == 3 else start + 1
+    except ValueError:
+        raise ValueError(f"--images needs whole numbers, not {text!r}") from None
+    if not 0 <= start < stop:
+        raise ValueError(f"--images range {start}:{stop} is empty or negative")
+    return parts[0], start, stop
+
+
+def command_attack(args) -> int:
+    import numpy as np
+
+    from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
+    from blindspot_gui.core.data import load_mnist
+
+    split, start, stop = parse_image_range(args.images)
+    dataset = load_mnist(split)
+    if stop > len(dataset):
+        raise ValueError(f"the {split} set has {len(dataset)} images; {args.images} goes past its end")
+    model = load_zoo_model(args.model)
+    images, labels = dataset.images[start:stop], dataset.labels[start:stop]
+    bar = TerminalProgress(f"attack {find_spec(args.model).name}")
+    started = time.perf_counter()
+    try:
+        results = blindspot_search(model, images, args.target, labels, engine=args.engine,
+                                   config=AttackConfig(seed=args.seed), monitor=Monitor(on_progress=bar))
+    finally:
+        bar.finish()
+    seconds = time.perf_counter() - started
+    for result in results:
+        result.index += start
+    succeeded = [result for result in results if result.success]
+    distortions = np.array([result.distortion for result in succeeded])
+    print(f"{len(results)} images from {split}[{start}:{stop}], target {args.target}, engine {args.engine}")
+    print(f"  success rate      {100 * len(succeeded) / len(results):.1f}%")
+    if len(distortions):
+        print(f"  mean distortion   {distortions.mean():.4f}   (RMS over pixels in [0, 1]; successful images)")
+        print(f"  median distortion {np.median(distortions):.4f}")
+    print(f"  time per image    {1000 * seconds / len(results):.1f} ms")
+    if args.json:
+        Path(args.json).write_text(json.dumps([result.to_record() for result in results], indent=1) + "\n")
+    if args.npz:
+        np.savez_compressed(
+            args.npz,
+            original=np.stack([result.original for result in results]),
+            adversarial=np.stack([result.adversarial for result in results]),
+            label=np.array([result.label for result in results]),
+            target=np.array([-1 if result.target is None else result.target for result in results]),
+            index=np.array([result.index for result in results]),
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blindspot",
@@ -149,6 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on only the first N images of the model's training data (a quick trial)")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     train.set_defaults(run=command_train)
+    attack = commands.add_parser("attack", help="find blind spots: the paper's box-constrained L-BFGS search")
+    attack.add_argument("--model", required=True, help="model name or key, e.g. fc100-100-10")
+    attack.add_argument("--images", default="test:0:10", help="test:START:STOP or train:START:STOP (default test:0:10)")
+    attack.add_argument("--target", default="next",
+                        help="next, random, least-likely, none (untargeted) or a label 0-9 (default: next)")
+    attack.add_argument("--engine", choices=("fast", "reference"), default="fast",
+                        help="fast: batched torch L-BFGS-B; reference: scipy L-BFGS-B per image (default: fast)")
+    attack.add_argument("--seed", type=int, default=0, help="seed of the random target rule")
+    attack.add_argument("--json", metavar="FILE", help="write one record per image")
+    attack.add_argument("--npz", metavar="FILE", help="write arrays original, adversarial, label, target, index")
+    attack.set_defaults(run=command_attack)
     return parser
 
 

@@ -23,12 +23,13 @@ def short(spec_name, epochs=1, **changes):
 def test_short_training_on_a_subset_learns_and_reports():
     progress, reports = [], []
     monitor = Monitor(on_progress=lambda fraction, _: progress.append(fraction), on_partial=reports.append)
-    subset = load_mnist("train").subset(range(3000))
-    result = train_model(short("FC100-100-10", epochs=2), monitor, data=subset)
-    assert result.metadata["errors"]["test"] < 0.25
-    assert result.metadata["training_images"] == 3000
+    subset = load_mnist("train").subset(range(5000))
+    result = train_model(short("FC100-100-10", epochs=3, learning_rate=5e-3), monitor, data=subset)
+    assert result.metadata["errors"]["test"] < 0.3  # chance is 0.9
+    assert result.metadata["training_images"] == 5000
     assert progress == sorted(progress) and progress[-1] == 1.0
-    assert [report.epoch for report in reports] == [1, 2]
+    assert [report.epoch for report in reports] == [1, 2, 3]
+    assert reports[-1].loss < reports[0].loss
     assert all(isinstance(report, EpochReport) and 0 <= report.test_error < 1 for report in reports)
 
 

@@ -97,9 +97,10 @@ def _train_softmax_lbfgs(model, spec, data, test, monitor: Monitor) -> None:
         loss = F.cross_entropy(model(data.images), data.labels) + weight_decay_penalty(model, spec.weight_decay)
         loss.backward()
         evaluations += 1
-        monitor.progress(evaluations / max_evaluations, f"L-BFGS evaluation {evaluations}, loss {float(loss):.4f}")
+        value = float(loss.detach())
+        monitor.progress(evaluations / max_evaluations, f"L-BFGS evaluation {evaluations}, loss {value:.4f}")
         if evaluations % 25 == 0:
-            monitor.partial(EpochReport("softmax", evaluations, max_evaluations, float(loss), error_rate(model, test)))
+            monitor.partial(EpochReport("softmax", evaluations, max_evaluations, value, error_rate(model, test)))
         return loss
 
     optimizer.step(objective)

@@ -1,0 +1,601 @@
+"""The paper's blind-spot search (section 4.1): box-constrained L-BFGS with a line search over c.
+
+For an image x with pixels in [0, 1] and a target label l, Szegedy et al. approximate the smallest
+perturbation r with f(x + r) = l and x + r in [0, 1]^m by minimising
+
+    c * |r| + loss_f(x + r, l)     subject to  x + r in [0, 1]^m
+
+for a c found by a line search: a larger c weighs the perturbation more and so gives a smaller r,
+and the search looks for the largest c whose minimiser is still classified as l. We use
+|r| = ||r||_2^2 (smooth at r = 0, where every solve starts; along c it traces the same trade-off as
+the plain norm) and loss_f = cross-entropy of the softmax. The optimisation variable is the
+adversarial image a = x + r itself, so the box is exactly 0 <= a <= 1. The search brackets c on a
+logarithmic grid, then bisects the bracket, and keeps the smallest successful perturbation seen
+at any evaluation of any solve.
+
+Two engines share the objective, the target rules and the result records: ``reference`` solves
+one image and one c at a time with scipy's L-BFGS-B; ``fast`` solves every image and every c
+candidate of a step at once with a batched torch L-BFGS-B (``batched_lbfgsb``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from blindspot_gui.core.attack.batched_lbfgsb import SolverOptions, minimize_box_lbfgs
+from blindspot_gui.core.monitor import Cancelled, Monitor
+
+TARGET_POLICIES = ("next", "random", "least-likely", "none")
+"""Named target rules: (y + 1) mod K, a seeded random wrong label, the least likely label, untargeted."""
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Everything tunable about the search; the defaults are what the application uses."""
+
+    c_min: float = 1e-3
+    c_max: float = 1e4
+    """reference engine: the range its bracketing may search."""
+    grid_size: int = 6
+    grid_span: float = 10.0
+    """fast engine: c values tried at once to bracket c, log-spaced from estimate / span to estimate * span."""
+    bisection_rounds: int = 3
+    bisection_size: int = 3
+    warm_start: bool = True
+    """fast engine: start bisection solves from the task's best successful point instead of the original."""
+    """fast engine: c values tried at once inside the bracket in each round."""
+    reference_start_c: float = 1.0
+    reference_bisection_steps: int = 8
+    """reference engine: bracketing by factors of 10 from ``reference_start_c``, then this many halvings."""
+    max_iterations: int = 100
+    history: int = 10
+    gradient_tolerance: float = 1e-5
+    untargeted_candidates: int = 9
+    """untargeted search: how many wrong labels to search, the most promising first (9: all of them)."""
+    seed: int = 0
+    """seed of the "random" target rule."""
+
+
+@dataclass
+class AttackResult:
+    """The outcome of the search for one image; arrays are detached CPU numpy, images shaped like the input."""
+
+    index: int
+    original: np.ndarray
+    adversarial: np.ndarray
+    perturbation: np.ndarray
+    label: int
+    """true label if given, else the model's prediction on the original."""
+    original_prediction: int
+    target: int | None
+    """the requested target label; None for an untargeted search."""
+    adversarial_prediction: int
+    success: bool
+    probabilities_before: np.ndarray
+    probabilities_after: np.ndarray
+    c: float | None
+    iterations: int
+    function_evaluations: int
+    distortion: float
+    """the paper's measure: sqrt(sum r_i^2 / n), pixels in [0, 1]."""
+    l2: float
+    linf: float
+    message: str = ""
+
+    def to_record(self) -> dict:
+        """The scalar fields, for JSON."""
+        return {
+            name: value
+            for name, value in self.__dict__.items()
+            if not isinstance(value, np.ndarray)
+        } | {"probabilities_before": self.probabilities_before.round(6).tolist(),
+             "probabilities_after": self.probabilities_after.round(6).tolist()}
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """Partial result sent to the monitor while a search runs."""
+
+    stage: str
+    step: int
+    steps: int
+    iteration: int
+    best_distortion: np.ndarray
+    """(N,) smallest successful distortion so far per image; inf where none yet."""
+    best_adversarial: np.ndarray
+    """(N, *image shape) the corresponding images (the original where none yet)."""
+    elapsed: float
+
+
+@dataclass
+class _Tasks:
+    """The (image, target) pairs being searched, with the best successful point of each."""
+
+    image_index: torch.Tensor
+    target: torch.Tensor
+    best_squared_norm: torch.Tensor
+    best_point: torch.Tensor
+    best_c: torch.Tensor
+    evaluations: torch.Tensor
+    iterations: torch.Tensor
+
+
+@contextmanager
+def frozen_eval_mode(model: nn.Module):
+    """Eval mode and no parameter gradients during the search; both restored afterwards."""
+    was_training = model.training
+    requires_grad = [parameter.requires_grad for parameter in model.parameters()]
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for parameter, flag in zip(model.parameters(), requires_grad):
+            parameter.requires_grad_(flag)
+        model.train(was_training)
+
+
+def distortion_measures(perturbation: np.ndarray) -> tuple[float, float, float]:
+    """(the paper's RMS distortion sqrt(sum r^2 / n), L2 norm, L-infinity norm)."""
+    flat = perturbation.reshape(-1).astype(np.float64)
+    l2 = float(np.sqrt((flat**2).sum()))
+    return l2 / math.sqrt(flat.size), l2, float(np.abs(flat).max(initial=0.0))
+
+
+def validate_images(images: torch.Tensor) -> torch.Tensor:
+    """Images as float (N, C, H, W) in [0, 1]; a clear ValueError otherwise."""
+    if not isinstance(images, torch.Tensor):
+        images = torch.as_tensor(np.asarray(images))
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W) or (C, H, W), not {tuple(images.shape)}")
+    if len(images) == 0:
+        raise ValueError("no images to attack")
+    images = images.detach().float()
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite pixels")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(
+            f"pixels must lie in [0, 1] (found {float(images.min()):.3g} to {float(images.max()):.3g}); "
+            "divide 8-bit images by 255"
+        )
+    return images
+
+
+def resolve_targets(targets, labels: torch.Tensor, probabilities: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Target label per image from a rule name, one label, or a sequence; -1 means untargeted.
+
+    ``labels`` are the reference labels (true or predicted), ``probabilities`` the model's (N, K).
+    """
+    count, classes = probabilities.shape
+    if targets is None or (isinstance(targets, str) and targets == "none"):
+        return torch.full((count,), -1, dtype=torch.long)
+    if isinstance(targets, str):
+        if targets == "next":
+            return (labels + 1) % classes
+        if targets == "random":
+            generator = torch.Generator().manual_seed(seed)
+            offsets = torch.randint(1, classes, (count,), generator=generator)
+            return (labels + offsets) % classes
+        if targets == "least-likely":
+            return probabilities.argmin(dim=1)
+        if targets.strip().lstrip("-").isdigit():
+            targets = int(targets)
+        else:
+            raise ValueError(f"unknown target rule {targets!r}; use one of {', '.join(TARGET_POLICIES)} or a label")
+    if isinstance(targets, (int, np.integer)):
+        targets = [int(targets)] * count
+    resolved = torch.as_tensor(np.asarray(targets), dtype=torch.long).reshape(-1)
+    if len(resolved) != count:
+        raise ValueError(f"{len(resolved)} targets for {count} images")
+    invalid = (resolved < 0) | (resolved >= classes)
+    if invalid.any():
+        raise ValueError(f"target label {int(resolved[invalid][0])} is invalid: labels run from 0 to {classes - 1}")
+    return resolved
+
+
+class _Objective:
+    """c * ||a - x||^2 + cross-entropy(f(a), target) on rows (task, c); records the best successful a of each task."""
+
+    def __init__(self, model, images_flat, image_shape, tasks: _Tasks, monitor: Monitor):
+        self.model = model
+        self.images_flat = images_flat
+        self.image_shape = image_shape
+        self.tasks = tasks
+        self.monitor = monitor
+        self.row_task = torch.empty(0, dtype=torch.long)
+        self.row_c = torch.empty(0)
+
+    def set_rows(self, row_task: torch.Tensor, row_c: torch.Tensor) -> None:
+        self.row_task, self.row_c = row_task, row_c
+
+    def evaluate(self, points: torch.Tensor, task: torch.Tensor, c: torch.Tensor):
+        """Objective (B,) and gradient (B, D) at ``points`` for the given tasks and c values."""
+        self.monitor.check()
+        tasks = self.tasks
+        origin = self.images_flat[tasks.image_index[task]]
+        target = tasks.target[task]
+        with torch.enable_grad():
+            points = points.detach().requires_grad_(True)
+            logits = self.model(points.view(-1, *self.image_shape))
+            squared_norm = (points - origin).pow(2).sum(dim=1)
+            value = c * squared_norm + F.cross_entropy(logits, target, reduction="none")
+            (gradient,) = torch.autograd.grad(value.sum(), points)
+        self._record(points.detach(), squared_norm.detach(), logits.detach(), task, c)
+        return value.detach(), gradient
+
+    def _record(self, points, squared_norm, logits, task, c) -> None:
+        tasks = self.tasks
+        tasks.evaluations.index_add_(0, task, torch.ones_like(task))
+        success = logits.argmax(dim=1) == tasks.target[task]
+        if not success.any():
+            return
+        # Several rows may share a task: keep the smallest successful one per task.
+        candidates = torch.where(success, squared_norm, torch.full_like(squared_norm, math.inf))
+        order = torch.argsort(candidates, descending=True)  # later writes win: smallest last
+        task, candidates, points, c = task[order], candidates[order], points[order], c[order]
+        better = candidates < tasks.best_squared_norm[task]
+        if better.any():
+            chosen = task[better]
+            tasks.best_squared_norm[chosen] = candidates[better]
+            tasks.best_point[chosen] = points[better]
+            tasks.best_c[chosen] = c[better]
+
+    def __call__(self, points: torch.Tensor, rows: torch.Tensor):
+        return self.evaluate(points, self.row_task[rows], self.row_c[rows])
+
+    def predictions(self, points: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model(points.view(-1, *self.image_shape)).argmax(dim=1)
+
+
+class _ProgressReporter:
+    """Maps c steps and iterations onto the monitor, and sends throttled partial results."""
+
+    PARTIAL_INTERVAL = 0.05
+
+    def __init__(self, monitor: Monitor, tasks: _Tasks, images_flat, image_shape, count: int, steps: int):
+        self.monitor, self.tasks, self.images_flat = monitor, tasks, images_flat
+        self.image_shape, self.count, self.steps = image_shape, count, steps
+        self.started = time.perf_counter()
+        self._last_partial = -math.inf
+        self.step, self.stage = 0, ""
+
+    def begin_step(self, step: int, stage: str) -> None:
+        self.step, self.stage = step, stage
+        self.monitor.progress(step / self.steps, f"{stage} (c step {step + 1}/{self.steps})")
+
+    def iteration(self, iteration: int, max_iterations: int) -> None:
+        self.monitor.check()
+        fraction = (self.step + min(iteration / max_iterations, 1.0)) / self.steps
+        self.monitor.progress(fraction, f"{self.stage}: iteration {iteration}")
+        now = time.perf_counter()
+        if now - self._last_partial >= self.PARTIAL_INTERVAL:
+            self._last_partial = now
+            self.send_partial(iteration)
+
+    def send_partial(self, iteration: int) -> None:
+        best_norm, best_point = _best_per_image(self.tasks, self.images_flat, self.count)
+        distortion = (best_norm.sqrt() / math.sqrt(self.images_flat.shape[1])).numpy()
+        self.monitor.partial(SearchProgress(
+            self.stage, self.step, self.steps, iteration, distortion,
+            best_point.view(-1, *self.image_shape).numpy().copy(), time.perf_counter() - self.started,
+        ))
+
+
+def _best_per_image(tasks: _Tasks, images_flat: torch.Tensor, count: int):
+    """The smallest successful squared norm per image over its tasks, and that point (the original if none)."""
+    best_norm = torch.full((count,), math.inf)
+    best_point = images_flat.clone()
+    order = torch.argsort(tasks.best_squared_norm, descending=True)
+    for task in order.tolist():
+        image = int(tasks.image_index[task])
+        if tasks.best_squared_norm[task] < best_norm[image]:
+            best_norm[image] = tasks.best_squared_norm[task]
+            best_point[image] = tasks.best_point[task]
+    return best_norm, best_point
+
+
+def _solver_options(config: AttackConfig) -> SolverOptions:
+    return SolverOptions(max_iterations=config.max_iterations, history=config.history,
+                         gradient_tolerance=config.gradient_tolerance)
+
+
+def estimate_threshold_c(model, images_flat, image_shape, tasks: _Tasks) -> torch.Tensor:
+    """A first guess of the largest c that still reaches each task's target, from a linear model of the net.
+
+    Linearised, the boundary between the predicted class k and the target l lies at distance
+    gap / ||g|| (gap = z_k - z_l, g its gradient), and at the threshold the minimiser of
+    c ||r||^2 + cross-entropy sits where 2 c r balances half the gradient of the gap, so
+    c* ~ ||g||^2 / (4 gap). On the zoo's models the true c* lies within a factor of 5 of it.
+    """
+    origin = images_flat[tasks.image_index]
+    with torch.enable_grad():
+        points = origin.clone().requires_grad_(True)
+        logits = model(points.view(-1, *image_shape))
+        predicted = logits.detach().argmax(dim=1)
+        rows = torch.arange(len(points))
+        gap = logits[rows, predicted] - logits[rows, tasks.target]
+        (gradient,) = torch.autograd.grad(gap.sum(), points)
+    estimate = gradient.pow(2).sum(dim=1) / (4 * gap.detach().clamp_min(1e-6))
+    return estimate.clamp(1e-6, 1e6)
+
+
+def _fast_search(objective: _Objective, reporter: _ProgressReporter, config: AttackConfig) -> None:
+    """Bracket c on a log grid around each task's estimate, then bisect; all tasks and c values at once."""
+    tasks = objective.tasks
+    count = len(tasks.target)
+    estimate = estimate_threshold_c(objective.model, objective.images_flat, objective.image_shape, tasks)
+    half_span = math.log(config.grid_span)
+    offsets = torch.linspace(-half_span, half_span, config.grid_size)
+    reporter.begin_step(0, "bracketing c")
+    grid = (estimate.log()[:, None] + offsets[None, :]).exp()
+    successes = _solve_rows(objective, reporter, config, torch.arange(count).repeat_interleave(config.grid_size),
+                            grid.flatten()).view(count, config.grid_size)
+    low, high = _bracket(grid, successes)
+    outside = (low == 0) | torch.isinf(high)
+    if outside.any():  # c* beyond the grid: one more grid further out, on that side only
+        reporter.begin_step(1, "widening the c bracket")
+        chosen = torch.nonzero(outside).flatten()
+        direction = torch.where(low[chosen] == 0, -1.0, 1.0)
+        steps_out = half_span * (1 + 2 * torch.linspace(0.25, 1, config.grid_size))  # up to span^3 away
+        far = (estimate[chosen].log()[:, None] + direction[:, None] * steps_out[None, :]).exp().sort(dim=1).values
+        far_success = _solve_rows(objective, reporter, config, chosen.repeat_interleave(config.grid_size),
+                                  far.flatten()).view(len(chosen), config.grid_size)
+        merged = torch.cat([grid[chosen], far], dim=1)
+        order = merged.argsort(dim=1)
+        merged_success = torch.cat([successes[chosen], far_success], dim=1).gather(1, order)
+        low[chosen], high[chosen] = _bracket(merged.gather(1, order), merged_success)
+    for round_number in range(1, config.bisection_rounds + 1):
+        active = torch.nonzero((low > 0) & torch.isfinite(high)).flatten()
+        if len(active) == 0:
+            break
+        reporter.begin_step(1 + round_number, "bisecting c")
+        fractions = torch.arange(1, config.bisection_size + 1) / (config.bisection_size + 1)
+        log_low, log_high = low[active].log(), high[active].log()
+        candidates = (log_low[:, None] + fractions[None, :] * (log_high - log_low)[:, None]).exp()
+        success = _solve_rows(objective, reporter, config, active.repeat_interleave(config.bisection_size),
+                              candidates.flatten(), warm=config.warm_start).view(len(active), config.bisection_size)
+        inner_low, inner_high = _bracket(candidates, success)
+        low[active] = torch.where(inner_low > 0, inner_low, low[active])
+        high[active] = torch.where(torch.isfinite(inner_high), inner_high, high[active])
+
+
+def _bracket(c_values: torch.Tensor, successes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of ascending c values: the largest successful c (0 if none) and the next c above it (inf if none)."""
+    size = c_values.shape[1]
+    positions = torch.arange(size).expand_as(c_values)
+    top = torch.where(successes, positions, torch.full_like(positions, -1)).amax(dim=1)
+    low = torch.where(top >= 0, c_values.gather(1, top.clamp_min(0)[:, None]).squeeze(1), torch.zeros(len(top)))
+    above = (top + 1).clamp_max(size - 1)
+    high = torch.where(top + 1 < size, c_values.gather(1, above[:, None]).squeeze(1), torch.full((len(top),), math.inf))
+    return low, high
+
+
+def _solve_rows(objective: _Objective, reporter: _ProgressReporter, config, row_task, row_c,
+                warm: bool = False) -> torch.Tensor:
+    """Solve rows (task, c) from the original images (``warm``: from each task's best successful point).
+
+    Returns True where the minimiser reaches its target.
+    """
+    tasks = objective.tasks
+    objective.set_rows(row_task, row_c)
+    start = objective.images_flat[tasks.image_index[row_task]]
+    if warm:
+        found = torch.isfinite(tasks.best_squared_norm[row_task])
+        start = torch.where(found[:, None], tasks.best_point[row_task], start)
+    zeros, ones = torch.zeros_like(start), torch.ones_like(start)
+    options = _solver_options(config)
+    result = minimize_box_lbfgs(objective, start, zeros, ones, options,
+                                on_iteration=lambda it: reporter.iteration(it, options.max_iterations))
+    tasks.iterations.index_add_(0, row_task, result.iterations)
+    return objective.predictions(result.variables) == tasks.target[row_task]
+
+
+def _reference_search(objective: _Objective, reporter: _ProgressReporter, config: AttackConfig) -> None:
+    """One task and one c at a time with scipy's L-BFGS-B: bracket by factors of 10, then bisect."""
+    from blindspot_gui.core.attack.reference import solve_one
+
+    tasks = objective.tasks
+    count = len(tasks.target)
+    for task in range(count):
+        reporter.begin_step(task, f"image {int(tasks.image_index[task]) + 1}, target {int(tasks.target[task])}")
+        task_id = torch.tensor([task])
+
+        def succeeds(c: float) -> bool:
+            point, iterations = solve_one(objective, task_id, c, config,
+                                          lambda it: reporter.iteration(it, config.max_iterations))
+            tasks.iterations[task] += iterations
+            return bool(objective.predictions(point)[0] == tasks.target[task])
+
+        c = config.reference_start_c
+        if succeeds(c):
+            low, high = c, math.inf
+            while high == math.inf and low * 10 <= config.c_max:
+                if succeeds(low * 10):
+                    low *= 10
+                else:
+                    high = low * 10
+        else:
+            low, high = 0.0, c
+            while low == 0.0 and high / 10 >= config.c_min:
+                if succeeds(high / 10):
+                    low = high / 10
+                else:
+                    high /= 10
+        if low == 0.0 or high == math.inf:
+            continue
+        for _ in range(config.reference_bisection_steps):
+            middle = math.sqrt(low * high)
+            if succeeds(middle):
+                low = middle
+            else:
+                high = middle
+
+
+def _untargeted_candidates(model, images_flat, image_shape, labels, classes, keep: int) -> torch.Tensor:
+    """For each image, the ``keep`` wrong labels with the smallest linearised distance to their boundary.
+
+    The estimate |z_y - z_k| / ||grad(z_y - z_k)|| (the first step of DeepFool) orders the labels;
+    with keep = number of classes - 1 every wrong label is searched.
+    """
+    count = len(labels)
+    wrong = torch.stack([torch.cat([torch.arange(label), torch.arange(label + 1, classes)]) for label in labels.tolist()])
+    if keep >= classes - 1:
+        return wrong
+    with torch.enable_grad():
+        points = images_flat.clone().requires_grad_(True)
+        logits = model(points.view(-1, *image_shape))
+        gradients = torch.stack([
+            torch.autograd.grad(logits[:, k].sum(), points, retain_graph=True)[0] for k in range(classes)
+        ], dim=1)
+    logits = logits.detach()
+    own = torch.arange(count)
+    gaps = (logits[own, labels][:, None] - logits.gather(1, wrong)).abs()
+    normals = (gradients[own, labels][:, None, :] - gradients[own[:, None], wrong]).norm(dim=2)
+    order = (gaps / normals.clamp_min(1e-12)).argsort(dim=1)[:, :keep]
+    return wrong.gather(1, order)
+
+
+def blindspot_search(
+    model: nn.Module,
+    images,
+    targets="next",
+    labels=None,
+    *,
+    engine: str = "fast",
+    config: AttackConfig = AttackConfig(),
+    monitor: Monitor | None = None,
+) -> list[AttackResult]:
+    """Find, for each image, the smallest perturbation that makes ``model`` output the target label.
+
+    Parameters
+    ----------
+    model : maps float images (N, C, H, W) in [0, 1] to logits (N, K).
+    images : (N, C, H, W) or (C, H, W), pixels in [0, 1].
+    targets : "next" ((y + 1) mod K), "random" (seeded wrong label), "least-likely", "none" or None
+        (untargeted: the nearest wrong class), one label, or one label per image.
+    labels : true labels (N,), used by "next" and "random" and reported; default: the model's predictions.
+    engine : "fast" (batched torch L-BFGS-B) or "reference" (scipy's L-BFGS-B, one image and c at a time).
+    monitor : receives progress, :class:`SearchProgress` partial results, and cancellation.
+        On cancellation the best results found so far are returned, each with message "cancelled".
+    """
+    if engine not in ("fast", "reference"):
+        raise ValueError(f"engine must be 'fast' or 'reference', not {engine!r}")
+    monitor = monitor or Monitor()
+    images = validate_images(images)
+    count, image_shape = len(images), tuple(images.shape[1:])
+    images_flat = images.reshape(count, -1).contiguous()
+    with frozen_eval_mode(model):
+        with torch.inference_mode():
+            logits = model(images)
+        if logits.ndim != 2 or len(logits) != count:
+            raise ValueError(f"the model must return logits of shape (N, K); it returned {tuple(logits.shape)}")
+        probabilities_before = logits.softmax(dim=1)
+        predictions = logits.argmax(dim=1)
+        classes = logits.shape[1]
+        reference_labels = predictions if labels is None else _validate_labels(labels, count, classes)
+        wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
+        tasks = _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config)
+        objective = _Objective(model, images_flat, image_shape, tasks, monitor)
+        steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
+        reporter = _ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps)
+        cancelled = False
+        try:
+            if len(tasks.target):
+                (_fast_search if engine == "fast" else _reference_search)(objective, reporter, config)
+        except Cancelled:
+            cancelled = True
+        monitor.progress(1.0, "cancelled" if cancelled else "done")
+        return _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
+                                probabilities_before, cancelled)
+
+
+def _validate_labels(labels, count: int, classes: int) -> torch.Tensor:
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1)
+    if len(labels) != count:
+        raise ValueError(f"{len(labels)} labels for {count} images")
+    if ((labels < 0) | (labels >= classes)).any():
+        raise ValueError(f"labels must run from 0 to {classes - 1}")
+    return labels
+
+
+def _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config) -> _Tasks:
+    """One task per targeted image whose target differs from its prediction; several per untargeted image."""
+    image_index, target = [], []
+    untargeted = torch.nonzero(wanted < 0).flatten()
+    for image in torch.nonzero((wanted >= 0) & (wanted != predictions)).flatten().tolist():
+        image_index.append(image)
+        target.append(int(wanted[image]))
+    if len(untargeted):
+        keep = min(config.untargeted_candidates, classes - 1)
+        candidates = _untargeted_candidates(model, images_flat[untargeted], image_shape,
+                                            predictions[untargeted], classes, keep)
+        for image, labels in zip(untargeted.tolist(), candidates.tolist()):
+            image_index.extend([image] * len(labels))
+            target.extend(labels)
+    count = len(target)
+    return _Tasks(
+        image_index=torch.tensor(image_index, dtype=torch.long),
+        target=torch.tensor(target, dtype=torch.long),
+        best_squared_norm=torch.full((count,), math.inf),
+        best_point=torch.zeros(count, images_flat.shape[1]),
+        best_c=torch.full((count,), math.nan),
+        evaluations=torch.zeros(count, dtype=torch.long),
+        iterations=torch.zeros(count, dtype=torch.long),
+    )
+
+
+def _collect_results(model, images, image_shape, tasks, wanted, predictions, labels, probabilities_before,
+                     cancelled) -> list[AttackResult]:
+    count = len(images)
+    images_flat = images.reshape(count, -1)
+    best_norm, best_point = _best_per_image(tasks, images_flat, count)
+    with torch.inference_mode():
+        probabilities_after = model(best_point.view(-1, *image_shape)).softmax(dim=1)
+    results = []
+    for image in range(count):
+        mine = tasks.image_index == image
+        success = bool(torch.isfinite(best_norm[image]))
+        chosen_c = None
+        if success:
+            candidates = torch.nonzero(mine).flatten()
+            winner = candidates[tasks.best_squared_norm[candidates].argmin()]
+            chosen_c = float(tasks.best_c[winner])
+        target = int(wanted[image]) if wanted[image] >= 0 else None
+        adversarial = best_point[image].view(image_shape).numpy().copy()
+        original = images[image].numpy().copy()
+        perturbation = adversarial - original
+        distortion, l2, linf = distortion_measures(perturbation)
+        message = _result_message(target, int(predictions[image]), success, cancelled)
+        if target is not None and target == int(predictions[image]):
+            success = True
+        results.append(AttackResult(
+            index=image, original=original, adversarial=adversarial, perturbation=perturbation,
+            label=int(labels[image]), original_prediction=int(predictions[image]), target=target,
+            adversarial_prediction=int(probabilities_after[image].argmax()), success=success,
+            probabilities_before=probabilities_before[image].numpy().copy(),
+            probabilities_after=probabilities_after[image].numpy().copy(),
+            c=chosen_c, iterations=int(tasks.iterations[mine].sum()),
+            function_evaluations=int(tasks.evaluations[mine].sum()),
+            distortion=distortion, l2=l2, linf=linf, message=message,
+        ))
+    return results
+
+
+def _result_message(target, prediction, success, cancelled) -> str:
+    if target is not None and target == prediction:
+        return f"the model already predicts {target}: nothing to search, the perturbation is zero"
+    if cancelled:
+        return "cancelled: best result found before cancelling" if success else "cancelled before any success"
+    return "" if success else "no c in the search range reached the target"
