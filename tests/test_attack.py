@@ -29,8 +29,8 @@ def closed_form_distance(model, images):
     """|z_0 - z_1| / ||w_0 - w_1||: the smallest L2 step onto the decision boundary of a linear model."""
     with torch.no_grad():
         logits = model(images)
-    weights = model[1].weight
-    return ((logits[:, 0] - logits[:, 1]).abs() / (weights[0] - weights[1]).norm()).numpy()
+        weights = model[1].weight
+        return ((logits[:, 0] - logits[:, 1]).abs() / (weights[0] - weights[1]).norm()).numpy()
 
 
 @pytest.fixture(scope="module")

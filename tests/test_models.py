@@ -62,7 +62,7 @@ def test_weight_decay_penalty_is_half_lambda_times_squared_weights():
             layer.weight.fill_(2.0)
             layer.bias.fill_(100.0)
     expected = 0.5 * (1e-5 * 4 * 784 * 100 + 1e-5 * 4 * 100 * 100 + 1e-6 * 4 * 100 * 10)
-    assert float(weight_decay_penalty(model, (1e-5, 1e-5, 1e-6))) == pytest.approx(expected)
+    assert float(weight_decay_penalty(model, (1e-5, 1e-5, 1e-6)).detach()) == pytest.approx(expected)
 
 
 class Exploit:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import pickletools
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,11 +78,15 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise WeightsError(f"Weights file '{path}' does not exist.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not for our users
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if not _is_pickle(path):
+            raise WeightsError(f"'{path}' is not a readable PyTorch weights file (damaged or another format).") from None
         raise WeightsError(
             f"Refused to load '{path}': it contains Python objects other than tensors, which could run code "
-            f"when loaded. Only plain state dicts are accepted. ({str(error).splitlines()[0]})"
+            "when loaded. Only plain state dicts (torch.save(model.state_dict(), file)) are accepted."
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
         raise WeightsError(f"'{path}' is not a readable PyTorch weights file ({str(error).splitlines()[0]}).") from None
@@ -89,6 +95,19 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise WeightsError(f"'{path}' does not hold a state dict (a mapping of parameter names to tensors).")
     return state
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether ``path`` is a torch zip archive or a well-formed pickle stream (as opposed to garbage)."""
+    if zipfile.is_zipfile(path):
+        return True
+    try:
+        with open(path, "rb") as stream:
+            for _ in pickletools.genops(stream):
+                pass
+        return True
+    except Exception:  # pickletools raises ValueError and others on malformed streams
+        return False
 
 
 def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:

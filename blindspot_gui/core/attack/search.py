@@ -58,6 +58,10 @@ class AttackConfig:
     max_iterations: int = 100
     history: int = 10
     gradient_tolerance: float = 1e-5
+    loss: str = "cross-entropy"
+    margin: float = 0.0
+    boundary_steps: int = 12
+    """after the c search, halvings of the scale t of x + t * r towards the decision boundary (0: none)."""
     untargeted_candidates: int = 9
     """untargeted search: how many wrong labels to search, the most promising first (9: all of them)."""
     seed: int = 0
@@ -204,10 +208,42 @@ def resolve_targets(targets, labels: torch.Tensor, probabilities: torch.Tensor, 
     return resolved
 
 
+def cross_entropy_loss(_margin: float):
+    """loss_f(a, l) = -log softmax(f(a))_l, the training loss of the zoo's classifiers."""
+    return lambda logits, target: F.cross_entropy(logits, target, reduction="none")
+
+
+def margin_loss(margin: float):
+    """loss_f(a, l) = max(max_{j != l} z_j - z_l + margin, 0), zero once the target leads by ``margin``."""
+
+    def loss(logits, target):
+        target_logit = logits.gather(1, target[:, None]).squeeze(1)
+        others = logits.scatter(1, target[:, None], -math.inf).amax(dim=1)
+        return (others - target_logit + margin).clamp_min(0.0)
+
+    return loss
+
+
+def runner_up_cross_entropy_loss(_margin: float):
+    """loss_f(a, l) = log(1 + exp(z_k - z_l)), k the strongest other class: cross-entropy against the runner-up."""
+
+    def loss(logits, target):
+        target_logit = logits.gather(1, target[:, None]).squeeze(1)
+        others = logits.scatter(1, target[:, None], -math.inf).amax(dim=1)
+        return F.softplus(others - target_logit)
+
+    return loss
+
+
+LOSSES = {"cross-entropy": cross_entropy_loss, "margin": margin_loss, "runner-up": runner_up_cross_entropy_loss}
+
+
 class _Objective:
     """c * ||a - x||^2 + cross-entropy(f(a), target) on rows (task, c); records the best successful a of each task."""
 
-    def __init__(self, model, images_flat, image_shape, tasks: _Tasks, monitor: Monitor):
+    def __init__(self, model, images_flat, image_shape, tasks: _Tasks, monitor: Monitor, loss: str = "cross-entropy",
+                 margin: float = 0.0):
+        self.loss = LOSSES[loss](margin)
         self.model = model
         self.images_flat = images_flat
         self.image_shape = image_shape
@@ -229,7 +265,7 @@ class _Objective:
             points = points.detach().requires_grad_(True)
             logits = self.model(points.view(-1, *self.image_shape))
             squared_norm = (points - origin).pow(2).sum(dim=1)
-            value = c * squared_norm + F.cross_entropy(logits, target, reduction="none")
+            value = c * squared_norm + self.loss(logits, target)
             (gradient,) = torch.autograd.grad(value.sum(), points)
         self._record(points.detach(), squared_norm.detach(), logits.detach(), task, c)
         return value.detach(), gradient
@@ -382,6 +418,33 @@ def _bracket(c_values: torch.Tensor, successes: torch.Tensor) -> tuple[torch.Ten
     return low, high
 
 
+def shrink_to_boundary(objective: _Objective, steps: int) -> None:
+    """Scale each task's best perturbation down towards the decision boundary, keeping it successful.
+
+    The minimiser for a c just below the threshold lies slightly past the boundary. Bisection on
+    t in [0, 1] finds the smallest t for which x + t * r is still classified as the target (forward
+    passes only); x + t * r stays in the box, being between two points of it.
+    """
+    tasks = objective.tasks
+    found = torch.nonzero(torch.isfinite(tasks.best_squared_norm)).flatten()
+    if len(found) == 0:
+        return
+    origin = objective.images_flat[tasks.image_index[found]]
+    perturbation = tasks.best_point[found] - origin
+    low, high = torch.zeros(len(found)), torch.ones(len(found))
+    for _ in range(steps):
+        objective.monitor.check()
+        middle = (low + high) / 2
+        success = objective.predictions(origin + middle[:, None] * perturbation) == tasks.target[found]
+        high = torch.where(success, middle, high)
+        low = torch.where(success, low, middle)
+    shrunk = origin + high[:, None] * perturbation
+    keep = objective.predictions(shrunk) == tasks.target[found]
+    chosen = found[keep]
+    tasks.best_point[chosen] = shrunk[keep]
+    tasks.best_squared_norm[chosen] = (shrunk[keep] - origin[keep]).pow(2).sum(dim=1)
+
+
 def _solve_rows(objective: _Objective, reporter: _ProgressReporter, config, row_task, row_c,
                 warm: bool = False) -> torch.Tensor:
     """Solve rows (task, c) from the original images (``warm``: from each task's best successful point).
@@ -507,13 +570,15 @@ def blindspot_search(
         reference_labels = predictions if labels is None else _validate_labels(labels, count, classes)
         wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
         tasks = _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config)
-        objective = _Objective(model, images_flat, image_shape, tasks, monitor)
+        objective = _Objective(model, images_flat, image_shape, tasks, monitor, config.loss, config.margin)
         steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
         reporter = _ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps)
         cancelled = False
         try:
             if len(tasks.target):
                 (_fast_search if engine == "fast" else _reference_search)(objective, reporter, config)
+                if config.boundary_steps:
+                    shrink_to_boundary(objective, config.boundary_steps)
         except Cancelled:
             cancelled = True
         monitor.progress(1.0, "cancelled" if cancelled else "done")
