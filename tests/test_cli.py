@@ -3,6 +3,8 @@
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,7 +58,8 @@ def test_train_needs_names_or_all(capsys):
 
 
 def test_installed_console_script_runs():
-    executable = shutil.which("blindspot")
+    beside_python = Path(sys.executable).parent / "blindspot"
+    executable = str(beside_python) if beside_python.exists() else shutil.which("blindspot")
     if executable is None:
         pytest.skip("blindspot is not installed as a console script in this environment")
     completed = subprocess.run([executable, "models"], capture_output=True, text=True, timeout=120)

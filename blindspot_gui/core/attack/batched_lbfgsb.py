@@ -4,8 +4,8 @@ Each row of the batch is its own problem ``min f_b(v)  s.t.  lower <= v <= upper
 L-BFGS history, step sizes and stopping test; a row that has converged leaves the batch, so the
 remaining rows cost less. The method is projected L-BFGS (two-metric projection): variables held
 at a bound by their gradient are frozen, the quasi-Newton direction is computed on the free
-variables with the usual two-loop recursion, and an Armijo backtracking search runs along the
-projection of that direction onto the box. The stopping tests follow scipy's L-BFGS-B: the
+variables with the usual two-loop recursion, and an Armijo backtracking search (quadratic interpolation,
+safeguarded) runs along the projection of that direction onto the box. The stopping tests follow scipy's L-BFGS-B: the
 projected gradient's largest entry below ``gradient_tolerance``, or a relative decrease of the
 objective below ``relative_tolerance``, or ``max_iterations`` reached, or no step along the search
 direction decreasing the objective (the row sits at a float32-resolution minimum).
@@ -51,15 +51,20 @@ class _Rows:
         self.ids = ids
         self.variables, self.lower, self.upper = variables, lower, upper
         self.objective, self.gradient = objective, gradient
-        self.steps = variables.new_zeros(count, history, size)
-        self.gradient_changes = variables.new_zeros(count, history, size)
-        self.inverse_curvature = variables.new_zeros(count, history)
+        # History slot-major, (history, rows, size), so that one slot of all rows is contiguous.
+        self.steps = variables.new_zeros(history, count, size)
+        self.gradient_changes = variables.new_zeros(history, count, size)
+        self.inverse_curvature = variables.new_zeros(history, count)
         self.scale = variables.new_ones(count)
 
     def keep(self, mask: torch.Tensor) -> None:
-        for name in ("ids", "variables", "lower", "upper", "objective", "gradient", "steps",
-                     "gradient_changes", "inverse_curvature", "scale"):
+        for name in ("ids", "variables", "objective", "gradient", "scale"):
             setattr(self, name, getattr(self, name)[mask])
+        for name in ("lower", "upper"):
+            if isinstance(getattr(self, name), torch.Tensor):
+                setattr(self, name, getattr(self, name)[mask])
+        for name in ("steps", "gradient_changes", "inverse_curvature"):
+            setattr(self, name, getattr(self, name)[:, mask])
 
 
 def projected_gradient_norm(variables, gradient, lower, upper) -> torch.Tensor:
@@ -75,25 +80,25 @@ def _free_mask(rows: _Rows) -> torch.Tensor:
 
 
 def _two_loop_direction(rows: _Rows, free: torch.Tensor, newest_first: list[int]) -> torch.Tensor:
-    """-H g on the free variables, H the L-BFGS inverse-Hessian estimate of each row."""
+    """-H g on the free variables, H the L-BFGS inverse-Hessian estimate of each row (two-loop recursion)."""
     q = rows.gradient * free
     alphas = {}
     for slot in newest_first:
-        alpha = rows.inverse_curvature[:, slot] * (rows.steps[:, slot] * q).sum(dim=1)
-        q = q - alpha[:, None] * rows.gradient_changes[:, slot] * free
+        alpha = rows.inverse_curvature[slot] * torch.linalg.vecdot(rows.steps[slot], q)
+        q.addcmul_(alpha[:, None] * free, rows.gradient_changes[slot], value=-1.0)
         alphas[slot] = alpha
-    z = q * rows.scale[:, None]
+    z = q.mul_(rows.scale[:, None])
     for slot in reversed(newest_first):
-        beta = rows.inverse_curvature[:, slot] * (rows.gradient_changes[:, slot] * z).sum(dim=1)
-        z = z + (alphas[slot] - beta)[:, None] * rows.steps[:, slot] * free
-    return -z
+        beta = rows.inverse_curvature[slot] * torch.linalg.vecdot(rows.gradient_changes[slot], z)
+        z.addcmul_((alphas[slot] - beta)[:, None] * free, rows.steps[slot])
+    return z.neg_()
 
 
 def minimize_box_lbfgs(
     objective: Objective,
     start: torch.Tensor,
-    lower: torch.Tensor,
-    upper: torch.Tensor,
+    lower: torch.Tensor | float,
+    upper: torch.Tensor | float,
     options: SolverOptions = SolverOptions(),
     on_iteration: Callable[[int], None] | None = None,
 ) -> SolveResult:
@@ -102,12 +107,13 @@ def minimize_box_lbfgs(
     Parameters
     ----------
     objective : evaluates rows ``ids`` at the given variables; rows are independent.
-    start, lower, upper : (B, D) tensors; ``start`` is clipped into the box.
+    start : (B, D) tensor, clipped into the box.
+    lower, upper : the box, (B, D) tensors or numbers shared by every variable.
     on_iteration : called after every iteration with its number (for progress and cancellation).
     """
     count = start.shape[0]
     ids = torch.arange(count, device=start.device)
-    variables = torch.minimum(torch.maximum(start, lower), upper)
+    variables = start.clamp(lower, upper)
     value, gradient = objective(variables, ids)
     final_variables = variables.clone()
     final_objective = value.clone()
@@ -127,7 +133,7 @@ def minimize_box_lbfgs(
         uphill = slope >= 0
         if uphill.any():  # the curvature pairs misled this row: fall back to steepest descent
             direction[uphill] = -(rows.gradient * free)[uphill]
-            rows.inverse_curvature[uphill] = 0
+            rows.inverse_curvature[:, uphill] = 0
             rows.scale[uphill] = 1.0
         first_step = 1.0 / rows.gradient.norm(dim=1).clamp_min(1e-12) if not newest_first else None
         candidate, candidate_value, candidate_gradient, failed = _projected_backtracking(
@@ -161,36 +167,48 @@ def _remember_pair(rows: _Rows, slot: int, step: torch.Tensor, gradient_change: 
     curvature = (step * gradient_change).sum(dim=1)
     change_norm = (gradient_change * gradient_change).sum(dim=1)
     valid = curvature > 1e-10 * change_norm.clamp_min(1e-30)
-    rows.steps[:, slot] = step
-    rows.gradient_changes[:, slot] = gradient_change
-    rows.inverse_curvature[:, slot] = torch.where(valid, 1.0 / curvature.clamp_min(1e-30), 0.0)
+    rows.steps[slot] = step
+    rows.gradient_changes[slot] = gradient_change
+    rows.inverse_curvature[slot] = torch.where(valid, 1.0 / curvature.clamp_min(1e-30), 0.0)
     rows.scale = torch.where(valid, curvature / change_norm.clamp_min(1e-30), rows.scale)
 
 
 def _projected_backtracking(objective, rows: _Rows, direction, first_step, options: SolverOptions):
-    """Armijo search along the projection of ``direction`` onto the box; halves the step until it holds."""
+    """Armijo search along the projection of ``direction`` onto the box, shrinking rejected steps."""
     count = len(rows.ids)
     step = torch.ones(count, dtype=rows.variables.dtype, device=rows.variables.device)
     if first_step is not None:
         step = torch.minimum(step, first_step)
-    candidate = rows.variables.clone()
-    candidate_value = rows.objective.clone()
-    candidate_gradient = rows.gradient.clone()
+    # The first trial covers every row; later ones only the rows that rejected their step.
+    candidate = (rows.variables + step[:, None] * direction).clamp_(rows.lower, rows.upper)
+    candidate_value, candidate_gradient = objective(candidate, rows.ids)
     pending = torch.arange(count, device=rows.variables.device)
-    for _ in range(options.max_backtracks):
-        trial = (rows.variables[pending] + step[pending, None] * direction[pending])
-        trial = torch.minimum(torch.maximum(trial, rows.lower[pending]), rows.upper[pending])
-        value, gradient = objective(trial, rows.ids[pending])
-        predicted = (rows.gradient[pending] * (trial - rows.variables[pending])).sum(dim=1)
-        accepted = value <= rows.objective[pending] + options.armijo * predicted
-        taken = pending[accepted]
-        candidate[taken] = trial[accepted]
-        candidate_value[taken] = value[accepted]
-        candidate_gradient[taken] = gradient[accepted]
-        pending = pending[~accepted]
-        if len(pending) == 0:
+    trial, value, gradient = candidate, candidate_value, candidate_gradient
+    for attempt in range(options.max_backtracks):
+        start, start_value = rows.variables[pending], rows.objective[pending]
+        predicted = torch.linalg.vecdot(rows.gradient[pending], trial - start)
+        accepted = value <= start_value + options.armijo * predicted
+        if attempt > 0:
+            taken = pending[accepted]
+            candidate[taken] = trial[accepted]
+            candidate_value[taken] = value[accepted]
+            candidate_gradient[taken] = gradient[accepted]
+        # Shrink the rejected steps to the minimiser of the quadratic through f(0), f'(0) and f(step),
+        # kept within [0.1, 0.5] of the step (safeguarded backtracking).
+        shrink = (-predicted / (2 * (value - start_value - predicted)).clamp_min(1e-30)).nan_to_num(0.5)
+        rejected = ~accepted
+        pending, shrink = pending[rejected], shrink[rejected].clamp(0.1, 0.5)
+        if len(pending) == 0 or attempt == options.max_backtracks - 1:
             break
-        step[pending] = step[pending] * 0.5
+        step[pending] = step[pending] * shrink
+        bounds = (rows.lower, rows.upper) if not isinstance(rows.lower, torch.Tensor) else (
+            rows.lower[pending], rows.upper[pending])
+        trial = (rows.variables[pending] + step[pending, None] * direction[pending]).clamp_(*bounds)
+        value, gradient = objective(trial, rows.ids[pending])
+    if len(pending):  # out of attempts: these rows keep their current point
+        candidate[pending] = rows.variables[pending]
+        candidate_value[pending] = rows.objective[pending]
+        candidate_gradient[pending] = rows.gradient[pending]
     failed = torch.zeros(count, dtype=torch.bool, device=rows.variables.device)
     failed[pending] = True
     return candidate, candidate_value, candidate_gradient, failed

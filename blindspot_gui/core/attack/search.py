@@ -6,16 +6,26 @@ perturbation r with f(x + r) = l and x + r in [0, 1]^m by minimising
     c * |r| + loss_f(x + r, l)     subject to  x + r in [0, 1]^m
 
 for a c found by a line search: a larger c weighs the perturbation more and so gives a smaller r,
-and the search looks for the largest c whose minimiser is still classified as l. We use
-|r| = ||r||_2^2 (smooth at r = 0, where every solve starts; along c it traces the same trade-off as
-the plain norm) and loss_f = cross-entropy of the softmax. The optimisation variable is the
-adversarial image a = x + r itself, so the box is exactly 0 <= a <= 1. The search brackets c on a
-logarithmic grid, then bisects the bracket, and keeps the smallest successful perturbation seen
-at any evaluation of any solve.
+and the search looks for the largest c whose minimiser is still classified as l. Our choices
+where the paper leaves room:
+
+- |r| = ||r||_2^2: smooth at r = 0, where every solve starts; the distortion reported is the RMS.
+- loss_f is a cross-entropy of the target against the other classes pooled by a soft maximum of
+  temperature T (``target_loss``): T = 1 is the usual softmax cross-entropy, the default T = 0.15
+  concentrates the loss on the strongest competitor. On the shipped FC100-100-10 this finds about
+  1% smaller perturbations than T = 1 (mean RMS 0.0555 against 0.0561 on 100 test images, target
+  (y + 1) mod 10; benchmarks/attack_speed.py) for about 1.5 times the work.
+- The optimisation variable is the adversarial image a = x + r itself, so the box is exactly
+  0 <= a <= 1.
+- c is searched by bracketing, then bisection, and the smallest successful perturbation seen at
+  any evaluation of any solve is kept. Finally that perturbation is scaled down towards the
+  decision boundary (``shrink_to_boundary``), which only removes overshoot.
 
 Two engines share the objective, the target rules and the result records: ``reference`` solves
-one image and one c at a time with scipy's L-BFGS-B; ``fast`` solves every image and every c
-candidate of a step at once with a batched torch L-BFGS-B (``batched_lbfgsb``).
+one image and one c at a time with scipy's L-BFGS-B, bracketing c by factors of 10 and then
+halving the bracket; ``fast`` brackets c on a small grid around a per-image estimate
+(``estimate_threshold_c``) and bisects, solving every image and every c candidate of a step at
+once with a batched torch L-BFGS-B (``batched_lbfgsb``).
 """
 
 from __future__ import annotations
@@ -44,11 +54,11 @@ class AttackConfig:
     c_min: float = 1e-3
     c_max: float = 1e4
     """reference engine: the range its bracketing may search."""
-    grid_size: int = 6
-    grid_span: float = 10.0
+    grid_size: int = 3
+    grid_span: float = 4.0
     """fast engine: c values tried at once to bracket c, log-spaced from estimate / span to estimate * span."""
     bisection_rounds: int = 3
-    bisection_size: int = 3
+    bisection_size: int = 1
     warm_start: bool = True
     """fast engine: start bisection solves from the task's best successful point instead of the original."""
     """fast engine: c values tried at once inside the bracket in each round."""
@@ -56,10 +66,10 @@ class AttackConfig:
     reference_bisection_steps: int = 8
     """reference engine: bracketing by factors of 10 from ``reference_start_c``, then this many halvings."""
     max_iterations: int = 100
-    history: int = 10
+    history: int = 5
     gradient_tolerance: float = 1e-5
-    loss: str = "cross-entropy"
-    margin: float = 0.0
+    temperature: float = 0.15
+    """of the loss (see ``target_loss``): 1 is the plain softmax cross-entropy."""
     boundary_steps: int = 12
     """after the c search, halvings of the scale t of x + t * r towards the decision boundary (0: none)."""
     untargeted_candidates: int = 9
@@ -208,42 +218,23 @@ def resolve_targets(targets, labels: torch.Tensor, probabilities: torch.Tensor, 
     return resolved
 
 
-def cross_entropy_loss(_margin: float):
-    """loss_f(a, l) = -log softmax(f(a))_l, the training loss of the zoo's classifiers."""
-    return lambda logits, target: F.cross_entropy(logits, target, reduction="none")
+def target_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """loss_f(a, l) = softplus(T * logsumexp_{j != l}(z_j / T) - z_l) per row.
 
-
-def margin_loss(margin: float):
-    """loss_f(a, l) = max(max_{j != l} z_j - z_l + margin, 0), zero once the target leads by ``margin``."""
-
-    def loss(logits, target):
-        target_logit = logits.gather(1, target[:, None]).squeeze(1)
-        others = logits.scatter(1, target[:, None], -math.inf).amax(dim=1)
-        return (others - target_logit + margin).clamp_min(0.0)
-
-    return loss
-
-
-def runner_up_cross_entropy_loss(_margin: float):
-    """loss_f(a, l) = log(1 + exp(z_k - z_l)), k the strongest other class: cross-entropy against the runner-up."""
-
-    def loss(logits, target):
-        target_logit = logits.gather(1, target[:, None]).squeeze(1)
-        others = logits.scatter(1, target[:, None], -math.inf).amax(dim=1)
-        return F.softplus(others - target_logit)
-
-    return loss
-
-
-LOSSES = {"cross-entropy": cross_entropy_loss, "margin": margin_loss, "runner-up": runner_up_cross_entropy_loss}
+    With T = 1 this is exactly the softmax cross-entropy -log p_l; as T falls towards 0 the
+    competing classes are pooled by an ever harder maximum, so that the loss, like the boundary
+    the search is after, depends on the strongest competitor only.
+    """
+    target_logit = logits.gather(1, target[:, None]).squeeze(1)
+    competitors = logits.scatter(1, target[:, None], -math.inf)
+    return F.softplus(temperature * torch.logsumexp(competitors / temperature, dim=1) - target_logit)
 
 
 class _Objective:
     """c * ||a - x||^2 + cross-entropy(f(a), target) on rows (task, c); records the best successful a of each task."""
 
-    def __init__(self, model, images_flat, image_shape, tasks: _Tasks, monitor: Monitor, loss: str = "cross-entropy",
-                 margin: float = 0.0):
-        self.loss = LOSSES[loss](margin)
+    def __init__(self, model, images_flat, image_shape, tasks: _Tasks, monitor: Monitor, temperature: float):
+        self.temperature = temperature
         self.model = model
         self.images_flat = images_flat
         self.image_shape = image_shape
@@ -265,7 +256,7 @@ class _Objective:
             points = points.detach().requires_grad_(True)
             logits = self.model(points.view(-1, *self.image_shape))
             squared_norm = (points - origin).pow(2).sum(dim=1)
-            value = c * squared_norm + self.loss(logits, target)
+            value = c * squared_norm + target_loss(logits, target, self.temperature)
             (gradient,) = torch.autograd.grad(value.sum(), points)
         self._record(points.detach(), squared_norm.detach(), logits.detach(), task, c)
         return value.detach(), gradient
@@ -457,9 +448,8 @@ def _solve_rows(objective: _Objective, reporter: _ProgressReporter, config, row_
     if warm:
         found = torch.isfinite(tasks.best_squared_norm[row_task])
         start = torch.where(found[:, None], tasks.best_point[row_task], start)
-    zeros, ones = torch.zeros_like(start), torch.ones_like(start)
     options = _solver_options(config)
-    result = minimize_box_lbfgs(objective, start, zeros, ones, options,
+    result = minimize_box_lbfgs(objective, start, 0.0, 1.0, options,
                                 on_iteration=lambda it: reporter.iteration(it, options.max_iterations))
     tasks.iterations.index_add_(0, row_task, result.iterations)
     return objective.predictions(result.variables) == tasks.target[row_task]
@@ -570,7 +560,7 @@ def blindspot_search(
         reference_labels = predictions if labels is None else _validate_labels(labels, count, classes)
         wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
         tasks = _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config)
-        objective = _Objective(model, images_flat, image_shape, tasks, monitor, config.loss, config.margin)
+        objective = _Objective(model, images_flat, image_shape, tasks, monitor, config.temperature)
         steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
         reporter = _ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps)
         cancelled = False
