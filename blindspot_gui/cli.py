@@ -155,7 +155,8 @@ def command_attack(args) -> int:
     started = time.perf_counter()
     try:
         results = blindspot_search(model, images, args.target, labels, engine=args.engine,
-                                   config=AttackConfig(seed=args.seed), monitor=Monitor(on_progress=bar))
+                                   config=AttackConfig(seed=args.seed, untargeted_candidates=args.candidates),
+                                   monitor=Monitor(on_progress=bar))
     finally:
         bar.finish()
     seconds = time.perf_counter() - started
@@ -216,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--engine", choices=("fast", "reference"), default="fast",
                         help="fast: batched torch L-BFGS-B; reference: scipy L-BFGS-B per image (default: fast)")
     attack.add_argument("--seed", type=int, default=0, help="seed of the random target rule")
+    attack.add_argument("--candidates", type=int, default=9, metavar="K",
+                        help="untargeted: search only the K most promising wrong labels (default: all 9)")
     attack.add_argument("--json", metavar="FILE", help="write one record per image")
     attack.add_argument("--npz", metavar="FILE", help="write arrays original, adversarial, label, target, index")
     attack.set_defaults(run=command_attack)

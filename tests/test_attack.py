@@ -202,3 +202,10 @@ def test_rescaled_perturbation_has_the_requested_stddev_before_clipping():
     scaled = rescale_perturbation(originals, originals + perturbation, 0.1)
     assert rms(scaled - originals) == pytest.approx([0.1] * 3, rel=1e-3)
     assert np.array_equal(rescale_perturbation(originals, originals, 0.1), originals)
+
+
+def test_python_api_attack_accepts_a_model_name(test_digits):
+    images, labels = test_digits
+    results = api.attack("FC100-100-10", images[:2], "least-likely", labels[:2])
+    assert len(results) == 2 and all(r.success for r in results)
+    assert all(r.target == int(np.argmin(r.probabilities_before)) for r in results)

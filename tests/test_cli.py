@@ -65,3 +65,43 @@ def test_installed_console_script_runs():
     completed = subprocess.run([executable, "models"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert "FC100-100-10" in completed.stdout
+
+
+def test_attack_prints_a_summary_and_writes_json_and_npz(tmp_path, capsys):
+    import numpy as np
+
+    records, arrays = tmp_path / "attack.json", tmp_path / "attack.npz"
+    code = main(["attack", "--model", "fc100-100-10", "--images", "test:3:6", "--target", "next",
+                 "--json", str(records), "--npz", str(arrays)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "success rate      100.0%" in out and "mean distortion" in out and "time per image" in out
+    rows = json.loads(records.read_text())
+    assert [row["index"] for row in rows] == [3, 4, 5]
+    assert all(row["success"] and row["adversarial_prediction"] == row["target"] for row in rows)
+    with np.load(arrays) as saved:
+        assert set(saved.files) == {"original", "adversarial", "label", "target", "index"}
+        assert saved["adversarial"].shape == (3, 1, 28, 28) and saved["index"].tolist() == [3, 4, 5]
+        assert saved["target"].tolist() == ((saved["label"] + 1) % 10).tolist()
+
+
+def test_attack_untargeted_with_the_reference_engine(capsys):
+    assert main(["attack", "--model", "FC10(1e-2)", "--images", "test:0", "--target", "none",
+                 "--engine", "reference"]) == 0
+    assert "success rate      100.0%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--images", "test:5:2"], "empty"),
+        (["--images", "validation:0:3"], "must look like"),
+        (["--images", "test:9999:10001"], "goes past its end"),
+        (["--target", "12"], "target label 12 is invalid"),
+        (["--target", "sideways"], "unknown target rule"),
+    ],
+)
+def test_attack_bad_arguments_are_one_clear_line(arguments, message, capsys):
+    assert main(["attack", "--model", "fc100-100-10", *arguments]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

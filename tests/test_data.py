@@ -129,3 +129,14 @@ def test_p1_p2_split_is_stored_disjoint_complete_and_reproducible():
     part = data.training_part("P2")
     assert len(part) == 30000 and np.array_equal(part.indices, p2)
     assert torch.equal(part.images[0], load_mnist("train").images[int(p2[0])])
+
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir(FASHION_MNIST), reason="dataset-fashion-mnist not installed")
+def test_real_fashion_mnist_opens_with_its_class_names(tmp_path):
+    names = tmp_path / "classes.txt"
+    names.write_text("T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot\n")
+    dataset = load_idx_dataset(FASHION_MNIST, "test", class_names_file=names)
+    assert dataset.images.shape == (10000, 1, 28, 28) and dataset.class_names[9] == "Ankle boot"

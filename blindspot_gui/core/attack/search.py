@@ -545,6 +545,8 @@ def blindspot_search(
     """
     if engine not in ("fast", "reference"):
         raise ValueError(f"engine must be 'fast' or 'reference', not {engine!r}")
+    if config.untargeted_candidates < 1:
+        raise ValueError("untargeted_candidates must be at least 1")
     monitor = monitor or Monitor()
     images = validate_images(images)
     count, image_shape = len(images), tuple(images.shape[1:])
