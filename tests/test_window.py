@@ -1,35 +1,71 @@
-"""The window: it lists the zoo, a click selects a model and shows its card, and it starts without a display."""
+"""The real window, driven through clicks, keys, drops and signals (pytest-qt)."""
 
+import json
+import os
 import subprocess
 import sys
+import time
+import warnings
 
-from PySide6.QtCore import QSettings, Qt
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
 
-from blindspot_gui.core.zoo import DEFAULT_MODEL, ZOO
+from blindspot_gui import api
+from blindspot_gui.core.zoo import DEFAULT_MODEL, ZOO, find_spec
 from blindspot_gui.qt import app
 from blindspot_gui.qt.main_window import MainWindow
 
 
-def make_window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window, settings
+@pytest.fixture
+def settings_file(tmp_path):
+    return str(tmp_path / "settings.ini")
 
 
-def click_model_row(qtbot, window, name):
+@pytest.fixture
+def window(qtbot, settings_file):
+    """The main window on its own settings file; it must leave no task running behind."""
+    main = open_window(qtbot, settings_file)
+    yield main
+    main.close()
+    assert main.runner.running_count == 0, "a test left a task running"
+
+
+def open_window(qtbot, settings_file):
+    main = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat), show_dialogs=False)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    qtbot.waitUntil(lambda: not main.runner.is_running("warm-up"), timeout=10000)
+    return main
+
+
+def click_model(qtbot, window, name):
     table = window.model_panel.table
     row = next(row for row in range(table.rowCount()) if table.item(row, 0).text() == name)
     rect = table.visualItemRect(table.item(row, 0))
-    with qtbot.waitSignal(window.model_panel.sig_model_selected, timeout=2000) as blocker:
+    table.scrollToItem(table.item(row, 0))
+    rect = table.visualItemRect(table.item(row, 0))
+    with qtbot.waitSignal(window.model_panel.sig_model_selected, timeout=2000):
         qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def choose_target(window, data):
+    combo = window.search_panel.target
+    combo.setCurrentIndex(combo.findData(data))
+
+
+def run_and_wait(qtbot, window, timeout=20000):
+    with qtbot.waitSignal(window.sig_search_finished, timeout=timeout) as blocker:
+        qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
     return blocker.args[0]
 
 
-def test_window_lists_every_zoo_model_with_status_and_error(qtbot, tmp_path):
-    window, _ = make_window(qtbot, tmp_path)
+def test_window_lists_every_zoo_model_with_status_and_error(window):
     table = window.model_panel.table
     assert [table.item(row, 0).text() for row in range(table.rowCount())] == [spec.name for spec in ZOO]
     assert all(table.item(row, 1).text() == "present" for row in range(table.rowCount()))
@@ -37,14 +73,224 @@ def test_window_lists_every_zoo_model_with_status_and_error(qtbot, tmp_path):
     assert window.active_model_name == DEFAULT_MODEL
 
 
-def test_clicking_a_model_shows_its_card_and_is_remembered(qtbot, tmp_path):
-    window, settings = make_window(qtbot, tmp_path)
-    assert click_model_row(qtbot, window, "AE400-10") == "AE400-10"
-    card = window.model_card.toPlainText()
-    assert "AE400-10" in card and "Test set" in card and "1.90%" in card
-    window.close()
-    reopened, _ = make_window(qtbot, tmp_path)
-    assert reopened.active_model_name == "AE400-10"
+def test_run_makes_the_network_say_the_chosen_target_and_checks_transfer(qtbot, window):
+    click_model(qtbot, window, "FC200-200-10")
+    choose_target(window, 3)
+    with qtbot.waitSignal(window.sig_transfer_shown, timeout=20000):
+        result = run_and_wait(qtbot, window)
+    assert result.success and result.target == 3 and result.adversarial_prediction == 3
+    assert window.viewer.adversarial_panel.answer.text().startswith("says 3")
+    assert "distortion (RMS)" in window.viewer.readout.text()
+    assert window.transfer_view.table.rowCount() == len(ZOO)
+    assert "other networks" in window.transfer_view.summary.text()
+    assert len(window.search_panel.curve.xData) >= 1
+
+
+def test_space_runs_and_escape_cancels_quickly_keeping_the_best(qtbot, window):
+    click_model(qtbot, window, "ConvNet")
+    choose_target(window, "none")
+    window.activateWindow()
+    window.viewer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.search_panel.progress.value() > 0, timeout=5000)
+    with qtbot.waitSignal(window.sig_search_finished, timeout=5000) as blocker:
+        pressed = time.perf_counter()
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    elapsed = time.perf_counter() - pressed
+    result = blocker.args[0]
+    assert "cancelled" in result.message
+    assert elapsed < 0.15, f"the search took {elapsed:.3f} s to stop"
+    if result.success:
+        assert result.adversarial_prediction != result.original_prediction
+    assert not window.search_panel.cancel_button.isEnabled()
+
+
+def test_a_new_run_replaces_the_old_one(qtbot, window):
+    click_model(qtbot, window, "ConvNet")
+    choose_target(window, "none")
+    finished = []
+    window.sig_search_finished.connect(finished.append)
+    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    choose_target(window, 5)
+    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(finished) == 1, timeout=20000)
+    qtbot.waitUntil(lambda: window.runner.running_count == 0, timeout=5000)
+    qtbot.wait(100)
+    assert len(finished) == 1 and finished[0].target == 5
+
+
+def measure_heartbeat(qtbot, seconds):
+    """Largest gap between ticks of a 10 ms timer on the GUI thread over ``seconds``."""
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    qtbot.wait(int(seconds * 1000))
+    timer.stop()
+    return max(np.diff(ticks)) if len(ticks) > 1 else float("inf")
+
+
+def test_gui_thread_never_blocks_during_search_or_training(qtbot, window):
+    qtbot.waitUntil(lambda: not window.runner.is_running("warm-up"), timeout=10000)
+    click_model(qtbot, window, "ConvNet")
+    choose_target(window, "none")
+    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    search_gap = measure_heartbeat(qtbot, 0.8)
+    window.cancel_search()
+    qtbot.waitUntil(lambda: not window.runner.is_running("search"), timeout=5000)
+    click_model(qtbot, window, "FC200-200-10")
+    qtbot.mouseClick(window.model_panel.train_button, Qt.MouseButton.LeftButton)
+    training_gap = measure_heartbeat(qtbot, 1.5)
+    qtbot.mouseClick(window.model_panel.cancel_training_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.model_panel.train_button.isEnabled(), timeout=5000)
+    assert search_gap < 0.05, f"event loop stalled {search_gap * 1000:.0f} ms during a search"
+    assert training_gap < 0.05, f"event loop stalled {training_gap * 1000:.0f} ms during training"
+    assert window.model_panel.status_of("FC200-200-10").weights_path.parent.name == "models"
+
+
+def test_closing_during_a_search_exits_within_a_second_cleanly(qtbot, settings_file, qtlog):
+    main = open_window(qtbot, settings_file)
+    click_model(qtbot, main, "ConvNet")
+    choose_target(main, "none")
+    qtbot.mouseClick(main.search_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: main.search_panel.progress.value() > 0, timeout=5000)
+    started = time.perf_counter()
+    main.close()
+    assert time.perf_counter() - started < 1.0
+    assert main.runner.running_count == 0
+    assert not [record for record in qtlog.records if "Destroyed" in record.message]
+
+
+def drop_file(window, path):
+    """Drop a file on the window. Qt delivers drop events only during a real drag, which offscreen
+    tests cannot start, so the event goes straight to the window's (public) drag-and-drop handlers."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PySide6 flags the only constructor Qt 6 offers
+        enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    window.dropEvent(QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                                Qt.KeyboardModifier.NoModifier))
+
+
+def test_dropping_a_photo_converts_it_the_mnist_way(qtbot, window, tmp_path):
+    photo = Image.new("RGB", (120, 80), "white")
+    ImageDraw.Draw(photo).line([(60, 10), (62, 70)], fill=(20, 20, 20), width=8)
+    path = tmp_path / "my_one.png"
+    photo.save(path)
+    drop_file(window, path)
+    assert window.choice.source == "my_one.png" and window.choice.label is None
+    pixels = window.choice.pixels
+    assert pixels.shape == (28, 28) and pixels[0].max() == 0 and pixels.max() > 0.9
+    caption = window.image_source.caption.text()
+    assert "colour to grey" in caption and "inverted" in caption and "centred by mass" in caption
+    result = run_and_wait(qtbot, window)
+    assert result.success
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n broken", b"plain text, not an image"])
+def test_a_bad_image_file_is_explained_and_the_image_kept(qtbot, window, tmp_path, content):
+    before = window.choice.source
+    path = tmp_path / "digit.png"
+    path.write_bytes(content)
+    with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
+        drop_file(window, path)
+    assert "digit.png" in blocker.args[0]
+    assert window.choice.source == before
+    assert run_and_wait(qtbot, window).success
+
+
+def test_bad_weight_files_are_explained_and_good_ones_join_the_panel(qtbot, window, tmp_path):
+    wrong = tmp_path / "wrong.pt"
+    torch.save(torch.nn.Linear(5, 3).state_dict(), wrong)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x00\x01 not a checkpoint")
+    for path, message in ((wrong, "fits none"), (corrupt, "not a readable")):
+        with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
+            assert window.load_weights(path) is None
+        assert message in blocker.args[0]
+    good = tmp_path / "mine.pt"
+    torch.save(find_spec("FC200-200-10").build().state_dict(), good)
+    scripted = tmp_path / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
+        torch.jit.script(api.load_model("FC100-100-10")).save(str(scripted))
+    assert window.load_weights(good) == "mine.pt"
+    assert window.load_weights(scripted) == "scripted.pt"
+    assert {"mine.pt", "scripted.pt"} <= set(window.model_panel.names())
+    assert window.active_model_name == "scripted.pt"
+    assert run_and_wait(qtbot, window).success
+
+
+def test_exports_write_the_images_and_the_record(qtbot, window, tmp_path):
+    choose_target(window, 1)
+    result = run_and_wait(qtbot, window)
+    triptych, adversarial, record = tmp_path / "three.png", tmp_path / "adv.png", tmp_path / "search.json"
+    assert window.export_triptych(str(triptych))
+    with Image.open(triptych) as image:
+        assert image.size[0] > 300
+    assert window.export_adversarial(str(adversarial))
+    with Image.open(adversarial) as image:
+        saved = np.asarray(image)
+    assert saved.shape == (28, 28) and saved.dtype == np.uint8
+    assert np.abs(saved / 255.0 - result.adversarial[0]).max() <= 0.5 / 255 + 1e-6
+    assert "rounded to 8 bits" in window.statusBar().currentMessage()
+    assert window.export_record(str(record))
+    data = json.loads(record.read_text())
+    assert data["model"] == DEFAULT_MODEL and data["target"] == 1 and data["distortion"] == pytest.approx(
+        result.distortion)
+
+
+def test_noise_of_the_same_size_is_shown_with_its_error_rate(qtbot, window):
+    box = window.search_panel.noise
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert window.search_panel.noise.isChecked()
+    with qtbot.waitSignal(window.sig_noise_shown, timeout=20000) as blocker:
+        run_and_wait(qtbot, window)
+    assert 0.0 <= blocker.args[0] <= 1.0
+    assert window.viewer.noise_panel.isVisible()
+    assert "of 100 draws" in window.viewer.noise_panel.answer.text()
+
+
+def test_arrow_keys_browse_the_test_set(qtbot, window):
+    start = window.image_source.index.value()
+    window.viewer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    assert window.image_source.index.value() == start + 1
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    assert window.image_source.index.value() == start
+    assert window.choice.index == start
+
+
+def test_settings_persist_between_runs(qtbot, settings_file):
+    first = open_window(qtbot, settings_file)
+    click_model(qtbot, first, "AE400-10")
+    first.viewer.magnification.setValue(25)
+    size = QApplication.font().pointSize()
+    first.findChild(type(first.menuBar().actions()[0]), "action_larger").trigger()
+    assert QApplication.font().pointSize() == size + 1
+    first.image_source.choose_index(42)
+    first.close()
+    second = open_window(qtbot, settings_file)
+    try:
+        assert second.active_model_name == "AE400-10"
+        assert second.viewer.magnification_factor == 25
+        assert QApplication.font().pointSize() == size + 1
+        assert second.choice.index == 42
+    finally:
+        second.set_font_size(size)
+        second.close()
+
+
+def test_full_screen_toggles_with_f11(qtbot, window):
+    window.viewer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.windowState() & Qt.WindowState.WindowFullScreen
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert not window.windowState() & Qt.WindowState.WindowFullScreen
 
 
 def test_no_display_is_one_line_not_an_abort(monkeypatch, capsys):
@@ -56,13 +302,14 @@ def test_no_display_is_one_line_not_an_abort(monkeypatch, capsys):
     assert len(err.splitlines()) == 1 and "no display" in err and "QT_QPA_PLATFORM=offscreen" in err
 
 
-def test_screenshot_renders_the_window_offscreen(tmp_path):
+def test_screenshot_renders_the_window_after_the_first_search(tmp_path):
     target = tmp_path / "window.png"
     completed = subprocess.run(
         [sys.executable, "-c", "import sys; from blindspot_gui.qt.app import main; sys.exit(main(sys.argv[1:]))",
-         "--screenshot", str(target)],
+         "--screenshot", str(target), "--image", "7"],
         capture_output=True, text=True, timeout=120,
-        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert completed.returncode == 0, completed.stderr
-    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(target) as image:
+        assert image.size[0] >= 1000 and image.size[1] >= 600

@@ -35,6 +35,16 @@ class TrainingResult:
     metadata: dict
 
 
+def warm_up(_monitor=None) -> None:
+    """Load what torch imports on the first optimiser it builds (about a second, much of it holding the GIL).
+
+    A window calls this in the background at start-up, so that the first training run does not
+    stall the interface while torch imports.
+    """
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    torch.optim.Adam([parameter])
+
+
 def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Predicted labels of ``images`` (N, 1, 28, 28), computed in batches without gradients."""
     device = next(model.parameters()).device

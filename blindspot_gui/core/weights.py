@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import pickle
 import pickletools
 import warnings
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from blindspot_gui.core.resources import resource_path
-from blindspot_gui.core.zoo import ModelSpec, find_spec
+from blindspot_gui.core.zoo import ZOO, ModelSpec, find_spec
 
 
 class WeightsError(ValueError):
@@ -160,3 +161,88 @@ def save_model(model: nn.Module, spec: ModelSpec, metadata: dict, directory) -> 
     temporary.replace(weights_path)
     (directory / spec.metadata_file).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     return weights_path
+
+
+class ModelCache:
+    """Zoo models loaded once and kept, safe to use from worker threads."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._models: dict[str, nn.Module] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> nn.Module:
+        """The model called ``name``: one put here, or a zoo model (loaded on first use)."""
+        with self._lock:
+            if name in self._models:
+                return self._models[name]
+        spec = find_spec(name)
+        with self._lock:
+            if spec.name not in self._models:
+                self._models[spec.name] = load_zoo_model(spec.name, device=self.device)
+            return self._models[spec.name]
+
+    def put(self, name: str, model: nn.Module) -> None:
+        with self._lock:
+            self._models[name] = model.to(self.device).eval()
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._models.pop(name, None)
+
+    def loaded(self) -> dict[str, nn.Module]:
+        with self._lock:
+            return dict(self._models)
+
+
+def is_torchscript(path) -> bool:
+    """Whether ``path`` is a TorchScript archive (a zip with compiled code) rather than a state dict."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def check_classifier(model: nn.Module, source: str) -> nn.Module:
+    """Refuse a model that does not map (1, 1, 28, 28) images to (1, 10) logits."""
+    try:
+        with torch.inference_mode():
+            output = model(torch.zeros(1, 1, 28, 28))
+    except Exception as error:  # a user's model may fail in any way
+        raise WeightsError(f"'{source}' fails on a 28x28 grey image: {str(error).splitlines()[0]}") from None
+    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, 10):
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise WeightsError(f"'{source}' returns {shape} for one image; a digit classifier must return 10 logits.")
+    return model
+
+
+def load_weights_file(path, architecture: str | None = None) -> tuple[nn.Module, str]:
+    """A user's weights file as an eval-mode model, and a description of what it is.
+
+    A TorchScript archive is loaded with ``torch.jit.load``; anything else must be a state dict,
+    read with ``weights_only=True``, of the zoo architecture ``architecture`` or, when none is
+    given, of the first zoo architecture it fits.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Weights file '{path}' does not exist.")
+    if is_torchscript(path):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; files remain
+                model = torch.jit.load(str(path), map_location="cpu")
+        except Exception as error:  # TorchScript reports problems with many exception types
+            raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({str(error).splitlines()[0]}).") from None
+        return check_classifier(model.eval(), path.name), "TorchScript model"
+    state = read_state_dict(path)
+    candidates = [find_spec(architecture)] if architecture else list(ZOO)
+    for spec in candidates:
+        try:
+            model = load_state_into(spec.build(), state, path.name)
+        except WeightsError:
+            if architecture:
+                raise
+            continue
+        return model.eval(), f"{spec.name} architecture"
+    raise WeightsError(f"'{path.name}' holds a state dict that fits none of the zoo's architectures.")

@@ -1,55 +1,566 @@
-"""The main window: the model panel as a dock beside the selected model's card."""
+"""The main window: models on the left, images on top, the blind-spot viewer in the middle, search and transfer below.
+
+It owns no computation: every search, training run, noise test and transfer check is a core
+function started through the TaskRunner, and the window only shows what comes back.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+import json
+import random
+import time
+from pathlib import Path
 
-from blindspot_gui.core.zoo import DEFAULT_MODEL
-from blindspot_gui.qt.model_card import ModelCard
+import numpy as np
+import torch
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
+
+from blindspot_gui.core.attack.noise import gaussian_noise_error
+from blindspot_gui.core.attack.search import AttackConfig, AttackResult, SearchProgress, blindspot_search
+from blindspot_gui.core.data import MNIST_CLASS_NAMES, load_mnist
+from blindspot_gui.core.images import save_grey_png
+from blindspot_gui.core.monitor import Monitor, ScaledMonitor
+from blindspot_gui.core.training import EpochReport, train_model, warm_up
+from blindspot_gui.core.transfer import transfer_predictions
+from blindspot_gui.core.weights import ModelCache, WeightsError, load_weights_file, save_model, user_models_dir
+from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
+from blindspot_gui.qt.blindspot_view import BlindspotView
+from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
+from blindspot_gui.qt.search_panel import SearchPanel
+from blindspot_gui.qt.task_runner import TaskRunner
 
 WINDOW_TITLE = "Blind spots of neural networks"
+NOISE_DRAWS = 100
+FONT_RANGE = (8, 32)
+GOOD, BAD = "#1a7f37", "#c0392b"
 
 
 class MainWindow(QMainWindow):
     """Top-level window of blindspot-gui."""
 
-    def __init__(self, settings: QSettings | None = None, parent=None):
+    sig_search_finished = Signal(object)
+    """An AttackResult, once a search has ended (completed or cancelled)."""
+    sig_transfer_shown = Signal()
+    sig_noise_shown = Signal(float)
+    sig_training_finished = Signal(str)
+    sig_message = Signal(str)
+    """A message shown to the user in a dialog (errors and warnings)."""
+
+    def __init__(self, settings: QSettings | None = None, parent=None, show_dialogs: bool = True):
         super().__init__(parent)
         self.settings = settings if settings is not None else QSettings("blindspot_gui", "blindspot_gui")
+        self.show_dialogs = show_dialogs
         self.setWindowTitle(WINDOW_TITLE)
-        self.resize(1200, 720)
+        self.resize(1500, 950)
+        self.setAcceptDrops(True)
+        self.runner = TaskRunner(self)
+        self.models = ModelCache()
+        self.test_set = load_mnist("test")
+        self.choice: ImageChoice | None = None
+        self.original_probabilities: np.ndarray | None = None
+        self.result: AttackResult | None = None
+        self.result_model: str | None = None
+        self.search_started = 0.0
 
-        self.model_card = ModelCard()
-        self.setCentralWidget(self.model_card)
+        self._build_widgets()
+        self._build_actions()
+        self._remember_font_factors()
+        self._restore_settings()
+        self.image_source.choose_index(int(self.settings.value("image/index", 0)))
+        self.runner.start("warm-up", warm_up)
+
+    # --- construction ----------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.viewer = BlindspotView(MNIST_CLASS_NAMES)
+        self.search_panel = SearchPanel(MNIST_CLASS_NAMES)
+        from blindspot_gui.qt.transfer_view import TransferView
+
+        self.transfer_view = TransferView(MNIST_CLASS_NAMES)
+        lower = QWidget()
+        lower_layout = QHBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(self.search_panel, stretch=3)
+        lower_layout.addWidget(self.transfer_view, stretch=2)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.viewer)
+        splitter.addWidget(lower)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
 
         self.model_panel = ModelPanel()
-        self.model_dock = QDockWidget("Models", self)
-        self.model_dock.setObjectName("model_dock")
-        self.model_dock.setWidget(self.model_panel)
-        self.model_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.model_dock)
-        self.resizeDocks([self.model_dock], [620], Qt.Orientation.Horizontal)
+        self.model_dock = self._dock("Networks", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.image_source = ImageSource(self.test_set)
+        self.image_dock = self._dock("Image", "image_dock", self.image_source, Qt.DockWidgetArea.TopDockWidgetArea)
+        self.resizeDocks([self.model_dock], [430], Qt.Orientation.Horizontal)
+
         self.model_panel.sig_model_selected.connect(self._on_model_panel_selected)
+        self.model_panel.sig_train_requested.connect(self.start_training)
+        self.model_panel.sig_cancel_training_requested.connect(lambda: self.runner.cancel("training"))
+        self.model_panel.sig_load_weights_requested.connect(self._on_load_weights_requested)
+        self.model_panel.sig_device_changed.connect(self._on_device_changed)
+        self.image_source.sig_image_chosen.connect(self._on_image_chosen)
+        self.image_source.sig_error.connect(self.show_message)
+        self.search_panel.sig_run_requested.connect(self.run_search)
+        self.search_panel.sig_cancel_requested.connect(self.cancel_search)
+        self.search_panel.sig_noise_toggled.connect(self._on_noise_toggled)
+        self.viewer.sig_magnification_changed.connect(
+            lambda factor: self.settings.setValue("view/magnification", 0 if factor is None else factor))
 
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        self.menuBar().addMenu("&File").addAction(quit_action)
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
 
-        last_model = str(self.settings.value("model/last", DEFAULT_MODEL))
-        if not self.model_panel.select(last_model):
+    def _action(self, menu, text: str, shortcut, slot, name: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcuts(shortcut if isinstance(shortcut, list) else [QKeySequence(shortcut)])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(slot)
+        if name:
+            action.setObjectName(name)
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open image…", QKeySequence.StandardKey.Open, self.image_source.open_file.click)
+        self._action(file_menu, "&Load weights…", "Ctrl+L", self._on_load_weights_requested)
+        file_menu.addSeparator()
+        self._action(file_menu, "Save the three &images as PNG…", "Ctrl+S", self.export_triptych)
+        self._action(file_menu, "Save the &adversarial image (8-bit PNG)…", "Ctrl+Shift+S", self.export_adversarial)
+        self._action(file_menu, "Save the search &record (JSON)…", "Ctrl+J", self.export_record)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        search_menu = bar.addMenu("&Search")
+        self._action(search_menu, "&Run", "Space", self.run_search, "action_run")
+        self._action(search_menu, "&Cancel", "Esc", self.cancel_search, "action_cancel")
+        self._action(search_menu, "&Next image", "Right", lambda: self.image_source.step(1), "action_next")
+        self._action(search_menu, "&Previous image", "Left", lambda: self.image_source.step(-1), "action_previous")
+        self._action(search_menu, "R&andom image", "R", self.image_source.choose_random)
+        view_menu = bar.addMenu("&View")
+        self._action(view_menu, "&Full screen", "F11", self.toggle_full_screen)
+        self._action(view_menu, "&Larger text", [QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")],
+                     lambda: self.change_font_size(+1), "action_larger")
+        self._action(view_menu, "&Smaller text", "Ctrl+-", lambda: self.change_font_size(-1), "action_smaller")
+        view_menu.addSeparator()
+        view_menu.addAction(self.model_dock.toggleViewAction())
+        view_menu.addAction(self.image_dock.toggleViewAction())
+
+    # --- settings --------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        magnification = int(self.settings.value("view/magnification", 10))
+        self.viewer.set_magnification(None if magnification == 0 else magnification)
+        size = self.settings.value("view/font_size")
+        if size is not None:
+            self.set_font_size(int(size))
+        last = str(self.settings.value("model/last", DEFAULT_MODEL))
+        if not (self.model_panel.is_available(last) and self.model_panel.select(last)):
             self.model_panel.select(DEFAULT_MODEL)
 
+    def save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("view/font_size", QApplication.font().pointSize())
+        if self.choice is not None and self.choice.index is not None:
+            self.settings.setValue("image/index", self.choice.index)
+        self.settings.sync()
+
+    # --- fonts and full screen ---------------------------------------------------------------------
+    def _remember_font_factors(self) -> None:
+        """Note each widget's font size relative to the application's, so big labels stay big when scaling."""
+        base = max(QApplication.font().pointSizeF(), 1.0)
+        for widget in self.findChildren(QWidget):
+            size = widget.font().pointSizeF()
+            widget.setProperty("font_factor", size / base if size > 0 else 1.0)
+
+    def set_font_size(self, points: int) -> None:
+        points = min(max(points, FONT_RANGE[0]), FONT_RANGE[1])
+        font = QFont(QApplication.font())
+        font.setPointSize(points)
+        QApplication.setFont(font)
+        for widget in self.findChildren(QWidget):
+            factor = widget.property("font_factor")
+            scaled = QFont(widget.font())
+            scaled.setPointSizeF(points * (float(factor) if factor is not None else 1.0))
+            widget.setFont(scaled)
+        self.settings.setValue("view/font_size", points)
+
+    def change_font_size(self, step: int) -> None:
+        self.set_font_size(QApplication.font().pointSize() + step)
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    # --- the active model and image ------------------------------------------------------------------
     @property
     def active_model_name(self) -> str | None:
-        status = self.model_panel.selected_status()
-        return status.spec.name if status else None
+        return self.model_panel.selected_name()
+
+    def active_model(self):
+        name = self.active_model_name
+        if name is None or not self.model_panel.is_available(name):
+            return None
+        try:
+            return self.models.get(name)
+        except WeightsError as error:
+            self.show_message(str(error))
+            return None
+
+    def _abandon_search(self) -> None:
+        """Drop a running search (its result would belong to another image or network)."""
+        if self.runner.is_running("search"):
+            self.runner.replace("search")
+            self.search_panel.set_running(False)
 
     def _on_model_panel_selected(self, name: str) -> None:
-        status = self.model_panel.selected_status()
-        self.model_card.show_status(status)
-        self.statusBar().showMessage(f"Active model: {name}")
+        self._abandon_search()
         self.settings.setValue("model/last", name)
+        if not self.model_panel.is_available(name):
+            self.statusBar().showMessage(f"{name} has no weights yet: press “Train selected model”.")
+        else:
+            self.statusBar().showMessage(f"Network: {name}")
+        self._show_original()
+
+    def _on_image_chosen(self, choice: ImageChoice) -> None:
+        self._abandon_search()
+        self.choice = choice
+        self._show_original()
+
+    def _show_original(self) -> None:
+        """Show the chosen image with the active model's answer, and clear the previous result."""
+        self.result = None
+        self.transfer_view.clear()
+        self.search_panel.show_status("ready")
+        if self.choice is None:
+            return
+        model = self.active_model()
+        if model is None:
+            self.original_probabilities = None
+            self.viewer.show_original(self.choice.pixels, "no network", None)
+            return
+        self.original_probabilities = predict_probabilities(model, self.choice.pixels)
+        predicted = int(self.original_probabilities.argmax())
+        text = f"says {predicted}  ({100 * self.original_probabilities[predicted]:.0f}%)"
+        wrong = self.choice.label is not None and predicted != self.choice.label
+        self.viewer.show_original(self.choice.pixels, text + ("  — wrong!" if wrong else ""),
+                                  self.original_probabilities)
+        self.viewer.show_noise(None)
+        self.viewer.show_readout(
+            f"{self.choice.source}" + (f" (a {self.choice.label})" if self.choice.label is not None else "")
+            + f". {self.active_model_name} says {predicted}. Press Run to find the smallest change that fools it.")
+
+    # --- the search ------------------------------------------------------------------------------------
+    def run_search(self) -> None:
+        model = self.active_model()
+        if model is None or self.choice is None:
+            self.show_message("Choose a network with weights and an image first.")
+            return
+        target = self.search_panel.target_choice()
+        pixels = torch.from_numpy(self.choice.pixels).reshape(1, 1, 28, 28)
+        labels = None if self.choice.label is None else [self.choice.label]
+        config = AttackConfig(seed=random.randrange(2**31), partial_interval=0.0)
+        self.result_model = self.active_model_name
+        self.search_started = time.perf_counter()
+        self.search_panel.set_running(True)
+        self.viewer.show_noise(None)
+        self.transfer_view.clear()
+        def job(monitor):
+            tracing = TracingMonitor(monitor)
+            result = blindspot_search(model, pixels, target, labels, config=config, monitor=tracing)[0]
+            return result, tracing.trace
+
+        self.runner.start(
+            "search", job,
+            on_finished=self._on_search_finished,
+            on_progress=self.search_panel.show_progress,
+            on_partial=self._on_search_partial,
+            on_failed=self._on_search_failed,
+        )
+
+    def cancel_search(self) -> None:
+        if self.runner.is_running("search"):
+            self.runner.cancel("search")
+            self.search_panel.show_status("cancelling…")
+
+    def _on_search_partial(self, progress: SearchProgress) -> None:
+        distortion = float(progress.best_distortion[0])
+        self.search_panel.add_point(progress.total_iterations, distortion)
+        if np.isfinite(distortion) and self.choice is not None:
+            adversarial = progress.best_adversarial[0, 0]
+            self.viewer.show_adversarial(adversarial, adversarial - self.choice.pixels,
+                                         f"searching… RMS {distortion:.4f}")
+
+    def _on_search_failed(self, message: str) -> None:
+        self.search_panel.set_running(False)
+        self.search_panel.show_status("failed")
+        self.show_message(f"The search failed: {message}")
+
+    def _on_search_finished(self, outcome) -> None:
+        result, trace = outcome
+        self.search_panel.set_running(False)
+        self.result = result
+        seconds = time.perf_counter() - self.search_started
+        self.search_panel.show_progress(1.0, "cancelled" if "cancelled" in result.message else "done")
+        self.search_panel.show_trace(trace + ([(trace[-1][0] + 1 if trace else 0, result.distortion)]
+                                              if result.success and result.distortion > 0 else []))
+        self._show_result(result, seconds)
+        self.sig_search_finished.emit(result)
+        if result.success and result.distortion > 0:
+            self._start_transfer(result)
+            if self.search_panel.noise.isChecked():
+                self._start_noise(result)
+
+    def _show_result(self, result: AttackResult, seconds: float) -> None:
+        adversarial, perturbation = result.adversarial[0], result.perturbation[0]
+        after = int(result.adversarial_prediction)
+        if not result.success:
+            self.viewer.show_adversarial(adversarial, perturbation, "not fooled", result.probabilities_after,
+                                         result.target, BAD)
+            self.viewer.show_readout(f"No blind spot found: {result.message}.")
+            return
+        text = f"says {after}  ({100 * result.probabilities_after[after]:.0f}%)"
+        self.viewer.show_adversarial(adversarial, perturbation, text, result.probabilities_after, result.target, BAD)
+        if result.distortion == 0:
+            self.viewer.show_readout(result.message.capitalize() + ".")
+            return
+        note = "  (cancelled: best found so far)" if "cancelled" in result.message else ""
+        self.viewer.show_readout(
+            f"Changed {result.original_prediction} → {after} with distortion (RMS) {result.distortion:.4f}, "
+            f"L2 {result.l2:.3f}, L∞ {result.linf:.3f}, c = {result.c:.3g}; "
+            f"{result.iterations} L-BFGS iterations, {result.function_evaluations} evaluations, {seconds:.2f} s{note}")
+
+    # --- transfer and noise -----------------------------------------------------------------------------
+    def _start_transfer(self, result: AttackResult) -> None:
+        names = [name for name in self.model_panel.names() if self.model_panel.is_available(name)]
+        original, adversarial, made_for = result.original[0], result.adversarial[0], self.result_model
+
+        def job(monitor):
+            models = {}
+            for step, name in enumerate(names):
+                monitor.check()
+                models[name] = self.models.get(name)
+                monitor.progress((step + 1) / len(names), f"loading {name}")
+            return transfer_predictions(models, original, adversarial)
+
+        self.runner.start("transfer", job,
+                          on_finished=lambda rows: self._on_transfer_finished(rows, made_for),
+                          on_failed=lambda message: self.show_message(f"Transfer check failed: {message}"))
+
+    def _on_transfer_finished(self, rows, made_for: str) -> None:
+        self.transfer_view.show_rows(rows, made_for)
+        self.sig_transfer_shown.emit()
+
+    def _on_noise_toggled(self, enabled: bool) -> None:
+        if not enabled:
+            self.runner.replace("noise")
+            self.viewer.show_noise(None)
+        elif self.result is not None and self.result.success and self.result.distortion > 0:
+            self._start_noise(self.result)
+
+    def _start_noise(self, result: AttackResult) -> None:
+        model = self.models.get(self.result_model)
+        reference = result.label
+
+        def job(monitor):
+            return gaussian_noise_error(model, result.original, [reference], result.distortion, draws=NOISE_DRAWS,
+                                        seed=random.randrange(2**31))
+
+        self.runner.start("noise", job, on_finished=self._on_noise_finished,
+                          on_failed=lambda message: self.show_message(f"Noise test failed: {message}"))
+
+    def _on_noise_finished(self, report) -> None:
+        predicted = int(report.example_prediction[0])
+        self.viewer.show_noise(report.example[0, 0], f"says {predicted}",
+                               None)
+        self.viewer.noise_panel.title.setText(f"Random noise, same RMS {report.stddev[0]:.3f}")
+        self.viewer.noise_panel.answer.setText(
+            f"says {predicted}; wrong in {100 * report.error_rate:.0f}% of {report.draws} draws")
+        self.sig_noise_shown.emit(report.error_rate)
+
+    # --- training and loading -----------------------------------------------------------------------------
+    def start_training(self, name: str) -> None:
+        try:
+            spec = find_spec(name)
+        except KeyError:
+            self.show_message(f"{name} is not a zoo model; only zoo models can be trained here.")
+            return
+        self.model_panel.set_training(True)
+
+        def job(monitor):
+            result = train_model(spec, monitor)
+            return save_model(result.model, spec, result.metadata, user_models_dir())
+
+        self.runner.start("training", job,
+                          on_progress=self.model_panel.show_training_progress,
+                          on_partial=self._on_training_epoch,
+                          on_finished=lambda path: self._on_training_finished(spec.name, path),
+                          on_failed=self._on_training_failed,
+                          on_cancelled=self._on_training_cancelled)
+
+    def _on_training_epoch(self, report: EpochReport) -> None:
+        if report.stage != "autoencoder pre-training":
+            self.model_panel.add_epoch(report.epoch, report.loss, report.test_error)
+
+    def _on_training_finished(self, name: str, path) -> None:
+        self.model_panel.set_training(False)
+        self.models.forget(name)
+        self.model_panel.refresh()
+        self.statusBar().showMessage(f"Trained {name}; weights saved to {path}")
+        if self.active_model_name == name:
+            self._show_original()
+        self.sig_training_finished.emit(name)
+
+    def _on_training_failed(self, message: str) -> None:
+        self.model_panel.set_training(False)
+        self.show_message(f"Training failed: {message}")
+
+    def _on_training_cancelled(self) -> None:
+        self.model_panel.set_training(False)
+        self.statusBar().showMessage("Training stopped; the previous weights are unchanged.")
+
+    def _on_load_weights_requested(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load weights", "", "PyTorch weights (*.pt *.pth);;All files (*)")
+        if path:
+            self.load_weights(path)
+
+    def load_weights(self, path) -> str | None:
+        """Add a user's weights file as a network; returns its name, or None after explaining the failure."""
+        try:
+            model, kind = load_weights_file(path)
+        except WeightsError as error:
+            self.show_message(str(error))
+            return None
+        name = Path(path).name
+        self.models.put(name, model)
+        self.model_panel.add_custom(name, f"Your file ({kind})")
+        self.model_panel.select(name)
+        return name
+
+    def _on_device_changed(self, device: str) -> None:
+        self._abandon_search()
+        self.models = ModelCache(device)
+        self._show_original()
+
+    # --- export ------------------------------------------------------------------------------------------------
+    def _need_result(self) -> bool:
+        if self.result is None or not self.result.success:
+            self.show_message("Run a successful search first.")
+            return False
+        return True
+
+    def _ask_path(self, title: str, default: str, pattern: str, given: str | None) -> str | None:
+        if given:
+            return given
+        path, _ = QFileDialog.getSaveFileName(self, title, default, pattern)
+        return path or None
+
+    def export_triptych(self, path: str | None = None) -> bool:
+        if not self._need_result() or not (path := self._ask_path("Save the images", "blindspot.png", "PNG (*.png)", path)):
+            return False
+        if not self.viewer.grab().save(path, "PNG"):
+            self.show_message(f"Could not write {path}.")
+            return False
+        self.statusBar().showMessage(f"Saved {path}")
+        return True
+
+    def export_adversarial(self, path: str | None = None) -> bool:
+        """Save the adversarial image as an 8-bit PNG and check that, rounded to 8 bits, it still fools the model."""
+        if not self._need_result() or not (path := self._ask_path(
+                "Save the adversarial image", "adversarial.png", "PNG (*.png)", path)):
+            return False
+        try:
+            rounded = save_grey_png(self.result.adversarial[0], path)
+        except OSError as error:
+            self.show_message(f"Could not write {path}: {error}")
+            return False
+        model = self.models.get(self.result_model)
+        answer = int(predict_probabilities(model, rounded).argmax())
+        if answer == self.result.adversarial_prediction:
+            self.statusBar().showMessage(f"Saved {path}; rounded to 8 bits it still makes {self.result_model} say {answer}.")
+            return True
+        self.show_message(f"Saved {path}, but rounded to 8 bits the image no longer fools {self.result_model}: "
+                          f"it says {answer} again. The blind spot is thinner than one grey level.")
+        return True
+
+    def export_record(self, path: str | None = None) -> bool:
+        if not self._need_result() or not (path := self._ask_path(
+                "Save the search record", "blindspot.json", "JSON (*.json)", path)):
+            return False
+        record = {"model": self.result_model, "image": self.choice.source if self.choice else None,
+                  "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.result.to_record()}
+        try:
+            Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        except OSError as error:
+            self.show_message(f"Could not write {path}: {error}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}")
+        return True
+
+    # --- drops, messages, closing ------------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [url for url in event.mimeData().urls() if url.isLocalFile()]
+        if urls:
+            self.image_source.open_path(urls[0].toLocalFile())
+            event.acceptProposedAction()
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 10000)
+        self.sig_message.emit(text)
+        if self.show_dialogs:
+            QMessageBox.warning(self, WINDOW_TITLE, text)
+
+    def closeEvent(self, event) -> None:
+        self.save_settings()
+        self.runner.shutdown(1000)
+        super().closeEvent(event)
+
+
+class TracingMonitor(ScaledMonitor):
+    """Passes everything to the task's monitor and keeps (iterations, best distortion) of every partial result."""
+
+    def __init__(self, parent: Monitor):
+        super().__init__(parent, 0.0, 1.0)
+        self.trace: list[tuple[int, float]] = []
+
+    def partial(self, result) -> None:
+        if isinstance(result, SearchProgress):
+            self.trace.append((result.total_iterations, float(result.best_distortion[0])))
+        super().partial(result)
+
+
+def predict_probabilities(model, pixels: np.ndarray) -> np.ndarray:
+    """Class probabilities of one (28, 28) image (a single forward pass, cheap enough for the GUI thread)."""
+    device = next(model.parameters()).device
+    batch = torch.as_tensor(np.asarray(pixels, dtype=np.float32)).reshape(1, 1, 28, 28).to(device)
+    with torch.inference_mode():
+        return model(batch).softmax(dim=1)[0].cpu().numpy()
+

@@ -31,6 +31,7 @@ once with a batched torch L-BFGS-B (``batched_lbfgsb``).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,8 @@ class AttackConfig:
     """untargeted search: how many wrong labels to search, the most promising first (9: all of them)."""
     seed: int = 0
     """seed of the "random" target rule."""
+    partial_interval: float = 0.05
+    """seconds between two partial results sent to the monitor (0: after every iteration)."""
 
 
 @dataclass
@@ -127,6 +130,8 @@ class SearchProgress:
     best_adversarial: np.ndarray
     """(N, *image shape) the corresponding images (the original where none yet)."""
     elapsed: float
+    total_iterations: int = 0
+    """L-BFGS iterations run so far over all steps (batched iterations for the fast engine)."""
 
 
 @dataclass
@@ -142,20 +147,38 @@ class _Tasks:
     iterations: torch.Tensor
 
 
+_FROZEN_LOCK = threading.Lock()
+_FROZEN: dict[int, tuple[int, bool, list[bool]]] = {}
+"""id(model) -> (searches using it, its training flag, its parameters' requires_grad flags) before the first."""
+
+
 @contextmanager
 def frozen_eval_mode(model: nn.Module):
-    """Eval mode and no parameter gradients during the search; both restored afterwards."""
-    was_training = model.training
-    requires_grad = [parameter.requires_grad for parameter in model.parameters()]
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
+    """Eval mode and no parameter gradients while searching; the model's own settings restored afterwards.
+
+    Searches running at once on the same model (a cancelled one finishing while its successor
+    starts) share the freeze: the first saves the settings, the last restores them.
+    """
+    key = id(model)
+    with _FROZEN_LOCK:
+        users, was_training, requires_grad = _FROZEN.get(key, (0, model.training, None))
+        if users == 0:
+            requires_grad = [parameter.requires_grad for parameter in model.parameters()]
+            model.eval()
+            for parameter in model.parameters():
+                parameter.requires_grad_(False)
+        _FROZEN[key] = (users + 1, was_training, requires_grad)
     try:
         yield model
     finally:
-        for parameter, flag in zip(model.parameters(), requires_grad):
-            parameter.requires_grad_(flag)
-        model.train(was_training)
+        with _FROZEN_LOCK:
+            users, was_training, requires_grad = _FROZEN.pop(key)
+            if users > 1:
+                _FROZEN[key] = (users - 1, was_training, requires_grad)
+            else:
+                for parameter, flag in zip(model.parameters(), requires_grad):
+                    parameter.requires_grad_(flag)
+                model.train(was_training)
 
 
 def distortion_measures(perturbation: np.ndarray) -> tuple[float, float, float]:
@@ -289,14 +312,15 @@ class _Objective:
 class _ProgressReporter:
     """Maps c steps and iterations onto the monitor, and sends throttled partial results."""
 
-    PARTIAL_INTERVAL = 0.05
-
-    def __init__(self, monitor: Monitor, tasks: _Tasks, images_flat, image_shape, count: int, steps: int):
+    def __init__(self, monitor: Monitor, tasks: _Tasks, images_flat, image_shape, count: int, steps: int,
+                 partial_interval: float = 0.05):
+        self.partial_interval = partial_interval
         self.monitor, self.tasks, self.images_flat = monitor, tasks, images_flat
         self.image_shape, self.count, self.steps = image_shape, count, steps
         self.started = time.perf_counter()
         self._last_partial = -math.inf
         self.step, self.stage = 0, ""
+        self.total_iterations = 0
 
     def begin_step(self, step: int, stage: str) -> None:
         self.step, self.stage = step, stage
@@ -304,10 +328,11 @@ class _ProgressReporter:
 
     def iteration(self, iteration: int, max_iterations: int) -> None:
         self.monitor.check()
+        self.total_iterations += 1
         fraction = (self.step + min(iteration / max_iterations, 1.0)) / self.steps
         self.monitor.progress(fraction, f"{self.stage}: iteration {iteration}")
         now = time.perf_counter()
-        if now - self._last_partial >= self.PARTIAL_INTERVAL:
+        if now - self._last_partial >= self.partial_interval:
             self._last_partial = now
             self.send_partial(iteration)
 
@@ -317,6 +342,7 @@ class _ProgressReporter:
         self.monitor.partial(SearchProgress(
             self.stage, self.step, self.steps, iteration, distortion,
             best_point.view(-1, *self.image_shape).numpy().copy(), time.perf_counter() - self.started,
+            self.total_iterations,
         ))
 
 
@@ -564,7 +590,7 @@ def blindspot_search(
         tasks = _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config)
         objective = _Objective(model, images_flat, image_shape, tasks, monitor, config.temperature)
         steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
-        reporter = _ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps)
+        reporter = _ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps, config.partial_interval)
         cancelled = False
         try:
             if len(tasks.target):

@@ -1,0 +1,118 @@
+"""Reading image files and turning any picture into an MNIST-style digit, the way MNIST itself was made.
+
+LeCun et al. built MNIST by size-normalising each digit to fit a 20x20 box (keeping its aspect
+ratio, with anti-aliasing, hence grey levels) and centring it by its centre of mass in a 28x28
+field; digits are white on black. ``to_mnist_style`` does the same to a user's image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MNIST_SIZE = 28
+DIGIT_BOX = 20
+INK_THRESHOLD = 0.1
+"""Pixels brighter than this share of the maximum count as ink when cropping."""
+
+IMAGE_FILE_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.gif", "*.tif", "*.tiff", "*.webp")
+
+
+class ImageFileError(ValueError):
+    """An image file is missing, unreadable, or not an image."""
+
+
+@dataclass(frozen=True)
+class ConvertedImage:
+    """A (28, 28) float32 image in [0, 1], white on black, and the steps that made it."""
+
+    pixels: np.ndarray
+    steps: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def description(self) -> str:
+        return ", ".join(self.steps) if self.steps else "used as it is (already a 28x28 MNIST-style image)"
+
+
+def read_image(path) -> Image.Image:
+    """Open an image file with Pillow, turning every failure into one clear ImageFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageFileError(f"'{path}' does not exist or is not a file.")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except Image.DecompressionBombError:
+        raise ImageFileError(f"'{path.name}' is too large to open safely.") from None
+    except UnidentifiedImageError:
+        raise ImageFileError(f"'{path.name}' is not an image Pillow can read (PNG, JPEG, BMP, ...).") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ImageFileError(f"'{path.name}' is damaged or truncated ({error}).") from None
+
+
+def grey_levels(image: Image.Image) -> np.ndarray:
+    """The image as float32 grey levels in [0, 1]; transparent areas count as background (white)."""
+    if image.mode in ("RGBA", "LA", "P"):
+        image = image.convert("RGBA")
+        backdrop = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(backdrop, image)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
+    total = pixels.sum()
+    if total <= 0:
+        return (pixels.shape[0] - 1) / 2, (pixels.shape[1] - 1) / 2
+    rows, cols = np.indices(pixels.shape)
+    return float((rows * pixels).sum() / total), float((cols * pixels).sum() / total)
+
+
+def to_mnist_style(image: Image.Image) -> ConvertedImage:
+    """Grey, white on black, the ink fitted into 20x20 keeping its aspect ratio, centred by mass in 28x28."""
+    steps: list[str] = []
+    if image.mode not in ("L", "1", "I", "F", "I;16"):
+        steps.append("colour to grey")
+    pixels = grey_levels(image)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if border.mean() > 0.5:
+        pixels = 1.0 - pixels
+        steps.append("inverted to white on black")
+    if pixels.shape == (MNIST_SIZE, MNIST_SIZE) and not steps:
+        return ConvertedImage(pixels.astype(np.float32), ())
+    ink = pixels > INK_THRESHOLD * max(float(pixels.max()), 1e-6)
+    if not ink.any():
+        steps.append("blank image")
+        return ConvertedImage(np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32), tuple(steps))
+    rows, cols = np.nonzero(ink)
+    cropped = pixels[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    height, width = cropped.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    fitted = np.asarray(Image.fromarray(cropped, mode="F").resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    fitted = np.clip(fitted, 0.0, 1.0)
+    steps.append(f"fitted from {pixels.shape[1]}x{pixels.shape[0]} into 20x20")
+    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    mass_row, mass_col = centre_of_mass(fitted)
+    top = int(round(MNIST_SIZE / 2 - 0.5 - mass_row))
+    left = int(round(MNIST_SIZE / 2 - 0.5 - mass_col))
+    top = min(max(top, 0), MNIST_SIZE - fitted.shape[0])
+    left = min(max(left, 0), MNIST_SIZE - fitted.shape[1])
+    canvas[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
+    steps.append("centred by mass in 28x28")
+    return ConvertedImage(canvas, tuple(steps))
+
+
+def load_digit_image(path) -> ConvertedImage:
+    """Read an image file and convert it to an MNIST-style digit."""
+    return to_mnist_style(read_image(path))
+
+
+def save_grey_png(pixels: np.ndarray, path) -> np.ndarray:
+    """Save a [0, 1] grey image as a lossless 8-bit PNG; returns the 8-bit values as floats in [0, 1]."""
+    quantised = np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    Image.fromarray(quantised, mode="L").save(path, format="PNG")
+    return quantised.astype(np.float32) / 255.0

@@ -1,0 +1,46 @@
+"""Transfer: how an adversarial image made for one network fares on others (the paper's cross-model tables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from blindspot_gui.core.attack.search import frozen_eval_mode
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    """One model's answers on the original and on the adversarial image."""
+
+    model: str
+    original_prediction: int
+    original_confidence: float
+    adversarial_prediction: int
+    adversarial_confidence: float
+
+    @property
+    def fooled(self) -> bool:
+        """The adversarial image changes this model's answer."""
+        return self.adversarial_prediction != self.original_prediction
+
+
+def _answer(model: nn.Module, image: np.ndarray) -> tuple[int, float]:
+    device = next(model.parameters()).device
+    batch = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, 28, 28).to(device)
+    with frozen_eval_mode(model), torch.inference_mode():
+        probabilities = model(batch).softmax(dim=1)[0].cpu()
+    label = int(probabilities.argmax())
+    return label, float(probabilities[label])
+
+
+def transfer_predictions(models: dict[str, nn.Module], original, adversarial) -> list[TransferRow]:
+    """Each model's prediction and confidence on ``original`` and ``adversarial`` (both (28, 28) in [0, 1])."""
+    rows = []
+    for name, model in models.items():
+        before, before_confidence = _answer(model, original)
+        after, after_confidence = _answer(model, adversarial)
+        rows.append(TransferRow(name, before, before_confidence, after, after_confidence))
+    return rows

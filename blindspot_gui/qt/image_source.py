@@ -1,0 +1,152 @@
+"""The image source: browse the MNIST test set or open your own picture, converted the way MNIST was made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from blindspot_gui.core.data import Dataset
+from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, load_digit_image
+
+THUMBNAILS = 15
+THUMBNAIL_SIZE = 56
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    """The image to explain: (28, 28) float32 pixels in [0, 1], its true label if known, and where it came from."""
+
+    pixels: np.ndarray
+    label: int | None
+    source: str
+    index: int | None = None
+    description: str = ""
+
+
+def grey_pixmap(pixels: np.ndarray, size: int) -> QPixmap:
+    """A QPixmap of a [0, 1] grey image, scaled to ``size`` without smoothing."""
+    data = np.ascontiguousarray(np.clip(np.asarray(pixels) * 255.0, 0, 255).astype(np.uint8))
+    height, width = data.shape
+    image = QImage(data.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
+    return QPixmap.fromImage(image).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.FastTransformation)
+
+
+class ImageSource(QWidget):
+    """Index box, previous / next / random, a strip of thumbnails, and "Open image..."."""
+
+    sig_image_chosen = Signal(object)
+    sig_error = Signal(str)
+
+    def __init__(self, dataset: Dataset, parent=None):
+        super().__init__(parent)
+        self.dataset = dataset
+        self.rng = np.random.default_rng()
+        self.index = QSpinBox()
+        self.index.setObjectName("image_index")
+        self.index.setRange(0, len(dataset) - 1)
+        self.index.setPrefix("test image ")
+        self.index.setToolTip("Which MNIST test image to use (0-9999)")
+        self.previous = QPushButton("◀ Previous")
+        self.previous.setToolTip("Previous test image (Left arrow)")
+        self.next = QPushButton("Next ▶")
+        self.next.setToolTip("Next test image (Right arrow)")
+        self.random = QPushButton("Random")
+        self.random.setToolTip("A random test image (R)")
+        self.open_file = QPushButton("Open image file…")
+        self.open_file.setToolTip("Use your own picture of a digit (PNG, JPEG, BMP); you can also drop it on the window")
+        self.strip = QListWidget()
+        self.strip.setObjectName("thumbnail_strip")
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        self.strip.setFixedHeight(THUMBNAIL_SIZE + 40)
+        self.strip.setMovement(QListWidget.Movement.Static)
+        self.caption = QLabel("")
+        self.caption.setObjectName("image_caption")
+        self.caption.setWordWrap(True)
+
+        buttons = QHBoxLayout()
+        for widget in (self.previous, self.index, self.next, self.random, self.open_file):
+            buttons.addWidget(widget)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.strip)
+        layout.addWidget(self.caption)
+
+        self.index.valueChanged.connect(self._on_index_changed)
+        self.previous.clicked.connect(lambda: self.step(-1))
+        self.next.clicked.connect(lambda: self.step(1))
+        self.random.clicked.connect(self.choose_random)
+        self.open_file.clicked.connect(self._on_open_file_clicked)
+        self.strip.itemClicked.connect(self._on_strip_clicked)
+
+    def step(self, offset: int) -> None:
+        self.index.setValue((self.index.value() + offset) % len(self.dataset))
+
+    def choose_random(self) -> None:
+        self.index.setValue(int(self.rng.integers(len(self.dataset))))
+
+    def choose_index(self, index: int) -> None:
+        """Select test image ``index`` (announced even if it is already the current one)."""
+        if self.index.value() == index:
+            self._on_index_changed(index)
+        else:
+            self.index.setValue(index)
+
+    def open_path(self, path) -> bool:
+        """Use the image file at ``path``; reports a clear error and keeps the current image if it fails."""
+        try:
+            converted = load_digit_image(path)
+        except ImageFileError as error:
+            self.sig_error.emit(str(error))
+            return False
+        name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+        self.caption.setText(f"<b>{name}</b>: {converted.description}")
+        self.strip.clearSelection()
+        self.sig_image_chosen.emit(ImageChoice(converted.pixels, None, name, None, converted.description))
+        return True
+
+    def _on_index_changed(self, index: int) -> None:
+        self._fill_strip(index)
+        label = int(self.dataset.labels[index])
+        self.caption.setText(f"MNIST test image {index}: the digit is a <b>{self.dataset.class_names[label]}</b>")
+        pixels = self.dataset.images[index, 0].numpy()
+        self.sig_image_chosen.emit(ImageChoice(pixels, label, f"MNIST test image {index}", index))
+
+    def _fill_strip(self, centre: int) -> None:
+        self.strip.clear()
+        first = min(max(centre - THUMBNAILS // 2, 0), len(self.dataset) - THUMBNAILS)
+        for index in range(max(first, 0), min(first + THUMBNAILS, len(self.dataset))):
+            item = QListWidgetItem(QIcon(grey_pixmap(self.dataset.images[index, 0].numpy(), THUMBNAIL_SIZE)),
+                                   str(index))
+            item.setData(Qt.ItemDataRole.UserRole, index)
+            self.strip.addItem(item)
+            if index == centre:
+                item.setSelected(True)
+                self.strip.scrollToItem(item)
+
+    def _on_strip_clicked(self, item: QListWidgetItem) -> None:
+        self.index.setValue(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _on_open_file_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image of a digit", "",
+                                              f"Images ({' '.join(IMAGE_FILE_PATTERNS)});;All files (*)")
+        if path:
+            self.open_path(path)

@@ -1,0 +1,211 @@
+"""Runs core jobs on a thread pool and reports back to the GUI thread through Qt signals.
+
+A job is a plain function ``job(monitor) -> result`` from the Qt-free core. The runner gives it a
+:class:`~blindspot_gui.core.monitor.Monitor` whose progress and partial results become signals
+(throttled so the GUI thread is never flooded), and whose cancel flag the GUI can set. Each task
+lives in a named slot ("search", "training", ...): starting a task in a slot cancels the one
+already there, and signals of a task that is no longer current are dropped, so a stale result can
+never overwrite a newer one. On quit the runner cancels everything and waits for the workers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from blindspot_gui.core.monitor import Cancelled, Monitor
+
+PROGRESS_INTERVAL = 0.05
+"""Seconds between two progress or partial signals of one task."""
+
+
+class TaskSignals(QObject):
+    """Signals of one task, emitted from its worker thread and delivered on the GUI thread."""
+
+    sig_progress = Signal(float, str)
+    sig_partial = Signal(object)
+    sig_finished = Signal(object)
+    sig_failed = Signal(str)
+    sig_cancelled = Signal()
+
+
+class _ThrottledMonitor(Monitor):
+    """A monitor that forwards progress and partial results as signals, at most every PROGRESS_INTERVAL."""
+
+    def __init__(self, signals: TaskSignals):
+        super().__init__()
+        self._signals = signals
+        self._last_progress = -1.0
+        self._last_partial = -1.0
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        now = time.perf_counter()
+        if fraction >= 1.0 or now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self._signals.sig_progress.emit(min(max(fraction, 0.0), 1.0), message)
+
+    def partial(self, result: Any) -> None:
+        now = time.perf_counter()
+        if now - self._last_partial >= PROGRESS_INTERVAL:
+            self._last_partial = now
+            self._signals.sig_partial.emit(result)
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread, so that signals from the worker reach the callbacks through its event queue."""
+
+    def __init__(self, runner: "TaskRunner", task: "Task", callbacks: dict):
+        super().__init__(runner)
+        self.runner = runner
+        self.task = task
+        self.callbacks = callbacks
+
+    def _deliver(self, name: str, *args) -> None:
+        callback = self.callbacks.get(name)
+        if callback is not None and self.runner.is_current(self.task):
+            callback(*args)
+
+    @Slot(float, str)
+    def on_progress(self, fraction: float, message: str) -> None:
+        self._deliver("progress", fraction, message)
+
+    @Slot(object)
+    def on_partial(self, result) -> None:
+        self._deliver("partial", result)
+
+    @Slot(object)
+    def on_finished(self, result) -> None:
+        self._deliver("finished", result)
+        self.runner.task_ended(self.task)
+
+    @Slot(str)
+    def on_failed(self, message: str) -> None:
+        self._deliver("failed", message)
+        self.runner.task_ended(self.task)
+
+    @Slot()
+    def on_cancelled(self) -> None:
+        self._deliver("cancelled")
+        self.runner.task_ended(self.task)
+
+
+class Task(QRunnable):
+    """One run of ``job(monitor)`` on the pool."""
+
+    def __init__(self, job: Callable[[Monitor], Any], slot: str, number: int):
+        super().__init__()
+        self.setAutoDelete(False)
+        self.job = job
+        self.slot = slot
+        self.number = number
+        self.signals = TaskSignals()
+        self.monitor = _ThrottledMonitor(self.signals)
+        self.done = False
+
+    def cancel(self) -> None:
+        self.monitor.cancel()
+
+    def run(self) -> None:
+        try:
+            result = self.job(self.monitor)
+        except Cancelled:
+            self.signals.sig_cancelled.emit()
+        except Exception as error:  # a failed job must never take the application down
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            self.signals.sig_failed.emit(detail)
+        else:
+            self.signals.sig_finished.emit(result)
+        finally:
+            self.done = True
+
+
+class TaskRunner(QObject):
+    """Starts tasks in named slots, one at a time per slot, and keeps them alive until they finish."""
+
+    sig_task_started = Signal(str)
+    sig_task_ended = Signal(str)
+
+    def __init__(self, parent=None, max_threads: int = 2):
+        super().__init__(parent)
+        self.pool = QThreadPool()
+        self.pool.setMaxThreadCount(max_threads)
+        self._numbers = itertools.count(1)
+        self._current: dict[str, Task] = {}
+        self._alive: set[Task] = set()
+
+    def start(
+        self,
+        slot: str,
+        job: Callable[[Monitor], Any],
+        on_finished: Callable[[Any], None] | None = None,
+        on_progress: Callable[[float, str], None] | None = None,
+        on_partial: Callable[[Any], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+    ) -> Task:
+        """Run ``job(monitor)`` in ``slot``; callbacks run on the GUI thread.
+
+        A task already running in the slot is cancelled and nothing more of it is delivered.
+        """
+        self.replace(slot)
+        task = Task(job, slot, next(self._numbers))
+        callbacks = {"progress": on_progress, "partial": on_partial, "finished": on_finished,
+                     "failed": on_failed, "cancelled": on_cancelled}
+        relay = _Relay(self, task, callbacks)
+        task.relay = relay
+        task.signals.sig_progress.connect(relay.on_progress)
+        task.signals.sig_partial.connect(relay.on_partial)
+        task.signals.sig_finished.connect(relay.on_finished)
+        task.signals.sig_failed.connect(relay.on_failed)
+        task.signals.sig_cancelled.connect(relay.on_cancelled)
+        self._current[slot] = task
+        self._alive.add(task)
+        self.pool.start(task)
+        self.sig_task_started.emit(slot)
+        return task
+
+    def is_current(self, task: Task) -> bool:
+        return self._current.get(task.slot) is task
+
+    def task_ended(self, task: Task) -> None:
+        """Called on the GUI thread when ``task`` has delivered its last signal."""
+        self._alive.discard(task)
+        task.relay.deleteLater()
+        if self._current.get(task.slot) is task:
+            del self._current[task.slot]
+            self.sig_task_ended.emit(task.slot)
+
+    def is_running(self, slot: str) -> bool:
+        return slot in self._current
+
+    def cancel(self, slot: str) -> None:
+        """Ask the task in ``slot`` to stop; it still delivers what it returns (a search: its best so far)."""
+        task = self._current.get(slot)
+        if task is not None:
+            task.cancel()
+
+    def replace(self, slot: str) -> None:
+        """Cancel the task in ``slot`` and drop everything it would still deliver."""
+        task = self._current.pop(slot, None)
+        if task is not None:
+            task.cancel()
+            self.sig_task_ended.emit(slot)
+
+    def cancel_all(self) -> None:
+        for slot in list(self._current):
+            self.replace(slot)
+        for task in list(self._alive):
+            task.cancel()
+
+    def shutdown(self, timeout_ms: int = 1000) -> bool:
+        """Cancel every task and wait for the workers; True if they all stopped in time."""
+        self.cancel_all()
+        return self.pool.waitForDone(timeout_ms)
+
+    @property
+    def running_count(self) -> int:
+        return sum(not task.done for task in self._alive)
