@@ -313,3 +313,16 @@ def test_screenshot_renders_the_window_after_the_first_search(tmp_path):
     assert completed.returncode == 0, completed.stderr
     with Image.open(target) as image:
         assert image.size[0] >= 1000 and image.size[1] >= 600
+
+
+def test_demo_mode_keeps_showing_searches_on_new_images(qtbot, window, monkeypatch):
+    monkeypatch.setattr(app, "DEMO_PAUSE_MS", 50)
+    demo = app.DemoLoop(window)
+    seen = []
+    window.sig_search_finished.connect(lambda result: seen.append((window.choice.index, result.success)))
+    demo.next_search()
+    qtbot.waitUntil(lambda: len(seen) >= 3, timeout=30000)
+    demo.stop()
+    qtbot.waitUntil(lambda: window.runner.running_count == 0, timeout=10000)
+    assert all(success for _, success in seen)
+    assert len({index for index, _ in seen}) >= 2

@@ -37,14 +37,24 @@ class DemoLoop:
         from PySide6.QtCore import QTimer
 
         self.window = window
+        self.running = True
         self.timer = QTimer(window)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.next_search)
-        window.sig_search_finished.connect(lambda _result: self.timer.start(DEMO_PAUSE_MS))
+        window.sig_search_finished.connect(self._on_search_finished)
+
+    def _on_search_finished(self, _result) -> None:
+        if self.running:
+            self.timer.start(DEMO_PAUSE_MS)
 
     def next_search(self) -> None:
-        self.window.image_source.choose_random()
-        self.window.run_search()
+        if self.running:
+            self.window.image_source.choose_random()
+            self.window.run_search()
+
+    def stop(self) -> None:
+        self.running = False
+        self.timer.stop()
 
 
 def main(argv=None) -> int:
@@ -69,8 +79,18 @@ def main(argv=None) -> int:
         window.image_source.choose_index(min(max(args.image, 0), len(window.test_set) - 1))
     window.show()
     if args.screenshot:
+        saved = []
+
+        def save_now():
+            ok = window.grab().save(args.screenshot, "PNG")
+            if not ok:
+                print(f"blindspot-gui: could not write {args.screenshot}", file=sys.stderr)
+            app.exit(0 if ok else 1)
+
         def save_and_quit(_result=None):
-            QTimer.singleShot(200, lambda: app.exit(0 if window.grab().save(args.screenshot) else 1))
+            if not saved:  # once, after the window has painted the result
+                saved.append(True)
+                QTimer.singleShot(300, save_now)
 
         window.sig_transfer_shown.connect(save_and_quit)
         window.sig_search_finished.connect(lambda result: None if result.success and result.distortion > 0

@@ -145,11 +145,13 @@ class BlindspotView(QWidget):
         self.noise_panel = ImagePanel("Random noise of the same size", self.class_names)
         self.noise_panel.setVisible(False)
         self.perturbation_panel.canvas.setBackground((247, 247, 247))
-        self.perturbation_panel.chart.setVisible(False)
         self.legend = QLabel("<span style='color:#b2182b'>■ red: brighter</span> &nbsp; "
                              "<span style='color:#2166ac'>■ blue: darker</span> &nbsp; white: unchanged")
         self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.perturbation_panel.layout().addWidget(self.legend)
+        self.legend.setMinimumHeight(self.perturbation_panel.chart.minimumHeight())
+        # The legend takes the chart's place, so that all panels keep the same image size.
+        self.perturbation_panel.layout().replaceWidget(self.perturbation_panel.chart, self.legend)
+        self.perturbation_panel.chart.setVisible(False)
         for panel in (self.perturbation_panel, self.adversarial_panel, self.noise_panel):
             panel.view.setXLink(self.original_panel.view)
             panel.view.setYLink(self.original_panel.view)

@@ -75,7 +75,7 @@ class ImageSource(QWidget):
         self.strip.setFlow(QListWidget.Flow.LeftToRight)
         self.strip.setWrapping(False)
         self.strip.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.strip.setFixedHeight(THUMBNAIL_SIZE + 40)
+        self.strip.setFixedHeight(THUMBNAIL_SIZE + 30)
         self.strip.setMovement(QListWidget.Movement.Static)
         self.caption = QLabel("")
         self.caption.setObjectName("image_caption")

@@ -43,6 +43,8 @@ from blindspot_gui.qt.task_runner import TaskRunner
 
 WINDOW_TITLE = "Blind spots of neural networks"
 NOISE_DRAWS = 100
+SEARCH_ANIMATION_INTERVAL = 0.02
+"""Seconds between two frames of the search's animation (and points of its distortion curve)."""
 FONT_RANGE = (8, 32)
 GOOD, BAD = "#1a7f37", "#c0392b"
 
@@ -283,7 +285,7 @@ class MainWindow(QMainWindow):
         target = self.search_panel.target_choice()
         pixels = torch.from_numpy(self.choice.pixels).reshape(1, 1, 28, 28)
         labels = None if self.choice.label is None else [self.choice.label]
-        config = AttackConfig(seed=random.randrange(2**31), partial_interval=0.0)
+        config = AttackConfig(seed=random.randrange(2**31), partial_interval=SEARCH_ANIMATION_INTERVAL)
         self.result_model = self.active_model_name
         self.search_started = time.perf_counter()
         self.search_panel.set_running(True)
@@ -412,7 +414,7 @@ class MainWindow(QMainWindow):
         self.model_panel.set_training(True)
 
         def job(monitor):
-            result = train_model(spec, monitor)
+            result = train_model(spec, monitor, device=self.models.device)
             return save_model(result.model, spec, result.metadata, user_models_dir())
 
         self.runner.start("training", job,

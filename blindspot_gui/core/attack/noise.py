@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from blindspot_gui.core.attack.search import frozen_eval_mode, validate_images
+from blindspot_gui.core.attack.search import frozen_eval_mode, model_device, validate_images
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,16 @@ def gaussian_noise_error(
     stddev = np.broadcast_to(np.asarray(stddev, dtype=np.float64), (len(images),)).copy()
     if not np.isfinite(stddev).all() or (stddev < 0).any():
         raise ValueError("the noise stddev must be finite and not negative")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
     scale = torch.as_tensor(stddev, dtype=torch.float32).view(-1, *([1] * (images.ndim - 1)))
     wrong = torch.zeros(len(images), draws)
     example = example_prediction = None
+    device = model_device(model)
     with frozen_eval_mode(model), torch.inference_mode():
         for draw in range(draws):
             noisy = (images + scale * torch.randn(images.shape, generator=generator)).clamp(0.0, 1.0)
-            predicted = torch.cat([model(noisy[i : i + batch_size]).argmax(1) for i in range(0, len(noisy), batch_size)])
+            predicted = torch.cat([model(noisy[i : i + batch_size].to(device)).argmax(1).cpu()
+                                   for i in range(0, len(noisy), batch_size)])
             wrong[:, draw] = (predicted != labels).float()
             if draw == 0:
                 example, example_prediction = noisy.numpy().copy(), predicted.numpy().copy()

@@ -22,17 +22,18 @@ def solve_one(objective, task: torch.Tensor, c: float, config, on_iteration=None
         if on_iteration is not None:
             on_iteration(iteration)
 
-    start = objective.images_flat[objective.tasks.image_index[task]].double().numpy().reshape(-1)
-    c_tensor = torch.tensor([c], dtype=torch.float32)
+    start = objective.images_flat[objective.tasks.image_index[task]].double().cpu().numpy().reshape(-1)
+    device = objective.images_flat.device
+    c_tensor = torch.tensor([c], dtype=torch.float32, device=device)
 
     def value_and_gradient(flat: np.ndarray):
-        point = torch.from_numpy(flat.astype(np.float32)).view(1, -1)
+        point = torch.from_numpy(flat.astype(np.float32)).view(1, -1).to(device)
         value, gradient = objective.evaluate(point, task, c_tensor)
-        return float(value[0]), gradient.view(-1).double().numpy()
+        return float(value[0]), gradient.view(-1).double().cpu().numpy()
 
     solution = minimize(
         value_and_gradient, start, jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * start.size,
         callback=after_iteration,
         options={"maxiter": config.max_iterations, "maxcor": config.history, "gtol": config.gradient_tolerance},
     )
-    return torch.from_numpy(solution.x.astype(np.float32)).view(1, -1), int(solution.nit)
+    return torch.from_numpy(solution.x.astype(np.float32)).view(1, -1).to(device), int(solution.nit)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -221,9 +221,9 @@ def resolve_targets(targets, labels: torch.Tensor, probabilities: torch.Tensor, 
         if targets == "next":
             return (labels + 1) % classes
         if targets == "random":
-            generator = torch.Generator().manual_seed(seed)
-            offsets = torch.randint(1, classes, (count,), generator=generator)
-            return (labels + offsets) % classes
+            generator = torch.Generator(device="cpu").manual_seed(seed)
+            offsets = torch.randint(1, classes, (count,), generator=generator, device="cpu")
+            return (labels + offsets.to(labels.device)) % classes
         if targets == "least-likely":
             return probabilities.argmin(dim=1)
         if targets.strip().lstrip("-").isdigit():
@@ -338,10 +338,10 @@ class _ProgressReporter:
 
     def send_partial(self, iteration: int) -> None:
         best_norm, best_point = _best_per_image(self.tasks, self.images_flat, self.count)
-        distortion = (best_norm.sqrt() / math.sqrt(self.images_flat.shape[1])).numpy()
+        distortion = (best_norm.sqrt() / math.sqrt(self.images_flat.shape[1])).cpu().numpy()
         self.monitor.partial(SearchProgress(
             self.stage, self.step, self.steps, iteration, distortion,
-            best_point.view(-1, *self.image_shape).numpy().copy(), time.perf_counter() - self.started,
+            best_point.view(-1, *self.image_shape).cpu().numpy(), time.perf_counter() - self.started,
             self.total_iterations,
         ))
 
@@ -574,34 +574,48 @@ def blindspot_search(
     if config.untargeted_candidates < 1:
         raise ValueError("untargeted_candidates must be at least 1")
     monitor = monitor or Monitor()
-    images = validate_images(images)
+    device = model_device(model)
+    images = validate_images(images).to(device)
+    # Tensors the search creates land on the model's device (a thread-local default). The CPU is
+    # the default already, and the device mode costs time on every tensor operation, so skip it there.
+    on_device = torch.device(device) if device.type != "cpu" else nullcontext()
+    with on_device, frozen_eval_mode(model):
+        return _search(model, images, targets, labels, engine, config, monitor)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (the CPU for a model without any)."""
+    parameter = next(iter(model.parameters()), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _search(model, images, targets, labels, engine, config, monitor) -> list[AttackResult]:
     count, image_shape = len(images), tuple(images.shape[1:])
     images_flat = images.reshape(count, -1).contiguous()
-    with frozen_eval_mode(model):
-        with torch.inference_mode():
-            logits = model(images)
-        if logits.ndim != 2 or len(logits) != count:
-            raise ValueError(f"the model must return logits of shape (N, K); it returned {tuple(logits.shape)}")
-        probabilities_before = logits.softmax(dim=1)
-        predictions = logits.argmax(dim=1)
-        classes = logits.shape[1]
-        reference_labels = predictions if labels is None else _validate_labels(labels, count, classes)
-        wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
-        tasks = _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config)
-        objective = _Objective(model, images_flat, image_shape, tasks, monitor, config.temperature)
-        steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
-        reporter = _ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps, config.partial_interval)
-        cancelled = False
-        try:
-            if len(tasks.target):
-                (_fast_search if engine == "fast" else _reference_search)(objective, reporter, config)
-                if config.boundary_steps:
-                    shrink_to_boundary(objective, config.boundary_steps)
-        except Cancelled:
-            cancelled = True
-        monitor.progress(1.0, "cancelled" if cancelled else "done")
-        return _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
-                                probabilities_before, cancelled)
+    with torch.inference_mode():
+        logits = model(images)
+    if logits.ndim != 2 or len(logits) != count:
+        raise ValueError(f"the model must return logits of shape (N, K); it returned {tuple(logits.shape)}")
+    probabilities_before = logits.softmax(dim=1)
+    predictions = logits.argmax(dim=1)
+    classes = logits.shape[1]
+    reference_labels = predictions if labels is None else _validate_labels(labels, count, classes)
+    wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
+    tasks = _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config)
+    objective = _Objective(model, images_flat, image_shape, tasks, monitor, config.temperature)
+    steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
+    reporter = _ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps, config.partial_interval)
+    cancelled = False
+    try:
+        if len(tasks.target):
+            (_fast_search if engine == "fast" else _reference_search)(objective, reporter, config)
+            if config.boundary_steps:
+                shrink_to_boundary(objective, config.boundary_steps)
+    except Cancelled:
+        cancelled = True
+    monitor.progress(1.0, "cancelled" if cancelled else "done")
+    return _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
+                            probabilities_before, cancelled)
 
 
 def _validate_labels(labels, count: int, classes: int) -> torch.Tensor:
@@ -656,8 +670,8 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
             winner = candidates[tasks.best_squared_norm[candidates].argmin()]
             chosen_c = float(tasks.best_c[winner])
         target = int(wanted[image]) if wanted[image] >= 0 else None
-        adversarial = best_point[image].view(image_shape).numpy().copy()
-        original = images[image].numpy().copy()
+        adversarial = best_point[image].view(image_shape).cpu().numpy()
+        original = images[image].cpu().numpy()
         perturbation = adversarial - original
         distortion, l2, linf = distortion_measures(perturbation)
         message = _result_message(target, int(predictions[image]), success, cancelled)
@@ -667,8 +681,8 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
             index=image, original=original, adversarial=adversarial, perturbation=perturbation,
             label=int(labels[image]), original_prediction=int(predictions[image]), target=target,
             adversarial_prediction=int(probabilities_after[image].argmax()), success=success,
-            probabilities_before=probabilities_before[image].numpy().copy(),
-            probabilities_after=probabilities_after[image].numpy().copy(),
+            probabilities_before=probabilities_before[image].cpu().numpy(),
+            probabilities_after=probabilities_after[image].cpu().numpy(),
             c=chosen_c, iterations=int(tasks.iterations[mine].sum()),
             function_evaluations=int(tasks.evaluations[mine].sum()),
             distortion=distortion, l2=l2, linf=linf, message=message,
