@@ -51,7 +51,7 @@ class ProbabilityChart(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x=np.arange(len(self.class_names)), height=np.zeros(len(self.class_names)),
                                     width=0.7, brush=OTHER_BRUSH)
         self.addItem(self.bars)
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(70)
 
     def show_probabilities(self, probabilities, target: int | None = None) -> None:
         probabilities = np.asarray(probabilities, dtype=float)
@@ -73,6 +73,7 @@ class ImagePanel(QWidget):
         super().__init__(parent)
         self.title = QLabel(title)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title.setWordWrap(True)
         title_font = QFont(self.title.font())
         title_font.setPointSizeF(title_font.pointSizeF() * 1.3)
         title_font.setBold(True)
@@ -81,7 +82,7 @@ class ImagePanel(QWidget):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground("k")
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.canvas.setMinimumSize(180, 180)
+        self.canvas.setMinimumSize(120, 120)
         self.view = self.canvas.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
@@ -89,6 +90,7 @@ class ImagePanel(QWidget):
         self.answer = QLabel("—")
         self.answer.setObjectName("answer")
         self.answer.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.answer.setWordWrap(True)
         answer_font = QFont(self.answer.font())
         answer_font.setPointSizeF(answer_font.pointSizeF() * 1.6)
         answer_font.setBold(True)
@@ -98,7 +100,7 @@ class ImagePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
-        layout.addWidget(self.canvas, stretch=5)
+        layout.addWidget(self.canvas, stretch=4)
         layout.addWidget(self.answer)
         layout.addWidget(self.chart, stretch=1)
 
@@ -141,13 +143,15 @@ class BlindspotView(QWidget):
         self.class_names = tuple(class_names)
         self.original_panel = ImagePanel("Original", self.class_names)
         self.perturbation_panel = ImagePanel("Perturbation", self.class_names)
-        self.adversarial_panel = ImagePanel("Adversarial = original + perturbation", self.class_names)
-        self.noise_panel = ImagePanel("Random noise of the same size", self.class_names)
+        self.adversarial_panel = ImagePanel("Adversarial", self.class_names)
+        self.adversarial_panel.title.setToolTip("The original plus the perturbation")
+        self.noise_panel = ImagePanel("Noise, same size", self.class_names)
         self.noise_panel.setVisible(False)
         self.perturbation_panel.canvas.setBackground((247, 247, 247))
         self.legend = QLabel("<span style='color:#b2182b'>■ red: brighter</span> &nbsp; "
                              "<span style='color:#2166ac'>■ blue: darker</span> &nbsp; white: unchanged")
         self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.legend.setWordWrap(True)
         self.legend.setMinimumHeight(self.perturbation_panel.chart.minimumHeight())
         # The legend takes the chart's place, so that all panels keep the same image size.
         self.perturbation_panel.layout().replaceWidget(self.perturbation_panel.chart, self.legend)
@@ -237,6 +241,7 @@ class BlindspotView(QWidget):
         self.perturbation_panel.show_signed(np.clip(self._perturbation * factor, -1.0, 1.0))
         peak = float(np.abs(self._perturbation).max()) if self._perturbation.size else 0.0
         self.perturbation_panel.title.setText(f"Perturbation ×{factor:.0f}")
+        self.perturbation_panel.title.setToolTip("The change, magnified so that it can be seen")
         self.perturbation_panel.show_answer(
             f"largest change {peak:.3f}" if peak > 0 else "no change",
         )

@@ -23,7 +23,7 @@ from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, load_digit_image
 
 THUMBNAILS = 15
-THUMBNAIL_SIZE = 56
+THUMBNAIL_SIZE = 44
 
 
 @dataclass(frozen=True)

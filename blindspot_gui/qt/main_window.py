@@ -100,13 +100,14 @@ class MainWindow(QMainWindow):
         splitter.addWidget(lower)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
+        splitter.setSizes([700, 260])
         self.setCentralWidget(splitter)
 
         self.model_panel = ModelPanel()
         self.model_dock = self._dock("Networks", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.image_source = ImageSource(self.test_set)
         self.image_dock = self._dock("Image", "image_dock", self.image_source, Qt.DockWidgetArea.TopDockWidgetArea)
-        self.resizeDocks([self.model_dock], [430], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.model_dock], [400], Qt.Orientation.Horizontal)
 
         self.model_panel.sig_model_selected.connect(self._on_model_panel_selected)
         self.model_panel.sig_train_requested.connect(self.start_training)
@@ -185,6 +186,8 @@ class MainWindow(QMainWindow):
             self.model_panel.select(DEFAULT_MODEL)
 
     def save_settings(self) -> None:
+        if self.isFullScreen():
+            self.toggle_full_screen()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("view/font_size", QApplication.font().pointSize())
@@ -216,7 +219,15 @@ class MainWindow(QMainWindow):
         self.set_font_size(QApplication.font().pointSize() + step)
 
     def toggle_full_screen(self) -> None:
-        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+        """Full screen for talks: the docks step aside so the images get the room (View menu brings them back)."""
+        if self.isFullScreen():
+            self.showNormal()
+            self.restoreState(self._state_before_full_screen)
+        else:
+            self._state_before_full_screen = self.saveState()
+            self.model_dock.hide()
+            self.image_dock.hide()
+            self.showFullScreen()
 
     # --- the active model and image ------------------------------------------------------------------
     @property
@@ -397,11 +408,11 @@ class MainWindow(QMainWindow):
 
     def _on_noise_finished(self, report) -> None:
         predicted = int(report.example_prediction[0])
-        self.viewer.show_noise(report.example[0, 0], f"says {predicted}",
-                               None)
-        self.viewer.noise_panel.title.setText(f"Random noise, same RMS {report.stddev[0]:.3f}")
-        self.viewer.noise_panel.answer.setText(
-            f"says {predicted}; wrong in {100 * report.error_rate:.0f}% of {report.draws} draws")
+        self.viewer.show_noise(report.example[0, 0],
+                               f"says {predicted}; wrong in {100 * report.error_rate:.0f}% of {report.draws} draws",
+                               report.example_probabilities[0])
+        self.viewer.noise_panel.title.setText(f"Noise, RMS {report.stddev[0]:.3f}")
+        self.viewer.noise_panel.title.setToolTip("Gaussian noise with the same RMS as the perturbation")
         self.sig_noise_shown.emit(report.error_rate)
 
     # --- training and loading -----------------------------------------------------------------------------

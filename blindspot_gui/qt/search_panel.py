@@ -55,7 +55,7 @@ class SearchPanel(QWidget):
         self.plot.setLabel("bottom", "L-BFGS iterations")
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
-        self.plot.setMinimumHeight(120)
+        self.plot.setMinimumHeight(100)
         self.curve = self.plot.plot([], [], pen=pg.mkPen((200, 50, 40), width=2), symbol="o", symbolSize=5)
         self._points: list[tuple[int, float]] = []
 

@@ -25,6 +25,8 @@ class NoiseReport:
     """the first draw of every image, clipped to [0, 1]: (N, C, H, W)."""
     example_prediction: np.ndarray
     draws: int
+    example_probabilities: np.ndarray | None = None
+    """(N, K) class probabilities of the first draw."""
 
 
 def rms(perturbation) -> np.ndarray:
@@ -53,17 +55,20 @@ def gaussian_noise_error(
     generator = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on every device
     scale = torch.as_tensor(stddev, dtype=torch.float32).view(-1, *([1] * (images.ndim - 1)))
     wrong = torch.zeros(len(images), draws)
-    example = example_prediction = None
+    example = example_prediction = example_probabilities = None
     device = model_device(model)
     with frozen_eval_mode(model), torch.inference_mode():
         for draw in range(draws):
             noisy = (images + scale * torch.randn(images.shape, generator=generator)).clamp(0.0, 1.0)
-            predicted = torch.cat([model(noisy[i : i + batch_size].to(device)).argmax(1).cpu()
-                                   for i in range(0, len(noisy), batch_size)])
+            probabilities = torch.cat([model(noisy[i : i + batch_size].to(device)).softmax(1).cpu()
+                                       for i in range(0, len(noisy), batch_size)])
+            predicted = probabilities.argmax(1)
             wrong[:, draw] = (predicted != labels).float()
             if draw == 0:
                 example, example_prediction = noisy.numpy().copy(), predicted.numpy().copy()
-    return NoiseReport(stddev, float(wrong.mean()), wrong.mean(dim=1).numpy(), example, example_prediction, draws)
+                example_probabilities = probabilities.numpy().copy()
+    return NoiseReport(stddev, float(wrong.mean()), wrong.mean(dim=1).numpy(), example, example_prediction, draws,
+                       example_probabilities)
 
 
 def rescale_perturbation(originals, adversarials, stddev: float) -> np.ndarray:
