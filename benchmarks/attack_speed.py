@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                 rows.append(run_advertorch(model, images, labels))
             print(rows[-1], flush=True)
     fast = {row["mode"]: row["ms_per_image"] for row in rows if row["attack"] == "blindspot_gui fast"}
-    print(f"\n| attack | mode | success | mean RMS | median RMS | time per image | time / our fast |")
+    print("\n| attack | mode | success | mean RMS | median RMS | time per image | time / our fast |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         ratio = row["ms_per_image"] / fast[row["mode"]]

@@ -252,7 +252,7 @@ def test_noise_of_the_same_size_is_shown_with_its_error_rate(qtbot, window):
         run_and_wait(qtbot, window)
     assert 0.0 <= blocker.args[0] <= 1.0
     assert window.viewer.noise_panel.isVisible()
-    assert "of 100 draws" in window.viewer.noise_panel.answer.text()
+    assert "/100 fooled" in window.viewer.noise_panel.answer.text()
 
 
 def test_arrow_keys_browse_the_test_set(qtbot, window):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from blindspot_gui.core.attack.search import frozen_eval_mode
+from blindspot_gui.core.attack.search import frozen_eval_mode, model_device
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,15 @@ class TransferRow:
         return self.adversarial_prediction != self.original_prediction
 
 
-def _answer(model: nn.Module, image: np.ndarray) -> tuple[int, float]:
-    device = next(model.parameters()).device
-    batch = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, 28, 28).to(device)
+def class_probabilities(model: nn.Module, image) -> np.ndarray:
+    """The model's class probabilities (K,) for one (28, 28) image in [0, 1]: a single forward pass."""
+    batch = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, 28, 28).to(model_device(model))
     with frozen_eval_mode(model), torch.inference_mode():
-        probabilities = model(batch).softmax(dim=1)[0].cpu()
+        return model(batch).softmax(dim=1)[0].cpu().numpy()
+
+
+def _answer(model: nn.Module, image) -> tuple[int, float]:
+    probabilities = class_probabilities(model, image)
     label = int(probabilities.argmax())
     return label, float(probabilities[label])
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -32,7 +32,7 @@ from blindspot_gui.core.data import MNIST_CLASS_NAMES, load_mnist
 from blindspot_gui.core.images import save_grey_png
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
 from blindspot_gui.core.training import EpochReport, train_model, warm_up
-from blindspot_gui.core.transfer import transfer_predictions
+from blindspot_gui.core.transfer import class_probabilities, transfer_predictions
 from blindspot_gui.core.weights import ModelCache, WeightsError, load_weights_file, save_model, user_models_dir
 from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt.blindspot_view import BlindspotView
@@ -40,6 +40,7 @@ from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.search_panel import SearchPanel
 from blindspot_gui.qt.task_runner import TaskRunner
+from blindspot_gui.qt.transfer_view import TransferView
 
 WINDOW_TITLE = "Blind spots of neural networks"
 NOISE_DRAWS = 100
@@ -87,8 +88,6 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.viewer = BlindspotView(MNIST_CLASS_NAMES)
         self.search_panel = SearchPanel(MNIST_CLASS_NAMES)
-        from blindspot_gui.qt.transfer_view import TransferView
-
         self.transfer_view = TransferView(MNIST_CLASS_NAMES)
         lower = QWidget()
         lower_layout = QHBoxLayout(lower)
@@ -276,7 +275,7 @@ class MainWindow(QMainWindow):
             self.original_probabilities = None
             self.viewer.show_original(self.choice.pixels, "no network", None)
             return
-        self.original_probabilities = predict_probabilities(model, self.choice.pixels)
+        self.original_probabilities = class_probabilities(model, self.choice.pixels)
         predicted = int(self.original_probabilities.argmax())
         text = f"says {predicted}  ({100 * self.original_probabilities[predicted]:.0f}%)"
         wrong = self.choice.label is not None and predicted != self.choice.label
@@ -409,7 +408,7 @@ class MainWindow(QMainWindow):
     def _on_noise_finished(self, report) -> None:
         predicted = int(report.example_prediction[0])
         self.viewer.show_noise(report.example[0, 0],
-                               f"says {predicted}; wrong in {100 * report.error_rate:.0f}% of {report.draws} draws",
+                               f"says {predicted}  ({round(report.error_rate * report.draws)}/{report.draws} fooled)",
                                report.example_probabilities[0])
         self.viewer.noise_panel.title.setText(f"Noise, RMS {report.stddev[0]:.3f}")
         self.viewer.noise_panel.title.setToolTip("Gaussian noise with the same RMS as the perturbation")
@@ -512,7 +511,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"Could not write {path}: {error}")
             return False
         model = self.models.get(self.result_model)
-        answer = int(predict_probabilities(model, rounded).argmax())
+        answer = int(class_probabilities(model, rounded).argmax())
         if answer == self.result.adversarial_prediction:
             self.statusBar().showMessage(f"Saved {path}; rounded to 8 bits it still makes {self.result_model} say {answer}.")
             return True
@@ -568,12 +567,3 @@ class TracingMonitor(ScaledMonitor):
         if isinstance(result, SearchProgress):
             self.trace.append((result.total_iterations, float(result.best_distortion[0])))
         super().partial(result)
-
-
-def predict_probabilities(model, pixels: np.ndarray) -> np.ndarray:
-    """Class probabilities of one (28, 28) image (a single forward pass, cheap enough for the GUI thread)."""
-    device = next(model.parameters()).device
-    batch = torch.as_tensor(np.asarray(pixels, dtype=np.float32)).reshape(1, 1, 28, 28).to(device)
-    with torch.inference_mode():
-        return model(batch).softmax(dim=1)[0].cpu().numpy()
-

@@ -34,7 +34,7 @@ import math
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -491,7 +491,7 @@ def _reference_search(objective: _Objective, reporter: _ProgressReporter, config
         reporter.begin_step(task, f"image {int(tasks.image_index[task]) + 1}, target {int(tasks.target[task])}")
         task_id = torch.tensor([task])
 
-        def succeeds(c: float) -> bool:
+        def succeeds(c: float, task=task, task_id=task_id) -> bool:
             point, iterations = solve_one(objective, task_id, c, config,
                                           lambda it: reporter.iteration(it, config.max_iterations))
             tasks.iterations[task] += iterations
