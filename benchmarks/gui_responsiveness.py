@@ -1,0 +1,86 @@
+"""How responsive the window stays: event-loop gaps during a search and training, cancel and close latency.
+
+Opens the real window offscreen, runs an untargeted search on the ConvNet (the slowest zoo model)
+and two seconds of training of FC200-200-10 while a 10 ms timer ticks on the GUI thread, and
+prints the largest gap between ticks, the time from Cancel to the search's result, and the time
+to close the window in the middle of a search.
+Run: QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def wait(milliseconds: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(milliseconds, loop.quit)
+    loop.exec()
+
+
+def wait_until(condition, timeout_ms: int = 30000) -> None:
+    deadline = time.perf_counter() + timeout_ms / 1000
+    while not condition() and time.perf_counter() < deadline:
+        wait(5)
+
+
+def largest_gap(milliseconds: int) -> float:
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    wait(milliseconds)
+    timer.stop()
+    return float(np.max(np.diff(ticks)))
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication([])
+    from blindspot_gui.qt.main_window import MainWindow
+
+    settings = QSettings(os.path.join(tempfile.mkdtemp(), "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings, show_dialogs=False)
+    window.show()
+    wait_until(lambda: not window.runner.is_running("warm-up"))
+    window.model_panel.select("ConvNet")
+    window.search_panel.target.setCurrentIndex(window.search_panel.target.findData("none"))
+
+    finished = []
+    window.sig_search_finished.connect(finished.append)
+    window.run_search()
+    search_gap = largest_gap(800)
+    pressed = time.perf_counter()
+    window.cancel_search()
+    wait_until(lambda: finished)
+    cancel_latency = time.perf_counter() - pressed
+
+    window.model_panel.select("FC200-200-10")
+    window.start_training("FC200-200-10")
+    training_gap = largest_gap(2000)
+    window.runner.cancel("training")
+    wait_until(lambda: not window.runner.is_running("training"))
+
+    window.model_panel.select("ConvNet")
+    window.run_search()
+    wait(200)
+    started = time.perf_counter()
+    window.close()
+    close_time = time.perf_counter() - started
+    print(f"largest event-loop gap during a search:   {1000 * search_gap:.0f} ms")
+    print(f"largest event-loop gap during training:   {1000 * training_gap:.0f} ms")
+    print(f"Cancel to result shown:                   {1000 * cancel_latency:.0f} ms")
+    print(f"closing the window mid-search:            {1000 * close_time:.0f} ms "
+          f"({window.runner.running_count} tasks left)")
+    app.quit()
+
+
+if __name__ == "__main__":
+    main()
