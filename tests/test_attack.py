@@ -209,3 +209,19 @@ def test_python_api_attack_accepts_a_model_name(test_digits):
     results = api.attack("FC100-100-10", images[:2], "least-likely", labels[:2])
     assert len(results) == 2 and all(r.success for r in results)
     assert all(r.target == int(np.argmin(r.probabilities_before)) for r in results)
+
+
+def test_a_large_batch_reports_success_only_where_the_target_is_reached(fc100):
+    images, labels = api.load_mnist("test")
+    results = blindspot_search(fc100, images[:48], "next", labels[:48])
+    assert all(r.success for r in results)
+    assert all(r.adversarial_prediction == r.target for r in results)
+    for r in results:
+        assert r.distortion == pytest.approx(math.sqrt((r.perturbation.astype(np.float64) ** 2).mean()), rel=1e-5)
+
+
+@pytest.mark.parametrize("settings", [dict(grid_span=1.0), dict(history=0), dict(temperature=0.0),
+                                      dict(bisection_size=0), dict(c_min=0.0)])
+def test_invalid_search_settings_are_refused(settings):
+    with pytest.raises(ValueError, match="invalid AttackConfig"):
+        AttackConfig(**settings)

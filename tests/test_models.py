@@ -134,3 +134,10 @@ def test_error_rate_agrees_with_a_direct_count():
 
     direct = float((model(subset[0]).argmax(1) != subset[1]).float().mean())
     assert error_rate(model, Dataset(*subset)) == pytest.approx(direct)
+
+
+def test_a_mapping_with_non_text_keys_is_not_a_state_dict(tmp_path):
+    path = tmp_path / "odd.pt"
+    torch.save({0: torch.zeros(2)}, path)
+    with pytest.raises(WeightsError, match="does not hold a state dict"):
+        read_state_dict(path)

@@ -45,25 +45,27 @@ def warm_up(_monitor=None) -> None:
     torch.optim.Adam([parameter])
 
 
-def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH,
+                   monitor: Monitor | None = None) -> torch.Tensor:
     """Predicted labels of ``images`` (N, 1, 28, 28), computed in batches without gradients."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    batches = []
     try:
         with torch.inference_mode():
-            batches = [
-                model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu()
-                for start in range(0, len(images), batch_size)
-            ]
+            for start in range(0, len(images), batch_size):
+                if monitor is not None:
+                    monitor.check()
+                batches.append(model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu())
     finally:
         model.train(was_training)
     return torch.cat(batches) if batches else torch.empty(0, dtype=torch.long)
 
 
-def error_rate(model: nn.Module, data: Dataset) -> float:
+def error_rate(model: nn.Module, data: Dataset, monitor: Monitor | None = None) -> float:
     """Fraction of ``data`` that ``model`` misclassifies."""
-    return float((predict_labels(model, data.images) != data.labels).float().mean())
+    return float((predict_labels(model, data.images, monitor=monitor) != data.labels).float().mean())
 
 
 def measure_errors(model: nn.Module, spec: ModelSpec) -> dict[str, float]:
@@ -100,17 +102,20 @@ def _train_softmax_lbfgs(model, spec, data, test, monitor: Monitor) -> None:
     )
     evaluations = 0
 
+    device = next(model.parameters()).device
+    images, labels = data.images.to(device), data.labels.to(device)
+
     def objective():
         nonlocal evaluations
         monitor.check()
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(data.images), data.labels) + weight_decay_penalty(model, spec.weight_decay)
+        loss = F.cross_entropy(model(images), labels) + weight_decay_penalty(model, spec.weight_decay)
         loss.backward()
         evaluations += 1
         value = float(loss.detach())
         monitor.progress(evaluations / max_evaluations, f"L-BFGS evaluation {evaluations}, loss {value:.4f}")
         if evaluations % 25 == 0:
-            monitor.partial(EpochReport("softmax", evaluations, max_evaluations, value, error_rate(model, test)))
+            monitor.partial(EpochReport("softmax", evaluations, max_evaluations, value, error_rate(model, test, monitor)))
         return loss
 
     optimizer.step(objective)
@@ -141,7 +146,7 @@ def _minibatch_epochs(model, parameters, loss_fn, data, spec, stage, epochs, mon
             total_loss += float(loss.detach()) * len(batch)
             monitor.progress(((epoch - 1) * steps_per_epoch + step + 1) / (epochs * steps_per_epoch), stage)
         mean_loss = total_loss / len(data)
-        test_error = error_rate(model, test) if test is not None else float("nan")
+        test_error = error_rate(model, test, monitor) if test is not None else float("nan")
         monitor.partial(EpochReport(stage, epoch, epochs, mean_loss, test_error))
         monitor.progress(epoch / epochs, f"{stage}: epoch {epoch}/{epochs}, loss {mean_loss:.4f}")
 

@@ -1,4 +1,9 @@
-"""Finding, loading and saving model weights; every weight file is untrusted and read with weights_only=True."""
+"""Finding, loading and saving model weights; weight files are untrusted input.
+
+State dicts are read only with ``torch.load(weights_only=True)``. A TorchScript archive is a
+compiled program rather than data: it is loaded with ``torch.jit.load``, which runs TorchScript
+code but never arbitrary Python, and only when the user chooses such a file.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,12 @@ from blindspot_gui.core.zoo import ZOO, ModelSpec, find_spec
 
 class WeightsError(ValueError):
     """A weights file is missing, corrupt, unsafe, or does not fit the architecture."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type when the message is empty."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def user_models_dir() -> Path:
@@ -90,10 +101,12 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
             "when loaded. Only plain state dicts (torch.save(model.state_dict(), file)) are accepted."
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-        raise WeightsError(f"'{path}' is not a readable PyTorch weights file ({str(error).splitlines()[0]}).") from None
+        raise WeightsError(f"'{path}' is not a readable PyTorch weights file ({first_line(error)}).") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+    if not isinstance(state, dict) or not all(
+        isinstance(name, str) and isinstance(value, torch.Tensor) for name, value in state.items()
+    ):
         raise WeightsError(f"'{path}' does not hold a state dict (a mapping of parameter names to tensors).")
     return state
 
@@ -172,15 +185,14 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def get(self, name: str) -> nn.Module:
-        """The model called ``name``: one put here, or a zoo model (loaded on first use)."""
+        """The model called ``name``: one put here, or a zoo model (loaded on first use, outside the lock)."""
         with self._lock:
             if name in self._models:
                 return self._models[name]
         spec = find_spec(name)
+        model = load_zoo_model(spec.name, device=self.device)
         with self._lock:
-            if spec.name not in self._models:
-                self._models[spec.name] = load_zoo_model(spec.name, device=self.device)
-            return self._models[spec.name]
+            return self._models.setdefault(spec.name, model)
 
     def put(self, name: str, model: nn.Module) -> None:
         with self._lock:
@@ -210,7 +222,7 @@ def check_classifier(model: nn.Module, source: str) -> nn.Module:
         with torch.inference_mode():
             output = model(torch.zeros(1, 1, 28, 28))
     except Exception as error:  # a user's model may fail in any way
-        raise WeightsError(f"'{source}' fails on a 28x28 grey image: {str(error).splitlines()[0]}") from None
+        raise WeightsError(f"'{source}' fails on a 28x28 grey image: {first_line(error)}") from None
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, 10):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise WeightsError(f"'{source}' returns {shape} for one image; a digit classifier must return 10 logits.")
@@ -233,7 +245,7 @@ def load_weights_file(path, architecture: str | None = None) -> tuple[nn.Module,
                 warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; files remain
                 model = torch.jit.load(str(path), map_location="cpu")
         except Exception as error:  # TorchScript reports problems with many exception types
-            raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({str(error).splitlines()[0]}).") from None
+            raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
         return check_classifier(model.eval(), path.name), "TorchScript model"
     state = read_state_dict(path)
     candidates = [find_spec(architecture)] if architecture else list(ZOO)

@@ -6,6 +6,7 @@ function started through the TaskRunner, and the window only shows what comes ba
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.result: AttackResult | None = None
         self.result_model: str | None = None
         self.search_started = 0.0
+        self._state_before_full_screen = None
 
         self._build_widgets()
         self._build_actions()
@@ -221,7 +223,8 @@ class MainWindow(QMainWindow):
         """Full screen for talks: the docks step aside so the images get the room (View menu brings them back)."""
         if self.isFullScreen():
             self.showNormal()
-            self.restoreState(self._state_before_full_screen)
+            if self._state_before_full_screen is not None:
+                self.restoreState(self._state_before_full_screen)
         else:
             self._state_before_full_screen = self.saveState()
             self.model_dock.hide()
@@ -239,15 +242,15 @@ class MainWindow(QMainWindow):
             return None
         try:
             return self.models.get(name)
-        except WeightsError as error:
+        except (WeightsError, KeyError) as error:
             self.show_message(str(error))
             return None
 
     def _abandon_search(self) -> None:
-        """Drop a running search (its result would belong to another image or network)."""
-        if self.runner.is_running("search"):
-            self.runner.replace("search")
-            self.search_panel.set_running(False)
+        """Drop a running search and what follows from it (it would belong to another image or network)."""
+        for slot in ("search", "transfer", "noise"):
+            self.runner.replace(slot)
+        self.search_panel.set_running(False)
 
     def _on_model_panel_selected(self, name: str) -> None:
         self._abandon_search()
@@ -296,6 +299,8 @@ class MainWindow(QMainWindow):
         pixels = torch.from_numpy(self.choice.pixels).reshape(1, 1, 28, 28)
         labels = None if self.choice.label is None else [self.choice.label]
         config = AttackConfig(seed=random.randrange(2**31), partial_interval=SEARCH_ANIMATION_INTERVAL)
+        self._abandon_search()
+        self.result = None
         self.result_model = self.active_model_name
         self.search_started = time.perf_counter()
         self.search_panel.set_running(True)
@@ -395,12 +400,11 @@ class MainWindow(QMainWindow):
             self._start_noise(self.result)
 
     def _start_noise(self, result: AttackResult) -> None:
-        model = self.models.get(self.result_model)
-        reference = result.label
+        reference, name = result.label, self.result_model
 
         def job(monitor):
-            return gaussian_noise_error(model, result.original, [reference], result.distortion, draws=NOISE_DRAWS,
-                                        seed=random.randrange(2**31))
+            return gaussian_noise_error(self.models.get(name), result.original, [reference], result.distortion,
+                                        draws=NOISE_DRAWS, seed=random.randrange(2**31), monitor=monitor)
 
         self.runner.start("noise", job, on_finished=self._on_noise_finished,
                           on_failed=lambda message: self.show_message(f"Noise test failed: {message}"))
@@ -432,7 +436,8 @@ class MainWindow(QMainWindow):
                           on_partial=self._on_training_epoch,
                           on_finished=lambda path: self._on_training_finished(spec.name, path),
                           on_failed=self._on_training_failed,
-                          on_cancelled=self._on_training_cancelled)
+                          on_cancelled=self._on_training_cancelled,
+                          throttle_partials=False)
 
     def _on_training_epoch(self, report: EpochReport) -> None:
         if report.stage != "autoencoder pre-training":
@@ -440,6 +445,8 @@ class MainWindow(QMainWindow):
 
     def _on_training_finished(self, name: str, path) -> None:
         self.model_panel.set_training(False)
+        if name in (self.result_model, self.active_model_name):
+            self._abandon_search()
         self.models.forget(name)
         self.model_panel.refresh()
         self.statusBar().showMessage(f"Trained {name}; weights saved to {path}")
@@ -467,7 +474,11 @@ class MainWindow(QMainWindow):
         except WeightsError as error:
             self.show_message(str(error))
             return None
-        name = Path(path).name
+        name, taken = Path(path).name, set(self.model_panel.names())
+        for number in range(2, 1000):
+            if name not in taken:
+                break
+            name = f"{Path(path).name} ({number})"
         self.models.put(name, model)
         self.model_panel.add_custom(name, f"Your file ({kind})")
         self.model_panel.select(name)
@@ -475,7 +486,9 @@ class MainWindow(QMainWindow):
 
     def _on_device_changed(self, device: str) -> None:
         self._abandon_search()
-        self.models = ModelCache(device)
+        previous, self.models = self.models, ModelCache(device)
+        for name in self.model_panel.custom:  # the user's own files cannot be reloaded by name
+            self.models.put(name, copy.deepcopy(previous.get(name)))
         self._show_original()
 
     # --- export ------------------------------------------------------------------------------------------------
@@ -510,8 +523,11 @@ class MainWindow(QMainWindow):
         except OSError as error:
             self.show_message(f"Could not write {path}: {error}")
             return False
-        model = self.models.get(self.result_model)
-        answer = int(class_probabilities(model, rounded).argmax())
+        try:
+            answer = int(class_probabilities(self.models.get(self.result_model), rounded).argmax())
+        except (WeightsError, KeyError) as error:
+            self.show_message(f"Saved {path}, but could not check it against {self.result_model}: {error}")
+            return True
         if answer == self.result.adversarial_prediction:
             self.statusBar().showMessage(f"Saved {path}; rounded to 8 bits it still makes {self.result_model} say {answer}.")
             return True

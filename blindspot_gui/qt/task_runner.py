@@ -36,9 +36,10 @@ class TaskSignals(QObject):
 class _ThrottledMonitor(Monitor):
     """A monitor that forwards progress and partial results as signals, at most every PROGRESS_INTERVAL."""
 
-    def __init__(self, signals: TaskSignals):
+    def __init__(self, signals: TaskSignals, throttle_partials: bool = True):
         super().__init__()
         self._signals = signals
+        self._throttle_partials = throttle_partials
         self._last_progress = -1.0
         self._last_partial = -1.0
 
@@ -50,7 +51,7 @@ class _ThrottledMonitor(Monitor):
 
     def partial(self, result: Any) -> None:
         now = time.perf_counter()
-        if now - self._last_partial >= PROGRESS_INTERVAL:
+        if not self._throttle_partials or now - self._last_partial >= PROGRESS_INTERVAL:
             self._last_partial = now
             self._signals.sig_partial.emit(result)
 
@@ -77,44 +78,52 @@ class _Relay(QObject):
     def on_partial(self, result) -> None:
         self._deliver("partial", result)
 
+    def _deliver_last(self, name: str, *args) -> None:
+        try:
+            self._deliver(name, *args)
+        finally:  # even if the callback fails, the task is over
+            self.runner.task_ended(self.task)
+
     @Slot(object)
     def on_finished(self, result) -> None:
-        self._deliver("finished", result)
-        self.runner.task_ended(self.task)
+        self._deliver_last("finished", result)
 
     @Slot(str)
     def on_failed(self, message: str) -> None:
-        self._deliver("failed", message)
-        self.runner.task_ended(self.task)
+        self._deliver_last("failed", message)
 
     @Slot()
     def on_cancelled(self) -> None:
-        self._deliver("cancelled")
-        self.runner.task_ended(self.task)
+        self._deliver_last("cancelled")
 
 
 class Task(QRunnable):
     """One run of ``job(monitor)`` on the pool."""
 
-    def __init__(self, job: Callable[[Monitor], Any], slot: str, number: int):
+    def __init__(self, job: Callable[[Monitor], Any], slot: str, number: int, throttle_partials: bool = True):
         super().__init__()
         self.setAutoDelete(False)
         self.job = job
         self.slot = slot
         self.number = number
         self.signals = TaskSignals()
-        self.monitor = _ThrottledMonitor(self.signals)
+        self.monitor = _ThrottledMonitor(self.signals, throttle_partials)
+        self.relay = None
         self.done = False
 
     def cancel(self) -> None:
         self.monitor.cancel()
 
     def run(self) -> None:
+        if self.monitor.cancelled:  # replaced while it waited for a thread
+            self.done = True
+            self.signals.sig_cancelled.emit()
+            return
         try:
             result = self.job(self.monitor)
         except Cancelled:
             self.signals.sig_cancelled.emit()
-        except Exception as error:  # a failed job must never take the application down
+        except BaseException as error:  # a failed job must never take the application down
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
             self.signals.sig_failed.emit(detail)
         else:
@@ -146,13 +155,16 @@ class TaskRunner(QObject):
         on_partial: Callable[[Any], None] | None = None,
         on_failed: Callable[[str], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
+        throttle_partials: bool = True,
     ) -> Task:
         """Run ``job(monitor)`` in ``slot``; callbacks run on the GUI thread.
 
         A task already running in the slot is cancelled and nothing more of it is delivered.
+        Partial results arrive at most every PROGRESS_INTERVAL unless ``throttle_partials`` is False
+        (for rare ones, such as one per training epoch, that must all arrive).
         """
         self.replace(slot)
-        task = Task(job, slot, next(self._numbers))
+        task = Task(job, slot, next(self._numbers), throttle_partials)
         callbacks = {"progress": on_progress, "partial": on_partial, "finished": on_finished,
                      "failed": on_failed, "cancelled": on_cancelled}
         relay = _Relay(self, task, callbacks)
@@ -174,7 +186,9 @@ class TaskRunner(QObject):
     def task_ended(self, task: Task) -> None:
         """Called on the GUI thread when ``task`` has delivered its last signal."""
         self._alive.discard(task)
-        task.relay.deleteLater()
+        if task.relay is not None:
+            task.relay.deleteLater()
+            task.relay = None
         if self._current.get(task.slot) is task:
             del self._current[task.slot]
             self.sig_task_ended.emit(task.slot)
@@ -202,9 +216,17 @@ class TaskRunner(QObject):
             task.cancel()
 
     def shutdown(self, timeout_ms: int = 1000) -> bool:
-        """Cancel every task and wait for the workers; True if they all stopped in time."""
+        """Cancel every task and wait for the workers; True if they all stopped in time.
+
+        A worker that misses the deadline is still waited for (a thread must not outlive its
+        pool), but without blocking the caller beyond the deadline for any task that honours
+        cancellation.
+        """
         self.cancel_all()
-        return self.pool.waitForDone(timeout_ms)
+        if self.pool.waitForDone(timeout_ms):
+            return True
+        self.pool.waitForDone(-1)
+        return False
 
     @property
     def running_count(self) -> int:

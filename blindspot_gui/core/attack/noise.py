@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from blindspot_gui.core.attack.search import frozen_eval_mode, model_device, validate_images
+from blindspot_gui.core.monitor import Monitor
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ def rms(perturbation) -> np.ndarray:
 
 
 def gaussian_noise_error(
-    model: nn.Module, images, labels, stddev, draws: int = 10, seed: int = 0, batch_size: int = 4096
+    model: nn.Module, images, labels, stddev, draws: int = 10, seed: int = 0, batch_size: int = 4096,
+    monitor: Monitor | None = None,
 ) -> NoiseReport:
     """Add N(0, stddev^2) noise per pixel, clip to [0, 1], and measure the error against ``labels``.
 
@@ -59,6 +61,8 @@ def gaussian_noise_error(
     device = model_device(model)
     with frozen_eval_mode(model), torch.inference_mode():
         for draw in range(draws):
+            if monitor is not None:
+                monitor.check()
             noisy = (images + scale * torch.randn(images.shape, generator=generator)).clamp(0.0, 1.0)
             probabilities = torch.cat([model(noisy[i : i + batch_size].to(device)).softmax(1).cpu()
                                        for i in range(0, len(noisy), batch_size)])

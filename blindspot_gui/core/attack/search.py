@@ -80,6 +80,19 @@ class AttackConfig:
     partial_interval: float = 0.05
     """seconds between two partial results sent to the monitor (0: after every iteration)."""
 
+    def __post_init__(self):
+        checks = (
+            (0 < self.c_min < self.c_max, "c_min must be positive and below c_max"),
+            (self.grid_size >= 2 and self.grid_span > 1, "grid_size must be at least 2 and grid_span above 1"),
+            (self.bisection_rounds >= 0 and self.bisection_size >= 1, "bisection_size must be at least 1"),
+            (self.max_iterations >= 1 and self.history >= 1, "max_iterations and history must be at least 1"),
+            (self.temperature > 0, "temperature must be positive"),
+            (self.boundary_steps >= 0 and self.reference_bisection_steps >= 0, "step counts cannot be negative"),
+        )
+        for holds, message in checks:
+            if not holds:
+                raise ValueError(f"invalid AttackConfig: {message}")
+
 
 @dataclass
 class AttackResult:
@@ -290,16 +303,23 @@ class _Objective:
         success = logits.argmax(dim=1) == tasks.target[task]
         if not success.any():
             return
-        # Several rows may share a task: keep the smallest successful one per task.
         candidates = torch.where(success, squared_norm, torch.full_like(squared_norm, math.inf))
-        order = torch.argsort(candidates, descending=True)  # later writes win: smallest last
-        task, candidates, points, c = task[order], candidates[order], points[order], c[order]
-        better = candidates < tasks.best_squared_norm[task]
-        if better.any():
-            chosen = task[better]
-            tasks.best_squared_norm[chosen] = candidates[better]
-            tasks.best_point[chosen] = points[better]
-            tasks.best_c[chosen] = c[better]
+        better = torch.nonzero(candidates < tasks.best_squared_norm[task]).flatten()
+        if len(better) == 0:
+            return
+        # Several rows may share a task (one per c): write one row per task, its smallest, since
+        # writes through repeated indices may interleave.
+        order = torch.argsort(candidates[better])
+        better = better[order]
+        owners = task[better]
+        order = torch.argsort(owners, stable=True)
+        better, owners = better[order], owners[order]
+        first = torch.ones_like(owners, dtype=torch.bool)
+        first[1:] = owners[1:] != owners[:-1]
+        better, owners = better[first], owners[first]
+        tasks.best_squared_norm[owners] = candidates[better]
+        tasks.best_point[owners] = points[better]
+        tasks.best_c[owners] = c[better]
 
     def __call__(self, points: torch.Tensor, rows: torch.Tensor):
         return self.evaluate(points, self.row_task[rows], self.row_c[rows])
@@ -661,9 +681,14 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
     with torch.inference_mode():
         probabilities_after = model(best_point.view(-1, *image_shape)).softmax(dim=1)
     results = []
+    predicted_after = probabilities_after.argmax(dim=1)
     for image in range(count):
         mine = tasks.image_index == image
-        success = bool(torch.isfinite(best_norm[image]))
+        if wanted[image] >= 0:
+            reached = predicted_after[image] == wanted[image]
+        else:  # untargeted: any class but the one the model gave the original
+            reached = predicted_after[image] != predictions[image]
+        success = bool(torch.isfinite(best_norm[image])) and bool(reached)
         chosen_c = None
         if success:
             candidates = torch.nonzero(mine).flatten()
