@@ -304,19 +304,14 @@ class _Objective:
         if not success.any():
             return
         candidates = torch.where(success, squared_norm, torch.full_like(squared_norm, math.inf))
-        better = torch.nonzero(candidates < tasks.best_squared_norm[task]).flatten()
+        # Several rows may share a task (one per c) and writes through repeated indices may
+        # interleave, so only each task's smallest row is written (exact ties aside, which would
+        # need two different points with bit-identical norms).
+        smallest = torch.full_like(tasks.best_squared_norm, math.inf).scatter_reduce_(0, task, candidates, "amin")
+        better = torch.nonzero((candidates == smallest[task]) & (candidates < tasks.best_squared_norm[task])).flatten()
         if len(better) == 0:
             return
-        # Several rows may share a task (one per c): write one row per task, its smallest, since
-        # writes through repeated indices may interleave.
-        order = torch.argsort(candidates[better])
-        better = better[order]
         owners = task[better]
-        order = torch.argsort(owners, stable=True)
-        better, owners = better[order], owners[order]
-        first = torch.ones_like(owners, dtype=torch.bool)
-        first[1:] = owners[1:] != owners[:-1]
-        better, owners = better[first], owners[first]
         tasks.best_squared_norm[owners] = candidates[better]
         tasks.best_point[owners] = points[better]
         tasks.best_c[owners] = c[better]
