@@ -66,7 +66,8 @@ class AttackConfig:
     reference_start_c: float = 1.0
     reference_bisection_steps: int = 8
     """reference engine: bracketing by factors of 10 from ``reference_start_c``, then this many halvings."""
-    max_iterations: int = 100
+    max_iterations: int = 40
+    """L-BFGS iterations per solve at most; more changed the mean distortion by under 0.1% (FC100-100-10)."""
     history: int = 5
     gradient_tolerance: float = 1e-5
     temperature: float = 0.15
