@@ -179,12 +179,12 @@ class BlindspotView(QWidget):
         readout_font.setPointSizeF(readout_font.pointSizeF() * 1.15)
         self.readout.setFont(readout_font)
 
-        panels = QGridLayout()
+        self.panels = QGridLayout()
         for column, panel in enumerate(
             (self.original_panel, self.perturbation_panel, self.adversarial_panel, self.noise_panel)
         ):
-            panels.addWidget(panel, 0, column)
-            panels.setColumnStretch(column, 1)
+            self.panels.addWidget(panel, 0, column)
+            self.panels.setColumnStretch(column, 1 if panel is not self.noise_panel else 0)
         controls = QHBoxLayout()
         controls.addStretch(1)
         controls.addWidget(QLabel("Magnify perturbation"))
@@ -192,7 +192,7 @@ class BlindspotView(QWidget):
         controls.addWidget(self.auto_magnification)
         controls.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addLayout(panels, stretch=1)
+        layout.addLayout(self.panels, stretch=1)
         layout.addLayout(controls)
         layout.addWidget(self.readout)
 
@@ -229,6 +229,7 @@ class BlindspotView(QWidget):
 
     def show_noise(self, noisy: np.ndarray | None, answer: str = "", probabilities=None) -> None:
         self.noise_panel.setVisible(noisy is not None)
+        self.panels.setColumnStretch(3, 1 if noisy is not None else 0)
         if noisy is not None:
             self.noise_panel.show_grey(noisy)
             self.noise_panel.show_answer(answer, probabilities)
