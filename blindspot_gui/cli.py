@@ -184,6 +184,64 @@ def command_attack(args) -> int:
     return 0
 
 
+def save_image_row(images, captions, path, scale: int = 4) -> None:
+    """Save (k, 28, 28) images in [0, 1] side by side, each with its caption underneath, as a PNG."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    size, caption_height, gap = 28 * scale, 14, 4
+    canvas = Image.new("L", (len(images) * (size + gap) + gap, size + caption_height + 2 * gap), 255)
+    draw = ImageDraw.Draw(canvas)
+    for column, (pixels, caption) in enumerate(zip(images, captions)):
+        tile = Image.fromarray(np.clip(np.asarray(pixels) * 255, 0, 255).astype(np.uint8)).resize((size, size))
+        left = gap + column * (size + gap)
+        canvas.paste(tile, (left, gap))
+        draw.text((left + 2, gap + size + 1), caption, fill=0)
+    canvas.save(path, format="PNG")
+
+
+def command_units(args) -> int:
+    from blindspot_gui.core.data import load_mnist
+    from blindspot_gui.core.units import (
+        ActivationCache,
+        random_direction,
+        top_images,
+        unit_direction,
+        unit_title,
+    )
+
+    if (args.unit is None) == (args.random is None):
+        print("blindspot units: give either --unit I or --random SEED", file=sys.stderr)
+        return EXIT_USAGE
+    model = load_zoo_model(args.model)
+    data = load_mnist("test")
+    started = time.perf_counter()
+    activations = ActivationCache().get(model, data, args.layer, args.mode)
+    if args.unit is not None:
+        direction = unit_direction(activations.dimension, args.unit)
+        title = unit_title(args.layer, args.unit, args.mode, activations.unit_shape)
+    else:
+        direction = random_direction(activations.dimension, args.random)
+        title = f"random direction seed {args.random} of layer {args.layer}"
+    result = top_images(activations, direction, args.top, bottom=args.bottom, title=title)
+    seconds = time.perf_counter() - started
+    which = "bottom" if args.bottom else "top"
+    print(f"{title}: {which} {args.top} of {len(data)} MNIST test images ({activations.dimension} dimensions, "
+          f"{args.mode}); label purity {100 * result.purity:.0f}%; {seconds:.2f} s")
+    for index, score, label in zip(result.indices, result.scores, result.labels):
+        print(f"  image {int(index):5d}  label {int(label)}  score {float(score):.4f}")
+    if args.json:
+        record = {"model": find_spec(args.model).name, "layer": args.layer, "mode": args.mode, "title": title,
+                  "direction": direction.tolist(), "which": which, "indices": result.indices.tolist(),
+                  "scores": result.scores.tolist(), "labels": result.labels.tolist(), "purity": result.purity}
+        Path(args.json).write_text(json.dumps(record) + "\n")
+    if args.png:
+        save_image_row(data.images[result.indices, 0].numpy(),
+                       [f"{int(label)} ({float(score):.2f})" for label, score in zip(result.labels, result.scores)],
+                       args.png)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blindspot",
@@ -222,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--json", metavar="FILE", help="write one record per image")
     attack.add_argument("--npz", metavar="FILE", help="write arrays original, adversarial, label, target, index")
     attack.set_defaults(run=command_attack)
+
+    units = commands.add_parser("units", help="the test images that most excite a unit or a random direction")
+    units.add_argument("--model", required=True, help="model name or key, e.g. conv")
+    units.add_argument("--layer", required=True, help="a module name from model.named_modules(), e.g. relu3")
+    units.add_argument("--unit", type=int, help="the unit (natural basis direction e_I)")
+    units.add_argument("--random", type=int, metavar="SEED", help="a random unit-length direction from SEED")
+    units.add_argument("--top", type=int, default=8, metavar="K", help="how many images (default 8)")
+    units.add_argument("--bottom", action="store_true", help="the K images that excite it least instead")
+    units.add_argument("--mode", choices=("full", "channel-mean", "channel-max"), default="full",
+                       help="conv layers: the whole flattened feature map (default, as in the paper) "
+                            "or one number per channel")
+    units.add_argument("--json", metavar="FILE", help="write the direction, image indices, scores and labels")
+    units.add_argument("--png", metavar="FILE", help="save the images side by side")
+    units.set_defaults(run=command_units)
     return parser
 
 

@@ -1,0 +1,243 @@
+"""The paper's section 3: which held-out images most excite a unit, or a random direction, of a layer.
+
+For a layer with activation vector phi(x), the images x' = argmax <phi(x), v> over a held-out set
+are found for v a natural basis vector e_i (one unit) or a random unit vector; the paper's claim is
+that both look equally "semantically coherent". Activations are captured with forward hooks
+(always removed), cached in memory and on disk per (weights, layer, mode, data set), and a new
+direction then costs one matrix-vector product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from blindspot_gui.core.attack.search import frozen_eval_mode, model_device
+from blindspot_gui.core.data import Dataset
+from blindspot_gui.core.monitor import Monitor
+
+MODES = ("full", "channel-mean", "channel-max")
+"""How a convolutional feature map (C, H, W) becomes phi(x): flattened whole (the paper), or one
+number per channel (its spatial mean or maximum). Fully connected layers are always "full"."""
+
+CAPTURE_BATCH = 1000
+
+
+class LayerError(ValueError):
+    """The layer name is not a module of the model, or its output is not a tensor."""
+
+
+@dataclass(frozen=True)
+class Activations:
+    """phi(x) of every image of a data set: (N, D) float32, with the labels and how phi was taken."""
+
+    values: torch.Tensor
+    labels: torch.Tensor
+    layer: str
+    mode: str
+    unit_shape: tuple[int, ...]
+    """shape of one image's output of the layer before flattening, e.g. (16, 24, 24) or (100,)."""
+
+    @property
+    def dimension(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass(frozen=True)
+class DirectionResult:
+    """The top (or bottom) k images of a direction: data-set indices, scores <phi(x), v>, labels."""
+
+    title: str
+    indices: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def purity(self) -> float:
+        return label_purity(self.labels)
+
+
+def label_purity(labels) -> float:
+    """Share of the images that carry the most frequent label (1: all alike, 1/k: all different)."""
+    labels = list(np.asarray(labels).tolist())
+    if not labels:
+        return float("nan")
+    return Counter(labels).most_common(1)[0][1] / len(labels)
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of the model's layers (leaf modules) whose outputs can be explored, input to output."""
+    return [name for name, module in model.named_modules() if name and not list(module.children())
+            and not isinstance(module, (nn.Flatten, nn.Dropout))]
+
+
+def _reduce(output: torch.Tensor, mode: str) -> torch.Tensor:
+    if output.ndim == 4 and mode == "channel-mean":
+        return output.mean(dim=(2, 3))
+    if output.ndim == 4 and mode == "channel-max":
+        return output.amax(dim=(2, 3))
+    return output.flatten(1)
+
+
+def capture_activations(model: nn.Module, data: Dataset, layer: str, mode: str = "full",
+                        monitor: Monitor | None = None, batch_size: int = CAPTURE_BATCH) -> Activations:
+    """phi(x) at ``layer`` for every image of ``data``, with a forward hook that is always removed."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    modules = dict(model.named_modules())
+    if layer not in modules or not layer:
+        raise LayerError(f"{layer!r} is not a layer of this model; its layers are: {', '.join(layer_names(model))}")
+    monitor = monitor or Monitor()
+    captured: list[torch.Tensor] = []
+    shapes: list[tuple[int, ...]] = []
+
+    def hook(_module, _inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise LayerError(f"layer {layer!r} does not output a tensor")
+        shapes.append(tuple(output.shape[1:]))
+        captured.append(_reduce(output, mode).float().cpu())
+
+    handle = modules[layer].register_forward_hook(hook)
+    device = model_device(model)
+    try:
+        with frozen_eval_mode(model), torch.inference_mode():
+            for start in range(0, len(data), batch_size):
+                monitor.check()
+                model(data.images[start : start + batch_size].to(device))
+                monitor.progress(min(start + batch_size, len(data)) / len(data), f"activations of {layer}")
+    finally:
+        handle.remove()
+    return Activations(torch.cat(captured), data.labels.clone(), layer, mode, shapes[0] if shapes else ())
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A SHA-256 of the model's parameters and buffers, so a cache never outlives the weights it came from."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+def default_cache_dir() -> Path:
+    home = os.environ.get("BLINDSPOT_HOME")
+    base = Path(home) if home else Path.home() / ".cache" / "blindspot_gui"
+    return base / "activations"
+
+
+class ActivationCache:
+    """Activations kept in memory and as .npy files, keyed by (weights, layer, mode, data set)."""
+
+    def __init__(self, directory: Path | None = None, keep_in_memory: int = 6):
+        self.directory = Path(directory) if directory else default_cache_dir()
+        self.keep_in_memory = keep_in_memory
+        self._memory: dict[str, Activations] = {}
+
+    @staticmethod
+    def key(model: nn.Module, layer: str, mode: str, data: Dataset) -> str:
+        data_id = hashlib.sha256(f"{data.source}:{len(data)}".encode()).hexdigest()[:12]
+        return f"{weights_fingerprint(model)}-{layer.replace('.', '_')}-{mode}-{data_id}"
+
+    def get(self, model: nn.Module, data: Dataset, layer: str, mode: str = "full",
+            monitor: Monitor | None = None) -> Activations:
+        """The activations, from memory, from disk, or captured now (and then stored in both)."""
+        key = self.key(model, layer, mode, data)
+        if key in self._memory:
+            return self._memory[key]
+        activations = self._load(key, data, layer, mode)
+        if activations is None:
+            activations = capture_activations(model, data, layer, mode, monitor)
+            self._store(key, activations)
+        self._remember(key, activations)
+        return activations
+
+    def _remember(self, key: str, activations: Activations) -> None:
+        self._memory[key] = activations
+        while len(self._memory) > self.keep_in_memory:
+            self._memory.pop(next(iter(self._memory)))
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.npz"
+
+    def _load(self, key: str, data: Dataset, layer: str, mode: str) -> Activations | None:
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                values = torch.from_numpy(stored["values"].astype(np.float32))
+                shape = tuple(int(n) for n in stored["unit_shape"])
+        except (OSError, ValueError, KeyError):
+            return None  # a damaged cache file is simply computed again
+        if len(values) != len(data):
+            return None
+        return Activations(values, data.labels.clone(), layer, mode, shape)
+
+    def _store(self, key: str, activations: Activations) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temporary = self._path(key).with_suffix(".part.npz")
+            np.savez(temporary, values=activations.values.numpy().astype(np.float16),
+                     unit_shape=np.array(activations.unit_shape, dtype=np.int64))
+            temporary.replace(self._path(key))
+        except OSError:
+            pass  # no disk cache (read-only or full disk): the memory cache still works
+
+
+def unit_direction(dimension: int, unit: int) -> torch.Tensor:
+    """The natural basis vector e_unit."""
+    if not 0 <= unit < dimension:
+        raise ValueError(f"unit {unit} does not exist: this layer has units 0 to {dimension - 1}")
+    direction = torch.zeros(dimension)
+    direction[unit] = 1.0
+    return direction
+
+
+def random_direction(dimension: int, seed: int) -> torch.Tensor:
+    """A random unit vector, uniformly distributed on the sphere, reproducible from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(dimension, generator=generator)
+    return direction / direction.norm()
+
+
+def top_images(activations: Activations, direction, k: int = 8, bottom: bool = False,
+               title: str = "") -> DirectionResult:
+    """The k images with the largest (or, with ``bottom``, smallest) <phi(x), direction>."""
+    direction = torch.as_tensor(np.asarray(direction, dtype=np.float32)).reshape(-1)
+    if direction.numel() != activations.dimension:
+        raise ValueError(f"the direction has {direction.numel()} entries but the layer has {activations.dimension}")
+    if not 1 <= k <= len(activations.values):
+        raise ValueError(f"k must be between 1 and {len(activations.values)}")
+    scores = activations.values @ direction
+    chosen = torch.topk(scores, k, largest=not bottom).indices
+    return DirectionResult(title, chosen.numpy(), scores[chosen].numpy(), activations.labels[chosen].numpy())
+
+
+def unit_title(layer: str, unit: int, mode: str, unit_shape) -> str:
+    if mode == "full" and len(unit_shape) == 3:
+        channels, height, width = unit_shape
+        channel, rest = divmod(unit, height * width)
+        return f"unit {unit} of layer {layer} (channel {channel}, row {rest // width}, column {rest % width})"
+    if mode != "full":
+        return f"channel {unit} of layer {layer} ({mode.replace('channel-', 'spatial ')})"
+    return f"unit {unit} of layer {layer}"
+
+
+def purity_comparison(activations: Activations, count: int = 50, k: int = 8, seed: int = 0) -> dict:
+    """Mean label purity of the top-k images of ``count`` units against ``count`` random directions."""
+    count = min(count, activations.dimension)
+    units = np.random.default_rng(seed).choice(activations.dimension, size=count, replace=False)
+    unit_purity = [top_images(activations, unit_direction(activations.dimension, int(unit)), k).purity
+                   for unit in units]
+    random_purity = [top_images(activations, random_direction(activations.dimension, seed + 1 + index), k).purity
+                     for index in range(count)]
+    return {"layer": activations.layer, "mode": activations.mode, "directions": count, "k": k,
+            "unit_purity": float(np.mean(unit_purity)), "random_purity": float(np.mean(random_purity)),
+            "unit_purity_std": float(np.std(unit_purity)), "random_purity_std": float(np.std(random_purity))}
