@@ -326,3 +326,53 @@ def test_demo_mode_keeps_showing_searches_on_new_images(qtbot, window, monkeypat
     qtbot.waitUntil(lambda: window.runner.running_count == 0, timeout=10000)
     assert all(success for _, success in seen)
     assert len({index for index, _ in seen}) >= 2
+
+
+def test_unit_explorer_end_to_end(qtbot, window):
+    explorer = window.unit_explorer
+    window.tabs.setCurrentIndex(1)
+    with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
+        explorer.model.setCurrentText("ConvNet")
+    assert explorer.layer.currentText() == "relu3"
+    from blindspot_gui.qt.unit_explorer import ImageTile
+
+    def shown_tiles(grid):
+        return [grid.grid.itemAt(i).widget() for i in range(grid.grid.count())
+                if isinstance(grid.grid.itemAt(i).widget(), ImageTile)]
+
+    assert len(shown_tiles(explorer.left)) == 4 * 8 and len(shown_tiles(explorer.right)) == 4 * 8
+    assert explorer.left.row_titles[0].startswith("unit 0 of layer relu3")
+    assert explorer.right.row_titles[0].startswith("random direction seed 1")
+    before = [tile.index for tile in shown_tiles(explorer.right)]
+    with qtbot.waitSignal(explorer.sig_rows_shown, timeout=10000):
+        qtbot.mouseClick(explorer.new_random, Qt.MouseButton.LeftButton)
+    assert [tile.index for tile in shown_tiles(explorer.right)] != before
+    with qtbot.waitSignal(explorer.sig_rows_shown, timeout=10000):
+        explorer.top_k.setValue(5)
+    assert len(shown_tiles(explorer.left)) == 4 * 5
+
+    with qtbot.waitSignal(explorer.sig_rows_shown, timeout=10000):
+        qtbot.mouseClick(explorer.quiz, Qt.MouseButton.LeftButton)
+    assert {explorer.left.title(), explorer.right.title()} == {"Grid A", "Grid B"}
+    qtbot.mouseClick(explorer.reveal_button, Qt.MouseButton.LeftButton)
+    assert "Single units" in explorer.left.title() + explorer.right.title()
+
+    with qtbot.waitSignal(explorer.sig_statistics_shown, timeout=20000) as blocker:
+        qtbot.mouseClick(explorer.compare, Qt.MouseButton.LeftButton)
+    assert 0 < blocker.args[0]["unit_purity"] <= 1 and "50 units" in explorer.statistics.text()
+
+    tile = shown_tiles(explorer.left)[0]
+    qtbot.mouseDClick(tile, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentIndex() == 0 and window.image_source.index.value() == tile.index
+
+
+def test_unit_explorer_cache_building_can_be_cancelled(qtbot, window):
+    explorer = window.unit_explorer
+    window.tabs.setCurrentIndex(1)
+    with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
+        explorer.model.setCurrentText("ConvNet")
+    explorer.layer.setCurrentText("relu1")  # 9,216 dimensions: the slowest cache to build
+    qtbot.waitUntil(lambda: explorer.cancel.isEnabled(), timeout=5000)
+    qtbot.mouseClick(explorer.cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.is_running("units"), timeout=5000)
+    assert explorer.progress.format().startswith("cancelled")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,7 @@ class ActivationCache:
         self.directory = Path(directory) if directory else default_cache_dir()
         self.keep_in_memory = keep_in_memory
         self._memory: dict[str, Activations] = {}
+        self._lock = threading.Lock()
 
     @staticmethod
     def key(model: nn.Module, layer: str, mode: str, data: Dataset) -> str:
@@ -149,19 +151,21 @@ class ActivationCache:
             monitor: Monitor | None = None) -> Activations:
         """The activations, from memory, from disk, or captured now (and then stored in both)."""
         key = self.key(model, layer, mode, data)
-        if key in self._memory:
-            return self._memory[key]
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
         activations = self._load(key, data, layer, mode)
         if activations is None:
             activations = capture_activations(model, data, layer, mode, monitor)
             self._store(key, activations)
-        self._remember(key, activations)
-        return activations
+        return self._remember(key, activations)
 
-    def _remember(self, key: str, activations: Activations) -> None:
-        self._memory[key] = activations
-        while len(self._memory) > self.keep_in_memory:
-            self._memory.pop(next(iter(self._memory)))
+    def _remember(self, key: str, activations: Activations) -> Activations:
+        with self._lock:
+            kept = self._memory.setdefault(key, activations)
+            while len(self._memory) > self.keep_in_memory:
+                self._memory.pop(next(iter(self._memory)))
+            return kept
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"

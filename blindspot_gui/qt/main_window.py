@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QTabWidget,
     QWidget,
 )
 
@@ -42,6 +43,7 @@ from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.search_panel import SearchPanel
 from blindspot_gui.qt.task_runner import TaskRunner
 from blindspot_gui.qt.transfer_view import TransferView
+from blindspot_gui.qt.unit_explorer import UnitExplorer
 
 WINDOW_TITLE = "Blind spots of neural networks"
 NOISE_DRAWS = 100
@@ -102,7 +104,10 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([700, 260])
-        self.setCentralWidget(splitter)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("tabs")
+        self.tabs.addTab(splitter, "Blind spots")
+        self.setCentralWidget(self.tabs)
 
         self.model_panel = ModelPanel()
         self.model_dock = self._dock("Networks", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -115,6 +120,11 @@ class MainWindow(QMainWindow):
         self.model_panel.sig_cancel_training_requested.connect(lambda: self.runner.cancel("training"))
         self.model_panel.sig_load_weights_requested.connect(self._on_load_weights_requested)
         self.model_panel.sig_device_changed.connect(self._on_device_changed)
+        self.unit_explorer = UnitExplorer(self.runner, self.models, self.test_set,
+                                          [name for name in self.model_panel.names()
+                                           if self.model_panel.is_available(name)])
+        self.tabs.addTab(self.unit_explorer, "Unit explorer")
+        self.unit_explorer.sig_image_requested.connect(self._on_unit_image_requested)
         self.image_source.sig_image_chosen.connect(self._on_image_chosen)
         self.image_source.sig_error.connect(self.show_message)
         self.search_panel.sig_run_requested.connect(self.run_search)
@@ -156,11 +166,13 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         search_menu = bar.addMenu("&Search")
-        self._action(search_menu, "&Run", "Space", self.run_search, "action_run")
+        self._action(search_menu, "&Run", "Space", self._on_blindspot_tab(self.run_search), "action_run")
         self._action(search_menu, "&Cancel", "Esc", self.cancel_search, "action_cancel")
-        self._action(search_menu, "&Next image", "Right", lambda: self.image_source.step(1), "action_next")
-        self._action(search_menu, "&Previous image", "Left", lambda: self.image_source.step(-1), "action_previous")
-        self._action(search_menu, "R&andom image", "R", self.image_source.choose_random)
+        self._action(search_menu, "&Next image", "Right", self._on_blindspot_tab(lambda: self.image_source.step(1)),
+                     "action_next")
+        self._action(search_menu, "&Previous image", "Left",
+                     self._on_blindspot_tab(lambda: self.image_source.step(-1)), "action_previous")
+        self._action(search_menu, "R&andom image", "R", self._on_blindspot_tab(self.image_source.choose_random))
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "&Full screen", "F11", self.toggle_full_screen)
         self._action(view_menu, "&Larger text", [QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")],
@@ -169,6 +181,17 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.model_dock.toggleViewAction())
         view_menu.addAction(self.image_dock.toggleViewAction())
+
+    def _on_blindspot_tab(self, handler):
+        """The keys for searching act only while the blind-spot tab is shown."""
+        def act(*_):
+            if self.tabs.currentIndex() == 0:
+                handler()
+        return act
+
+    def _on_unit_image_requested(self, index: int) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.image_source.choose_index(index)
 
     # --- settings --------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -489,6 +512,7 @@ class MainWindow(QMainWindow):
         previous, self.models = self.models, ModelCache(device)
         for name in self.model_panel.custom:  # the user's own files cannot be reloaded by name
             self.models.put(name, copy.deepcopy(previous.get(name)))
+        self.unit_explorer.models = self.models
         self._show_original()
 
     # --- export ------------------------------------------------------------------------------------------------

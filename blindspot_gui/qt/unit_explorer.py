@@ -1,0 +1,306 @@
+"""The unit explorer: the test images that most excite single units beside those of random directions.
+
+Rows are directions, columns the top-k images; natural-basis rows on the left, random-direction
+rows on the right, each titled by what it is and by its label purity (the share of its images
+that carry the most frequent label). A quiz hides which grid is which until "Reveal". All ranking
+runs in the task runner; the activation cache is built there too, with progress and Cancel.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from blindspot_gui.core.data import Dataset
+from blindspot_gui.core.units import (
+    MODES,
+    ActivationCache,
+    layer_names,
+    purity_comparison,
+    random_direction,
+    top_images,
+    unit_direction,
+    unit_title,
+)
+from blindspot_gui.qt.image_source import grey_pixmap
+
+TILE = 50
+
+
+class ImageTile(QLabel):
+    """One image of a row; hover tells its score and label, double-click sends it to the blind-spot viewer."""
+
+    sig_open = Signal(int)
+
+    def __init__(self, index: int, pixels: np.ndarray, label: int, score: float):
+        super().__init__()
+        self.index = index
+        self.setPixmap(grey_pixmap(pixels, TILE))
+        self.setToolTip(f"test image {index}: a {label}, score ⟨φ(x), v⟩ = {score:.3f}\nDouble-click to attack it")
+        self.setFixedSize(TILE + 4, TILE + 4)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        self.sig_open.emit(self.index)
+
+
+class DirectionGrid(QGroupBox):
+    """A titled grid: one row per direction, its title and purity above its images."""
+
+    sig_open = Signal(int)
+
+    def __init__(self, title: str, parent=None):
+        super().__init__(title, parent)
+        self.grid = QGridLayout(self)
+        self.grid.setHorizontalSpacing(2)
+        self.row_titles: list[str] = []
+
+    def show_rows(self, results, dataset: Dataset, hide_titles: bool = False) -> None:
+        while self.grid.count():
+            widget = self.grid.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        self.row_titles = []
+        for row, result in enumerate(results):
+            text = f"{result.title} — purity {100 * result.purity:.0f}%"
+            self.row_titles.append(text)
+            caption = QLabel(f"row {row + 1} — purity {100 * result.purity:.0f}%" if hide_titles else text)
+            caption.setObjectName("row_title")
+            self.grid.addWidget(caption, 2 * row, 0, 1, max(len(result.indices), 1))
+            for column, (index, score, label) in enumerate(zip(result.indices, result.scores, result.labels)):
+                tile = ImageTile(int(index), dataset.images[int(index), 0].numpy(), int(label), float(score))
+                tile.sig_open.connect(self.sig_open)
+                self.grid.addWidget(tile, 2 * row + 1, column)
+
+    def reveal(self, title: str) -> None:
+        self.setTitle(title)
+        captions = [self.grid.itemAt(i).widget() for i in range(self.grid.count())]
+        for caption, text in zip((c for c in captions if c.objectName() == "row_title"), self.row_titles):
+            caption.setText(text)
+
+
+class UnitExplorer(QWidget):
+    """Model, layer, first unit, rows and k; units against random directions, quiz and statistics."""
+
+    sig_image_requested = Signal(int)
+    sig_rows_shown = Signal()
+    sig_statistics_shown = Signal(dict)
+
+    def __init__(self, runner, models, dataset: Dataset, model_names, parent=None):
+        super().__init__(parent)
+        self.runner, self.models, self.dataset = runner, models, dataset
+        self.cache = ActivationCache()
+        self.random_seed = 1
+        self.quiz_order: tuple[str, str] | None = None
+        self.model = QComboBox()
+        self.model.setObjectName("units_model")
+        self.model.addItems(model_names)
+        self.layer = QComboBox()
+        self.layer.setObjectName("units_layer")
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.mode.setToolTip("Convolutional layers: the whole feature map (the paper) or one number per channel")
+        self.first_unit = QSpinBox()
+        self.first_unit.setObjectName("first_unit")
+        self.first_unit.setPrefix("units from ")
+        self.rows = QSpinBox()
+        self.rows.setRange(1, 8)
+        self.rows.setValue(4)
+        self.rows.setSuffix(" rows")
+        self.top_k = QSpinBox()
+        self.top_k.setObjectName("top_k")
+        self.top_k.setRange(4, 16)
+        self.top_k.setValue(8)
+        self.top_k.setPrefix("top ")
+        self.bottom = QCheckBox("least exciting instead")
+        self.new_random = QPushButton("New random directions")
+        self.new_random.setObjectName("new_random")
+        self.quiz = QPushButton("Quiz")
+        self.quiz.setToolTip("Hide which grid shows units and which random directions; the audience guesses")
+        self.reveal_button = QPushButton("Reveal")
+        self.reveal_button.setEnabled(False)
+        self.compare = QPushButton("Compare 50 units with 50 random directions")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("ready")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.statistics = QLabel("")
+        self.statistics.setObjectName("units_statistics")
+        self.statistics.setWordWrap(True)
+        self.left = DirectionGrid("Single units (natural basis)")
+        self.right = DirectionGrid("Random directions")
+        for grid in (self.left, self.right):
+            grid.sig_open.connect(self.sig_image_requested)
+        self._layout_widgets()
+        self._connect()
+        self._on_model_changed()
+
+    def _layout_widgets(self) -> None:
+        controls = QHBoxLayout()
+        for widget in (QLabel("Network"), self.model, QLabel("layer"), self.layer, self.mode, self.first_unit,
+                       self.rows, self.top_k, self.bottom):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        actions = QHBoxLayout()
+        for widget in (self.new_random, self.quiz, self.reveal_button, self.compare, self.progress, self.cancel):
+            actions.addWidget(widget)
+        explanation = QLabel("Are the images that most excite <b>one unit</b> more alike than those that most "
+                             "excite a <b>random direction</b> of the same layer? The paper found they are not: "
+                             "meaning lives in the space, not in the units. Double-click an image to attack it.")
+        explanation.setWordWrap(True)
+        grids = QHBoxLayout()
+        grids.addWidget(self.left)
+        grids.addWidget(self.right)
+        holder = QWidget()
+        holder.setLayout(grids)
+        scroll = QScrollArea()
+        scroll.setWidget(holder)
+        scroll.setWidgetResizable(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(explanation)
+        layout.addLayout(controls)
+        layout.addLayout(actions)
+        layout.addWidget(self.statistics)
+        layout.addWidget(scroll, stretch=1)
+
+    def _connect(self) -> None:
+        self.model.currentTextChanged.connect(self._on_model_changed)
+        for signal in (self.layer.currentTextChanged, self.mode.currentTextChanged, self.first_unit.valueChanged,
+                       self.rows.valueChanged, self.top_k.valueChanged, self.bottom.toggled):
+            signal.connect(self.refresh)
+        self.new_random.clicked.connect(self.next_random_directions)
+        self.quiz.clicked.connect(self.start_quiz)
+        self.reveal_button.clicked.connect(self.reveal)
+        self.compare.clicked.connect(self.compare_purity)
+        self.cancel.clicked.connect(lambda: self.runner.cancel("units"))
+
+    def _on_model_changed(self, *_):
+        name = self.model.currentText()
+        try:
+            names = layer_names(self.models.get(name))
+        except (KeyError, ValueError) as error:
+            self.progress.setFormat(str(error))
+            return
+        self.layer.blockSignals(True)
+        self.layer.clear()
+        self.layer.addItems(names)
+        hidden = [layer for layer in names if layer.startswith(("sigmoid", "relu", "code"))]
+        self.layer.setCurrentText(hidden[-1] if hidden else names[-1])
+        self.layer.blockSignals(False)
+        self.refresh()
+
+    def next_random_directions(self) -> None:
+        self.random_seed += self.rows.value()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rank the images along the chosen units and random directions, in the runner."""
+        name, layer, mode = self.model.currentText(), self.layer.currentText(), self.mode.currentText()
+        if not name or not layer:
+            return
+        first, rows, k, bottom, seed = (self.first_unit.value(), self.rows.value(), self.top_k.value(),
+                                        self.bottom.isChecked(), self.random_seed)
+        models, dataset, cache = self.models, self.dataset, self.cache
+
+        def job(monitor):
+            activations = cache.get(models.get(name), dataset, layer, mode, monitor)
+            last = min(first + rows, activations.dimension)
+            units = [top_images(activations, unit_direction(activations.dimension, unit), k, bottom,
+                                unit_title(layer, unit, mode, activations.unit_shape)) for unit in range(first, last)]
+            randoms = [top_images(activations, random_direction(activations.dimension, seed + row), k, bottom,
+                                  f"random direction seed {seed + row} of layer {layer}") for row in range(rows)]
+            return activations.dimension, units, randoms
+
+        self.cancel.setEnabled(True)
+        self.runner.start("units", job, on_finished=self._on_rows_ready, on_progress=self._on_progress,
+                          on_failed=self._on_failed, on_cancelled=self._on_cancelled)
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(1000 * fraction))
+        self.progress.setFormat(f"computing {message}  %p%")
+
+    def _on_failed(self, message: str) -> None:
+        self.cancel.setEnabled(False)
+        self.progress.setFormat("failed")
+        self.statistics.setText(f"Could not rank the images: {message}")
+
+    def _on_cancelled(self) -> None:
+        self.cancel.setEnabled(False)
+        self.progress.setFormat("cancelled: nothing changed")
+
+    def _on_rows_ready(self, outcome) -> None:
+        dimension, units, randoms = outcome
+        self.cancel.setEnabled(False)
+        self.progress.setValue(1000)
+        self.progress.setFormat(f"{dimension} dimensions")
+        self.first_unit.blockSignals(True)
+        self.first_unit.setRange(0, max(dimension - 1, 0))
+        self.first_unit.blockSignals(False)
+        hidden = self.quiz_order is not None
+        grids = (self.left, self.right) if self.quiz_order != ("random", "units") else (self.right, self.left)
+        grids[0].show_rows(units, self.dataset, hide_titles=hidden)
+        grids[1].show_rows(randoms, self.dataset, hide_titles=hidden)
+        if hidden:
+            self.left.setTitle("Grid A")
+            self.right.setTitle("Grid B")
+        else:
+            self.left.setTitle("Single units (natural basis)")
+            self.right.setTitle("Random directions")
+        unit_purity = np.mean([row.purity for row in units]) if units else float("nan")
+        random_purity = np.mean([row.purity for row in randoms]) if randoms else float("nan")
+        if not hidden:
+            self.statistics.setText(f"Mean label purity of these rows: units {100 * unit_purity:.0f}%, "
+                                    f"random directions {100 * random_purity:.0f}%.")
+        self.sig_rows_shown.emit()
+
+    def start_quiz(self) -> None:
+        self.quiz_order = random.choice([("units", "random"), ("random", "units")])
+        self.reveal_button.setEnabled(True)
+        self.statistics.setText("Quiz: which grid shows single units, A or B? Press Reveal when the room has voted.")
+        self.next_random_directions()
+
+    def reveal(self) -> None:
+        if self.quiz_order is None:
+            return
+        names = {"units": "Single units (natural basis)", "random": "Random directions"}
+        self.left.reveal(f"Grid A: {names[self.quiz_order[0]]}")
+        self.right.reveal(f"Grid B: {names[self.quiz_order[1]]}")
+        self.statistics.setText(f"Grid A was {names[self.quiz_order[0]].lower()}.")
+        self.quiz_order = None
+        self.reveal_button.setEnabled(False)
+
+    def compare_purity(self) -> None:
+        name, layer, mode, k = self.model.currentText(), self.layer.currentText(), self.mode.currentText(), \
+            self.top_k.value()
+        models, dataset, cache = self.models, self.dataset, self.cache
+
+        def job(monitor):
+            activations = cache.get(models.get(name), dataset, layer, mode, monitor)
+            return purity_comparison(activations, count=50, k=k)
+
+        self.runner.start("unit-statistics", job, on_finished=self._on_statistics,
+                          on_failed=self._on_failed)
+
+    def _on_statistics(self, summary: dict) -> None:
+        self.statistics.setText(
+            f"{summary['directions']} units against {summary['directions']} random directions of layer "
+            f"{summary['layer']}, top {summary['k']} images each: mean label purity {100 * summary['unit_purity']:.0f}% "
+            f"for units, {100 * summary['random_purity']:.0f}% for random directions.")
+        self.sig_statistics_shown.emit(summary)
