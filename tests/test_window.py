@@ -376,3 +376,24 @@ def test_unit_explorer_cache_building_can_be_cancelled(qtbot, window):
     qtbot.mouseClick(explorer.cancel, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.runner.is_running("units"), timeout=5000)
     assert explorer.progress.format().startswith("cancelled")
+
+
+def test_unit_explorer_ranks_a_folder_of_your_own_images(qtbot, window, tmp_path):
+    for name, draw in (("ones", lambda d: d.line([(30, 5), (30, 55)], fill=0, width=6)),
+                       ("zeros", lambda d: d.ellipse([(12, 8), (48, 52)], outline=0, width=6))):
+        (tmp_path / name).mkdir()
+        for number in range(6):
+            picture = Image.new("L", (60, 60), 255)
+            draw(ImageDraw.Draw(picture))
+            picture.rotate(number * 4, fillcolor=255).save(tmp_path / name / f"{number}.png")
+    (tmp_path / "zeros" / "broken.png").write_bytes(b"not a png")
+    explorer = window.unit_explorer
+    window.tabs.setCurrentIndex(1)
+    with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
+        explorer.open_folder(tmp_path)
+    assert explorer.dataset.class_names == ("ones", "zeros") and len(explorer.dataset) == 12
+    assert "broken.png" in explorer.statistics.text()
+    tile = next(explorer.left.grid.itemAt(i).widget() for i in range(explorer.left.grid.count())
+                if explorer.left.grid.itemAt(i).widget().objectName() != "row_title")
+    qtbot.mouseDClick(tile, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentIndex() == 0 and window.choice.source.startswith(f"image {tile.index} of folder")

@@ -116,3 +116,35 @@ def save_grey_png(pixels: np.ndarray, path) -> np.ndarray:
     quantised = np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
     Image.fromarray(quantised, mode="L").save(path, format="PNG")
     return quantised.astype(np.float32) / 255.0
+
+
+def load_image_folder(folder) -> tuple["Dataset", list[str]]:
+    """Every image file in ``folder`` (and its subfolders), converted MNIST-style, as a data set.
+
+    A file's class is the name of the subfolder it sits in ("images/cats/a.png" is a "cats"); files
+    directly in the folder get the class "(none)". Returns the data set and the names of the files
+    that could not be read, which are left out.
+    """
+    import torch
+
+    from blindspot_gui.core.data import Dataset
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageFileError(f"'{folder}' is not a folder.")
+    paths = sorted(path for pattern in IMAGE_FILE_PATTERNS for path in folder.rglob(pattern)
+                   if path.is_file())
+    pixels, classes, skipped = [], [], []
+    for path in paths:
+        try:
+            pixels.append(load_digit_image(path).pixels)
+        except ImageFileError:
+            skipped.append(path.name)
+            continue
+        classes.append(path.parent.name if path.parent != folder else "(none)")
+    if not pixels:
+        raise ImageFileError(f"'{folder}' holds no readable image (PNG, JPEG, BMP, ...).")
+    names = tuple(sorted(set(classes)))
+    labels = torch.tensor([names.index(name) for name in classes], dtype=torch.long)
+    images = torch.from_numpy(np.stack(pixels)).unsqueeze(1)
+    return Dataset(images, labels, names, f"folder {folder}"), skipped

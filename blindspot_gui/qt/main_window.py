@@ -189,9 +189,12 @@ class MainWindow(QMainWindow):
                 handler()
         return act
 
-    def _on_unit_image_requested(self, index: int) -> None:
+    def _on_unit_image_requested(self, choice: ImageChoice) -> None:
         self.tabs.setCurrentIndex(0)
-        self.image_source.choose_index(index)
+        if choice.index is not None:
+            self.image_source.choose_index(choice.index)
+        else:
+            self._on_image_chosen(choice)
 
     # --- settings --------------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -38,7 +39,8 @@ from blindspot_gui.core.units import (
     unit_direction,
     unit_title,
 )
-from blindspot_gui.qt.image_source import grey_pixmap
+from blindspot_gui.core.images import load_image_folder
+from blindspot_gui.qt.image_source import ImageChoice, grey_pixmap
 
 TILE = 50
 
@@ -98,7 +100,8 @@ class DirectionGrid(QGroupBox):
 class UnitExplorer(QWidget):
     """Model, layer, first unit, rows and k; units against random directions, quiz and statistics."""
 
-    sig_image_requested = Signal(int)
+    sig_image_requested = Signal(object)
+    """An ImageChoice: the double-clicked image, to be attacked."""
     sig_rows_shown = Signal()
     sig_statistics_shown = Signal(dict)
 
@@ -107,7 +110,13 @@ class UnitExplorer(QWidget):
         self.runner, self.models, self.dataset = runner, models, dataset
         self.cache = ActivationCache()
         self.random_seed = 1
+        self.data_note = ""
         self.quiz_order: tuple[str, str] | None = None
+        self.test_set = dataset
+        self.data = QComboBox()
+        self.data.setObjectName("units_data")
+        self.data.addItems(["MNIST test set", "Image folder…"])
+        self.data.setToolTip("The held-out images to rank: the MNIST test set or a folder of your own images")
         self.model = QComboBox()
         self.model.setObjectName("units_model")
         self.model.addItems(model_names)
@@ -147,14 +156,14 @@ class UnitExplorer(QWidget):
         self.left = DirectionGrid("Single units (natural basis)")
         self.right = DirectionGrid("Random directions")
         for grid in (self.left, self.right):
-            grid.sig_open.connect(self.sig_image_requested)
+            grid.sig_open.connect(self._on_tile_opened)
         self._layout_widgets()
         self._connect()
         self._on_model_changed()
 
     def _layout_widgets(self) -> None:
         controls = QHBoxLayout()
-        for widget in (QLabel("Network"), self.model, QLabel("layer"), self.layer, self.mode, self.first_unit,
+        for widget in (self.data, QLabel("Network"), self.model, QLabel("layer"), self.layer, self.mode, self.first_unit,
                        self.rows, self.top_k, self.bottom):
             controls.addWidget(widget)
         controls.addStretch(1)
@@ -182,6 +191,7 @@ class UnitExplorer(QWidget):
 
     def _connect(self) -> None:
         self.model.currentTextChanged.connect(self._on_model_changed)
+        self.data.activated.connect(self._on_data_chosen)
         for signal in (self.layer.currentTextChanged, self.mode.currentTextChanged, self.first_unit.valueChanged,
                        self.rows.valueChanged, self.top_k.valueChanged, self.bottom.toggled):
             signal.connect(self.refresh)
@@ -206,6 +216,44 @@ class UnitExplorer(QWidget):
         self.layer.blockSignals(False)
         self.refresh()
 
+    def _on_data_chosen(self, index: int) -> None:
+        if index == 0:
+            self.use_dataset(self.test_set)
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images")
+        if folder:
+            self.open_folder(folder)
+        else:
+            self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
+
+    def open_folder(self, folder) -> None:
+        """Rank the images of ``folder`` (converted MNIST-style) instead of the MNIST test set."""
+        self.data.setCurrentIndex(1)
+        self.runner.start("units", lambda monitor: load_image_folder(folder),
+                          on_finished=self._on_folder_loaded, on_failed=self._on_failed)
+
+    def _on_folder_loaded(self, outcome) -> None:
+        dataset, skipped = outcome
+        self.use_dataset(dataset)
+        if skipped:
+            self.data_note = f"Left out {len(skipped)} unreadable files: {', '.join(skipped[:5])}. "
+            self.statistics.setText(self.data_note)
+
+    def use_dataset(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.data_note = ""
+        self.top_k.setMaximum(min(16, len(dataset)))
+        self.refresh()
+
+    def _on_tile_opened(self, index: int) -> None:
+        pixels = self.dataset.images[index, 0].numpy()
+        if self.dataset is self.test_set:
+            choice = ImageChoice(pixels, int(self.dataset.labels[index]), f"MNIST test image {index}", index)
+        else:
+            choice = ImageChoice(pixels, None, f"image {index} of {self.dataset.source}", None,
+                                 f"class {self.dataset.class_names[int(self.dataset.labels[index])]}")
+        self.sig_image_requested.emit(choice)
+
     def next_random_directions(self) -> None:
         self.random_seed += self.rows.value()
         self.refresh()
@@ -215,8 +263,8 @@ class UnitExplorer(QWidget):
         name, layer, mode = self.model.currentText(), self.layer.currentText(), self.mode.currentText()
         if not name or not layer:
             return
-        first, rows, k, bottom, seed = (self.first_unit.value(), self.rows.value(), self.top_k.value(),
-                                        self.bottom.isChecked(), self.random_seed)
+        first, rows, bottom, seed = self.first_unit.value(), self.rows.value(), self.bottom.isChecked(), self.random_seed
+        k = min(self.top_k.value(), len(self.dataset))
         models, dataset, cache = self.models, self.dataset, self.cache
 
         def job(monitor):
@@ -266,8 +314,8 @@ class UnitExplorer(QWidget):
         unit_purity = np.mean([row.purity for row in units]) if units else float("nan")
         random_purity = np.mean([row.purity for row in randoms]) if randoms else float("nan")
         if not hidden:
-            self.statistics.setText(f"Mean label purity of these rows: units {100 * unit_purity:.0f}%, "
-                                    f"random directions {100 * random_purity:.0f}%.")
+            self.statistics.setText(f"{self.data_note}Mean label purity of these rows: units "
+                                    f"{100 * unit_purity:.0f}%, random directions {100 * random_purity:.0f}%.")
         self.sig_rows_shown.emit()
 
     def start_quiz(self) -> None:
@@ -287,8 +335,8 @@ class UnitExplorer(QWidget):
         self.reveal_button.setEnabled(False)
 
     def compare_purity(self) -> None:
-        name, layer, mode, k = self.model.currentText(), self.layer.currentText(), self.mode.currentText(), \
-            self.top_k.value()
+        name, layer, mode = self.model.currentText(), self.layer.currentText(), self.mode.currentText()
+        k = min(self.top_k.value(), len(self.dataset))
         models, dataset, cache = self.models, self.dataset, self.cache
 
         def job(monitor):
