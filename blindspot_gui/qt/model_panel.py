@@ -102,9 +102,9 @@ class ModelPanel(QWidget):
         layout.addWidget(self.curve)
 
         self.train_button.clicked.connect(self._on_train_clicked)
-        self.cancel_training_button.clicked.connect(self.sig_cancel_training_requested)
-        self.load_button.clicked.connect(self.sig_load_weights_requested)
-        self.device.currentTextChanged.connect(self.sig_device_changed)
+        self.cancel_training_button.clicked.connect(lambda: self.sig_cancel_training_requested.emit())
+        self.load_button.clicked.connect(lambda: self.sig_load_weights_requested.emit())
+        self.device.currentTextChanged.connect(lambda device: self.sig_device_changed.emit(device))
         self.refresh()
 
     def refresh(self) -> None:

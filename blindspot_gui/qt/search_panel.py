@@ -70,9 +70,9 @@ class SearchPanel(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.plot, stretch=1)
 
-        self.run_button.clicked.connect(self.sig_run_requested)
-        self.cancel_button.clicked.connect(self.sig_cancel_requested)
-        self.noise.toggled.connect(self.sig_noise_toggled)
+        self.run_button.clicked.connect(lambda: self.sig_run_requested.emit())
+        self.cancel_button.clicked.connect(lambda: self.sig_cancel_requested.emit())
+        self.noise.toggled.connect(lambda checked: self.sig_noise_toggled.emit(bool(checked)))
 
     def target_choice(self):
         """"none", "random" or a label."""

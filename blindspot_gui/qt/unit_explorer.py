@@ -87,7 +87,7 @@ class DirectionGrid(QGroupBox):
             self.grid.addWidget(caption, 2 * row, 0, 1, max(len(result.indices), 1))
             for column, (index, score, label) in enumerate(zip(result.indices, result.scores, result.labels)):
                 tile = ImageTile(int(index), dataset.images[int(index), 0].numpy(), int(label), float(score))
-                tile.sig_open.connect(self.sig_open)
+                tile.sig_open.connect(lambda index: self.sig_open.emit(index))
                 self.grid.addWidget(tile, 2 * row + 1, column)
 
     def reveal(self, title: str) -> None:
