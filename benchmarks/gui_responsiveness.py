@@ -2,8 +2,9 @@
 
 Opens the real window offscreen, runs an untargeted search on the ConvNet (the slowest zoo model)
 and two seconds of training of FC200-200-10 while a 10 ms timer ticks on the GUI thread, and
-prints the largest gap between ticks, the time from Cancel to the search's result, and the time
-to close the window in the middle of a search.
+prints the largest gap between ticks, the time from Cancel to the search's result, the time the
+unit explorer takes to show new random directions on the largest layer, and the time to close
+the window in the middle of a search.
 Run: QT_QPA_PLATFORM=offscreen python benchmarks/gui_responsiveness.py
 """
 
@@ -68,6 +69,22 @@ def main() -> None:
     window.runner.cancel("training")
     wait_until(lambda: not window.runner.is_running("training"))
 
+    explorer = window.unit_explorer
+    shown = []
+    explorer.sig_rows_shown.connect(lambda: shown.append(time.perf_counter()))
+    window.tabs.setCurrentIndex(1)
+    explorer.model.setCurrentText("ConvNet")
+    wait_until(lambda: shown)
+    explorer.layer.setCurrentText("relu1")  # the largest layer: 9,216 dimensions
+    wait_until(lambda: len(shown) >= 2)
+    direction_times = []
+    for _ in range(5):
+        before, pressed = len(shown), time.perf_counter()
+        explorer.next_random_directions()
+        wait_until(lambda: len(shown) > before)
+        direction_times.append(shown[-1] - pressed)
+    window.tabs.setCurrentIndex(0)
+
     window.model_panel.select("ConvNet")
     window.run_search()
     wait(200)
@@ -77,6 +94,8 @@ def main() -> None:
     print(f"largest event-loop gap during a search:   {1000 * search_gap:.0f} ms")
     print(f"largest event-loop gap during training:   {1000 * training_gap:.0f} ms")
     print(f"Cancel to result shown:                   {1000 * cancel_latency:.0f} ms")
+    print(f"unit explorer, ConvNet relu1 (9,216 dimensions), 4 unit rows + 4 random rows of 8 images, "
+          f"new random directions: {1000 * max(direction_times):.0f} ms at most over 5")
     print(f"closing the window mid-search:            {1000 * close_time:.0f} ms "
           f"({window.runner.running_count} tasks left)")
     app.quit()

@@ -139,3 +139,19 @@ def test_cli_units_prints_and_writes_json_and_png(tmp_path, capsys):
     assert picture.read_bytes()[:4] == b"\x89PNG"
     assert main(["units", "--model", "fc100-100-10", "--layer", "sigmoid2", "--random", "3"]) == 0
     assert main(["units", "--model", "fc100-100-10", "--layer", "sigmoid2"]) == 2
+
+
+def test_ranking_many_directions_at_once_matches_one_at_a_time():
+    from blindspot_gui.api import load_model
+    from blindspot_gui.core.units import rank_many, rank_units
+
+    activations = capture_activations(load_model("FC100-100-10"), load_mnist("test").subset(range(500)), "sigmoid2")
+    directions = torch.stack([random_direction(100, seed) for seed in (1, 2, 3)])
+    together = rank_many(activations, directions, k=6, bottom=True)
+    for row, result in enumerate(together):
+        alone = top_images(activations, directions[row], k=6, bottom=True)
+        assert result.indices.tolist() == alone.indices.tolist()
+        assert np.allclose(result.scores, alone.scores, atol=1e-5)
+    units = rank_units(activations, [4, 9], k=5, titles=["a", "b"])
+    assert units[1].indices.tolist() == top_images(activations, unit_direction(100, 9), k=5).indices.tolist()
+    assert units[0].title == "a"

@@ -224,6 +224,33 @@ def top_images(activations: Activations, direction, k: int = 8, bottom: bool = F
     return DirectionResult(title, chosen.numpy(), scores[chosen].numpy(), activations.labels[chosen].numpy())
 
 
+def rank_many(activations: Activations, directions: torch.Tensor, k: int = 8, bottom: bool = False,
+              titles=None) -> list[DirectionResult]:
+    """``top_images`` for the rows of ``directions`` (m, D) at once: one pass over the activations."""
+    if directions.ndim != 2 or directions.shape[1] != activations.dimension:
+        raise ValueError(f"directions must have shape (m, {activations.dimension})")
+    scores = activations.values @ directions.T
+    return _top_columns(activations, scores, k, bottom, titles)
+
+
+def rank_units(activations: Activations, units, k: int = 8, bottom: bool = False, titles=None) -> list[DirectionResult]:
+    """``top_images`` for natural-basis directions: the scores are just the units' own columns."""
+    units = list(units)
+    if any(not 0 <= unit < activations.dimension for unit in units):
+        raise ValueError(f"units must lie between 0 and {activations.dimension - 1}")
+    return _top_columns(activations, activations.values[:, units], k, bottom, titles)
+
+
+def _top_columns(activations: Activations, scores: torch.Tensor, k: int, bottom: bool, titles) -> list[DirectionResult]:
+    if not 1 <= k <= len(scores):
+        raise ValueError(f"k must be between 1 and {len(scores)}")
+    titles = list(titles) if titles is not None else [""] * scores.shape[1]
+    values, chosen = torch.topk(scores, k, dim=0, largest=not bottom)
+    return [DirectionResult(titles[column], chosen[:, column].numpy(), values[:, column].numpy(),
+                            activations.labels[chosen[:, column]].numpy())
+            for column in range(scores.shape[1])]
+
+
 def unit_title(layer: str, unit: int, mode: str, unit_shape) -> str:
     if mode == "full" and len(unit_shape) == 3:
         channels, height, width = unit_shape

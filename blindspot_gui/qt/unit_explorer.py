@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,8 +36,8 @@ from blindspot_gui.core.units import (
     layer_names,
     purity_comparison,
     random_direction,
-    top_images,
-    unit_direction,
+    rank_many,
+    rank_units,
     unit_title,
 )
 from blindspot_gui.core.images import load_image_folder
@@ -269,11 +270,12 @@ class UnitExplorer(QWidget):
 
         def job(monitor):
             activations = cache.get(models.get(name), dataset, layer, mode, monitor)
-            last = min(first + rows, activations.dimension)
-            units = [top_images(activations, unit_direction(activations.dimension, unit), k, bottom,
-                                unit_title(layer, unit, mode, activations.unit_shape)) for unit in range(first, last)]
-            randoms = [top_images(activations, random_direction(activations.dimension, seed + row), k, bottom,
-                                  f"random direction seed {seed + row} of layer {layer}") for row in range(rows)]
+            unit_range = range(min(first, activations.dimension - 1), min(first + rows, activations.dimension))
+            units = rank_units(activations, unit_range, k, bottom,
+                               [unit_title(layer, unit, mode, activations.unit_shape) for unit in unit_range])
+            directions = torch.stack([random_direction(activations.dimension, seed + row) for row in range(rows)])
+            randoms = rank_many(activations, directions, k, bottom,
+                                [f"random direction seed {seed + row} of layer {layer}" for row in range(rows)])
             return activations.dimension, units, randoms
 
         self.cancel.setEnabled(True)
