@@ -81,7 +81,7 @@ def main() -> None:
     for _ in range(5):
         before, pressed = len(shown), time.perf_counter()
         explorer.next_random_directions()
-        wait_until(lambda: len(shown) > before)
+        wait_until(lambda before=before: len(shown) > before)
         direction_times.append(shown[-1] - pressed)
     window.tabs.setCurrentIndex(0)
 
