@@ -140,3 +140,33 @@ def test_real_fashion_mnist_opens_with_its_class_names(tmp_path):
     names.write_text("T-shirt/top\nTrouser\nPullover\nDress\nCoat\nSandal\nShirt\nSneaker\nBag\nAnkle boot\n")
     dataset = load_idx_dataset(FASHION_MNIST, "test", class_names_file=names)
     assert dataset.images.shape == (10000, 1, 28, 28) and dataset.class_names[9] == "Ankle boot"
+
+
+def test_image_folder_classes_come_from_top_subfolders_and_any_suffix_case(tmp_path):
+    from PIL import Image
+
+    from blindspot_gui.core.images import load_image_folder
+
+    for relative in ("cats/a.PNG", "cats/deep/b.png", "dogs/c.JPG", "loose.bmp"):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        picture = Image.new("RGB", (40, 30), "white")
+        picture.paste((0, 0, 0), (15, 5, 25, 25))
+        picture.save(path, format={"PNG": "PNG", "JPG": "JPEG", "BMP": "BMP"}[path.suffix[1:].upper()])
+    dataset, skipped = load_image_folder(tmp_path)
+    assert not skipped and len(dataset) == 4
+    assert dataset.class_names == ("(none)", "cats", "dogs")
+    assert sorted(dataset.labels.tolist()) == [0, 1, 1, 2]
+
+
+def test_sixteen_bit_grey_images_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    from blindspot_gui.core.images import load_digit_image
+
+    values = np.zeros((28, 28), dtype=np.uint16)
+    values[6:22, 12:16] = 40000
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)  # a 16-bit grey PNG
+    pixels = load_digit_image(path).pixels
+    assert pixels.max() == pytest.approx(40000 / 65535, abs=0.02) and pixels[0, 0] == 0.0

@@ -110,9 +110,10 @@ def test_cache_serves_memory_then_disk_and_recomputes_after_new_weights(tmp_path
     cache = ActivationCache(tmp_path)
     first = cache.get(model, data, "sigmoid2")
     assert cache.get(model, data, "sigmoid2") is first
-    fresh = ActivationCache(tmp_path).get(model, data, "sigmoid2")  # from disk (float16)
-    assert torch.allclose(fresh.values, first.values, atol=1e-3)
+    fresh = ActivationCache(tmp_path).get(model, data, "sigmoid2")  # from disk
+    assert torch.equal(fresh.values, first.values)
     assert len(list(tmp_path.glob("*.npz"))) == 1
+    assert torch.equal(ActivationCache(tmp_path).get(model, data, "fc1").values, first.values)  # rewritten
     with torch.no_grad():
         model.fc1.weight.add_(0.01)
     cache.get(model, data, "sigmoid2")
@@ -155,3 +156,26 @@ def test_ranking_many_directions_at_once_matches_one_at_a_time():
     units = rank_units(activations, [4, 9], k=5, titles=["a", "b"])
     assert units[1].indices.tolist() == top_images(activations, unit_direction(100, 9), k=5).indices.tolist()
     assert units[0].title == "a"
+
+
+def test_a_damaged_cache_file_is_replaced(tmp_path):
+    from blindspot_gui.api import load_model
+
+    model, data = load_model("FC10(1e-2)"), load_mnist("test")
+    first = ActivationCache(tmp_path).get(model, data, "fc1")
+    (cached,) = tmp_path.glob("*.npz")
+    cached.write_bytes(cached.read_bytes()[:200])
+    again = ActivationCache(tmp_path).get(model, data, "fc1")
+    assert torch.equal(again.values, first.values)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    assert torch.equal(ActivationCache(tmp_path).get(model, data, "fc1").values, first.values)  # rewritten
+
+
+def test_a_layer_used_twice_in_one_forward_pass_is_refused(tiny_data):
+    class Twice(Tiny):
+        def forward(self, x):
+            hidden = self.relu(self.hidden(self.flatten(x)))
+            return self.out(self.relu(hidden))
+
+    with pytest.raises(LayerError, match="ran 2 times"):
+        capture_activations(Twice(), tiny_data, "relu")

@@ -60,6 +60,10 @@ def read_image(path) -> Image.Image:
 
 def grey_levels(image: Image.Image) -> np.ndarray:
     """The image as float32 grey levels in [0, 1]; transparent areas count as background (white)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16/32-bit grey: scale, do not clip
+        values = np.asarray(image, dtype=np.float32)
+        top = {"F": 1.0}.get(image.mode, 65535.0 if image.mode.startswith("I;16") else float(values.max() or 1.0))
+        return np.clip(values / top, 0.0, 1.0)
     if image.mode in ("RGBA", "LA", "P"):
         image = image.convert("RGBA")
         backdrop = Image.new("RGBA", image.size, (255, 255, 255, 255))
@@ -112,7 +116,11 @@ def to_mnist_style(image: Image.Image) -> ConvertedImage:
 
 def load_digit_image(path) -> ConvertedImage:
     """Read an image file and convert it to an MNIST-style digit."""
-    return to_mnist_style(read_image(path))
+    image = read_image(path)
+    try:
+        return to_mnist_style(image)
+    except (ValueError, OSError) as error:
+        raise ImageFileError(f"'{Path(path).name}' cannot be converted to grey levels ({error}).") from None
 
 
 def save_grey_png(pixels: np.ndarray, path) -> np.ndarray:
@@ -125,8 +133,8 @@ def save_grey_png(pixels: np.ndarray, path) -> np.ndarray:
 def load_image_folder(folder) -> tuple["Dataset", list[str]]:
     """Every image file in ``folder`` (and its subfolders), converted MNIST-style, as a data set.
 
-    A file's class is the name of the subfolder it sits in ("images/cats/a.png" is a "cats"); files
-    directly in the folder get the class "(none)". Returns the data set and the names of the files
+    A file's class is the name of the top subfolder it sits in ("images/cats/x/a.png" is a "cats");
+    files directly in the folder get the class "(none)". Returns the data set and the names of the files
     that could not be read, which are left out.
     """
     import torch
@@ -136,8 +144,8 @@ def load_image_folder(folder) -> tuple["Dataset", list[str]]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageFileError(f"'{folder}' is not a folder.")
-    paths = sorted(path for pattern in IMAGE_FILE_PATTERNS for path in folder.rglob(pattern)
-                   if path.is_file())
+    suffixes = {pattern.lstrip("*") for pattern in IMAGE_FILE_PATTERNS}
+    paths = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in suffixes)
     pixels, classes, skipped = [], [], []
     for path in paths:
         try:
@@ -145,7 +153,8 @@ def load_image_folder(folder) -> tuple["Dataset", list[str]]:
         except ImageFileError:
             skipped.append(path.name)
             continue
-        classes.append(path.parent.name if path.parent != folder else "(none)")
+        parts = path.relative_to(folder).parts
+        classes.append(parts[0] if len(parts) > 1 else "(none)")
     if not pixels:
         raise ImageFileError(f"'{folder}' holds no readable image (PNG, JPEG, BMP, ...).")
     names = tuple(sorted(set(classes)))

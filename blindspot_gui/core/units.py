@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ MODES = ("full", "channel-mean", "channel-max")
 number per channel (its spatial mean or maximum). Fully connected layers are always "full"."""
 
 CAPTURE_BATCH = 1000
+DISK_CACHE_LIMIT = 200 * 2**20
+"""Activations larger than this (bytes, float32) are cached in memory only."""
 
 
 class LayerError(ValueError):
@@ -105,13 +108,20 @@ def capture_activations(model: nn.Module, data: Dataset, layer: str, mode: str =
         shapes.append(tuple(output.shape[1:]))
         captured.append(_reduce(output, mode).float().cpu())
 
-    handle = modules[layer].register_forward_hook(hook)
+    try:
+        handle = modules[layer].register_forward_hook(hook)
+    except RuntimeError as error:  # e.g. TorchScript modules take no Python hooks
+        raise LayerError(f"cannot watch layer {layer!r} of this model: {error}") from None
     device = model_device(model)
     try:
         with frozen_eval_mode(model), torch.inference_mode():
             for start in range(0, len(data), batch_size):
                 monitor.check()
+                before = len(captured)
                 model(data.images[start : start + batch_size].to(device))
+                if len(captured) != before + 1:
+                    raise LayerError(f"layer {layer!r} ran {len(captured) - before} times for one batch; "
+                                     "only layers used exactly once in the forward pass can be explored")
                 monitor.progress(min(start + batch_size, len(data)) / len(data), f"activations of {layer}")
     finally:
         handle.remove()
@@ -140,12 +150,25 @@ class ActivationCache:
         self.directory = Path(directory) if directory else default_cache_dir()
         self.keep_in_memory = keep_in_memory
         self._memory: dict[str, Activations] = {}
+        self._data_ids: dict[int, tuple[Dataset, str]] = {}
         self._lock = threading.Lock()
 
-    @staticmethod
-    def key(model: nn.Module, layer: str, mode: str, data: Dataset) -> str:
-        data_id = hashlib.sha256(f"{data.source}:{len(data)}".encode()).hexdigest()[:12]
-        return f"{weights_fingerprint(model)}-{layer.replace('.', '_')}-{mode}-{data_id}"
+    def key(self, model: nn.Module, layer: str, mode: str, data: Dataset) -> str:
+        layer_id = hashlib.sha256(layer.encode()).hexdigest()[:12]
+        return f"{weights_fingerprint(model)}-{layer_id}-{mode}-{self._data_fingerprint(data)}"
+
+    def _data_fingerprint(self, data: Dataset) -> str:
+        """A SHA-256 of the images and labels themselves (computed once per data set object)."""
+        with self._lock:
+            known = self._data_ids.get(id(data))
+            if known is not None and known[0] is data:
+                return known[1]
+        digest = hashlib.sha256(data.images.numpy().tobytes())
+        digest.update(data.labels.numpy().tobytes())
+        fingerprint = digest.hexdigest()[:16]
+        with self._lock:
+            self._data_ids[id(data)] = (data, fingerprint)
+        return fingerprint
 
     def get(self, model: nn.Module, data: Dataset, layer: str, mode: str = "full",
             monitor: Monitor | None = None) -> Activations:
@@ -175,24 +198,31 @@ class ActivationCache:
         if not path.is_file():
             return None
         try:
-            with np.load(path, allow_pickle=False) as stored:
+            with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as stored:
                 values = torch.from_numpy(stored["values"].astype(np.float32))
                 shape = tuple(int(n) for n in stored["unit_shape"])
-        except (OSError, ValueError, KeyError):
-            return None  # a damaged cache file is simply computed again
+        except Exception:  # a damaged cache file (bad zip, CRC, truncation) is removed and computed again
+            path.unlink(missing_ok=True)
+            return None
         if len(values) != len(data):
             return None
         return Activations(values, data.labels.clone(), layer, mode, shape)
 
     def _store(self, key: str, activations: Activations) -> None:
+        if activations.values.numel() * 4 > DISK_CACHE_LIMIT:
+            return  # kept in memory only
+        temporary = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            temporary = self._path(key).with_suffix(".part.npz")
-            np.savez(temporary, values=activations.values.numpy().astype(np.float16),
+            handle, name = tempfile.mkstemp(dir=self.directory, suffix=".part.npz")
+            os.close(handle)
+            temporary = Path(name)
+            np.savez(temporary, values=activations.values.numpy(),
                      unit_shape=np.array(activations.unit_shape, dtype=np.int64))
             temporary.replace(self._path(key))
         except OSError:
-            pass  # no disk cache (read-only or full disk): the memory cache still works
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)  # no disk cache (read-only or full disk): memory still works
 
 
 def unit_direction(dimension: int, unit: int) -> torch.Tensor:
@@ -256,7 +286,7 @@ def unit_title(layer: str, unit: int, mode: str, unit_shape) -> str:
         channels, height, width = unit_shape
         channel, rest = divmod(unit, height * width)
         return f"unit {unit} of layer {layer} (channel {channel}, row {rest // width}, column {rest % width})"
-    if mode != "full":
+    if mode != "full" and len(unit_shape) == 3:
         return f"channel {unit} of layer {layer} ({mode.replace('channel-', 'spatial ')})"
     return f"unit {unit} of layer {layer}"
 

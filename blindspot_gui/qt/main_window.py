@@ -475,6 +475,7 @@ class MainWindow(QMainWindow):
             self._abandon_search()
         self.models.forget(name)
         self.model_panel.refresh()
+        self._update_explorer_models()
         self.statusBar().showMessage(f"Trained {name}; weights saved to {path}")
         if self.active_model_name == name:
             self._show_original()
@@ -508,14 +509,20 @@ class MainWindow(QMainWindow):
         self.models.put(name, model)
         self.model_panel.add_custom(name, f"Your file ({kind})")
         self.model_panel.select(name)
+        self._update_explorer_models()
         return name
+
+    def _update_explorer_models(self) -> None:
+        self.unit_explorer.models = self.models
+        self.unit_explorer.set_model_names([name for name in self.model_panel.names()
+                                            if self.model_panel.is_available(name)])
 
     def _on_device_changed(self, device: str) -> None:
         self._abandon_search()
         previous, self.models = self.models, ModelCache(device)
         for name in self.model_panel.custom:  # the user's own files cannot be reloaded by name
             self.models.put(name, copy.deepcopy(previous.get(name)))
-        self.unit_explorer.models = self.models
+        self._update_explorer_models()
         self._show_original()
 
     # --- export ------------------------------------------------------------------------------------------------

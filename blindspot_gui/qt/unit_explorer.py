@@ -49,10 +49,12 @@ TILE = 50
 class ImageTile(QLabel):
     """One image of a row; hover tells its score and label, double-click sends it to the blind-spot viewer."""
 
-    sig_open = Signal(int)
+    sig_open = Signal(object, int)
+    """The data set the tile was drawn from, and the image's index in it."""
 
-    def __init__(self, index: int, pixels: np.ndarray, label: int, score: float):
+    def __init__(self, dataset: Dataset, index: int, pixels: np.ndarray, label: int, score: float):
         super().__init__()
+        self.dataset = dataset
         self.index = index
         self.setPixmap(grey_pixmap(pixels, TILE))
         self.setToolTip(f"test image {index}: a {label}, score ⟨φ(x), v⟩ = {score:.3f}\nDouble-click to attack it")
@@ -60,13 +62,13 @@ class ImageTile(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
     def mouseDoubleClickEvent(self, event) -> None:
-        self.sig_open.emit(self.index)
+        self.sig_open.emit(self.dataset, self.index)
 
 
 class DirectionGrid(QGroupBox):
     """A titled grid: one row per direction, its title and purity above its images."""
 
-    sig_open = Signal(int)
+    sig_open = Signal(object, int)
 
     def __init__(self, title: str, parent=None):
         super().__init__(title, parent)
@@ -87,8 +89,8 @@ class DirectionGrid(QGroupBox):
             caption.setObjectName("row_title")
             self.grid.addWidget(caption, 2 * row, 0, 1, max(len(result.indices), 1))
             for column, (index, score, label) in enumerate(zip(result.indices, result.scores, result.labels)):
-                tile = ImageTile(int(index), dataset.images[int(index), 0].numpy(), int(label), float(score))
-                tile.sig_open.connect(lambda index: self.sig_open.emit(index))
+                tile = ImageTile(dataset, int(index), dataset.images[int(index), 0].numpy(), int(label), float(score))
+                tile.sig_open.connect(lambda data, index: self.sig_open.emit(data, index))
                 self.grid.addWidget(tile, 2 * row + 1, column)
 
     def reveal(self, title: str) -> None:
@@ -202,19 +204,34 @@ class UnitExplorer(QWidget):
         self.compare.clicked.connect(self.compare_purity)
         self.cancel.clicked.connect(lambda: self.runner.cancel("units"))
 
+    def set_model_names(self, names) -> None:
+        """The networks to choose from (after a file was loaded or a model trained); keeps the choice."""
+        current = self.model.currentText()
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItems(list(names))
+        if current in names:
+            self.model.setCurrentText(current)
+        self.model.blockSignals(False)
+        self._on_model_changed()
+
     def _on_model_changed(self, *_):
         name = self.model.currentText()
         try:
-            names = layer_names(self.models.get(name))
+            names = layer_names(self.models.get(name)) if name else []
         except (KeyError, ValueError) as error:
-            self.progress.setFormat(str(error))
-            return
+            names = []
+            self.statistics.setText(str(error))
         self.layer.blockSignals(True)
         self.layer.clear()
         self.layer.addItems(names)
         hidden = [layer for layer in names if layer.startswith(("sigmoid", "relu", "code"))]
-        self.layer.setCurrentText(hidden[-1] if hidden else names[-1])
+        if names:
+            self.layer.setCurrentText(hidden[-1] if hidden else names[-1])
         self.layer.blockSignals(False)
+        if not names:
+            self.progress.setFormat("this network has no layers to explore")
+            return
         self.refresh()
 
     def _on_data_chosen(self, index: int) -> None:
@@ -229,12 +246,18 @@ class UnitExplorer(QWidget):
 
     def open_folder(self, folder) -> None:
         """Rank the images of ``folder`` (converted MNIST-style) instead of the MNIST test set."""
-        self.data.setCurrentIndex(1)
-        self.runner.start("units", lambda monitor: load_image_folder(folder),
-                          on_finished=self._on_folder_loaded, on_failed=self._on_failed)
+        self.progress.setFormat(f"reading {folder}…")
+        self.runner.start("units-data", lambda monitor: load_image_folder(folder),
+                          on_finished=self._on_folder_loaded, on_failed=self._on_folder_failed)
+
+    def _on_folder_failed(self, message: str) -> None:
+        self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
+        self.progress.setFormat("no folder loaded")
+        self.statistics.setText(f"Could not use that folder: {message}")
 
     def _on_folder_loaded(self, outcome) -> None:
         dataset, skipped = outcome
+        self.data.setCurrentIndex(1)
         self.use_dataset(dataset)
         if skipped:
             self.data_note = f"Left out {len(skipped)} unreadable files: {', '.join(skipped[:5])}. "
@@ -243,16 +266,16 @@ class UnitExplorer(QWidget):
     def use_dataset(self, dataset: Dataset) -> None:
         self.dataset = dataset
         self.data_note = ""
-        self.top_k.setMaximum(min(16, len(dataset)))
+        self.top_k.setRange(min(4, len(dataset)), min(16, len(dataset)))
         self.refresh()
 
-    def _on_tile_opened(self, index: int) -> None:
-        pixels = self.dataset.images[index, 0].numpy()
-        if self.dataset is self.test_set:
-            choice = ImageChoice(pixels, int(self.dataset.labels[index]), f"MNIST test image {index}", index)
+    def _on_tile_opened(self, dataset: Dataset, index: int) -> None:
+        pixels = dataset.images[index, 0].numpy()
+        if dataset is self.test_set:
+            choice = ImageChoice(pixels, int(dataset.labels[index]), f"MNIST test image {index}", index)
         else:
-            choice = ImageChoice(pixels, None, f"image {index} of {self.dataset.source}", None,
-                                 f"class {self.dataset.class_names[int(self.dataset.labels[index])]}")
+            choice = ImageChoice(pixels, None, f"image {index} of {dataset.source}", None,
+                                 f"class {dataset.class_names[int(dataset.labels[index])]}")
         self.sig_image_requested.emit(choice)
 
     def next_random_directions(self) -> None:
@@ -270,7 +293,8 @@ class UnitExplorer(QWidget):
 
         def job(monitor):
             activations = cache.get(models.get(name), dataset, layer, mode, monitor)
-            unit_range = range(min(first, activations.dimension - 1), min(first + rows, activations.dimension))
+            start = max(0, min(first, activations.dimension - rows))
+            unit_range = range(start, min(start + rows, activations.dimension))
             units = rank_units(activations, unit_range, k, bottom,
                                [unit_title(layer, unit, mode, activations.unit_shape) for unit in unit_range])
             directions = torch.stack([random_direction(activations.dimension, seed + row) for row in range(rows)])
@@ -338,6 +362,8 @@ class UnitExplorer(QWidget):
 
     def compare_purity(self) -> None:
         name, layer, mode = self.model.currentText(), self.layer.currentText(), self.mode.currentText()
+        if not name or not layer:
+            return
         k = min(self.top_k.value(), len(self.dataset))
         models, dataset, cache = self.models, self.dataset, self.cache
 
@@ -345,10 +371,17 @@ class UnitExplorer(QWidget):
             activations = cache.get(models.get(name), dataset, layer, mode, monitor)
             return purity_comparison(activations, count=50, k=k)
 
+        self.compare.setEnabled(False)
+        self.statistics.setText("Comparing 50 units with 50 random directions…")
         self.runner.start("unit-statistics", job, on_finished=self._on_statistics,
-                          on_failed=self._on_failed)
+                          on_failed=self._on_statistics_failed)
+
+    def _on_statistics_failed(self, message: str) -> None:
+        self.compare.setEnabled(True)
+        self.statistics.setText(f"Could not compare: {message}")
 
     def _on_statistics(self, summary: dict) -> None:
+        self.compare.setEnabled(True)
         self.statistics.setText(
             f"{summary['directions']} units against {summary['directions']} random directions of layer "
             f"{summary['layer']}, top {summary['k']} images each: mean label purity {100 * summary['unit_purity']:.0f}% "
