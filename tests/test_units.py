@@ -168,7 +168,6 @@ def test_a_damaged_cache_file_is_replaced(tmp_path):
     assert torch.equal(again.values, first.values)
     assert len(list(tmp_path.glob("*.npz"))) == 1
     assert torch.equal(ActivationCache(tmp_path).get(model, data, "fc1").values, first.values)  # rewritten
-    assert torch.equal(ActivationCache(tmp_path).get(model, data, "fc1").values, first.values)  # rewritten
 
 
 def test_a_layer_used_twice_in_one_forward_pass_is_refused(tiny_data):
