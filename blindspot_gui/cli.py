@@ -242,6 +242,60 @@ def command_units(args) -> int:
     return 0
 
 
+def _table1_lines(result) -> tuple[list[str], list[list]]:
+    header = ["model", "train error", "paper", "test error", "paper", "av. min. distortion", "paper", "difference",
+              "success"]
+    rows = []
+    for row in result["rows"]:
+        difference = None if row["distortion"] is None else row["distortion"] - row["paper_distortion"]
+        rows.append([row["model"], percent(row["train_error"]), percent(row["paper_train_error"]),
+                     percent(row["test_error"]), percent(row["paper_test_error"]),
+                     "—" if row["distortion"] is None else f"{row['distortion']:.4f}", f"{row['paper_distortion']:.3f}",
+                     "—" if difference is None else f"{difference:+.4f}", percent(row["success"])])
+    return header, rows
+
+
+def _table2_lines(result) -> tuple[list[str], list[list]]:
+    header = ["examples made for", *result["columns"], "distortion (paper)"]
+    rows = []
+    for row in result["rows"]:
+        cells = [f"{percent(ours)} ({percent(paper)})" for ours, paper in zip(row["errors"], row["paper"])]
+        distortion = "—" if row["distortion"] is None else f"{row['distortion']:.4f}"
+        rows.append([row["made_for"], *cells, f"{distortion} ({row['paper_distortion']:.3f})"])
+    return header, rows
+
+
+def command_reproduce(args) -> int:
+    import csv
+
+    from blindspot_gui.core import experiments
+
+    n = None if args.n == "all" else int(args.n)
+    if n is not None and n < 1:
+        raise ValueError("--n must be a positive number or 'all'")
+    bar = TerminalProgress(f"reproduce {args.experiment}")
+    started = time.perf_counter()
+    try:
+        run = {"table1": experiments.table1, "table2": experiments.table2}[args.experiment]
+        result = run(n, Monitor(on_progress=bar))
+    finally:
+        bar.finish()
+    header, rows = (_table1_lines if args.experiment == "table1" else _table2_lines)(result)
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    for line in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)))
+    print(f"{result['n']} training images attacked; target rule: {result['target_rule']}; "
+          f"{time.perf_counter() - started:.1f} s (finished parts are kept and reused)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if args.csv:
+        with open(args.csv, "w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(header)
+            writer.writerows(rows)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blindspot",
@@ -294,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     units.add_argument("--json", metavar="FILE", help="write the direction, image indices, scores and labels")
     units.add_argument("--png", metavar="FILE", help="save the images side by side")
     units.set_defaults(run=command_units)
+
+    reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
+    reproduce.add_argument("experiment", choices=("table1", "table2"))
+    reproduce.add_argument("--n", default="1000", help="training images to attack per model, or 'all' (default 1000)")
+    reproduce.add_argument("--json", metavar="FILE", help="write the full result")
+    reproduce.add_argument("--csv", metavar="FILE", help="write the table")
+    reproduce.set_defaults(run=command_reproduce)
     return parser
 
 

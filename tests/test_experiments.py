@@ -1,0 +1,58 @@
+"""Tables 1 and 2 on a few training images: ours beside the paper's, parts kept on disk and reused."""
+
+import json
+
+import pytest
+
+from blindspot_gui.cli import main
+from blindspot_gui.core import experiments
+from blindspot_gui.core.monitor import Cancelled, Monitor
+
+
+def test_table1_on_a_few_images_reports_errors_distortions_and_the_papers(isolated_user_folder):
+    result = experiments.table1(n=12)
+    assert [row["model"] for row in result["rows"]] == list(experiments.TABLE1_MODELS)
+    for row in result["rows"]:
+        assert row["images"] == 12 and row["success"] == 1.0
+        assert 0 < row["distortion"] < 0.2 and row["paper_distortion"] > 0
+        assert 0 <= row["test_error"] < 0.25
+    by_name = {row["model"]: row for row in result["rows"]}
+    assert by_name["FC10(1e-4)"]["distortion"] < by_name["FC10(1)"]["distortion"]  # the paper's ordering
+
+
+def test_finished_parts_are_reused_and_a_cancelled_run_resumes(isolated_user_folder):
+    seen = []
+
+    def cancel_after_first_model(fraction, message):
+        seen.append(message)
+        if "FC10(1e-2)" in message:
+            monitor.cancel()
+
+    monitor = Monitor(on_progress=cancel_after_first_model)
+    with pytest.raises(Cancelled):
+        experiments.table1(n=8, monitor=monitor)
+    store = experiments.PartStore.for_run("table1", 8)
+    assert store.load_record("FC10(1e-4)") is not None and store.load_record("FC10(1e-2)") is None
+    first_record = store.load_record("FC10(1e-4)")
+    result = experiments.table1(n=8)
+    assert result["rows"][0]["seconds"] == first_record["seconds"]  # reused, not recomputed
+
+
+def test_table2_matrix_and_noise_rows(isolated_user_folder):
+    result = experiments.table2(n=10)
+    assert result["columns"] == list(experiments.TABLE1_MODELS)
+    assert len(result["rows"]) == len(experiments.TABLE1_MODELS) + 2
+    for row in result["rows"]:
+        assert len(row["errors"]) == 6 and all(0 <= error <= 1 for error in row["errors"])
+        assert len(row["paper"]) == 6
+    assert result["rows"][-1]["made_for"] == "Gaussian noise, stddev 0.3"
+
+
+def test_cli_reproduce_prints_and_exports(isolated_user_folder, tmp_path, capsys):
+    table, record = tmp_path / "t1.csv", tmp_path / "t1.json"
+    assert main(["reproduce", "table1", "--n", "6", "--csv", str(table), "--json", str(record)]) == 0
+    out = capsys.readouterr().out
+    assert "av. min. distortion" in out and "FC200-200-10" in out and "target rule" in out
+    assert table.read_text().splitlines()[0].startswith("model,train error")
+    assert json.loads(record.read_text())["n"] == 6
+    assert main(["reproduce", "table1", "--n", "0"]) == 1
