@@ -265,6 +265,23 @@ def _table2_lines(result) -> tuple[list[str], list[list]]:
     return header, rows
 
 
+def _table3_lines(result) -> tuple[list[str], list[list]]:
+    header = ["model", "error on P1 (paper)", "error on P2 (paper)", "test error (paper)", "distortion (paper)"]
+    rows = [[row["model"], f"{percent(row['P1_error'])} ({percent(row['paper_P1_error'])})",
+             f"{percent(row['P2_error'])} ({percent(row['paper_P2_error'])})",
+             f"{percent(row['test_error'])} ({percent(row['paper_test_error'])})",
+             f"{'—' if row['distortion'] is None else format(row['distortion'], '.4f')} ({row['paper_distortion']:.3f})"]
+            for row in result["rows"]]
+    return header, rows
+
+
+def _table4_lines(result) -> tuple[list[str], list[list]]:
+    header = ["examples", *result["columns"]]
+    rows = [[row["examples"], *[f"{percent(ours)} ({percent(paper)})" for ours, paper in zip(row["errors"], row["paper"])]]
+            for row in result["rows"]]
+    return header, rows
+
+
 def command_reproduce(args) -> int:
     import csv
 
@@ -276,15 +293,18 @@ def command_reproduce(args) -> int:
     bar = TerminalProgress(f"reproduce {args.experiment}")
     started = time.perf_counter()
     try:
-        run = {"table1": experiments.table1, "table2": experiments.table2}[args.experiment]
+        run = {"table1": experiments.table1, "table2": experiments.table2, "table3": experiments.table3,
+               "table4": experiments.table4}[args.experiment]
         result = run(n, Monitor(on_progress=bar))
     finally:
         bar.finish()
-    header, rows = (_table1_lines if args.experiment == "table1" else _table2_lines)(result)
+    lines = {"table1": _table1_lines, "table2": _table2_lines, "table3": _table3_lines, "table4": _table4_lines}
+    header, rows = lines[args.experiment](result)
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     for line in (header, *rows):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)))
-    print(f"{result['n']} training images attacked; target rule: {result['target_rule']}; "
+    split = "training" if args.experiment in ("table1", "table2") else "test"
+    print(f"{result['n']} {split} images attacked; target rule: {result['target_rule']}; "
           f"{time.perf_counter() - started:.1f} s (finished parts are kept and reused)")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
@@ -350,8 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     units.set_defaults(run=command_units)
 
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
-    reproduce.add_argument("experiment", choices=("table1", "table2"))
-    reproduce.add_argument("--n", default="1000", help="training images to attack per model, or 'all' (default 1000)")
+    reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4"))
+    reproduce.add_argument("--n", default="1000",
+                           help="images to attack per model (training images for tables 1-2, test images for "
+                                "tables 3-4), or 'all' (default 1000)")
     reproduce.add_argument("--json", metavar="FILE", help="write the full result")
     reproduce.add_argument("--csv", metavar="FILE", help="write the table")
     reproduce.set_defaults(run=command_reproduce)

@@ -56,3 +56,16 @@ def test_cli_reproduce_prints_and_exports(isolated_user_folder, tmp_path, capsys
     assert table.read_text().splitlines()[0].startswith("model,train error")
     assert json.loads(record.read_text())["n"] == 6
     assert main(["reproduce", "table1", "--n", "0"]) == 1
+
+
+def test_tables_3_and_4_on_a_few_test_images(isolated_user_folder, capsys):
+    third = experiments.table3(n=8)
+    assert [row["model"] for row in third["rows"]] == list(experiments.TABLE3_MODELS)
+    assert all({"P1_error", "P2_error", "test_error"} <= set(row) for row in third["rows"])
+    fourth = experiments.table4(n=8)
+    assert [row["examples"][:13] for row in fourth["rows"]].count("distorted for") == 6
+    assert len(fourth["rows"]) == 8 and all(len(row["errors"]) == 3 for row in fourth["rows"])
+    amplified = [row for row in fourth["rows"] if "amplified" in row["examples"]]
+    assert all(row["errors"][index] >= 0.5 for index, row in enumerate(amplified))  # still fools its own model
+    assert main(["reproduce", "table4", "--n", "8"]) == 0
+    assert "amplified to stddev 0.1" in capsys.readouterr().out

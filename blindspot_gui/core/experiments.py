@@ -1,4 +1,4 @@
-"""The paper's MNIST experiments (Tables 1 and 2) as resumable jobs whose finished parts are kept on disk.
+"""The paper's MNIST experiments (Tables 1 to 4) as resumable jobs whose finished parts are kept on disk.
 
 Each experiment is split into parts (one per model); a part is saved as soon as it is done, so a
 cancelled or crashed run picks up where it stopped. Results are plain dictionaries with our figure
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blindspot_gui.core.attack.noise import gaussian_noise_error
+from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_perturbation
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Monitor
@@ -31,6 +31,8 @@ from blindspot_gui.core.weights import load_zoo_model
 from blindspot_gui.core.zoo import find_spec
 
 TABLE1_MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
+TABLE3_MODELS = ("FC100-100-10 (P1)", "FC123-456-10 (P1)", "FC100-100-10' (P2)")
+TARGET_RULE = "nearest wrong class (3 candidates)"
 EXPERIMENT_CONFIG = AttackConfig(untargeted_candidates=3)
 ATTACK_BATCH = 250
 NOISE_STDDEVS = (0.1, 0.3)
@@ -46,6 +48,18 @@ PAPER_TABLE2 = {
     "Gaussian noise, stddev 0.3": (0.156, 0.113, 0.227, 0.05, 0.043, 0.031),
 }
 """Table 2 of the paper: error induced on each column's model (in TABLE1_MODELS order)."""
+
+PAPER_TABLE4 = {
+    "FC100-100-10 (P1)": (1.00, 0.262, 0.059),
+    "FC123-456-10 (P1)": (0.0625, 1.00, 0.051),
+    "FC100-100-10' (P2)": (0.082, 0.082, 1.00),
+    "noise 0.06": (0.022, 0.026, 0.024),
+    "FC100-100-10 (P1) amplified": (1.00, 0.98, 0.43),
+    "FC123-456-10 (P1) amplified": (0.96, 1.00, 0.22),
+    "FC100-100-10' (P2) amplified": (0.27, 0.50, 1.00),
+    "noise 0.1": (0.026, 0.028, 0.027),
+}
+"""Table 4 of the paper: error induced on each column's model (in TABLE3_MODELS order)."""
 
 
 def experiments_dir() -> Path:
@@ -113,41 +127,92 @@ def _attack_part(name: str, images, labels, monitor: Monitor) -> tuple[dict, dic
                     "distortion": distortion.astype(np.float32)}
 
 
-def _attack_images(n: int | None):
-    """The first n training images (all 60,000 for None); every model is attacked on the same ones."""
-    train = load_mnist("train")
-    count = len(train) if n is None else min(n, len(train))
-    return train.images[:count], train.labels[:count]
+def _attack_images(n: int | None, split: str = "train"):
+    """The first n images of ``split`` (all for None); every model is attacked on the same ones."""
+    data = load_mnist(split)
+    count = len(data) if n is None else min(n, len(data))
+    return data.images[:count], data.labels[:count]
 
 
-def table1(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
-    """Training error, test error and average minimum distortion (on n training images) of each Table 1 model."""
-    monitor = monitor or Monitor()
-    store = PartStore.for_run("table1", n or 60000)
-    images, labels = _attack_images(n)
+def _attacked_rows(experiment: str, names, split: str, n: int | None, monitor: Monitor) -> tuple[list[dict], PartStore]:
+    """Errors and the attack of each model on the first n images of ``split``; finished parts are reused."""
+    store = PartStore.for_run(experiment, n or len(load_mnist(split)))
+    images, labels = _attack_images(n, split)
     rows = []
-    for position, name in enumerate(TABLE1_MODELS):
-        part = monitor.scaled(position / len(TABLE1_MODELS), (position + 1) / len(TABLE1_MODELS))
+    for position, name in enumerate(names):
+        part = monitor.scaled(position / len(names), (position + 1) / len(names))
         record = store.load_record(name)
         if record is None or store.load_arrays(name) is None:
             part.progress(0.0, f"{name}: errors")
             errors = measure_errors(load_zoo_model(name), find_spec(name))
             record, arrays = _attack_part(name, images, labels, part.scaled(0.05, 1.0))
-            record |= {"train_error": errors["train"], "test_error": errors["test"]}
+            record |= {f"{part_name}_error": error for part_name, error in errors.items()}
             store.save(name, record, arrays)
         paper = find_spec(name).paper
         rows.append(record | {"paper_train_error": paper.train_error, "paper_test_error": paper.test_error,
+                              "paper_P1_error": paper.p1_error, "paper_P2_error": paper.p2_error,
                               "paper_distortion": paper.distortion})
         part.progress(1.0, f"{name} done")
-    return {"experiment": "table1", "n": len(images), "target_rule": "nearest wrong class (3 candidates)",
-            "rows": rows, "folder": str(store.folder)}
+    return rows, store
+
+
+def table1(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
+    """Training error, test error and average minimum distortion (on n training images) of each Table 1 model."""
+    rows, store = _attacked_rows("table1", TABLE1_MODELS, "train", n, monitor or Monitor())
+    return {"experiment": "table1", "n": rows[0]["images"], "target_rule": TARGET_RULE, "rows": rows,
+            "folder": str(store.folder)}
+
+
+def table3(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
+    """The P1/P2 models' errors on P1, P2 and the test set, and their average minimum distortion (test images)."""
+    rows, store = _attacked_rows("table3", TABLE3_MODELS, "test", n, monitor or Monitor())
+    return {"experiment": "table3", "n": rows[0]["images"], "target_rule": TARGET_RULE, "rows": rows,
+            "folder": str(store.folder)}
+
+
+def _error_rates(models: dict, images: torch.Tensor, labels: torch.Tensor) -> list[float | None]:
+    if len(images) == 0:
+        return [None] * len(models)
+    return [float((predict_labels(model, images) != labels).float().mean()) for model in models.values()]
+
+
+def table4(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
+    """Cross-training-set generalisation on test-set examples, amplified examples and noise (Table 4)."""
+    monitor = monitor or Monitor()
+    first = table3(n, monitor.scaled(0.0, 0.8))
+    store = PartStore(Path(first["folder"]))
+    models = {name: load_zoo_model(name) for name in TABLE3_MODELS}
+    images, labels = _attack_images(n, "test")
+    matrix = []
+    for row in first["rows"]:
+        arrays = store.load_arrays(row["model"])
+        made = torch.from_numpy(arrays["success"])
+        examples = torch.from_numpy(arrays["adversarial"])[made]
+        matrix.append({"examples": f"distorted for {row['model']} (av. stddev {row['distortion']:.3f})",
+                       "errors": _error_rates(models, examples, labels[made]),
+                       "paper": list(PAPER_TABLE4[row["model"]])})
+    for stddev in (0.06, 0.1):
+        noisy = (images + stddev * torch.randn(images.shape, generator=torch.Generator().manual_seed(7))).clamp(0, 1)
+        matrix.append({"examples": f"Gaussian noise with stddev {stddev}",
+                       "errors": _error_rates(models, noisy, labels), "paper": list(PAPER_TABLE4[f"noise {stddev}"])})
+        if stddev == 0.06:
+            for row in first["rows"]:
+                arrays = store.load_arrays(row["model"])
+                made = torch.from_numpy(arrays["success"])
+                amplified = rescale_perturbation(images[made].numpy(), arrays["adversarial"][arrays["success"]], 0.1)
+                matrix.append({"examples": f"distorted for {row['model']}, amplified to stddev 0.1",
+                               "errors": _error_rates(models, torch.from_numpy(amplified), labels[made]),
+                               "paper": list(PAPER_TABLE4[f"{row['model']} amplified"])})
+    monitor.progress(1.0, "table 4 done")
+    return {"experiment": "table4", "n": first["n"], "columns": list(TABLE3_MODELS), "rows": matrix,
+            "target_rule": TARGET_RULE}
 
 
 def table2(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
     """Cross-model generalisation: the error each model makes on the examples made for each other model."""
     monitor = monitor or Monitor()
     first = table1(n, monitor.scaled(0.0, 0.8))
-    store = PartStore.for_run("table1", n or 60000)
+    store = PartStore(Path(first["folder"]))
     models = {name: load_zoo_model(name) for name in TABLE1_MODELS}
     images, labels = _attack_images(n)
     matrix = []
