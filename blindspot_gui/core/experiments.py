@@ -234,3 +234,52 @@ def table2(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
     monitor.progress(1.0, "table 2 done")
     return {"experiment": "table2", "n": first["n"], "columns": list(TABLE1_MODELS), "rows": matrix,
             "target_rule": first["target_rule"]}
+
+
+PAPER_TABLE5 = (("Conv. 1", 2.75), ("Conv. 2", 10.0), ("Conv. 3", 7.0), ("Conv. 4", 7.5), ("Conv. 5", 11.0),
+                ("FC. 1", 3.12), ("FC. 2", 4.0), ("FC. 3", 4.0))
+"""Table 5 of the paper: upper bounds of AlexNet's layers (its own trained weights)."""
+
+
+def alexnet_for_bounds() -> tuple[torch.nn.Module, str]:
+    """torchvision's AlexNet architecture, with weights from the local torch hub cache when present."""
+    import torchvision
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the random initialisation is the same on every run
+        model = torchvision.models.alexnet(weights=None)
+    try:
+        weights = torchvision.models.AlexNet_Weights.IMAGENET1K_V1
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if path.is_file():
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.eval(), f"torchvision AlexNet, ImageNet weights from {path}"
+    except (OSError, RuntimeError, ValueError):
+        pass
+    return model.eval(), ("torchvision AlexNet architecture with random initial weights, seed 0 (no trained "
+                          "weights in the local torch hub cache); its channel counts differ from the paper's network")
+
+
+def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dict:
+    """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo model is named)."""
+    from blindspot_gui.core.lipschitz import layer_bounds, network_bound
+
+    monitor = monitor or Monitor()
+    if model_name is None:
+        model, description = alexnet_for_bounds()
+        input_shape = (3, 224, 224)
+    else:
+        model, description = load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights"
+        input_shape = (1, 28, 28)
+    monitor.progress(0.1, "operator norms")
+    bounds = layer_bounds(model.double(), input_shape, conv_method="fourier")
+    weight_layers = [bound for bound in bounds if bound.kind in ("conv", "linear")]
+    rows = []
+    for position, bound in enumerate(weight_layers):
+        paper = PAPER_TABLE5[position] if model_name is None and position < len(PAPER_TABLE5) else (None, None)
+        rows.append({"layer": bound.name, "kind": bound.kind, "stride": bound.stride, "method": bound.method,
+                     "input_shape": list(bound.input_shape), "bound": bound.bound,
+                     "paper_layer": paper[0], "paper_bound": paper[1]})
+    monitor.progress(1.0, "bounds done")
+    return {"experiment": "table5", "model": description, "rows": rows, "network_bound": network_bound(bounds),
+            "other_factors": [{"layer": b.name, "bound": b.bound} for b in bounds if b.kind not in ("conv", "linear")]}

@@ -1,0 +1,126 @@
+"""Upper Lipschitz bounds of a network's layers (the paper's section 4.3 and Table 5).
+
+A layer's bound is its operator norm, the largest singular value: exactly for fully connected
+layers; for convolutions either the paper's Fourier form (stride 1: the largest singular value,
+over a dense grid of frequencies, of the matrix of the kernels' 2-D DFTs; its supremum over all
+frequencies bounds the zero-padded convolution) or power iteration on the real
+convolution operator (any stride). ReLU and max-pooling are 1-Lipschitz, a sigmoid 1/4-Lipschitz;
+the network's bound is the product of its layers' bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+POWER_ITERATIONS = 100
+
+
+@dataclass(frozen=True)
+class LayerBound:
+    """One layer's upper bound, how it was computed, and the input shape it applies to."""
+
+    name: str
+    kind: str
+    bound: float
+    method: str
+    input_shape: tuple[int, ...]
+    stride: int | None = None
+
+
+def linear_norm(layer: nn.Linear) -> float:
+    """Largest singular value of the weight matrix."""
+    return float(torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2))
+
+
+def conv_norm_fourier(layer: nn.Conv2d, height: int, width: int) -> float:
+    """sup over frequencies of the largest singular value of the kernels' DFT matrix (stride-1 convolutions)."""
+    if layer.stride != (1, 1) or layer.groups != 1 or layer.dilation != (1, 1):
+        raise ValueError("the Fourier bound applies to stride-1, ungrouped, undilated convolutions only")
+    kernel = layer.weight.detach().double()
+    # Sample the frequencies twice as densely as the input (at least 16 per axis), so the maximum
+    # approaches the supremum over all frequencies, which bounds the zero-padded convolution.
+    spectrum = torch.fft.fft2(kernel, s=(max(16, 2 * height, kernel.shape[2]), max(16, 2 * width, kernel.shape[3])))
+    matrices = spectrum.permute(2, 3, 0, 1).reshape(-1, kernel.shape[0], kernel.shape[1])
+    return float(torch.linalg.svdvals(matrices).amax())
+
+
+def operator_norm_power(operator, input_shape: tuple[int, ...], iterations: int = POWER_ITERATIONS,
+                        seed: int = 0) -> float:
+    """Largest singular value of a linear map by power iteration on A^T A (A^T through autograd)."""
+    generator = torch.Generator().manual_seed(seed)
+    vector = torch.randn((1, *input_shape), generator=generator, dtype=torch.float64)
+    vector /= vector.norm()
+    value = 0.0
+    for _ in range(iterations):
+        vector.requires_grad_(True)
+        image = operator(vector)
+        (back,) = torch.autograd.grad(image, vector, grad_outputs=image)  # A^T A v
+        value = float(back.norm())
+        vector = (back / back.norm()).detach()
+    return value ** 0.5
+
+
+def conv_norm_power(layer: nn.Conv2d, input_shape: tuple[int, ...]) -> float:
+    """Operator norm of the real (zero-padded, strided) convolution, bias left out."""
+    weight = layer.weight.detach().double()
+
+    def operator(x):
+        return F.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+    return operator_norm_power(operator, input_shape)
+
+
+ACTIVATION_BOUNDS = {nn.ReLU: 1.0, nn.MaxPool2d: 1.0, nn.Flatten: 1.0, nn.Dropout: 1.0, nn.Sigmoid: 0.25,
+                     nn.AdaptiveAvgPool2d: 1.0, nn.Identity: 1.0}
+"""Slope bounds of the other layers. Averaging over non-overlapping windows (AlexNet's adaptive
+pooling at 224x224, where it is the identity) is at most 1-Lipschitz; dropout is the identity in eval mode."""
+
+
+def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: str = "power") -> list[LayerBound]:
+    """Bounds of the weight layers of a sequential-style model, in order, for inputs of ``input_shape``.
+
+    ``conv_method`` is "power" (any stride) or "fourier" (stride 1; falls back to power otherwise).
+    Shapes are followed with a forward pass; every leaf module must be linear, conv or listed in
+    ACTIVATION_BOUNDS.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [module.register_forward_pre_hook(lambda m, args, name=name: shapes.__setitem__(name, tuple(args[0].shape[1:])))
+             for name, module in model.named_modules() if name and not list(module.children())]
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), dtype=next(model.parameters()).dtype))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    bounds = []
+    for name, module in model.named_modules():
+        if name not in shapes:
+            continue
+        shape = shapes[name]
+        if isinstance(module, nn.Linear):
+            bounds.append(LayerBound(name, "linear", linear_norm(module), "largest singular value", shape))
+        elif isinstance(module, nn.Conv2d):
+            if conv_method == "fourier" and module.stride == (1, 1):
+                value, method = conv_norm_fourier(module, shape[1], shape[2]), "Fourier"
+            else:
+                value, method = conv_norm_power(module, shape), "power iteration"
+            bounds.append(LayerBound(name, "conv", value, method, shape, module.stride[0]))
+        else:
+            factor = next((bound for kind, bound in ACTIVATION_BOUNDS.items() if isinstance(module, kind)), None)
+            if factor is None:
+                raise ValueError(f"no Lipschitz bound known for layer {name!r} ({type(module).__name__})")
+            if factor != 1.0:
+                bounds.append(LayerBound(name, type(module).__name__.lower(), factor, "slope bound", shape))
+    return bounds
+
+
+def network_bound(bounds: list[LayerBound]) -> float:
+    """The product of the layers' bounds: an upper bound on ||f(x) - f(x')|| / ||x - x'||."""
+    product = 1.0
+    for bound in bounds:
+        product *= bound.bound
+    return product
