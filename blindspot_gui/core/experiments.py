@@ -14,7 +14,6 @@ over the images where the search succeeded.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_pertur
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.resources import user_dir
 from blindspot_gui.core.training import measure_errors, predict_labels
 from blindspot_gui.core.weights import load_zoo_model
 from blindspot_gui.core.zoo import find_spec
@@ -63,9 +63,8 @@ PAPER_TABLE4 = {
 
 
 def experiments_dir() -> Path:
-    home = os.environ.get("BLINDSPOT_HOME")
-    base = Path(home) if home else Path.home() / ".local" / "share" / "blindspot_gui"
-    return base / "experiments"
+    """$BLINDSPOT_HOME/experiments, else ~/.local/share/blindspot_gui/experiments."""
+    return user_dir("experiments")
 
 
 @dataclass(frozen=True)

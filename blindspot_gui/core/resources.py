@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -21,3 +22,11 @@ def resources_root() -> Path:
 def resource_path(*parts: str) -> Path:
     """A path inside the resources folder."""
     return resources_root().joinpath(*parts)
+
+
+def user_dir(name: str, cache: bool = False) -> Path:
+    """A folder for the user's own files: $BLINDSPOT_HOME/NAME, else ~/.local/share (or ~/.cache)/blindspot_gui/NAME."""
+    home = os.environ.get("BLINDSPOT_HOME")
+    if home:
+        return Path(home) / name
+    return Path.home() / (".cache" if cache else ".local/share") / "blindspot_gui" / name

@@ -24,6 +24,7 @@ from torch import nn
 from blindspot_gui.core.attack.search import frozen_eval_mode, model_device
 from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.resources import user_dir
 
 MODES = ("full", "channel-mean", "channel-max")
 """How a convolutional feature map (C, H, W) becomes phi(x): flattened whole (the paper), or one
@@ -138,9 +139,8 @@ def weights_fingerprint(model: nn.Module) -> str:
 
 
 def default_cache_dir() -> Path:
-    home = os.environ.get("BLINDSPOT_HOME")
-    base = Path(home) if home else Path.home() / ".cache" / "blindspot_gui"
-    return base / "activations"
+    """$BLINDSPOT_HOME/activations, else ~/.cache/blindspot_gui/activations."""
+    return user_dir("activations", cache=True)
 
 
 class ActivationCache:

@@ -8,7 +8,6 @@ code but never arbitrary Python, and only when the user chooses such a file.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import pickle
 import pickletools
@@ -20,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from blindspot_gui.core.resources import resource_path
+from blindspot_gui.core.resources import resource_path, user_dir
 from blindspot_gui.core.zoo import ZOO, ModelSpec, find_spec
 
 
@@ -36,9 +35,7 @@ def first_line(error: BaseException) -> str:
 
 def user_models_dir() -> Path:
     """Where models trained by the user go: $BLINDSPOT_HOME/models, else ~/.local/share/blindspot_gui/models."""
-    home = os.environ.get("BLINDSPOT_HOME")
-    base = Path(home) if home else Path.home() / ".local" / "share" / "blindspot_gui"
-    return base / "models"
+    return user_dir("models")
 
 
 def bundled_models_dir() -> Path:
