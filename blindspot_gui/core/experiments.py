@@ -133,40 +133,50 @@ def _attack_images(n: int | None, split: str = "train"):
     return data.images[:count], data.labels[:count]
 
 
-def _attacked_rows(experiment: str, names, split: str, n: int | None, monitor: Monitor) -> tuple[list[dict], PartStore]:
-    """Errors and the attack of each model on the first n images of ``split``; finished parts are reused."""
+def _attacked_rows(experiment: str, names, split: str, n: int | None,
+                   monitor: Monitor) -> tuple[list[dict], PartStore, dict[str, dict]]:
+    """Errors and the attack of each model on the first n images of ``split``; finished parts are reused.
+
+    Returns the rows, the store, and each model's arrays (adversarial images, success, distortion).
+    """
     store = PartStore.for_run(experiment, n or len(load_mnist(split)))
     images, labels = _attack_images(n, split)
-    rows = []
+    rows, arrays_by_model = [], {}
     for position, name in enumerate(names):
         part = monitor.scaled(position / len(names), (position + 1) / len(names))
         record = store.load_record(name)
-        if record is None or store.load_arrays(name) is None:
+        arrays = store.load_arrays(name) if record is not None else None
+        if arrays is None:
             part.progress(0.0, f"{name}: errors")
             errors = measure_errors(load_zoo_model(name), find_spec(name))
             record, arrays = _attack_part(name, images, labels, part.scaled(0.05, 1.0))
             record |= {f"{part_name}_error": error for part_name, error in errors.items()}
             store.save(name, record, arrays)
+        arrays_by_model[name] = arrays
         paper = find_spec(name).paper
         rows.append(record | {"paper_train_error": paper.train_error, "paper_test_error": paper.test_error,
                               "paper_P1_error": paper.p1_error, "paper_P2_error": paper.p2_error,
                               "paper_distortion": paper.distortion})
         part.progress(1.0, f"{name} done")
-    return rows, store
+    return rows, store, arrays_by_model
 
 
 def table1(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
     """Training error, test error and average minimum distortion (on n training images) of each Table 1 model."""
-    rows, store = _attacked_rows("table1", TABLE1_MODELS, "train", n, monitor or Monitor())
-    return {"experiment": "table1", "n": rows[0]["images"], "target_rule": TARGET_RULE, "rows": rows,
-            "folder": str(store.folder)}
+    return _attacked_table("table1", TABLE1_MODELS, "train", n, monitor)[0]
+
+
+def _attacked_table(experiment: str, names, split: str, n: int | None, monitor: Monitor | None):
+    """A table of attacked models as a result dictionary, and the arrays behind it."""
+    rows, store, arrays = _attacked_rows(experiment, names, split, n, monitor or Monitor())
+    result = {"experiment": experiment, "n": rows[0]["images"], "target_rule": TARGET_RULE, "rows": rows,
+              "folder": str(store.folder)}
+    return result, arrays
 
 
 def table3(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
     """The P1/P2 models' errors on P1, P2 and the test set, and their average minimum distortion (test images)."""
-    rows, store = _attacked_rows("table3", TABLE3_MODELS, "test", n, monitor or Monitor())
-    return {"experiment": "table3", "n": rows[0]["images"], "target_rule": TARGET_RULE, "rows": rows,
-            "folder": str(store.folder)}
+    return _attacked_table("table3", TABLE3_MODELS, "test", n, monitor)[0]
 
 
 def _error_rates(models: dict, images: torch.Tensor, labels: torch.Tensor) -> list[float | None]:
@@ -178,13 +188,12 @@ def _error_rates(models: dict, images: torch.Tensor, labels: torch.Tensor) -> li
 def table4(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
     """Cross-training-set generalisation on test-set examples, amplified examples and noise (Table 4)."""
     monitor = monitor or Monitor()
-    first = table3(n, monitor.scaled(0.0, 0.8))
-    store = PartStore(Path(first["folder"]))
+    first, arrays_by_model = _attacked_table("table3", TABLE3_MODELS, "test", n, monitor.scaled(0.0, 0.8))
     models = {name: load_zoo_model(name) for name in TABLE3_MODELS}
     images, labels = _attack_images(n, "test")
     matrix = []
     for row in first["rows"]:
-        arrays = store.load_arrays(row["model"])
+        arrays = arrays_by_model[row["model"]]
         made = torch.from_numpy(arrays["success"])
         examples = torch.from_numpy(arrays["adversarial"])[made]
         matrix.append({"examples": f"distorted for {row['model']} (av. stddev {row['distortion']:.3f})",
@@ -196,7 +205,7 @@ def table4(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
                        "errors": _error_rates(models, noisy, labels), "paper": list(PAPER_TABLE4[f"noise {stddev}"])})
         if stddev == 0.06:
             for row in first["rows"]:
-                arrays = store.load_arrays(row["model"])
+                arrays = arrays_by_model[row["model"]]
                 made = torch.from_numpy(arrays["success"])
                 amplified = rescale_perturbation(images[made].numpy(), arrays["adversarial"][arrays["success"]], 0.1)
                 matrix.append({"examples": f"distorted for {row['model']}, amplified to stddev 0.1",
@@ -210,13 +219,12 @@ def table4(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
 def table2(n: int | None = 1000, monitor: Monitor | None = None) -> dict:
     """Cross-model generalisation: the error each model makes on the examples made for each other model."""
     monitor = monitor or Monitor()
-    first = table1(n, monitor.scaled(0.0, 0.8))
-    store = PartStore(Path(first["folder"]))
+    first, arrays_by_model = _attacked_table("table1", TABLE1_MODELS, "train", n, monitor.scaled(0.0, 0.8))
     models = {name: load_zoo_model(name) for name in TABLE1_MODELS}
     images, labels = _attack_images(n)
     matrix = []
     for row in first["rows"]:
-        arrays = store.load_arrays(row["model"])
+        arrays = arrays_by_model[row["model"]]
         examples = torch.from_numpy(arrays["adversarial"][arrays["success"]])
         truth = labels[torch.from_numpy(arrays["success"])]
         errors = [float((predict_labels(models[name], examples) != truth).float().mean()) if len(examples) else None

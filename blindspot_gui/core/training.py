@@ -71,10 +71,10 @@ def error_rate(model: nn.Module, data: Dataset, monitor: Monitor | None = None) 
 def measure_errors(model: nn.Module, spec: ModelSpec) -> dict[str, float]:
     """Error on the full training set, the test set and, for the cross-training-set models, P1 and P2."""
     train = load_mnist("train")
-    errors = {"train": error_rate(model, train), "test": error_rate(model, load_mnist("test"))}
+    wrong = (predict_labels(model, train.images) != train.labels).float()
+    errors = {"train": float(wrong.mean()), "test": error_rate(model, load_mnist("test"))}
     if spec.training_data in ("P1", "P2"):
         p1, p2 = p1_p2_split()
-        wrong = (predict_labels(model, train.images) != train.labels).float()
         errors["P1"] = float(wrong[torch.as_tensor(p1)].mean())
         errors["P2"] = float(wrong[torch.as_tensor(p2)].mean())
     return errors

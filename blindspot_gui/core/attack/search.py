@@ -363,15 +363,22 @@ class _ProgressReporter:
 
 
 def _best_per_image(tasks: _Tasks, images_flat: torch.Tensor, count: int):
-    """The smallest successful squared norm per image over its tasks, and that point (the original if none)."""
-    best_norm = torch.full((count,), math.inf)
+    """The smallest successful squared norm per image over its tasks, and that point (the original if none).
+
+    Vectorised, as it runs at every partial result: each image's winning task is the first one
+    whose norm equals the image's minimum (one write per image).
+    """
+    best_norm = torch.full((count,), math.inf).scatter_reduce_(0, tasks.image_index, tasks.best_squared_norm, "amin")
     best_point = images_flat.clone()
-    order = torch.argsort(tasks.best_squared_norm, descending=True)
-    for task in order.tolist():
-        image = int(tasks.image_index[task])
-        if tasks.best_squared_norm[task] < best_norm[image]:
-            best_norm[image] = tasks.best_squared_norm[task]
-            best_point[image] = tasks.best_point[task]
+    winners = torch.nonzero(torch.isfinite(tasks.best_squared_norm)
+                            & (tasks.best_squared_norm == best_norm[tasks.image_index])).flatten()
+    if len(winners):
+        owners = tasks.image_index[winners]
+        order = torch.argsort(owners, stable=True)
+        winners, owners = winners[order], owners[order]
+        first = torch.ones_like(owners, dtype=torch.bool)
+        first[1:] = owners[1:] != owners[:-1]
+        best_point[owners[first]] = tasks.best_point[winners[first]]
     return best_norm, best_point
 
 
