@@ -211,8 +211,8 @@ class BlindspotView(QWidget):
     def show_original(self, pixels: np.ndarray, answer: str, probabilities) -> None:
         self.original_panel.show_grey(pixels)
         self.original_panel.show_answer(answer, probabilities)
-        self.original_panel.view.autoRange(padding=0.0)
         self.clear_result()
+        self._fit_views(pixels.shape)
 
     def clear_result(self) -> None:
         self._perturbation = np.zeros_like(self._perturbation)
@@ -233,6 +233,12 @@ class BlindspotView(QWidget):
         if noisy is not None:
             self.noise_panel.show_grey(noisy)
             self.noise_panel.show_answer(answer, probabilities)
+            self._fit_views(noisy.shape)  # a panel that appears must not widen the linked views' range
+
+    def _fit_views(self, shape) -> None:
+        """Show the whole image, edge to edge, in all the linked views."""
+        height, width = shape[:2]
+        self.original_panel.view.setRange(xRange=(0, width), yRange=(0, height), padding=0.0)
 
     def show_readout(self, text: str) -> None:
         self.readout.setText(text)
