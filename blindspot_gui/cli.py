@@ -242,89 +242,70 @@ def command_units(args) -> int:
     return 0
 
 
-def _table1_lines(result) -> tuple[list[str], list[list]]:
-    header = ["model", "train error", "paper", "test error", "paper", "av. min. distortion", "paper", "difference",
-              "success"]
-    rows = []
-    for row in result["rows"]:
-        difference = None if row["distortion"] is None else row["distortion"] - row["paper_distortion"]
-        rows.append([row["model"], percent(row["train_error"]), percent(row["paper_train_error"]),
-                     percent(row["test_error"]), percent(row["paper_test_error"]),
-                     "—" if row["distortion"] is None else f"{row['distortion']:.4f}", f"{row['paper_distortion']:.3f}",
-                     "—" if difference is None else f"{difference:+.4f}", percent(row["success"])])
-    return header, rows
+def _run_experiment(args, monitor: Monitor) -> dict:
+    from blindspot_gui.core import experiments
+
+    if args.experiment == "table5":
+        return experiments.table5(args.model, monitor)
+    if args.experiment == "advtrain":
+        if args.epochs is not None and args.epochs < 1:
+            raise ValueError("--epochs must be at least 1")
+        return experiments.advtrain(args.per_layer, monitor, args.epochs)
+    n = None if args.n == "all" else _positive_count(args.n)
+    run = {"table1": experiments.table1, "table2": experiments.table2, "table3": experiments.table3,
+           "table4": experiments.table4}[args.experiment]
+    return run(n, monitor, args.rule)
 
 
-def _table2_lines(result) -> tuple[list[str], list[list]]:
-    header = ["examples made for", *result["columns"], "distortion (paper)"]
-    rows = []
-    for row in result["rows"]:
-        cells = [f"{percent(ours)} ({percent(paper)})" for ours, paper in zip(row["errors"], row["paper"])]
-        distortion = "—" if row["distortion"] is None else f"{row['distortion']:.4f}"
-        rows.append([row["made_for"], *cells, f"{distortion} ({row['paper_distortion']:.3f})"])
-    return header, rows
+def _positive_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"--n must be a positive number or 'all', not {text!r}") from None
+    if n < 1:
+        raise ValueError("--n must be a positive number or 'all'")
+    return n
 
 
-def _table3_lines(result) -> tuple[list[str], list[list]]:
-    header = ["model", "error on P1 (paper)", "error on P2 (paper)", "test error (paper)", "distortion (paper)"]
-    rows = [[row["model"], f"{percent(row['P1_error'])} ({percent(row['paper_P1_error'])})",
-             f"{percent(row['P2_error'])} ({percent(row['paper_P2_error'])})",
-             f"{percent(row['test_error'])} ({percent(row['paper_test_error'])})",
-             f"{'—' if row['distortion'] is None else format(row['distortion'], '.4f')} ({row['paper_distortion']:.3f})"]
-            for row in result["rows"]]
-    return header, rows
-
-
-def _table4_lines(result) -> tuple[list[str], list[list]]:
-    header = ["examples", *result["columns"]]
-    rows = [[row["examples"], *[f"{percent(ours)} ({percent(paper)})" for ours, paper in zip(row["errors"], row["paper"])]]
-            for row in result["rows"]]
-    return header, rows
-
-
-def _table5_lines(result) -> tuple[list[str], list[list]]:
-    header = ["layer", "kind", "stride", "input", "method", "upper bound", "paper"]
-    rows = [[row["layer"], row["kind"], row["stride"] or "—", "x".join(map(str, row["input_shape"])), row["method"],
-             f"{row['bound']:.3f}", "—" if row["paper_bound"] is None else f"{row['paper_layer']}: {row['paper_bound']}"]
-            for row in result["rows"]]
-    rows.append(["network", "", "", "", "product", f"{result['network_bound']:.4g}", ""])
-    return header, rows
+def _advtrain_printer():
+    """Prints each epoch of an adversarial training run as it finishes."""
+    def show(report) -> None:
+        if isinstance(report, dict):
+            baseline = report["baseline"]
+            print(f"\rbefore: {baseline['model']} test error {percent(baseline['test_error'])}, "
+                  f"av. min. distortion {baseline['distortion']:.4f}", file=sys.stderr)
+            return
+        distortion = "" if report.distortion is None else f", av. min. distortion {report.distortion:.4f}"
+        print(f"\repoch {report.epoch}/{report.epochs}: test error {percent(report.test_error)}{distortion}",
+              file=sys.stderr)
+    return show
 
 
 def command_reproduce(args) -> int:
     import csv
 
-    from blindspot_gui.core import experiments
+    from blindspot_gui.core.experiments import comparison_table, table_as_csv, table_as_text
 
-    n = None if args.n == "all" else int(args.n)
-    if n is not None and n < 1:
-        raise ValueError("--n must be a positive number or 'all'")
     bar = TerminalProgress(f"reproduce {args.experiment}")
     started = time.perf_counter()
+    monitor = Monitor(on_progress=bar, on_partial=_advtrain_printer() if args.experiment == "advtrain" else None)
     try:
-        if args.experiment == "table5":
-            result = experiments.table5(args.model, Monitor(on_progress=bar))
-        else:
-            run = {"table1": experiments.table1, "table2": experiments.table2, "table3": experiments.table3,
-                   "table4": experiments.table4}[args.experiment]
-            result = run(n, Monitor(on_progress=bar))
+        result = _run_experiment(args, monitor)
     finally:
         bar.finish()
-    lines = {"table1": _table1_lines, "table2": _table2_lines, "table3": _table3_lines, "table4": _table4_lines,
-             "table5": _table5_lines}
-    header, rows = lines[args.experiment](result)
+    table = comparison_table(result)
+    header, rows = table_as_text(table)
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    print(f"{table.title} — ours (paper)")
     for line in (header, *rows):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)))
-    if args.experiment == "table5":
-        print(f"{result['model']}; {time.perf_counter() - started:.1f} s")
-    else:
-        split = "training" if args.experiment in ("table1", "table2") else "test"
-        print(f"{result['n']} {split} images attacked; target rule: {result['target_rule']}; "
-              f"{time.perf_counter() - started:.1f} s (finished parts are kept and reused)")
+    for note in table.notes:
+        print(note)
+    print(f"{time.perf_counter() - started:.1f} s (finished parts are kept and reused: {result.get('folder', '—')})")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     if args.csv:
+        header, rows = table_as_csv(table)
         with open(args.csv, "w", newline="") as stream:
             writer = csv.writer(stream)
             writer.writerow(header)
@@ -386,8 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     units.set_defaults(run=command_units)
 
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
-    reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5"))
+    reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5", "advtrain"))
     reproduce.add_argument("--model", help="table5: a zoo model instead of AlexNet")
+    reproduce.add_argument("--rule", default="random", choices=("random", "next", "nearest"),
+                           help="tables 1-4: the target label of each attack (default: a seeded random wrong label)")
+    reproduce.add_argument("--per-layer", action="store_true",
+                           help="advtrain: also train on adversarial examples of each hidden layer's output")
+    reproduce.add_argument("--epochs", type=int, help="advtrain: fewer epochs for a quick look (not saved to the zoo)")
     reproduce.add_argument("--n", default="1000",
                            help="images to attack per model (training images for tables 1-2, test images for "
                                 "tables 3-4), or 'all' (default 1000)")

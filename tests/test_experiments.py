@@ -1,4 +1,4 @@
-"""Tables 1 and 2 on a few training images: ours beside the paper's, parts kept on disk and reused."""
+"""The paper's experiments on a few images: ours beside the paper's, parts kept on disk and reused."""
 
 import json
 
@@ -13,7 +13,7 @@ def test_table1_on_a_few_images_reports_errors_distortions_and_the_papers(isolat
     result = experiments.table1(n=12)
     assert [row["model"] for row in result["rows"]] == list(experiments.TABLE1_MODELS)
     for row in result["rows"]:
-        assert row["images"] == 12 and row["success"] == 1.0
+        assert row["images"] == 12 and row["success"] == 1.0 and row["attacked"] <= 12
         assert 0 < row["distortion"] < 0.2 and row["paper_distortion"] > 0
         assert 0 <= row["test_error"] < 0.25
     by_name = {row["model"]: row for row in result["rows"]}
@@ -38,14 +38,48 @@ def test_finished_parts_are_reused_and_a_cancelled_run_resumes(isolated_user_fol
     assert result["rows"][0]["seconds"] == first_record["seconds"]  # reused, not recomputed
 
 
-def test_table2_matrix_and_noise_rows(isolated_user_folder):
+def test_table2_matrix_diagonal_and_noise_rows(isolated_user_folder):
     result = experiments.table2(n=10)
     assert result["columns"] == list(experiments.TABLE1_MODELS)
-    assert len(result["rows"]) == len(experiments.TABLE1_MODELS) + 2
+    assert len(result["rows"]) == len(experiments.TABLE1_MODELS) + 4
     for row in result["rows"]:
         assert len(row["errors"]) == 6 and all(0 <= error <= 1 for error in row["errors"])
+    for index, row in enumerate(result["rows"][:6]):
+        assert row["errors"][index] == 1.0  # only correctly classified images are attacked: 100% by construction
         assert len(row["paper"]) == 6
-    assert result["rows"][-1]["made_for"] == "Gaussian noise, stddev 0.3"
+    assert [row["examples"] for row in result["rows"][-2:]] == ["Gaussian noise, stddev 0.3",
+                                                                "Gaussian noise, stddev 0.3 (clipped)"]
+    assert result["rows"][-1]["paper"] is None
+
+
+def test_target_rules_give_their_targets_and_unknown_rules_are_refused():
+    import torch
+
+    labels = torch.arange(10).repeat(5)
+    random = experiments.experiment_targets(labels, "random")
+    assert (random != labels).all() and torch.equal(random, experiments.experiment_targets(labels, "random"))
+    assert torch.equal(experiments.experiment_targets(labels, "next"), (labels + 1) % 10)
+    assert (experiments.experiment_targets(labels, "nearest") == -1).all()
+    with pytest.raises(ValueError, match="unknown target rule"):
+        experiments.table1(n=4, rule="furthest")
+
+
+def test_the_nearest_class_rule_finds_smaller_distortions_than_random_targets(isolated_user_folder):
+    nearest = experiments.table3(n=10, rule="nearest")
+    random = experiments.table3(n=10, rule="random")
+    for near, far in zip(nearest["rows"], random["rows"]):
+        assert near["distortion"] < far["distortion"]
+    assert nearest["folder"] != random["folder"]
+
+
+def test_comparison_table_gives_ours_the_papers_and_the_difference(isolated_user_folder):
+    table = experiments.comparison_table(experiments.table1(n=6))
+    label, cells = table.rows[3]
+    assert label == "FC100-100-10" and cells[1].paper == 0.0164
+    assert cells[1].difference == pytest.approx(cells[1].ours - 0.0164)
+    header, rows = experiments.table_as_csv(table)
+    assert header[:4] == ["model", "train error", "train error (paper)", "train error (difference)"]
+    assert rows[3][5] == 0.0164
 
 
 def test_cli_reproduce_prints_and_exports(isolated_user_folder, tmp_path, capsys):
@@ -53,7 +87,7 @@ def test_cli_reproduce_prints_and_exports(isolated_user_folder, tmp_path, capsys
     assert main(["reproduce", "table1", "--n", "6", "--csv", str(table), "--json", str(record)]) == 0
     out = capsys.readouterr().out
     assert "av. min. distortion" in out and "FC200-200-10" in out and "target rule" in out
-    assert table.read_text().splitlines()[0].startswith("model,train error")
+    assert table.read_text().splitlines()[0].startswith("model,train error,train error (paper)")
     assert json.loads(record.read_text())["n"] == 6
     assert main(["reproduce", "table1", "--n", "0"]) == 1
 
@@ -64,7 +98,7 @@ def test_tables_3_and_4_on_a_few_test_images(isolated_user_folder, capsys):
     assert all({"P1_error", "P2_error", "test_error"} <= set(row) for row in third["rows"])
     fourth = experiments.table4(n=8)
     assert [row["examples"][:13] for row in fourth["rows"]].count("distorted for") == 6
-    assert len(fourth["rows"]) == 8 and all(len(row["errors"]) == 3 for row in fourth["rows"])
+    assert len(fourth["rows"]) == 10 and all(len(row["errors"]) == 3 for row in fourth["rows"])
     amplified = [row for row in fourth["rows"] if "amplified" in row["examples"]]
     assert all(row["errors"][index] >= 0.5 for index, row in enumerate(amplified))  # still fools its own model
     assert main(["reproduce", "table4", "--n", "8"]) == 0

@@ -52,13 +52,18 @@ class Monitor:
         """A sub-monitor whose progress 0..1 maps onto start..end of this one."""
         return ScaledMonitor(self, start, end)
 
+    def quiet(self, start: float = 0.0, end: float = 1.0) -> "ScaledMonitor":
+        """Like :meth:`scaled`, but the nested job's partial results are not passed on."""
+        return ScaledMonitor(self, start, end, forward_partials=False)
+
 
 class ScaledMonitor(Monitor):
     """Maps a nested loop's progress onto a range of its parent's; shares the parent's cancel flag."""
 
-    def __init__(self, parent: Monitor, start: float, end: float):
+    def __init__(self, parent: Monitor, start: float, end: float, forward_partials: bool = True):
         super().__init__()
         self._parent = parent
+        self._forward_partials = forward_partials
         self._start = start
         self._end = end
 
@@ -67,7 +72,8 @@ class ScaledMonitor(Monitor):
         self._parent.progress(self._start + (self._end - self._start) * fraction, message)
 
     def partial(self, result: Any) -> None:
-        self._parent.partial(result)
+        if self._forward_partials:
+            self._parent.partial(result)
 
     def cancel(self) -> None:
         self._parent.cancel()

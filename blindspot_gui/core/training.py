@@ -178,14 +178,19 @@ def _pretrain_autoencoder(model, spec, data, monitor: Monitor) -> float:
 
 
 def train_model(
-    spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu", data: Dataset | None = None
+    spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu", data: Dataset | None = None,
+    checkpoint=None,
 ) -> TrainingResult:
     """Train ``spec`` from scratch on its training data (or on ``data``) and measure its errors.
 
     Progress goes to ``monitor`` (fraction of all epochs), each finished epoch is sent as an
     :class:`EpochReport` partial result, and ``monitor.check`` is called every minibatch.
+    A spec with an adversarial recipe is trained by core/advtrain.py instead (its partial results
+    are ``AdvTrainReport``s), resuming from and saving to ``checkpoint`` when one is given.
     """
     monitor = monitor or Monitor()
+    if spec.adversarial is not None:
+        return _train_adversarially(spec, monitor, device, data, checkpoint)
     torch.manual_seed(spec.recipe.seed)
     model = spec.build().to(device)
     data = data if data is not None else training_part(spec.training_data)
@@ -205,6 +210,20 @@ def train_model(
     model.eval()
     model.cpu()
     metadata = training_metadata(spec, model, len(data), wall_time, measure_errors(model, spec), extra)
+    return TrainingResult(model, metadata)
+
+
+def _train_adversarially(spec: ModelSpec, monitor: Monitor, device: str, data: Dataset | None,
+                         checkpoint) -> TrainingResult:
+    """Adversarial training (core/advtrain.py), its curve kept in the record."""
+    from blindspot_gui.core.advtrain import train_adversarially
+
+    data = data if data is not None else training_part(spec.training_data)
+    model, curve = train_adversarially(spec, monitor, device, data, checkpoint)
+    extra = {"adversarial": asdict(spec.adversarial), "average_min_distortion": curve[-1].distortion,
+             "curve": [asdict(point) for point in curve]}
+    seconds = sum(point.seconds for point in curve)  # a resumed run: the time of every epoch, not of this call
+    metadata = training_metadata(spec, model, len(data), seconds, measure_errors(model, spec), extra)
     return TrainingResult(model, metadata)
 
 

@@ -66,6 +66,24 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class AdversarialRecipe:
+    """Adversarial training (section 4.2, see core/advtrain.py): where examples are made and how they are mixed in."""
+
+    layers: tuple[str, ...] = ("input",)
+    """"input" for images; a hidden layer's name (e.g. "sigmoid1") for examples of its outputs (the per-layer variant)."""
+    pool_size: int = 20000
+    refresh: int = 3000
+    """fresh adversarial examples made per layer each epoch, each replacing a random pool entry once the pool is full."""
+    mix: float = 0.5
+    """pool examples per clean example in every minibatch, per layer."""
+    distortion_every: int = 5
+    """epochs between measurements of the net's average minimum distortion."""
+    warmup_epochs: int = 1
+    """epochs of plain training before the first examples: an untrained net's few correct answers are mostly one
+    class, and a pool of those teaches it to say that class."""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model of the zoo: its name, architecture, regularisation, training data and recipe."""
 
@@ -81,6 +99,8 @@ class ModelSpec:
     """"train" (60,000 images), "P1" or "P2" (30,000 each)."""
     recipe: Recipe = field(default_factory=Recipe)
     paper: PaperFigures = field(default_factory=PaperFigures)
+    adversarial: AdversarialRecipe | None = None
+    """adversarial training on top of the recipe (None: plain training)."""
 
     @property
     def weights_file(self) -> str:
@@ -204,6 +224,18 @@ ZOO: tuple[ModelSpec, ...] = (
         "FC100-100-10' (P2)", "fc100-100-10-p2", "Sigmoid 100-100 net trained on half P2 of the training set",
         "mlp", (100, 100), (1e-5, 1e-5, 1e-6), "P2", recipe=dataclasses.replace(_HALF_DATA_RECIPE, seed=3),
         paper=PaperFigures(None, 0.021, 0.058, p1_error=0.023, p2_error=0.0),
+    ),
+    ModelSpec(
+        "FC100-100-10 (adversarial)", "fc100-100-10-adv",
+        "FC100-100-10 trained with a pool of adversarial examples of its input (section 4.2)",
+        "mlp", (100, 100), (1e-5, 1e-5, 1e-6), recipe=_SIGMOID_NET_RECIPE,
+        paper=PaperFigures(None, 0.012), adversarial=AdversarialRecipe(),
+    ),
+    ModelSpec(
+        "FC100-100-10 (adversarial, per layer)", "fc100-100-10-adv-layers",
+        "FC100-100-10 trained with adversarial examples of its input and of each hidden layer's output (section 4.2)",
+        "mlp", (100, 100), (1e-5, 1e-5, 1e-6), recipe=_SIGMOID_NET_RECIPE,
+        paper=PaperFigures(None, 0.012), adversarial=AdversarialRecipe(layers=("input", "sigmoid1", "sigmoid2")),
     ),
     ModelSpec(
         "ConvNet", "conv", "Small convolutional net (2 conv + 2 fully connected layers)",

@@ -33,11 +33,12 @@ from blindspot_gui.core.attack.search import AttackConfig, AttackResult, SearchP
 from blindspot_gui.core.data import MNIST_CLASS_NAMES, load_mnist
 from blindspot_gui.core.images import save_grey_png
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
-from blindspot_gui.core.training import EpochReport, train_model, warm_up
+from blindspot_gui.core.training import train_model, warm_up
 from blindspot_gui.core.transfer import class_probabilities, transfer_predictions
 from blindspot_gui.core.weights import ModelCache, WeightsError, load_weights_file, save_model, user_models_dir
 from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt.blindspot_view import BlindspotView
+from blindspot_gui.qt.experiments_view import ExperimentsView
 from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.search_panel import SearchPanel
@@ -125,6 +126,12 @@ class MainWindow(QMainWindow):
                                            if self.model_panel.is_available(name)])
         self.tabs.addTab(self.unit_explorer, "Unit explorer")
         self.unit_explorer.sig_image_requested.connect(self._on_unit_image_requested)
+        self.experiments_view = ExperimentsView(self.runner)
+        self.tabs.addTab(self.experiments_view, "Experiments")
+        self.experiments_view.sig_model_trained.connect(self._on_model_trained)
+        self.experiments_view.sig_error.connect(self.show_message)
+        self._docks_hidden_for_tab: list[QDockWidget] = []
+        self.tabs.currentChanged.connect(lambda _: self._fit_docks_to_tab())
         self.image_source.sig_image_chosen.connect(self._on_image_chosen)
         self.image_source.sig_error.connect(self.show_message)
         self.search_panel.sig_run_requested.connect(self.run_search)
@@ -173,6 +180,10 @@ class MainWindow(QMainWindow):
         self._action(search_menu, "&Previous image", "Left",
                      self._on_blindspot_tab(lambda: self.image_source.step(-1)), "action_previous")
         self._action(search_menu, "R&andom image", "R", self._on_blindspot_tab(self.image_source.choose_random))
+        experiment_menu = bar.addMenu("E&xperiments")
+        self._action(experiment_menu, "&Run the chosen experiment", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
+                     self._run_experiment, "action_run_experiment")
+        self._action(experiment_menu, "&Cancel the experiment", "Ctrl+.", self.experiments_view.cancel)
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "&Full screen", "F11", self.toggle_full_screen)
         self._action(view_menu, "&Larger text", [QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")],
@@ -188,6 +199,21 @@ class MainWindow(QMainWindow):
             if self.tabs.currentIndex() == 0:
                 handler()
         return act
+
+    def _fit_docks_to_tab(self) -> None:
+        """The image and network docks serve the blind-spot tab; the Experiments tab gets the whole window."""
+        if self.tabs.currentWidget() is self.experiments_view:
+            self._docks_hidden_for_tab = [dock for dock in (self.model_dock, self.image_dock) if dock.isVisible()]
+            for dock in self._docks_hidden_for_tab:
+                dock.hide()
+        else:
+            for dock in self._docks_hidden_for_tab:
+                dock.show()
+            self._docks_hidden_for_tab = []
+
+    def _run_experiment(self) -> None:
+        self.tabs.setCurrentWidget(self.experiments_view)
+        self.experiments_view.run()
 
     def _on_unit_image_requested(self, choice: ImageChoice) -> None:
         self.tabs.setCurrentIndex(0)
@@ -465,21 +491,26 @@ class MainWindow(QMainWindow):
                           on_cancelled=self._on_training_cancelled,
                           throttle_partials=False)
 
-    def _on_training_epoch(self, report: EpochReport) -> None:
-        if report.stage != "autoencoder pre-training":
+    def _on_training_epoch(self, report) -> None:
+        """An EpochReport, or an AdvTrainReport of adversarial training."""
+        if getattr(report, "stage", None) != "autoencoder pre-training":
             self.model_panel.add_epoch(report.epoch, report.loss, report.test_error)
 
     def _on_training_finished(self, name: str, path) -> None:
         self.model_panel.set_training(False)
+        self._on_model_trained(name)
+        self.statusBar().showMessage(f"Trained {name}; weights saved to {path}")
+        self.sig_training_finished.emit(name)
+
+    def _on_model_trained(self, name: str) -> None:
+        """New weights for zoo model ``name`` are on disk: drop the old ones everywhere."""
         if name in (self.result_model, self.active_model_name):
             self._abandon_search()
         self.models.forget(name)
         self.model_panel.refresh()
         self._update_explorer_models()
-        self.statusBar().showMessage(f"Trained {name}; weights saved to {path}")
         if self.active_model_name == name:
             self._show_original()
-        self.sig_training_finished.emit(name)
 
     def _on_training_failed(self, message: str) -> None:
         self.model_panel.set_training(False)

@@ -1,0 +1,294 @@
+"""Adversarial training (section 4.2): a pool of blind-spot examples, partly renewed every epoch, mixed into training.
+
+Szegedy et al. trained a 100-100-10 net "by keeping a pool of adversarial examples, a random
+subset of which is continuously replaced by newly generated adversarial examples and which is
+mixed into the original training set all the time", and report that the improvement came from
+making adversarial examples for each layer's outputs and training all the layers above. Both
+are here: ``AdversarialRecipe.layers`` names where examples are made, "input" for the image,
+or a hidden layer (a sigmoid's output lies in [0, 1], so the same box-constrained search applies
+to it) whose examples train only the layers above it.
+
+Our choices where the paper is silent (stated in the recipe): each epoch ``refresh`` random
+training images that the current net classifies correctly are pushed to a random wrong label by
+a shortened L-BFGS search (``POOL_ATTACK``), each success replaces a random entry of the pool
+(which first fills up), and every minibatch of clean images gets ``mix`` times as many pool
+examples with their true labels. A run keeps a checkpoint after every epoch, so a cancelled or
+crashed run resumes from its last finished epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
+from blindspot_gui.core.data import Dataset, load_mnist, training_part
+from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.training import error_rate, random_shift
+from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
+
+import os
+POOL_TARGET = os.environ.get("POOL_TARGET", "random")
+POOL_MAX_DISTORTION = float(os.environ.get("POOL_MAX", "1"))
+POOL_ATTACK = AttackConfig(bisection_rounds=1, max_iterations=20, boundary_steps=6, untargeted_candidates=int(os.environ.get("POOL_CAND", "1")))
+"""A shortened search for the pool: examples near the boundary serve training; they need not be minimal."""
+DISTORTION_ATTACK = AttackConfig()
+"""The full search, for the net's average minimum distortion."""
+PROBE_IMAGES = 200
+"""The first this many test images measure the average minimum distortion during training."""
+
+
+@dataclass(frozen=True)
+class AdvTrainReport:
+    """One point of the live curve: test error after an epoch, and the average minimum distortion when measured."""
+
+    epoch: int
+    epochs: int
+    loss: float
+    test_error: float
+    distortion: float | None
+    pool: dict
+    seconds: float
+
+
+def split_at(model: nn.Sequential, layer: str) -> tuple[nn.Module, nn.Module]:
+    """(the layers up to and including ``layer``, the layers above it) of a sequential net; "input" splits before all."""
+    names = [name for name, _ in model.named_children()]
+    if layer == "input":
+        return nn.Identity(), model
+    if layer not in names:
+        raise ValueError(f"no layer {layer!r} in the net; it has {', '.join(names)}")
+    cut = names.index(layer) + 1
+    return model[:cut], model[cut:]
+
+
+class _Features(nn.Module):
+    """The layers above a hidden layer, taking its activations shaped as (N, 1, 1, D) images."""
+
+    def __init__(self, upper: nn.Module):
+        super().__init__()
+        self.upper = upper
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.upper(features.flatten(1))
+
+
+def _random_wrong_labels(labels: torch.Tensor, generator: torch.Generator, classes: int = 10) -> torch.Tensor:
+    return (labels + torch.randint(1, classes, labels.shape, generator=generator)) % classes
+
+
+def make_examples(model: nn.Sequential, layer: str, images, labels, generator: torch.Generator,
+                  config: AttackConfig = POOL_ATTACK, monitor: Monitor | None = None):
+    """Adversarial examples at ``layer`` for the images the net gets right, each with its true label.
+
+    Returns (examples, labels, mean RMS distortion); examples are images (N, 1, 28, 28) for "input"
+    and activations (N, 1, 1, D) of ``layer`` otherwise.
+    """
+    lower, upper = split_at(model, layer)
+    inputs = images
+    if layer != "input":
+        with torch.inference_mode():
+            inputs = lower(images.to(next(model.parameters()).device)).cpu()
+        inputs = inputs.flatten(1).clamp(0, 1)[:, None, None, :]
+        upper = _Features(upper)
+    targets = _random_wrong_labels(labels, generator) if POOL_TARGET == "random" else "none"
+    results = blindspot_search(upper, inputs.clone(), targets, labels, config=config, monitor=monitor)
+    kept = [result for result in results if result.success and result.original_prediction == result.label
+            and result.distortion <= POOL_MAX_DISTORTION]
+    if not kept:
+        return inputs[:0], labels[:0], float("nan")
+    examples = torch.stack([torch.from_numpy(result.adversarial) for result in kept])
+    kept_labels = torch.tensor([result.label for result in kept])
+    return examples, kept_labels, sum(result.distortion for result in kept) / len(kept)
+
+
+def average_min_distortion(model: nn.Module, images, labels, seed: int = 0, monitor: Monitor | None = None) -> float:
+    """Mean RMS of the smallest perturbation to a seeded random wrong label, over the images the net gets right."""
+    generator = torch.Generator().manual_seed(seed)
+    targets = _random_wrong_labels(labels, generator)
+    results = blindspot_search(model, images, targets, labels, config=DISTORTION_ATTACK, monitor=monitor)
+    values = [result.distortion for result in results if result.success and result.original_prediction == result.label]
+    return sum(values) / len(values) if values else float("nan")
+
+
+class Pool:
+    """Adversarial examples of one layer with their labels; fills up, then fresh ones replace random entries."""
+
+    def __init__(self, layer: str, capacity: int):
+        self.layer = layer
+        self.capacity = capacity
+        self.examples: torch.Tensor | None = None
+        self.labels = torch.empty(0, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def add(self, examples: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> None:
+        """Append while there is room; then each further example replaces a different random older entry."""
+        if len(labels) == 0:
+            return
+        if self.examples is None:
+            self.examples = examples[:0]
+        older = len(self)
+        room = max(self.capacity - older, 0)
+        self.examples = torch.cat([self.examples, examples[:room]])
+        self.labels = torch.cat([self.labels, labels[:room]])
+        slots = torch.randperm(older, generator=generator)[: len(labels) - room]
+        self.examples[slots] = examples[room : room + len(slots)]
+        self.labels[slots] = labels[room : room + len(slots)]
+
+    def sample(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        chosen = torch.randint(0, len(self), (count,), generator=generator)
+        return self.examples[chosen], self.labels[chosen]
+
+    def state(self) -> dict:
+        return {"examples": self.examples, "labels": self.labels}
+
+    def restore(self, state: dict) -> None:
+        self.examples, self.labels = state["examples"], state["labels"]
+
+
+def _minibatch_loss(model, spec, pools, images, labels, mix: float, generator) -> torch.Tensor:
+    """Cross-entropy over the clean minibatch and a sample of each pool (pool examples train the layers above them)."""
+    device = images.device
+    total = F.cross_entropy(model(images), labels, reduction="sum")
+    count = len(labels)
+    for pool in pools:
+        if len(pool) == 0:
+            continue
+        examples, pool_labels = pool.sample(max(1, round(mix * len(labels))), generator)
+        examples, pool_labels = examples.to(device), pool_labels.to(device)
+        _, upper = split_at(model, pool.layer)
+        logits = upper(examples) if pool.layer == "input" else upper(examples.flatten(1))
+        total = total + F.cross_entropy(logits, pool_labels, reduction="sum")
+        count += len(pool_labels)
+    return total / count + weight_decay_penalty(model, spec.weight_decay)
+
+
+def _refresh_pools(model, pools, data: Dataset, recipe: AdversarialRecipe, generator, monitor: Monitor) -> dict:
+    """Make ``recipe.refresh`` fresh examples per layer from random training images; returns their mean distortion."""
+    model.eval()
+    chosen = torch.randperm(len(data), generator=generator)[: recipe.refresh]
+    distortions = {}
+    for position, pool in enumerate(pools):
+        sub = monitor.scaled(position / len(pools), (position + 1) / len(pools))
+        examples, labels, distortion = make_examples(model, pool.layer, data.images[chosen], data.labels[chosen],
+                                                     generator, monitor=sub)
+        monitor.check()
+        pool.add(examples, labels, generator)
+        distortions[pool.layer] = distortion
+    return distortions
+
+
+def _checkpoint_state(model, optimizer, schedule, pools, generator, epoch, history) -> dict:
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "pools": {pool.layer: pool.state() for pool in pools}, "generator": generator.get_state(),
+            "epoch": epoch, "history": history}
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".part")
+    torch.save(state, temporary)
+    temporary.replace(path)
+
+
+def _load_checkpoint(path: Path | None) -> dict | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a damaged checkpoint: start again rather than fail
+        return None
+
+
+def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu",
+                        data: Dataset | None = None, checkpoint: Path | None = None,
+                        distortion_images: int = PROBE_IMAGES) -> tuple[nn.Module, list[AdvTrainReport]]:
+    """Train ``spec`` from scratch with its adversarial recipe; returns the net and the curve.
+
+    Each epoch sends an :class:`AdvTrainReport` partial result; the net's average minimum
+    distortion on the first ``distortion_images`` test images is measured every
+    ``recipe.distortion_every`` epochs and after the last. With ``checkpoint`` the run resumes
+    from the last finished epoch saved there and saves after every epoch.
+    """
+    monitor = monitor or Monitor()
+    recipe, adversarial = spec.recipe, spec.adversarial
+    torch.manual_seed(recipe.seed)
+    model = spec.build().to(device)
+    data = data if data is not None else training_part(spec.training_data)
+    test = load_mnist("test")
+    probe_images, probe_labels = test.images[:distortion_images], test.labels[:distortion_images]
+    pools = [Pool(layer, adversarial.pool_size) for layer in adversarial.layers]
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
+    steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    history: list[dict] = []
+    first_epoch = 1
+    state = _load_checkpoint(checkpoint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        for pool in pools:
+            pool.restore(state["pools"][pool.layer])
+        generator.set_state(state["generator"])
+        history = list(state["history"])
+        first_epoch = int(state["epoch"]) + 1
+        for point in history:
+            monitor.partial(AdvTrainReport(**point))
+    for epoch in range(first_epoch, recipe.epochs + 1):
+        started = time.perf_counter()
+        span = monitor.scaled((epoch - 1) / recipe.epochs, epoch / recipe.epochs)
+        span.progress(0.0, f"epoch {epoch}/{recipe.epochs}: making adversarial examples")
+        pool_distortion = {pool.layer: None for pool in pools}
+        if epoch > adversarial.warmup_epochs:
+            pool_distortion = _refresh_pools(model, pools, data, adversarial, generator, span.quiet(0.0, 0.4))
+        loss = _train_epoch(model, spec, pools, data, adversarial.mix, optimizer, schedule, generator,
+                            span.scaled(0.4, 0.9), epoch)
+        test_error = error_rate(model, test, monitor)
+        distortion = None
+        if epoch % adversarial.distortion_every == 0 or epoch == recipe.epochs:
+            span.progress(0.9, f"epoch {epoch}: measuring the average minimum distortion")
+            distortion = average_min_distortion(model, probe_images, probe_labels, monitor=span.quiet(0.9, 1.0))
+            monitor.check()
+        report = AdvTrainReport(epoch, recipe.epochs, loss, test_error, distortion,
+                                {layer: {"size": len(pool), "distortion": pool_distortion[layer]}
+                                 for layer, pool in zip(adversarial.layers, pools)},
+                                round(time.perf_counter() - started, 2))
+        history.append(asdict(report))
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, _checkpoint_state(model, optimizer, schedule, pools, generator, epoch, history))
+        monitor.partial(report)
+        monitor.progress(epoch / recipe.epochs, f"epoch {epoch}/{recipe.epochs}: test error {test_error:.2%}")
+    model.eval()
+    return model.cpu(), [AdvTrainReport(**point) for point in history]
+
+
+def _train_epoch(model, spec, pools, data, mix, optimizer, schedule, generator, monitor: Monitor, epoch) -> float:
+    model.train()
+    recipe = spec.recipe
+    device = next(model.parameters()).device
+    order = torch.randperm(len(data), generator=generator)
+    steps = math.ceil(len(data) / recipe.batch_size)
+    total = 0.0
+    for step, start in enumerate(range(0, len(data), recipe.batch_size)):
+        monitor.check()
+        batch = order[start : start + recipe.batch_size]
+        images = random_shift(data.images[batch], recipe.augment_shift, generator).to(device)
+        loss = _minibatch_loss(model, spec, pools, images, data.labels[batch].to(device), mix, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total += float(loss.detach()) * len(batch)
+        if step % 20 == 0:
+            monitor.progress((step + 1) / steps, f"epoch {epoch}: training")
+    return total / len(data)

@@ -1,0 +1,81 @@
+"""The Experiments tab of the real window: run, cancel and resume, ours beside the paper's, exports."""
+
+import csv
+import json
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from test_window import open_window
+
+from blindspot_gui.core import experiments
+
+
+def open_experiments(qtbot, tmp_path):
+    window = open_window(qtbot, str(tmp_path / "settings.ini"))
+    window.tabs.setCurrentWidget(window.experiments_view)
+    return window, window.experiments_view
+
+
+def choose(view, key):
+    items = view.controls.list
+    items.setCurrentRow(next(row for row in range(items.count()) if items.item(row).data(Qt.ItemDataRole.UserRole) == key))
+
+
+def click(qtbot, button):
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_table3_runs_shows_ours_beside_the_papers_and_exports(qtbot, tmp_path):
+    window, view = open_experiments(qtbot, tmp_path)
+    assert not window.model_dock.isVisible() and not window.image_dock.isVisible()  # the tab gets the room
+    choose(view, "table3")
+    view.controls.images.setValue(12)
+    with qtbot.waitSignal(view.sig_finished, timeout=60000):
+        click(qtbot, view.controls.run_button)
+    table = view.table
+    assert table.rowCount() == 3 and table.verticalHeaderItem(0).text() == "FC100-100-10 (P1)"
+    assert table.item(0, 2).text().splitlines()[1].startswith("paper 2.0%")  # test error beside the paper's
+    assert "12 test images" in view.notes.text()
+    assert view.export_csv(str(tmp_path / "t3.csv")) and view.export_json(str(tmp_path / "t3.json"))
+    assert view.export_png(str(tmp_path / "t3.png"))
+    rows = list(csv.reader((tmp_path / "t3.csv").read_text().splitlines()))
+    assert rows[0][:4] == ["model", "error on P1", "error on P1 (paper)", "error on P1 (difference)"]
+    assert json.loads((tmp_path / "t3.json").read_text())["experiment"] == "table3"
+    assert not QImage(str(tmp_path / "t3.png")).isNull()
+    window.tabs.setCurrentIndex(0)
+    assert window.model_dock.isVisible() and window.image_dock.isVisible()
+    window.close()
+
+
+def test_table2_is_a_heat_map_and_a_cancelled_run_resumes(qtbot, tmp_path):
+    window, view = open_experiments(qtbot, tmp_path)
+    choose(view, "table2")
+    view.controls.images.setValue(10)
+    click(qtbot, view.controls.run_button)
+    qtbot.waitUntil(lambda: "FC10(1e-2)" in view.controls.progress.format(), timeout=30000)
+    click(qtbot, view.controls.cancel_button)
+    qtbot.waitUntil(lambda: view.controls.progress.format() == "cancelled", timeout=10000)
+    assert view.controls.run_button.isEnabled()
+    store = experiments.PartStore.for_run("table1", 10)
+    assert store.load_record("FC10(1e-4)") is not None
+    with qtbot.waitSignal(view.sig_finished, timeout=90000):
+        click(qtbot, view.controls.run_button)
+    assert view.result["experiment"] == "table2"
+    assert view.table.rowCount() == 10 and view.table.columnCount() == 7
+    diagonal = view.table.item(0, 0)
+    assert diagonal.text().startswith("100.0%") and diagonal.background().color().red() == 255
+    assert diagonal.background().color().green() < view.table.item(7, 3).background().color().green()
+    window.close()
+
+
+def test_a_short_adversarial_training_run_draws_its_curves(qtbot, tmp_path):
+    window, view = open_experiments(qtbot, tmp_path)
+    choose(view, "advtrain")
+    view.controls.epochs.setValue(2)
+    with qtbot.waitSignal(view.sig_finished, timeout=180000):
+        click(qtbot, view.controls.run_button)
+    assert list(view.curves.error_curve.xData) == [1, 2]
+    assert len(view.curves.distortion_curve.xData) == 1  # measured after the last epoch
+    assert view.table.rowCount() == 2 and view.table.item(1, 0).text().splitlines()[1].startswith("paper 1.2%")
+    assert not view.result["saved_to_zoo"]
+    window.close()
