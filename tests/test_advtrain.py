@@ -16,7 +16,8 @@ def small_spec(epochs=2, layers=("input",)):
     spec = find_spec("FC100-100-10 (adversarial)")
     return dataclasses.replace(
         spec, hidden=(32, 32), recipe=dataclasses.replace(spec.recipe, epochs=epochs, learning_rate=3e-3, batch_size=20),
-        adversarial=AdversarialRecipe(layers=layers, pool_size=150, refresh=100, mix=0.5, distortion_every=1))
+        adversarial=AdversarialRecipe(layers=layers, pool_size=150, refresh=100, mix=0.5, distortion_every=1,
+                                      max_distortion=(1.0,) * len(layers)))
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,10 @@ def test_the_pool_fills_then_fresh_examples_replace_random_entries():
     pool.add(torch.ones(4, 1, 2, 2), torch.ones(4, dtype=torch.long), generator)
     assert len(pool) == 5 and int(pool.labels.sum()) == 4  # 2 filled the room, 2 replaced old entries
     assert torch.equal(pool.examples.flatten(1).mean(1), pool.labels.float())
+    pool = advtrain.Pool("input", capacity=5)
+    pool.add(torch.zeros(3, 1, 2, 2), torch.zeros(3, dtype=torch.long), generator)
+    pool.add(torch.ones(1, 1, 2, 2), torch.ones(1, dtype=torch.long), generator)  # fits: nothing is replaced
+    assert len(pool) == 4 and pool.labels.tolist() == [0, 0, 0, 1]
     examples, labels = pool.sample(7, generator)
     assert examples.shape == (7, 1, 2, 2) and labels.shape == (7,)
 
@@ -40,7 +45,8 @@ def test_examples_of_a_hidden_layer_are_its_activations_and_fool_the_layers_abov
     model = load_zoo_model("FC100-100-10")
     images, labels = load_mnist("test").images[:30], load_mnist("test").labels[:30]
     examples, kept, distortion = advtrain.make_examples(model, "sigmoid1", images, labels,
-                                                        torch.Generator().manual_seed(1))
+                                                        torch.Generator().manual_seed(1),
+                                                        AdversarialRecipe(layers=("sigmoid1",), max_distortion=(1.0,)))
     assert examples.shape[1:] == (1, 1, 100) and len(kept) > 20 and distortion > 0
     assert examples.min() >= 0 and examples.max() <= 1
     _, upper = advtrain.split_at(model, "sigmoid1")

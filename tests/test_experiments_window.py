@@ -34,7 +34,7 @@ def test_table3_runs_shows_ours_beside_the_papers_and_exports(qtbot, tmp_path):
         click(qtbot, view.controls.run_button)
     table = view.table
     assert table.rowCount() == 3 and table.verticalHeaderItem(0).text() == "FC100-100-10 (P1)"
-    assert table.item(0, 2).text().splitlines()[1].startswith("paper 2.0%")  # test error beside the paper's
+    assert table.item(0, 2).text().splitlines()[1].startswith("paper 2.00%")  # test error beside the paper's
     assert "12 test images" in view.notes.text()
     assert view.export_csv(str(tmp_path / "t3.csv")) and view.export_json(str(tmp_path / "t3.json"))
     assert view.export_png(str(tmp_path / "t3.png"))
@@ -76,6 +76,6 @@ def test_a_short_adversarial_training_run_draws_its_curves(qtbot, tmp_path):
         click(qtbot, view.controls.run_button)
     assert list(view.curves.error_curve.xData) == [1, 2]
     assert len(view.curves.distortion_curve.xData) == 1  # measured after the last epoch
-    assert view.table.rowCount() == 2 and view.table.item(1, 0).text().splitlines()[1].startswith("paper 1.2%")
+    assert view.table.rowCount() == 2 and view.table.item(1, 0).text().splitlines()[1].startswith("paper 1.20%")
     assert not view.result["saved_to_zoo"]
     window.close()

@@ -1,5 +1,9 @@
 """Lipschitz bounds: Fourier against power iteration, and never below what a network actually does."""
 
+import json
+from pathlib import Path
+
+import pytest
 import torch
 from torch import nn
 
@@ -58,3 +62,23 @@ def test_table5_for_a_zoo_model_lists_every_weight_layer():
     for row in result["rows"]:
         product *= row["bound"]
     assert abs(result["network_bound"] - product) < 1e-6 * product
+
+
+def test_table5_keeps_each_layer_so_a_cancelled_run_resumes():
+    from blindspot_gui.core.experiments import experiments_dir, table5
+    from blindspot_gui.core.monitor import Cancelled, Monitor
+
+    def cancel_at_fc1(fraction, message):
+        if message == "bounding fc1":
+            monitor.cancel()
+
+    monitor = Monitor(on_progress=cancel_at_fc1)
+    with pytest.raises(Cancelled):
+        table5("ConvNet", monitor)
+    folders = list((experiments_dir()).glob("table5-*"))
+    assert len(folders) == 1 and set(json.loads((folders[0] / "bounds.json").read_text())) == {"conv1", "conv2"}
+    result = table5("ConvNet")
+    assert [row["layer"] for row in result["rows"]] == ["conv1", "conv2", "fc1", "fc2"]
+    stored = json.loads((Path(result["folder"]) / "bounds.json").read_text())
+    assert set(stored) == {"conv1", "conv2", "fc1", "fc2"}
+    assert result["rows"][0]["bound"] == stored["conv1"]["bound"]

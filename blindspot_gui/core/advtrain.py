@@ -8,12 +8,15 @@ are here: ``AdversarialRecipe.layers`` names where examples are made, "input" fo
 or a hidden layer (a sigmoid's output lies in [0, 1], so the same box-constrained search applies
 to it) whose examples train only the layers above it.
 
-Our choices where the paper is silent (stated in the recipe): each epoch ``refresh`` random
-training images that the current net classifies correctly are pushed to a random wrong label by
-a shortened L-BFGS search (``POOL_ATTACK``), each success replaces a random entry of the pool
-(which first fills up), and every minibatch of clean images gets ``mix`` times as many pool
-examples with their true labels. A run keeps a checkpoint after every epoch, so a cancelled or
-crashed run resumes from its last finished epoch.
+Our choices where the paper is silent (stated in ``AdversarialRecipe``): after a first epoch of
+plain training, each epoch ``refresh`` random training images that the current net classifies
+correctly are pushed over the boundary of the nearest wrong class by a shortened L-BFGS search
+(``POOL_ATTACK``); the examples within ``max_distortion`` RMS join the pool (which fills up, then
+each newcomer replaces a random older entry), and every minibatch of clean images gets ``mix``
+times as many pool examples, with their true labels. Without the distortion cap, or with random
+target labels, the net's blind spots move ever further out as it trains and the pool fills with
+large changes: test error stalled near 2.3% (against 1.37% without adversarial examples). A run
+keeps a checkpoint after every epoch, so a cancelled or crashed run resumes from its last epoch.
 """
 
 from __future__ import annotations
@@ -33,10 +36,7 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.training import error_rate, random_shift
 from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
 
-import os
-POOL_TARGET = os.environ.get("POOL_TARGET", "random")
-POOL_MAX_DISTORTION = float(os.environ.get("POOL_MAX", "1"))
-POOL_ATTACK = AttackConfig(bisection_rounds=1, max_iterations=20, boundary_steps=6, untargeted_candidates=int(os.environ.get("POOL_CAND", "1")))
+POOL_ATTACK = AttackConfig(bisection_rounds=1, max_iterations=20, boundary_steps=6, untargeted_candidates=1)
 """A shortened search for the pool: examples near the boundary serve training; they need not be minimal."""
 DISTORTION_ATTACK = AttackConfig()
 """The full search, for the net's average minimum distortion."""
@@ -84,11 +84,13 @@ def _random_wrong_labels(labels: torch.Tensor, generator: torch.Generator, class
 
 
 def make_examples(model: nn.Sequential, layer: str, images, labels, generator: torch.Generator,
-                  config: AttackConfig = POOL_ATTACK, monitor: Monitor | None = None):
+                  recipe: AdversarialRecipe, monitor: Monitor | None = None):
     """Adversarial examples at ``layer`` for the images the net gets right, each with its true label.
 
-    Returns (examples, labels, mean RMS distortion); examples are images (N, 1, 28, 28) for "input"
-    and activations (N, 1, 1, D) of ``layer`` otherwise.
+    The search aims at the recipe's target ("nearest": the wrong class a linear model of the net
+    puts nearest; "random": a random wrong label) and keeps the examples whose RMS distortion is at
+    most the recipe's ``max_distortion`` for ``layer``. Returns (examples, labels, mean RMS distortion); examples are
+    images (N, 1, 28, 28) for "input" and activations (N, 1, 1, D) of ``layer`` otherwise.
     """
     lower, upper = split_at(model, layer)
     inputs = images
@@ -97,10 +99,11 @@ def make_examples(model: nn.Sequential, layer: str, images, labels, generator: t
             inputs = lower(images.to(next(model.parameters()).device)).cpu()
         inputs = inputs.flatten(1).clamp(0, 1)[:, None, None, :]
         upper = _Features(upper)
-    targets = _random_wrong_labels(labels, generator) if POOL_TARGET == "random" else "none"
-    results = blindspot_search(upper, inputs.clone(), targets, labels, config=config, monitor=monitor)
+    targets = _random_wrong_labels(labels, generator) if recipe.target == "random" else "none"
+    results = blindspot_search(upper, inputs.clone(), targets, labels, config=POOL_ATTACK, monitor=monitor)
+    cap = recipe.max_distortion[recipe.layers.index(layer)] if layer in recipe.layers else max(recipe.max_distortion)
     kept = [result for result in results if result.success and result.original_prediction == result.label
-            and result.distortion <= POOL_MAX_DISTORTION]
+            and result.distortion <= cap]
     if not kept:
         return inputs[:0], labels[:0], float("nan")
     examples = torch.stack([torch.from_numpy(result.adversarial) for result in kept])
@@ -139,7 +142,7 @@ class Pool:
         room = max(self.capacity - older, 0)
         self.examples = torch.cat([self.examples, examples[:room]])
         self.labels = torch.cat([self.labels, labels[:room]])
-        slots = torch.randperm(older, generator=generator)[: len(labels) - room]
+        slots = torch.randperm(older, generator=generator)[: max(len(labels) - room, 0)]
         self.examples[slots] = examples[room : room + len(slots)]
         self.labels[slots] = labels[room : room + len(slots)]
 
@@ -179,7 +182,7 @@ def _refresh_pools(model, pools, data: Dataset, recipe: AdversarialRecipe, gener
     for position, pool in enumerate(pools):
         sub = monitor.scaled(position / len(pools), (position + 1) / len(pools))
         examples, labels, distortion = make_examples(model, pool.layer, data.images[chosen], data.labels[chosen],
-                                                     generator, monitor=sub)
+                                                     generator, recipe, sub)
         monitor.check()
         pool.add(examples, labels, generator)
         distortions[pool.layer] = distortion

@@ -22,6 +22,8 @@ Choices where the paper is silent, stated in every result:
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -322,18 +324,34 @@ def alexnet_for_bounds() -> tuple[torch.nn.Module, str]:
 
 
 def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dict:
-    """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo model is named)."""
-    from blindspot_gui.core.lipschitz import layer_bounds, network_bound
+    """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo model is named).
+
+    Each layer's bound is kept on disk as soon as it is computed, keyed by the weights themselves,
+    so a cancelled run resumes at the next layer.
+    """
+    from dataclasses import asdict
+
+    from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
+    from blindspot_gui.core.units import weights_fingerprint
 
     monitor = monitor or Monitor()
+    monitor.progress(0.0, "loading the network")
     if model_name is None:
         model, description = alexnet_for_bounds()
         input_shape = (3, 224, 224)
     else:
         model, description = load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights"
         input_shape = (1, 28, 28)
-    monitor.progress(0.1, "operator norms")
-    bounds = layer_bounds(model.double(), input_shape, conv_method="fourier")
+    store = PartStore(experiments_dir() / f"table5-{weights_fingerprint(model)}-v{STORE_VERSION}")
+    stored = store.load_record("bounds") or {}
+    known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])}) for name, fields in stored.items()}
+
+    def keep(bound: LayerBound) -> None:
+        stored[bound.name] = asdict(bound)
+        store.save("bounds", stored)
+
+    bounds = layer_bounds(model.double(), input_shape, conv_method="fourier", monitor=monitor.scaled(0.05, 1.0),
+                          known=known, on_bound=keep)
     weight_layers = [bound for bound in bounds if bound.kind in ("conv", "linear")]
     rows = []
     for position, bound in enumerate(weight_layers):
@@ -341,9 +359,9 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
         rows.append({"layer": bound.name, "kind": bound.kind, "stride": bound.stride, "method": bound.method,
                      "input_shape": list(bound.input_shape), "bound": bound.bound,
                      "paper_layer": paper[0], "paper_bound": paper[1]})
-    monitor.progress(1.0, "bounds done")
     return {"experiment": "table5", "model": description, "rows": rows, "network_bound": network_bound(bounds),
-            "other_factors": [{"layer": b.name, "bound": b.bound} for b in bounds if b.kind not in ("conv", "linear")]}
+            "other_factors": [{"layer": b.name, "bound": b.bound} for b in bounds if b.kind not in ("conv", "linear")],
+            "folder": str(store.folder)}
 
 
 ADVTRAIN_BASELINE = "FC100-100-10"
@@ -359,8 +377,6 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
     every finished epoch is checkpointed, so a cancelled run resumes. ``epochs`` shortens the
     recipe (for tests and quick looks; such a run is kept apart and not saved as the zoo model).
     """
-    import dataclasses
-
     from blindspot_gui.core.advtrain import PROBE_IMAGES, average_min_distortion
     from blindspot_gui.core.training import train_model
     from blindspot_gui.core.weights import save_model, user_models_dir
@@ -369,7 +385,9 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
     spec = find_spec(ADVTRAIN_MODELS[per_layer])
     if epochs is not None:
         spec = dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, epochs=epochs))
-    store = PartStore(experiments_dir() / f"advtrain-{spec.key}-e{spec.recipe.epochs}-v{STORE_VERSION}")
+    settings = json.dumps([dataclasses.asdict(spec.recipe), dataclasses.asdict(spec.adversarial)], sort_keys=True)
+    digest = hashlib.sha256(settings.encode()).hexdigest()[:10]  # a changed recipe never resumes an old run
+    store = PartStore(experiments_dir() / f"advtrain-{spec.key}-e{spec.recipe.epochs}-{digest}-v{STORE_VERSION}")
     test = load_mnist("test")
     probe, probe_labels = test.images[:PROBE_IMAGES], test.labels[:PROBE_IMAGES]
     baseline = store.load_record("baseline")

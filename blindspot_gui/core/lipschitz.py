@@ -11,10 +11,13 @@ the network's bound is the product of its layers' bounds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from blindspot_gui.core.monitor import Monitor
 
 POWER_ITERATIONS = 100
 
@@ -80,13 +83,19 @@ ACTIVATION_BOUNDS = {nn.ReLU: 1.0, nn.MaxPool2d: 1.0, nn.Flatten: 1.0, nn.Dropou
 pooling at 224x224, where it is the identity) is at most 1-Lipschitz; dropout is the identity in eval mode."""
 
 
-def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: str = "power") -> list[LayerBound]:
+def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: str = "power",
+                 monitor: Monitor | None = None, known: dict[str, LayerBound] | None = None,
+                 on_bound: Callable[[LayerBound], None] | None = None) -> list[LayerBound]:
     """Bounds of the weight layers of a sequential-style model, in order, for inputs of ``input_shape``.
 
     ``conv_method`` is "power" (any stride) or "fourier" (stride 1; falls back to power otherwise).
     Shapes are followed with a forward pass; every leaf module must be linear, conv or listed in
-    ACTIVATION_BOUNDS.
+    ACTIVATION_BOUNDS. Bounds in ``known`` (by layer name) are taken as they are; each newly
+    computed weight-layer bound goes to ``on_bound`` (so a caller can keep it), and ``monitor``
+    hears progress and may cancel between layers.
     """
+    monitor = monitor or Monitor()
+    known = known or {}
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [module.register_forward_pre_hook(lambda m, args, name=name: shapes.__setitem__(name, tuple(args[0].shape[1:])))
              for name, module in model.named_modules() if name and not list(module.children())]
@@ -97,10 +106,14 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
         for hook in hooks:
             hook.remove()
     bounds = []
-    for name, module in model.named_modules():
-        if name not in shapes:
-            continue
+    modules = [(name, module) for name, module in model.named_modules() if name in shapes]
+    for position, (name, module) in enumerate(modules):
         shape = shapes[name]
+        monitor.progress(position / len(modules), f"bounding {name}")
+        monitor.check()
+        if name in known:
+            bounds.append(known[name])
+            continue
         if isinstance(module, nn.Linear):
             bounds.append(LayerBound(name, "linear", linear_norm(module), "largest singular value", shape))
         elif isinstance(module, nn.Conv2d):
@@ -115,6 +128,10 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
                 raise ValueError(f"no Lipschitz bound known for layer {name!r} ({type(module).__name__})")
             if factor != 1.0:
                 bounds.append(LayerBound(name, type(module).__name__.lower(), factor, "slope bound", shape))
+            continue
+        if on_bound is not None:
+            on_bound(bounds[-1])
+    monitor.progress(1.0, "bounds done")
     return bounds
 
 

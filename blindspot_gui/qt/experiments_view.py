@@ -71,9 +71,10 @@ def heat_colour(fraction: float) -> QColor:
 
 
 def compact(value, unit: str, signed: bool = False) -> str:
-    """A figure as short as it can be read on a projector: one decimal for percentages."""
+    """A figure as short as it can be read on a projector."""
     if unit == "percent" and value is not None:
-        return f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}%"
+        digits = 2 if abs(value) < 0.1 else 1  # small error rates need their second decimal
+        return f"{100 * value:+.{digits}f}" if signed else f"{100 * value:.{digits}f}%"
     return format_value(value, unit, signed)
 
 
@@ -105,12 +106,18 @@ class ExperimentControls(QGroupBox):
         for key, text in TARGET_RULES.items():
             self.rule.addItem(text, key)
         self.rule.setToolTip("The paper does not say which wrong label its attacks aimed at")
+
         self.model = QComboBox()
         self.model.setObjectName("bounds_model")
         self.model.addItem(ALEXNET, None)
         for spec in ZOO:
             self.model.addItem(spec.name, spec.name)
-        self.per_layer = QCheckBox("also each hidden layer (the paper's per-layer variant)")
+        for combo in (self.rule, self.model):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(18)
+        self.per_layer = QCheckBox("per-layer variant")
+        self.per_layer.setToolTip("Also make adversarial examples of each hidden layer's output and train the layers "
+                                  "above on them (the variant the paper found necessary)")
         self.per_layer.setObjectName("per_layer")
         self.epochs = QSpinBox()
         self.epochs.setObjectName("epochs")
@@ -199,13 +206,17 @@ class ResultTable(QTableWidget):
         self.clear()
         self.setRowCount(len(table.rows))
         self.setColumnCount(len(table.columns))
-        self.setHorizontalHeaderLabels([column.replace(" ", "\n", 1) if len(column) > 14 else column
+        crowded = len(table.columns) > 4
+        self.setHorizontalHeaderLabels([column.replace(" ", "\n", 1) if crowded and len(column) > 14 else column
                                         for column in table.columns])
         self.setVerticalHeaderLabels([label for label, _ in table.rows])
         for row, (label, cells) in enumerate(table.rows):
             for column, cell in enumerate(cells):
                 self.setItem(row, column, self._item(table, label, table.columns[column], cell))
         self.resizeRowsToContents()
+        height = self.horizontalHeader().height() + 2 * self.frameWidth() + sum(
+            self.rowHeight(row) for row in range(self.rowCount()))
+        self.setMaximumHeight(height + self.horizontalScrollBar().sizeHint().height())
 
     @staticmethod
     def _item(table, label: str, column: str, cell) -> QTableWidgetItem:
@@ -229,12 +240,11 @@ class AdvTrainCurves(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.error_plot = self._plot("test error (%)")
-        self.distortion_plot = self._plot("av. min. distortion (RMS)")
-        self.error_curve = self.error_plot.plot([], [], pen=pg.mkPen((200, 50, 40), width=2), symbol="o",
-                                                symbolSize=4, name="adversarial training")
+        self.error_plot = self._plot("test error (%)", "Test error while training with adversarial examples")
+        self.distortion_plot = self._plot("av. min. distortion (RMS)", "Distance to its blind spots")
+        self.error_curve = self.error_plot.plot([], [], pen=pg.mkPen((200, 50, 40), width=2), symbol="o", symbolSize=4)
         self.distortion_curve = self.distortion_plot.plot([], [], pen=pg.mkPen((40, 90, 200), width=2), symbol="o",
-                                                          symbolSize=6, name="adversarial training")
+                                                          symbolSize=6)
         self.references: list = []
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -243,12 +253,12 @@ class AdvTrainCurves(QWidget):
         self.clear()
 
     @staticmethod
-    def _plot(label: str) -> pg.PlotWidget:
+    def _plot(label: str, title: str) -> pg.PlotWidget:
         plot = pg.PlotWidget(background="w")
+        plot.setTitle(title, color="#333")
         plot.setLabel("left", label)
         plot.setLabel("bottom", "epoch")
         plot.getAxis("left").enableAutoSIPrefix(False)
-        plot.addLegend(offset=(-10, 10))
         plot.setMouseEnabled(False, False)
         plot.hideButtons()
         plot.setMinimumHeight(160)
@@ -261,24 +271,29 @@ class AdvTrainCurves(QWidget):
         for plot, line in self.references:
             plot.removeItem(line)
         self.references = []
-        self._reference(self.error_plot, 100 * PAPER_ADVTRAIN["test_error"], "paper: below 1.2%", (90, 90, 90))
+        self.baseline_error = None
+        self._reference(self.error_plot, 100 * PAPER_ADVTRAIN["test_error"], "paper: below 1.2%", (90, 90, 90), 0.65)
 
-    def _reference(self, plot, value: float, text: str, colour) -> None:
+    def _reference(self, plot, value: float, text: str, colour, position: float) -> None:
         line = pg.InfiniteLine(value, angle=0, pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine),
-                               label=text, labelOpts={"position": 0.85, "color": colour})
+                               label=text, labelOpts={"position": position, "color": colour, "anchors": [(0, 1), (0, 1)]})
         plot.addItem(line)
         self.references.append((plot, line))
 
     def show_baseline(self, baseline: dict) -> None:
-        name = f"{baseline['model']}, weight decay only"
-        self._reference(self.error_plot, 100 * baseline["test_error"], f"{name}: {baseline['test_error']:.2%}",
-                        (40, 130, 60))
-        self._reference(self.distortion_plot, baseline["distortion"], f"{name}: {baseline['distortion']:.4f}",
-                        (40, 130, 60))
+        self.baseline_error = 100 * baseline["test_error"]
+        self._reference(self.error_plot, self.baseline_error, f"weight decay only: {baseline['test_error']:.2%}",
+                        (40, 130, 60), 0.3)
+        self._reference(self.distortion_plot, baseline["distortion"],
+                        f"weight decay only: {baseline['distortion']:.4f}", (40, 130, 60), 0.3)
 
     def add(self, report: AdvTrainReport) -> None:
         self.points.append(report)
-        self.error_curve.setData([p.epoch for p in self.points], [100 * p.test_error for p in self.points])
+        errors = [100 * p.test_error for p in self.points]
+        self.error_curve.setData([p.epoch for p in self.points], errors)
+        # the first epochs' errors are large; keep the region around the targets readable
+        ceiling = max(4.0, 2.5 * (self.baseline_error or 1.6))
+        self.error_plot.setYRange(0, min(max(errors), ceiling) * 1.05, padding=0)
         measured = [p for p in self.points if p.distortion is not None]
         self.distortion_curve.setData([p.epoch for p in measured], [p.distortion for p in measured])
 

@@ -165,13 +165,20 @@ class UnitExplorer(QWidget):
         self._on_model_changed()
 
     def _layout_widgets(self) -> None:
+        for combo in (self.model, self.layer):  # long names must not widen the window beyond a laptop screen
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
         controls = QHBoxLayout()
-        for widget in (self.data, QLabel("Network"), self.model, QLabel("layer"), self.layer, self.mode, self.first_unit,
-                       self.rows, self.top_k, self.bottom):
+        for widget in (self.data, QLabel("Network"), self.model, QLabel("layer"), self.layer, self.mode):
             controls.addWidget(widget)
         controls.addStretch(1)
+        shown = QHBoxLayout()
+        for widget in (self.first_unit, self.rows, self.top_k, self.bottom, self.new_random, self.quiz,
+                       self.reveal_button):
+            shown.addWidget(widget)
+        shown.addStretch(1)
         actions = QHBoxLayout()
-        for widget in (self.new_random, self.quiz, self.reveal_button, self.compare, self.progress, self.cancel):
+        for widget in (self.compare, self.progress, self.cancel):
             actions.addWidget(widget)
         explanation = QLabel("Are the images that most excite <b>one unit</b> more alike than those that most "
                              "excite a <b>random direction</b> of the same layer? The paper found they are not: "
@@ -188,6 +195,7 @@ class UnitExplorer(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(explanation)
         layout.addLayout(controls)
+        layout.addLayout(shown)
         layout.addLayout(actions)
         layout.addWidget(self.statistics)
         layout.addWidget(scroll, stretch=1)
