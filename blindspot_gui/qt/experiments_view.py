@@ -333,9 +333,10 @@ class ExperimentsView(QWidget):
         result_layout = QVBoxLayout(self.result_area)
         result_layout.addWidget(self.title)
         result_layout.addWidget(self.legend)
-        result_layout.addWidget(self.table, stretch=3)
-        result_layout.addWidget(self.curves, stretch=2)
+        result_layout.addWidget(self.table)
         result_layout.addWidget(self.notes)
+        result_layout.addWidget(self.curves, stretch=1)
+        result_layout.addStretch(0)  # takes the room only while the curves are hidden
         splitter = QSplitter()
         splitter.addWidget(self.controls)
         splitter.addWidget(self.result_area)
