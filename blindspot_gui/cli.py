@@ -267,18 +267,16 @@ def _positive_count(text: str) -> int:
     return n
 
 
-def _advtrain_printer():
-    """Prints each epoch of an adversarial training run as it finishes."""
-    def show(report) -> None:
-        if isinstance(report, dict):
-            baseline = report["baseline"]
-            print(f"\rbefore: {baseline['model']} test error {percent(baseline['test_error'])}, "
-                  f"av. min. distortion {baseline['distortion']:.4f}", file=sys.stderr)
-            return
-        distortion = "" if report.distortion is None else f", av. min. distortion {report.distortion:.4f}"
-        print(f"\repoch {report.epoch}/{report.epochs}: test error {percent(report.test_error)}{distortion}",
-              file=sys.stderr)
-    return show
+def _print_advtrain_partial(report) -> None:
+    """Prints the baseline, then each epoch of an adversarial training run as it finishes."""
+    if isinstance(report, dict):
+        baseline = report["baseline"]
+        print(f"\rbefore: {baseline['model']} test error {percent(baseline['test_error'])}, "
+              f"av. min. distortion {baseline['distortion']:.4f}", file=sys.stderr)
+        return
+    distortion = "" if report.distortion is None else f", av. min. distortion {report.distortion:.4f}"
+    print(f"\repoch {report.epoch}/{report.epochs}: test error {percent(report.test_error)}{distortion}",
+          file=sys.stderr)
 
 
 def command_reproduce(args) -> int:
@@ -288,7 +286,7 @@ def command_reproduce(args) -> int:
 
     bar = TerminalProgress(f"reproduce {args.experiment}")
     started = time.perf_counter()
-    monitor = Monitor(on_progress=bar, on_partial=_advtrain_printer() if args.experiment == "advtrain" else None)
+    monitor = Monitor(on_progress=bar, on_partial=_print_advtrain_partial if args.experiment == "advtrain" else None)
     try:
         result = _run_experiment(args, monitor)
     finally:

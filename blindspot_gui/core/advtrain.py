@@ -29,10 +29,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
+from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.training import error_rate, random_shift
+from blindspot_gui.core.training import error_rate, train_epoch
 from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
 
 POOL_SEARCHES = {
@@ -82,10 +82,6 @@ class _Features(nn.Module):
         return self.upper(features.flatten(1))
 
 
-def _random_wrong_labels(labels: torch.Tensor, generator: torch.Generator, classes: int = 10) -> torch.Tensor:
-    return (labels + torch.randint(1, classes, labels.shape, generator=generator)) % classes
-
-
 def make_examples(model: nn.Sequential, layer: str, images, labels, generator: torch.Generator,
                   recipe: AdversarialRecipe, monitor: Monitor | None = None):
     """Adversarial examples at ``layer`` for the images the net gets right, each with its true label.
@@ -102,7 +98,7 @@ def make_examples(model: nn.Sequential, layer: str, images, labels, generator: t
             inputs = lower(images.to(next(model.parameters()).device)).cpu()
         inputs = inputs.flatten(1).clamp(0, 1)[:, None, None, :]
         upper = _Features(upper)
-    targets = _random_wrong_labels(labels, generator) if recipe.target == "random" else "none"
+    targets = random_wrong_labels(labels, generator) if recipe.target == "random" else "none"
     results = blindspot_search(upper, inputs.clone(), targets, labels, config=POOL_SEARCHES[recipe.search],
                                monitor=monitor)
     cap = recipe.max_distortion[recipe.layers.index(layer)] if layer in recipe.layers else max(recipe.max_distortion)
@@ -118,7 +114,7 @@ def make_examples(model: nn.Sequential, layer: str, images, labels, generator: t
 def average_min_distortion(model: nn.Module, images, labels, seed: int = 0, monitor: Monitor | None = None) -> float:
     """Mean RMS of the smallest perturbation to a seeded random wrong label, over the images the net gets right."""
     generator = torch.Generator().manual_seed(seed)
-    targets = _random_wrong_labels(labels, generator)
+    targets = random_wrong_labels(labels, generator)
     results = blindspot_search(model, images, targets, labels, config=DISTORTION_ATTACK, monitor=monitor)
     values = [result.distortion for result in results if result.success and result.original_prediction == result.label]
     return sum(values) / len(values) if values else float("nan")
@@ -280,22 +276,8 @@ def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device:
 
 
 def _train_epoch(model, spec, pools, data, mix, optimizer, schedule, generator, monitor: Monitor, epoch) -> float:
-    model.train()
-    recipe = spec.recipe
-    device = next(model.parameters()).device
-    order = torch.randperm(len(data), generator=generator)
-    steps = math.ceil(len(data) / recipe.batch_size)
-    total = 0.0
-    for step, start in enumerate(range(0, len(data), recipe.batch_size)):
-        monitor.check()
-        batch = order[start : start + recipe.batch_size]
-        images = random_shift(data.images[batch], recipe.augment_shift, generator).to(device)
-        loss = _minibatch_loss(model, spec, pools, images, data.labels[batch].to(device), mix, generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        total += float(loss.detach()) * len(batch)
-        if step % 20 == 0:
-            monitor.progress((step + 1) / steps, f"epoch {epoch}: training")
-    return total / len(data)
+    def loss_fn(images, labels):
+        return _minibatch_loss(model, spec, pools, images, labels, mix, generator)
+
+    return train_epoch(model, optimizer, schedule, data, spec.recipe, generator, loss_fn, monitor,
+                       f"epoch {epoch}: training")

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_perturbation
-from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
+from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import user_dir
@@ -135,17 +135,15 @@ def experiment_targets(labels: torch.Tensor, rule: str):
         return torch.full_like(labels, -1)
     if rule == "next":
         return (labels + 1) % 10
-    generator = torch.Generator().manual_seed(TARGET_SEED)
-    return (labels + torch.randint(1, 10, labels.shape, generator=generator)) % 10
+    return random_wrong_labels(labels, torch.Generator().manual_seed(TARGET_SEED))
 
 
 def _attack_config(rule: str) -> AttackConfig:
     return AttackConfig(untargeted_candidates=3) if rule == "nearest" else AttackConfig()
 
 
-def _attack_part(name: str, images, labels, rule: str, monitor: Monitor) -> tuple[dict, dict]:
-    """Attack with ``rule`` the images that model ``name`` classifies correctly, in batches."""
-    model = load_zoo_model(name)
+def _attack_part(name: str, model, images, labels, rule: str, monitor: Monitor) -> tuple[dict, dict]:
+    """Attack with ``rule`` the images that ``model`` (zoo model ``name``) classifies correctly, in batches."""
     started = time.perf_counter()
     targets = experiment_targets(labels, rule)
     correct = torch.nonzero(predict_labels(model, images) == labels).flatten()
@@ -194,9 +192,10 @@ def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
         arrays = store.load_arrays(name) if record is not None else None
         if arrays is None:
             part.progress(0.0, f"{name}: errors")
-            errors = measure_errors(load_zoo_model(name), find_spec(name))
+            model = load_zoo_model(name)
+            errors = measure_errors(model, find_spec(name))
             part.progress(0.05, f"{name}: attacking {len(images)} images")
-            record, arrays = _attack_part(name, images, labels, rule, part.scaled(0.05, 1.0))
+            record, arrays = _attack_part(name, model, images, labels, rule, part.scaled(0.05, 1.0))
             record |= {f"{part_name}_error": error for part_name, error in errors.items()}
             store.save(name, record, arrays)
         else:

@@ -122,6 +122,31 @@ def _train_softmax_lbfgs(model, spec, data, test, monitor: Monitor) -> None:
     monitor.progress(1.0, f"L-BFGS converged after {evaluations} evaluations")
 
 
+def train_epoch(model, optimizer, schedule, data, recipe, generator: torch.Generator, loss_fn,
+                monitor: Monitor, message: str) -> float:
+    """One pass of shuffled, randomly shifted minibatches through ``loss_fn(images, labels)``; the mean loss.
+
+    ``monitor`` hears the fraction of the epoch done and may cancel before any minibatch.
+    """
+    model.train()
+    device = next(model.parameters()).device
+    order = torch.randperm(len(data), generator=generator)
+    steps = math.ceil(len(data) / recipe.batch_size)
+    total_loss = 0.0
+    for step, start in enumerate(range(0, len(data), recipe.batch_size)):
+        monitor.check()
+        batch = order[start : start + recipe.batch_size]
+        images = random_shift(data.images[batch], recipe.augment_shift, generator).to(device)
+        loss = loss_fn(images, data.labels[batch].to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total_loss += float(loss.detach()) * len(batch)
+        monitor.progress((step + 1) / steps, message)
+    return total_loss / len(data)
+
+
 def _minibatch_epochs(model, parameters, loss_fn, data, spec, stage, epochs, monitor: Monitor, test=None) -> None:
     """Adam with a cosine learning-rate schedule over ``epochs`` passes of shuffled minibatches."""
     recipe = spec.recipe
@@ -129,23 +154,9 @@ def _minibatch_epochs(model, parameters, loss_fn, data, spec, stage, epochs, mon
     steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(recipe.seed)
-    device = next(model.parameters()).device
     for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(len(data), generator=generator)
-        total_loss = 0.0
-        for step, start in enumerate(range(0, len(data), recipe.batch_size)):
-            monitor.check()
-            batch = order[start : start + recipe.batch_size]
-            images = random_shift(data.images[batch], recipe.augment_shift, generator).to(device)
-            loss = loss_fn(images, data.labels[batch].to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += float(loss.detach()) * len(batch)
-            monitor.progress(((epoch - 1) * steps_per_epoch + step + 1) / (epochs * steps_per_epoch), stage)
-        mean_loss = total_loss / len(data)
+        mean_loss = train_epoch(model, optimizer, schedule, data, recipe, generator, loss_fn,
+                                monitor.scaled((epoch - 1) / epochs, epoch / epochs), stage)
         test_error = error_rate(model, test, monitor) if test is not None else float("nan")
         monitor.partial(EpochReport(stage, epoch, epochs, mean_loss, test_error))
         monitor.progress(epoch / epochs, f"{stage}: epoch {epoch}/{epochs}, loss {mean_loss:.4f}")

@@ -223,6 +223,12 @@ def validate_images(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
+def random_wrong_labels(labels: torch.Tensor, generator: torch.Generator, classes: int = 10) -> torch.Tensor:
+    """A uniformly random label other than each of ``labels``, drawn on the CPU from ``generator``."""
+    offsets = torch.randint(1, classes, labels.shape, generator=generator, device="cpu")
+    return (labels + offsets.to(labels.device)) % classes
+
+
 def resolve_targets(targets, labels: torch.Tensor, probabilities: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """Target label per image from a rule name, one label, or a sequence; -1 means untargeted.
 
@@ -235,9 +241,7 @@ def resolve_targets(targets, labels: torch.Tensor, probabilities: torch.Tensor, 
         if targets == "next":
             return (labels + 1) % classes
         if targets == "random":
-            generator = torch.Generator(device="cpu").manual_seed(seed)
-            offsets = torch.randint(1, classes, (count,), generator=generator, device="cpu")
-            return (labels + offsets.to(labels.device)) % classes
+            return random_wrong_labels(labels, torch.Generator(device="cpu").manual_seed(seed), classes)
         if targets == "least-likely":
             return probabilities.argmin(dim=1)
         if targets.strip().lstrip("-").isdigit():
