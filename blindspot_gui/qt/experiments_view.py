@@ -59,9 +59,11 @@ DESCRIPTIONS = {
     "table5": ("Table 5 — Lipschitz bounds", "An upper bound on how much each layer can stretch a small change "
                "(operator norms)."),
     "advtrain": ("Adversarial training", "Train a 100-100-10 net with a pool of its own adversarial examples "
-                 "(section 4.2): lower test error, larger blind-spot distance."),
+                 "(section 4.2); the paper reports a lower test error and blind spots further away."),
 }
 ALEXNET = "AlexNet (torchvision architecture)"
+QWIDGETSIZE_MAX = (1 << 24) - 1
+"""Qt's largest widget size: no maximum."""
 
 
 def heat_colour(fraction: float) -> QColor:
@@ -214,6 +216,9 @@ class ResultTable(QTableWidget):
             for column, cell in enumerate(cells):
                 self.setItem(row, column, self._item(table, label, table.columns[column], cell))
         self.resizeRowsToContents()
+
+    def fit_height(self) -> None:
+        """No taller than its rows (when curves below need the room)."""
         height = self.horizontalHeader().height() + 2 * self.frameWidth() + sum(
             self.rowHeight(row) for row in range(self.rowCount()))
         self.setMaximumHeight(height + self.horizontalScrollBar().sizeHint().height())
@@ -333,10 +338,9 @@ class ExperimentsView(QWidget):
         result_layout = QVBoxLayout(self.result_area)
         result_layout.addWidget(self.title)
         result_layout.addWidget(self.legend)
-        result_layout.addWidget(self.table)
+        result_layout.addWidget(self.table, stretch=1)
         result_layout.addWidget(self.notes)
-        result_layout.addWidget(self.curves, stretch=1)
-        result_layout.addStretch(0)  # takes the room only while the curves are hidden
+        result_layout.addWidget(self.curves, stretch=2)
         splitter = QSplitter()
         splitter.addWidget(self.controls)
         splitter.addWidget(self.result_area)
@@ -422,7 +426,12 @@ class ExperimentsView(QWidget):
                             + ("  Colour: error rate, white 0% to red 100%." if table.heat_map else ""))
         self.table.show_table(table)
         self.notes.setText("\n".join(table.notes))
-        self.curves.setVisible(result["experiment"] == "advtrain")
+        with_curves = result["experiment"] == "advtrain"
+        self.curves.setVisible(with_curves)
+        if with_curves:
+            self.table.fit_height()
+        else:  # a matrix such as Table 2 needs every pixel of the tab
+            self.table.setMaximumHeight(QWIDGETSIZE_MAX)
         if result["experiment"] == "advtrain" and not self.curves.points:
             self.curves.show_baseline(result["baseline"])
             for point in result["curve"]:
