@@ -140,6 +140,8 @@ def parse_image_range(text: str) -> tuple[str, int, int]:
 
 
 def command_attack(args) -> int:
+    if args.image or args.model_file:
+        return command_attack_photo(args)
     import numpy as np
 
     from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
@@ -182,6 +184,84 @@ def command_attack(args) -> int:
             index=np.array([result.index for result in results]),
         )
     return 0
+
+
+def command_attack_photo(args) -> int:
+    """One photo through an ImageNet network (or the user's own), pushed to the class named by --target."""
+
+    from blindspot_gui.core.attack.search import blindspot_search
+    from blindspot_gui.core.images import read_image
+    from blindspot_gui.core.imagenet import PHOTO_ATTACK, load_custom_photo_model, load_photo_model, prepare_photo
+
+    if not args.image:
+        raise ValueError("give the photo to attack with --image FILE")
+    if args.model_file:
+        model = load_custom_photo_model(args.model_file, args.architecture, args.preprocessing, args.classes)
+    else:
+        model = load_photo_model(args.model)
+    pixels = torch_tensor(prepare_photo(read_image(args.image), model.preprocessing))
+    target = _photo_target(args.target, model)
+    bar = TerminalProgress(f"attack {model.name}")
+    started = time.perf_counter()
+    try:
+        result = blindspot_search(model, pixels[None], target, None,
+                                  config=PHOTO_ATTACK, monitor=Monitor(on_progress=bar))[0]
+    finally:
+        bar.finish()
+    seconds = time.perf_counter() - started
+    names = model.class_names
+    wanted = "the nearest wrong class" if result.target is None else repr(names[result.target])
+    print(f"{Path(args.image).name} through {model.name}, target {wanted}")
+    print(f"  before  {_top_classes(result.probabilities_before, names)}")
+    print(f"  after   {_top_classes(result.probabilities_after, names)}")
+    print(f"  {'success' if result.success else 'FAILED'}: now {names[result.adversarial_prediction]!r}; "
+          f"distortion {result.distortion:.4f} RMS (pixels in [0, 1]), largest change {result.linf * 255:.1f}/255; "
+          f"{seconds:.1f} s")
+    if args.json:
+        record = result.to_record() | {"class_names": {"original": names[result.original_prediction],
+                                                       "adversarial": names[result.adversarial_prediction]},
+                                       "model": model.name, "image": str(args.image), "seconds": round(seconds, 2)}
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+    if args.save and result.success:
+        _save_photo(model, result, args.save)
+    return 0 if result.success else EXIT_FAILURE
+
+
+def _save_photo(model, result, path) -> None:
+    """Save the adversarial photo as an 8-bit PNG that still fools the network (its change scaled up if need be)."""
+    import numpy as np
+
+    from blindspot_gui.core.attack.search import distortion_measures
+    from blindspot_gui.core.images import save_rgb_png
+    from blindspot_gui.core.imagenet import quantised_adversarial
+
+    kept = quantised_adversarial(model, result.original, result.adversarial, result.original_prediction, result.target)
+    if kept is None:
+        print(f"  not saved: rounded to 8 bits the photo no longer fools {model.name}, even with 4 times the change")
+        return
+    pixels, scale = kept
+    save_rgb_png(pixels, path)
+    distortion = distortion_measures(pixels - np.asarray(result.original))[0]
+    print(f"  saved {path}: 8-bit PNG that still fools the network (change scaled ×{scale:.2f}, distortion {distortion:.4f})")
+
+
+def torch_tensor(array):
+    import torch
+
+    return torch.from_numpy(array)
+
+
+def _photo_target(text: str, model):
+    """A rule name (next, random, least-likely, none) as it is; otherwise the class the text names."""
+    from blindspot_gui.core.attack.search import TARGET_POLICIES
+    from blindspot_gui.core.imagenet import class_index
+
+    return text if text in TARGET_POLICIES else class_index(text, model.class_names)
+
+
+def _top_classes(probabilities, names, count: int = 3) -> str:
+    order = probabilities.argsort()[::-1][:count]
+    return ", ".join(f"{names[i]} {100 * probabilities[i]:.1f}%" for i in order)
 
 
 def save_image_row(images, captions, path, scale: int = 4) -> None:
@@ -337,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     train.set_defaults(run=command_train)
     attack = commands.add_parser("attack", help="find blind spots: the paper's box-constrained L-BFGS search")
-    attack.add_argument("--model", required=True, help="model name or key, e.g. fc100-100-10")
+    attack.add_argument("--model", help="model name or key, e.g. fc100-100-10, or an ImageNet one: efficientnet-lite0")
     attack.add_argument("--images", default="test:0:10", help="test:START:STOP or train:START:STOP (default test:0:10)")
     attack.add_argument("--target", default="next",
                         help="next, random, least-likely, none (untargeted) or a label 0-9 (default: next)")
@@ -348,6 +428,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="untargeted: search only the K most promising wrong labels (default: all 9)")
     attack.add_argument("--json", metavar="FILE", help="write one record per image")
     attack.add_argument("--npz", metavar="FILE", help="write arrays original, adversarial, label, target, index")
+    attack.add_argument("--image", metavar="FILE", help="a photo for an ImageNet network (any size; resized and cropped "
+                                                        "to 224x224 as the network expects)")
+    attack.add_argument("--model-file", metavar="FILE", help="your own photo classifier: TorchScript, or a state dict "
+                                                             "with --architecture")
+    attack.add_argument("--architecture", help="torchvision architecture of --model-file's state dict, e.g. resnet18")
+    attack.add_argument("--preprocessing", default="imagenet", choices=("imagenet", "efficientnet-lite", "none"),
+                        help="normalisation --model-file expects (default imagenet)")
+    attack.add_argument("--classes", metavar="FILE", help="class names of --model-file, one per line")
+    attack.add_argument("--save", metavar="FILE", help="photos: save the adversarial photo as a PNG")
     attack.set_defaults(run=command_attack)
 
     units = commands.add_parser("units", help="the test images that most excite a unit or a random direction")

@@ -12,8 +12,9 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def isolated_user_folder(tmp_path, monkeypatch):
-    """Keep models trained by a test, and settings, out of the real user folders."""
+    """Keep models trained by a test, settings and torch's hub cache out of the real user folders."""
     monkeypatch.setenv("BLINDSPOT_HOME", str(tmp_path / "blindspot_home"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     return tmp_path / "blindspot_home"
 

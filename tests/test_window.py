@@ -330,7 +330,7 @@ def test_demo_mode_keeps_showing_searches_on_new_images(qtbot, window, monkeypat
 
 def test_unit_explorer_end_to_end(qtbot, window):
     explorer = window.unit_explorer
-    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentWidget(window.unit_explorer)
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
         explorer.model.setCurrentText("ConvNet")
     assert explorer.layer.currentText() == "relu3"
@@ -368,7 +368,7 @@ def test_unit_explorer_end_to_end(qtbot, window):
 
 def test_unit_explorer_cache_building_can_be_cancelled(qtbot, window):
     explorer = window.unit_explorer
-    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentWidget(window.unit_explorer)
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
         explorer.model.setCurrentText("ConvNet")
     explorer.layer.setCurrentText("relu1")  # 9,216 dimensions: the slowest cache to build
@@ -388,7 +388,7 @@ def test_unit_explorer_ranks_a_folder_of_your_own_images(qtbot, window, tmp_path
             picture.rotate(number * 4, fillcolor=255).save(tmp_path / name / f"{number}.png")
     (tmp_path / "zeros" / "broken.png").write_bytes(b"not a png")
     explorer = window.unit_explorer
-    window.tabs.setCurrentIndex(1)
+    window.tabs.setCurrentWidget(window.unit_explorer)
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
         explorer.open_folder(tmp_path)
     assert explorer.dataset.class_names == ("ones", "zeros") and len(explorer.dataset) == 12

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.training import error_rate, train_epoch
+from blindspot_gui.core.training import error_rate, random_shift, train_epoch
 from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
 
 POOL_SEARCHES = {
@@ -174,14 +174,21 @@ def _minibatch_loss(model, spec, pools, images, labels, mix: float, generator) -
     return total / count + weight_decay_penalty(model, spec.weight_decay)
 
 
-def _refresh_pools(model, pools, data: Dataset, recipe: AdversarialRecipe, generator, monitor: Monitor) -> dict:
-    """Make ``recipe.refresh`` fresh examples per layer from random training images; returns their mean distortion."""
+def _refresh_pools(model, pools, data: Dataset, spec: ModelSpec, generator, monitor: Monitor) -> dict:
+    """Make ``refresh`` fresh examples per layer from random training images; returns their mean distortion.
+
+    With the recipe's ``shifted_sources`` the images are shifted as the clean minibatches are.
+    """
+    recipe = spec.adversarial
     model.eval()
     chosen = torch.randperm(len(data), generator=generator)[: recipe.refresh]
+    images = data.images[chosen]
+    if recipe.shifted_sources:
+        images = random_shift(images, spec.recipe.augment_shift, generator)
     distortions = {}
     for position, pool in enumerate(pools):
         sub = monitor.scaled(position / len(pools), (position + 1) / len(pools))
-        examples, labels, distortion = make_examples(model, pool.layer, data.images[chosen], data.labels[chosen],
+        examples, labels, distortion = make_examples(model, pool.layer, images, data.labels[chosen],
                                                      generator, recipe, sub)
         monitor.check()
         pool.add(examples, labels, generator)
@@ -253,7 +260,7 @@ def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device:
         span.progress(0.0, f"epoch {epoch}/{recipe.epochs}: making adversarial examples")
         pool_distortion = {pool.layer: None for pool in pools}
         if epoch > adversarial.warmup_epochs:
-            pool_distortion = _refresh_pools(model, pools, data, adversarial, generator, span.quiet(0.0, 0.4))
+            pool_distortion = _refresh_pools(model, pools, data, spec, generator, span.quiet(0.0, 0.4))
         loss = _train_epoch(model, spec, pools, data, adversarial.mix, optimizer, schedule, generator,
                             span.scaled(0.4, 0.9), epoch)
         test_error = error_rate(model, test, monitor)

@@ -130,6 +130,13 @@ def save_grey_png(pixels: np.ndarray, path) -> np.ndarray:
     return quantised.astype(np.float32) / 255.0
 
 
+def save_rgb_png(pixels: np.ndarray, path) -> np.ndarray:
+    """Save a (3, H, W) [0, 1] colour image as a lossless 8-bit PNG; returns the 8-bit values as floats in [0, 1]."""
+    quantised = np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    Image.fromarray(quantised.transpose(1, 2, 0), mode="RGB").save(path, format="PNG")
+    return quantised.astype(np.float32) / 255.0
+
+
 def load_image_folder(folder) -> tuple["Dataset", list[str]]:
     """Every image file in ``folder`` (and its subfolders), converted MNIST-style, as a data set.
 

@@ -87,6 +87,8 @@ class AdversarialRecipe:
     """pool examples per clean example in every minibatch, per layer."""
     search: str = "quick"
     """the search that makes the pool's examples (core/advtrain.py POOL_SEARCHES): "quick" or "short"."""
+    shifted_sources: bool = False
+    """make the examples from training images shifted as the clean minibatches are (the recipe's augment_shift)."""
     distortion_every: int = 5
     """epochs between measurements of the net's average minimum distortion."""
     warmup_epochs: int = 1

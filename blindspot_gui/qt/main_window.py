@@ -41,6 +41,7 @@ from blindspot_gui.qt.blindspot_view import BlindspotView
 from blindspot_gui.qt.experiments_view import ExperimentsView
 from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
+from blindspot_gui.qt.photo_view import PhotoView
 from blindspot_gui.qt.search_panel import SearchPanel
 from blindspot_gui.qt.task_runner import TaskRunner
 from blindspot_gui.qt.transfer_view import TransferView
@@ -107,7 +108,7 @@ class MainWindow(QMainWindow):
         splitter.setSizes([700, 260])
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
-        self.tabs.addTab(splitter, "Blind spots")
+        self.tabs.addTab(splitter, "Blind spots: digits")
         self.setCentralWidget(self.tabs)
 
         self.model_panel = ModelPanel()
@@ -124,6 +125,9 @@ class MainWindow(QMainWindow):
         self.unit_explorer = UnitExplorer(self.runner, self.models, self.test_set,
                                           [name for name in self.model_panel.names()
                                            if self.model_panel.is_available(name)])
+        self.photo_view = PhotoView(self.runner, self.settings, self.show_dialogs)
+        self.photo_view.sig_error.connect(self.show_message)
+        self.tabs.addTab(self.photo_view, "Blind spots: photos")
         self.tabs.addTab(self.unit_explorer, "Unit explorer")
         self.unit_explorer.sig_image_requested.connect(self._on_unit_image_requested)
         self.experiments_view = ExperimentsView(self.runner)
@@ -164,7 +168,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self._action(file_menu, "&Open image…", QKeySequence.StandardKey.Open, self.image_source.open_file.click)
+        self._action(file_menu, "&Open image…", QKeySequence.StandardKey.Open, self._open_image)
         self._action(file_menu, "&Load weights…", "Ctrl+L", self._on_load_weights_requested)
         file_menu.addSeparator()
         self._action(file_menu, "Save the three &images as PNG…", "Ctrl+S", self.export_triptych)
@@ -173,8 +177,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         search_menu = bar.addMenu("&Search")
-        self._action(search_menu, "&Run", "Space", self._on_blindspot_tab(self.run_search), "action_run")
-        self._action(search_menu, "&Cancel", "Esc", self.cancel_search, "action_cancel")
+        self._action(search_menu, "&Run", "Space", self._run_on_tab, "action_run")
+        self._action(search_menu, "&Cancel", "Esc", self._cancel_on_tab, "action_cancel")
         self._action(search_menu, "&Next image", "Right", self._on_blindspot_tab(lambda: self.image_source.step(1)),
                      "action_next")
         self._action(search_menu, "&Previous image", "Left",
@@ -200,10 +204,29 @@ class MainWindow(QMainWindow):
                 handler()
         return act
 
+    def _run_on_tab(self) -> None:
+        """Space: search on whichever blind-spot tab is shown."""
+        if self.tabs.currentIndex() == 0:
+            self.run_search()
+        elif self.tabs.currentWidget() is self.photo_view:
+            self.photo_view.run()
+
+    def _cancel_on_tab(self) -> None:
+        self.cancel_search()
+        if self.tabs.currentWidget() is self.photo_view:
+            self.photo_view.cancel()
+
+    def _open_image(self) -> None:
+        if self.tabs.currentWidget() is self.photo_view:
+            self.photo_view.open_photo_dialog()
+        else:
+            self.image_source.open_file.click()
+
     def _fit_docks_to_tab(self) -> None:
-        """The image and network docks serve the blind-spot tab; the Experiments tab gets the whole window."""
-        if self.tabs.currentWidget() is self.experiments_view:
-            self._docks_hidden_for_tab = [dock for dock in (self.model_dock, self.image_dock) if dock.isVisible()]
+        """The image and network docks serve the digits tab; the photo and Experiments tabs get the whole window."""
+        if self.tabs.currentWidget() in (self.experiments_view, self.photo_view):
+            self._docks_hidden_for_tab = self._docks_hidden_for_tab or [
+                dock for dock in (self.model_dock, self.image_dock) if dock.isVisible()]
             for dock in self._docks_hidden_for_tab:
                 dock.hide()
         else:
@@ -622,7 +645,10 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:
         urls = [url for url in event.mimeData().urls() if url.isLocalFile()]
         if urls:
-            self.image_source.open_path(urls[0].toLocalFile())
+            if self.tabs.currentWidget() is self.photo_view:
+                self.photo_view.open_photo(urls[0].toLocalFile())
+            else:
+                self.image_source.open_path(urls[0].toLocalFile())
             event.acceptProposedAction()
 
     def show_message(self, text: str) -> None:
