@@ -455,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
     reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5", "advtrain"))
-    reproduce.add_argument("--model", help="table5: a zoo model instead of AlexNet")
+    reproduce.add_argument("--model", help="table5: a zoo model or a photo network (e.g. efficientnet-lite0) instead of "
+                                          "the paper's AlexNet")
     reproduce.add_argument("--rule", default="random", choices=("random", "next", "nearest"),
                            help="tables 1-4: the target label of each attack (default: a seeded random wrong label)")
     reproduce.add_argument("--per-layer", action="store_true",

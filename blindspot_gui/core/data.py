@@ -52,6 +52,8 @@ class Dataset:
     class_names: tuple[str, ...] = MNIST_CLASS_NAMES
     source: str = ""
     indices: np.ndarray | None = field(default=None, compare=False)
+    files: tuple[str, ...] | None = field(default=None, compare=False)
+    """the file of each image, for data sets read from a folder."""
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -61,7 +63,8 @@ class Dataset:
         indices = np.asarray(indices, dtype=np.int64)
         original = indices if self.indices is None else self.indices[indices]
         chosen = torch.as_tensor(indices)
-        return Dataset(self.images[chosen], self.labels[chosen], self.class_names, self.source, original)
+        files = None if self.files is None else tuple(self.files[i] for i in indices)
+        return Dataset(self.images[chosen], self.labels[chosen], self.class_names, self.source, original, files)
 
 
 def sha256_of(path: Path) -> str:

@@ -322,8 +322,43 @@ def alexnet_for_bounds() -> tuple[torch.nn.Module, str]:
                           "weights in the local torch hub cache); its channel counts differ from the paper's network")
 
 
+def _network_for_bounds(model_name: str | None):
+    """(network, description, input shape, whether it is a chain of layers, the input normalisation's bound or None).
+
+    None means torchvision's AlexNet as Table 5 used; otherwise a zoo model (digits) or a photo
+    network of core/imagenet.py, with its weights when they are on this machine and randomly
+    initialised (and saying so) when they are not. A photo network is bounded in [0, 1] pixel
+    space: its normalisation (x - mean) / std counts as a layer of bound 1 / min(std).
+    """
+    from blindspot_gui.core.imagenet import find_photo_model, is_photo_model_name, load_photo_model, photo_model_status
+    from blindspot_gui.core.lipschitz import LayerBound
+
+    if model_name is None:
+        model, description = alexnet_for_bounds()
+        return model, description, (3, 224, 224), True, None
+    if not is_photo_model_name(model_name):
+        return (load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights", (1, 28, 28), True, None)
+    entry = find_photo_model(model_name)
+    status = photo_model_status(entry)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        wrapper = load_photo_model(entry.name, random_weights=not status.available)
+    description = (f"{entry.name}, ImageNet weights from {status.weights_path}" if status.available else
+                   f"{entry.name} architecture with random initial weights, seed 0 ({status.reason})")
+    chain = entry.architecture in CHAIN_ARCHITECTURES
+    if not chain:
+        description += "; it has skip connections or gates, so the product of its layers' bounds is not a bound of the network"
+    std = min(wrapper.preprocessing.std)
+    scale = LayerBound("normalisation", "scale", 1.0 / std, "1 / smallest std", wrapper.input_shape)
+    return wrapper.network, description, wrapper.input_shape, chain, scale
+
+
+CHAIN_ARCHITECTURES = ("alexnet", "vgg16")
+"""Photo networks that are a plain chain of layers, for which the product of the bounds bounds the network."""
+
+
 def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dict:
-    """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo model is named).
+    """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo or photo model is named).
 
     Each layer's bound is kept on disk as soon as it is computed, keyed by the weights themselves,
     so a cancelled run resumes at the next layer.
@@ -335,12 +370,7 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
 
     monitor = monitor or Monitor()
     monitor.progress(0.0, "loading the network")
-    if model_name is None:
-        model, description = alexnet_for_bounds()
-        input_shape = (3, 224, 224)
-    else:
-        model, description = load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights"
-        input_shape = (1, 28, 28)
+    model, description, input_shape, chain, scale = _network_for_bounds(model_name)
     store = PartStore(experiments_dir() / f"table5-{weights_fingerprint(model)}-v{STORE_VERSION}")
     stored = store.load_record("bounds") or {}
     known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])}) for name, fields in stored.items()}
@@ -351,14 +381,19 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
 
     bounds = layer_bounds(model.double(), input_shape, conv_method="fourier", monitor=monitor.scaled(0.05, 1.0),
                           known=known, on_bound=keep)
+    if scale is not None:
+        bounds.insert(0, scale)
     weight_layers = [bound for bound in bounds if bound.kind in ("conv", "linear")]
+    alexnet = model_name is None or model_name.strip().lower() == "alexnet"
     rows = []
     for position, bound in enumerate(weight_layers):
-        paper = PAPER_TABLE5[position] if model_name is None and position < len(PAPER_TABLE5) else (None, None)
+        paper = PAPER_TABLE5[position] if alexnet and position < len(PAPER_TABLE5) else (None, None)
         rows.append({"layer": bound.name, "kind": bound.kind, "stride": bound.stride, "method": bound.method,
                      "input_shape": list(bound.input_shape), "bound": bound.bound,
                      "paper_layer": paper[0], "paper_bound": paper[1]})
-    return {"experiment": "table5", "model": description, "rows": rows, "network_bound": network_bound(bounds),
+    return {"experiment": "table5", "model": description, "rows": rows,
+            "network_bound": network_bound(bounds) if chain else None,
+            "chain": chain,
             "other_factors": [{"layer": b.name, "bound": b.bound} for b in bounds if b.kind not in ("conv", "linear")],
             "folder": str(store.folder)}
 
@@ -477,7 +512,8 @@ def _matrix_cells(result, title: str) -> ComparisonTable:
 def _table5_cells(result) -> ComparisonTable:
     rows = [(f"{row['layer']} ({row['kind']}, {row['method']})", [Cell(row["bound"], row["paper_bound"], "number")])
             for row in result["rows"]]
-    rows.append(("whole network (product)", [Cell(result["network_bound"], None, "number")]))
+    if result.get("network_bound") is not None:
+        rows.append(("whole network (product)", [Cell(result["network_bound"], None, "number")]))
     return ComparisonTable("Table 5: upper Lipschitz bounds", "layer", ["upper bound"], rows, notes=[result["model"]])
 
 

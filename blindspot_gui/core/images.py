@@ -137,12 +137,18 @@ def save_rgb_png(pixels: np.ndarray, path) -> np.ndarray:
     return quantised.astype(np.float32) / 255.0
 
 
-def load_image_folder(folder) -> tuple["Dataset", list[str]]:
-    """Every image file in ``folder`` (and its subfolders), converted MNIST-style, as a data set.
+PHOTO_FOLDER_LIMIT = 1000
+"""Photos kept from one folder at most (each 224x224 colour photo takes 0.6 MB as float32)."""
 
+
+def load_image_folder(folder, photos: bool = False) -> tuple["Dataset", list[str]]:
+    """Every image file in ``folder`` (and its subfolders) as a data set: digits made MNIST-style, or photos.
+
+    Digits are (N, 1, 28, 28); with ``photos`` each file is resized and centre-cropped as photo
+    networks see it, (N, 3, 224, 224), and only the first PHOTO_FOLDER_LIMIT files are read.
     A file's class is the name of the top subfolder it sits in ("images/cats/x/a.png" is a "cats");
     files directly in the folder get the class "(none)". Returns the data set and the names of the files
-    that could not be read, which are left out.
+    that could not be read (or were beyond the limit), which are left out.
     """
     import torch
 
@@ -153,18 +159,28 @@ def load_image_folder(folder) -> tuple["Dataset", list[str]]:
         raise ImageFileError(f"'{folder}' is not a folder.")
     suffixes = {pattern.lstrip("*") for pattern in IMAGE_FILE_PATTERNS}
     paths = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in suffixes)
-    pixels, classes, skipped = [], [], []
+    pixels, classes, files, skipped = [], [], [], []
+    if photos and len(paths) > PHOTO_FOLDER_LIMIT:
+        skipped = [path.name for path in paths[PHOTO_FOLDER_LIMIT:]]
+        paths = paths[:PHOTO_FOLDER_LIMIT]
     for path in paths:
         try:
-            pixels.append(load_digit_image(path).pixels)
+            pixels.append(_read_photo(path) if photos else load_digit_image(path).pixels[None])
         except ImageFileError:
             skipped.append(path.name)
             continue
         parts = path.relative_to(folder).parts
         classes.append(parts[0] if len(parts) > 1 else "(none)")
+        files.append(str(path))
     if not pixels:
         raise ImageFileError(f"'{folder}' holds no readable image (PNG, JPEG, BMP, ...).")
     names = tuple(sorted(set(classes)))
     labels = torch.tensor([names.index(name) for name in classes], dtype=torch.long)
-    images = torch.from_numpy(np.stack(pixels)).unsqueeze(1)
-    return Dataset(images, labels, names, f"folder {folder}"), skipped
+    images = torch.from_numpy(np.stack(pixels))
+    return Dataset(images, labels, names, f"folder {folder}", files=tuple(files)), skipped
+
+
+def _read_photo(path) -> np.ndarray:
+    from blindspot_gui.core.imagenet import prepare_photo
+
+    return prepare_photo(read_image(path))

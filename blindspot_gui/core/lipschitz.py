@@ -4,8 +4,9 @@ A layer's bound is its operator norm, the largest singular value: exactly for fu
 layers; for convolutions either the paper's Fourier form (stride 1: the largest singular value,
 over a dense grid of frequencies, of the matrix of the kernels' 2-D DFTs; its supremum over all
 frequencies bounds the zero-padded convolution) or power iteration on the real
-convolution operator (any stride). ReLU and max-pooling are 1-Lipschitz, a sigmoid 1/4-Lipschitz;
-the network's bound is the product of its layers' bounds.
+convolution operator (any stride, padding or grouping). ReLU and max-pooling are 1-Lipschitz, a
+sigmoid 1/4-Lipschitz, an eval-mode batch norm scales each channel; for a chain of layers the
+network's bound is the product of its layers' bounds (not for networks with skip connections).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from blindspot_gui.core.monitor import Monitor
 
@@ -68,19 +68,33 @@ def operator_norm_power(operator, input_shape: tuple[int, ...], iterations: int 
 
 
 def conv_norm_power(layer: nn.Conv2d, input_shape: tuple[int, ...]) -> float:
-    """Operator norm of the real (zero-padded, strided) convolution, bias left out."""
-    weight = layer.weight.detach().double()
+    """Operator norm of the real convolution as the layer computes it (its own padding, stride, groups), bias left out.
+
+    The linear part is x -> layer(x) - layer(0), so a convolution subclass that pads in its own
+    way (EfficientNet's "same" padding) is bounded as it runs.
+    """
+    origin = torch.zeros((1, *input_shape), dtype=layer.weight.dtype)
+    with torch.no_grad():
+        offset = layer(origin)
 
     def operator(x):
-        return F.conv2d(x, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+        return layer(x) - offset
 
     return operator_norm_power(operator, input_shape)
 
 
-ACTIVATION_BOUNDS = {nn.ReLU: 1.0, nn.MaxPool2d: 1.0, nn.Flatten: 1.0, nn.Dropout: 1.0, nn.Sigmoid: 0.25,
-                     nn.AdaptiveAvgPool2d: 1.0, nn.Identity: 1.0}
+def batch_norm_bound(layer: nn.BatchNorm2d) -> float:
+    """An eval-mode batch norm scales channel c by gamma_c / sqrt(var_c + eps): its norm is the largest |scale|."""
+    scale = torch.ones_like(layer.running_var) if layer.weight is None else layer.weight.detach()
+    return float((scale / torch.sqrt(layer.running_var + layer.eps)).abs().max())
+
+
+ACTIVATION_BOUNDS = {nn.ReLU: 1.0, nn.ReLU6: 1.0, nn.MaxPool2d: 1.0, nn.Flatten: 1.0, nn.Dropout: 1.0,
+                     nn.Sigmoid: 0.25, nn.AdaptiveAvgPool2d: 1.0, nn.Identity: 1.0, nn.ZeroPad2d: 1.0,
+                     nn.Hardswish: 1.5, nn.Hardsigmoid: 1 / 6, nn.SiLU: 1.1}
 """Slope bounds of the other layers. Averaging over non-overlapping windows (AlexNet's adaptive
-pooling at 224x224, where it is the identity) is at most 1-Lipschitz; dropout is the identity in eval mode."""
+pooling at 224x224, where it is the identity) is at most 1-Lipschitz; dropout is the identity in
+eval mode; zero padding adds zeros; hard-swish's slope peaks at 1.5 (x = 3), SiLU's at 1.0998."""
 
 
 def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: str = "power",
@@ -97,8 +111,12 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
     monitor = monitor or Monitor()
     known = known or {}
     shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [module.register_forward_pre_hook(lambda m, args, name=name: shapes.__setitem__(name, tuple(args[0].shape[1:])))
-             for name, module in model.named_modules() if name and not list(module.children())]
+    def record_shape(name):
+        def hook(_module, args) -> None:
+            shapes.setdefault(name, tuple(args[0].shape[1:]))  # a module used twice keeps its first input's shape
+        return hook
+
+    hooks = [module.register_forward_pre_hook(record_shape(name)) for name, module in _bounded_modules(model)]
     try:
         with torch.no_grad():
             model(torch.zeros((1, *input_shape), dtype=next(model.parameters()).dtype))
@@ -116,8 +134,10 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
             continue
         if isinstance(module, nn.Linear):
             bounds.append(LayerBound(name, "linear", linear_norm(module), "largest singular value", shape))
+        elif isinstance(module, nn.BatchNorm2d):
+            bounds.append(LayerBound(name, "batchnorm", batch_norm_bound(module), "largest |gamma / sigma|", shape))
         elif isinstance(module, nn.Conv2d):
-            if conv_method == "fourier" and module.stride == (1, 1):
+            if conv_method == "fourier" and _plain_stride_one(module):
                 value, method = conv_norm_fourier(module, shape[1], shape[2]), "Fourier"
             else:
                 value, method = conv_norm_power(module, shape), "power iteration"
@@ -133,6 +153,25 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
             on_bound(bounds[-1])
     monitor.progress(1.0, "bounds done")
     return bounds
+
+
+def _bounded_modules(model: nn.Module):
+    """(name, module) of every leaf, and of every convolution with children of its own (whose insides are skipped)."""
+    skipped: list[str] = []
+    for name, module in model.named_modules():
+        if not name or any(name.startswith(prefix + ".") for prefix in skipped):
+            continue
+        if isinstance(module, nn.Conv2d) and list(module.children()):
+            skipped.append(name)
+            yield name, module
+        elif not list(module.children()):
+            yield name, module
+
+
+def _plain_stride_one(layer: nn.Conv2d) -> bool:
+    """A convolution the Fourier bound covers: stride 1, ungrouped, undilated, zero padding of its own."""
+    return (layer.stride == (1, 1) and layer.groups == 1 and layer.dilation == (1, 1)
+            and type(layer) is nn.Conv2d)
 
 
 def network_bound(bounds: list[LayerBound]) -> float:

@@ -182,14 +182,19 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def get(self, name: str) -> nn.Module:
-        """The model called ``name``: one put here, or a zoo model (loaded on first use, outside the lock)."""
+        """The model called ``name``: one put here, a zoo model or a photo network (loaded on first use, outside the lock)."""
+        from blindspot_gui.core.imagenet import find_photo_model, is_photo_model_name, load_photo_model
+
         with self._lock:
             if name in self._models:
                 return self._models[name]
-        spec = find_spec(name)
-        model = load_zoo_model(spec.name, device=self.device)
+        if is_photo_model_name(name):
+            name, model = find_photo_model(name).name, load_photo_model(name).to(self.device)
+        else:
+            name = find_spec(name).name
+            model = load_zoo_model(name, device=self.device)
         with self._lock:
-            return self._models.setdefault(spec.name, model)
+            return self._models.setdefault(name, model)
 
     def put(self, name: str, model: nn.Module) -> None:
         with self._lock:

@@ -45,6 +45,7 @@ from blindspot_gui.core.experiments import (
     format_value,
     table_as_csv,
 )
+from blindspot_gui.core.imagenet import PHOTO_MODELS
 from blindspot_gui.core.zoo import ZOO, find_spec
 
 DESCRIPTIONS = {
@@ -114,6 +115,8 @@ class ExperimentControls(QGroupBox):
         self.model.addItem(ALEXNET, None)
         for spec in ZOO:
             self.model.addItem(spec.name, spec.name)
+        for entry in PHOTO_MODELS:
+            self.model.addItem(f"{entry.name} (photos)", entry.key)
         for combo in (self.rule, self.model):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(18)

@@ -46,6 +46,23 @@ def grey_pixmap(pixels: np.ndarray, size: int) -> QPixmap:
                                            Qt.TransformationMode.FastTransformation)
 
 
+def rgb_pixmap(pixels: np.ndarray, size: int) -> QPixmap:
+    """A QPixmap of a (3, H, W) [0, 1] colour image, scaled to fit ``size`` with smoothing."""
+    data = np.ascontiguousarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0))
+    height, width, _ = data.shape
+    image = QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(image).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation)
+
+
+def pixmap_of(pixels: np.ndarray, size: int) -> QPixmap:
+    """A thumbnail of a (1, H, W) or (H, W) grey image or a (3, H, W) colour one."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3 and pixels.shape[0] == 3:
+        return rgb_pixmap(pixels, size)
+    return grey_pixmap(pixels.reshape(pixels.shape[-2:]), size)
+
+
 class ImageSource(QWidget):
     """Index box, previous / next / random, a strip of thumbnails, and "Open image..."."""
 

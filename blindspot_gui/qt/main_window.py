@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from blindspot_gui.core.attack.noise import gaussian_noise_error
 from blindspot_gui.core.attack.search import AttackConfig, AttackResult, SearchProgress, blindspot_search
 from blindspot_gui.core.data import MNIST_CLASS_NAMES, load_mnist
+from blindspot_gui.core.imagenet import find_photo_model, photo_model_status
 from blindspot_gui.core.images import save_grey_png
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
 from blindspot_gui.core.training import train_model, warm_up
@@ -122,14 +123,14 @@ class MainWindow(QMainWindow):
         self.model_panel.sig_cancel_training_requested.connect(lambda: self.runner.cancel("training"))
         self.model_panel.sig_load_weights_requested.connect(self._on_load_weights_requested)
         self.model_panel.sig_device_changed.connect(self._on_device_changed)
-        self.unit_explorer = UnitExplorer(self.runner, self.models, self.test_set,
-                                          [name for name in self.model_panel.names()
-                                           if self.model_panel.is_available(name)])
         self.photo_view = PhotoView(self.runner, self.settings, self.show_dialogs)
         self.photo_view.sig_error.connect(self.show_message)
+        self.photo_view.sig_model_ready.connect(self._on_photo_model_ready)
+        self.unit_explorer = UnitExplorer(self.runner, self.models, self.test_set, self._explorer_model_names())
         self.tabs.addTab(self.photo_view, "Blind spots: photos")
         self.tabs.addTab(self.unit_explorer, "Unit explorer")
         self.unit_explorer.sig_image_requested.connect(self._on_unit_image_requested)
+        self.unit_explorer.sig_photo_requested.connect(self._on_unit_photo_requested)
         self.experiments_view = ExperimentsView(self.runner)
         self.tabs.addTab(self.experiments_view, "Experiments")
         self.experiments_view.sig_model_trained.connect(self._on_model_trained)
@@ -566,10 +567,25 @@ class MainWindow(QMainWindow):
         self._update_explorer_models()
         return name
 
+    def _explorer_model_names(self) -> list[str]:
+        """Digit networks with weights, then photo networks with weights or loaded in the Photos tab."""
+        digits = [name for name in self.model_panel.names() if self.model_panel.is_available(name)]
+        photos = [name for name in self.photo_view.model_names()
+                  if name in self.photo_view.loaded or photo_model_status(find_photo_model(name)).available]
+        return digits + photos
+
     def _update_explorer_models(self) -> None:
         self.unit_explorer.models = self.models
-        self.unit_explorer.set_model_names([name for name in self.model_panel.names()
-                                            if self.model_panel.is_available(name)])
+        self.unit_explorer.set_model_names(self._explorer_model_names())
+
+    def _on_photo_model_ready(self, name: str) -> None:
+        self.models.put(name, self.photo_view.loaded[name])
+        if name not in [self.unit_explorer.model.itemText(i) for i in range(self.unit_explorer.model.count())]:
+            self._update_explorer_models()
+
+    def _on_unit_photo_requested(self, path: str) -> None:
+        self.tabs.setCurrentWidget(self.photo_view)
+        self.photo_view.open_photo(path)
 
     def _on_device_changed(self, device: str) -> None:
         self._abandon_search()

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QSettings, QSize, QStringListModel, Qt, Signal
-from PySide6.QtGui import QFont, QIcon, QImage, QPixmap
+from PySide6.QtGui import QFont, QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -63,6 +63,7 @@ from blindspot_gui.core.imagenet import (
     torchvision_architectures,
 )
 from blindspot_gui.core.weights import WeightsError
+from blindspot_gui.qt.image_source import rgb_pixmap
 
 DEFAULT_TARGET = "ostrich"
 """The paper pushed every ImageNet example to "ostrich" (section 4.2)."""
@@ -71,15 +72,6 @@ THUMBNAIL = 72
 GOOD, BAD, TARGET = "#1a7f37", "#c0392b", "#d68910"
 PERTURBATION_MODES = ("size per pixel (all channels)", "signed colour on grey")
 HEAT = pg.colormap.get("inferno")
-
-
-def rgb_pixmap(pixels: np.ndarray, size: int) -> QPixmap:
-    """A QPixmap of a (3, H, W) [0, 1] photo, scaled to fit ``size``."""
-    data = np.ascontiguousarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0))
-    height, width, _ = data.shape
-    image = QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(image).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation)
 
 
 def perturbation_picture(change: np.ndarray, mode: int, factor: float) -> np.ndarray:

@@ -9,6 +9,7 @@ runs in the task runner; the activation cache is built there too, with progress 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,8 +41,10 @@ from blindspot_gui.core.units import (
     rank_units,
     unit_title,
 )
+from blindspot_gui.core.imagenet import PhotoClassifier, find_photo_model, is_photo_model_name
 from blindspot_gui.core.images import load_image_folder
-from blindspot_gui.qt.image_source import ImageChoice, grey_pixmap
+from blindspot_gui.core.resources import resource_path
+from blindspot_gui.qt.image_source import ImageChoice, pixmap_of
 
 TILE = 50
 
@@ -56,8 +59,10 @@ class ImageTile(QLabel):
         super().__init__()
         self.dataset = dataset
         self.index = index
-        self.setPixmap(grey_pixmap(pixels, TILE))
-        self.setToolTip(f"test image {index}: a {label}, score ⟨φ(x), v⟩ = {score:.3f}\nDouble-click to attack it")
+        self.setPixmap(pixmap_of(pixels, TILE))
+        what = (f"test image {index}: a {label}" if dataset.files is None
+                else f"{Path(dataset.files[index]).name} ({dataset.class_names[label]})")
+        self.setToolTip(f"{what}, score ⟨φ(x), v⟩ = {score:.3f}\nDouble-click to attack it")
         self.setFixedSize(TILE + 4, TILE + 4)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
@@ -89,7 +94,7 @@ class DirectionGrid(QGroupBox):
             caption.setObjectName("row_title")
             self.grid.addWidget(caption, 2 * row, 0, 1, max(len(result.indices), 1))
             for column, (index, score, label) in enumerate(zip(result.indices, result.scores, result.labels)):
-                tile = ImageTile(dataset, int(index), dataset.images[int(index), 0].numpy(), int(label), float(score))
+                tile = ImageTile(dataset, int(index), dataset.images[int(index)].numpy(), int(label), float(score))
                 tile.sig_open.connect(lambda data, index: self.sig_open.emit(data, index))
                 self.grid.addWidget(tile, 2 * row + 1, column)
 
@@ -100,11 +105,22 @@ class DirectionGrid(QGroupBox):
             caption.setText(text)
 
 
+def default_layer(names: list[str], photos: bool) -> str:
+    """The layer shown first: a digit network's last hidden layer; a photo network's pooled features."""
+    if photos:
+        pooled = [name for name in names if "pool" in name.lower()]
+        return pooled[-1] if pooled else names[-1]
+    hidden = [name for name in names if name.startswith(("sigmoid", "relu", "code"))]
+    return hidden[-1] if hidden else names[-1]
+
+
 class UnitExplorer(QWidget):
     """Model, layer, first unit, rows and k; units against random directions, quiz and statistics."""
 
     sig_image_requested = Signal(object)
-    """An ImageChoice: the double-clicked image, to be attacked."""
+    """An ImageChoice: the double-clicked digit, to be attacked."""
+    sig_photo_requested = Signal(str)
+    """The file of a double-clicked photo, to be attacked."""
     sig_rows_shown = Signal()
     sig_statistics_shown = Signal(dict)
 
@@ -119,7 +135,8 @@ class UnitExplorer(QWidget):
         self.data = QComboBox()
         self.data.setObjectName("units_data")
         self.data.addItems(["MNIST test set", "Image folder…"])
-        self.data.setToolTip("The held-out images to rank: the MNIST test set or a folder of your own images")
+        self.data.setToolTip("The held-out images to rank: the MNIST test set or a folder of your own images "
+                             "(photo networks start with the sample photos)")
         self.model = QComboBox()
         self.model.setObjectName("units_model")
         self.model.addItems(model_names)
@@ -225,25 +242,61 @@ class UnitExplorer(QWidget):
 
     def _on_model_changed(self, *_):
         name = self.model.currentText()
+        if name and is_photo_model_name(name) and find_photo_model(name).name not in self.models.loaded():
+            self._load_in_background(name)
+            return
         try:
-            names = layer_names(self.models.get(name)) if name else []
+            model = self.models.get(name) if name else None
+            names = layer_names(model) if model is not None else []
         except (KeyError, ValueError) as error:
-            names = []
+            model, names = None, []
             self.statistics.setText(str(error))
         self.layer.blockSignals(True)
         self.layer.clear()
         self.layer.addItems(names)
-        hidden = [layer for layer in names if layer.startswith(("sigmoid", "relu", "code"))]
         if names:
-            self.layer.setCurrentText(hidden[-1] if hidden else names[-1])
+            self.layer.setCurrentText(default_layer(names, isinstance(model, PhotoClassifier)))
         self.layer.blockSignals(False)
         if not names:
             self.progress.setFormat("this network has no layers to explore")
             return
-        self.refresh()
+        if self._fit_data_to(model):
+            self.refresh()
+
+    def _load_in_background(self, name: str) -> None:
+        """A photo network takes seconds to load: in the runner, then the layers are listed."""
+        models = self.models
+        self.progress.setFormat(f"loading {name}…")
+        self.runner.start("units-model", lambda _monitor: models.get(name),
+                          on_finished=lambda _model: self._on_model_changed(), on_failed=self._on_failed)
+
+    def _fit_data_to(self, model) -> bool:
+        """Photos for a photo network, digits for a digit network; False while photos are being read."""
+        photos = isinstance(model, PhotoClassifier)
+        if photos == self.showing_photos:
+            return True
+        if photos:
+            self.open_folder(resource_path("samples"))
+            return False
+        self.data.setCurrentIndex(0)
+        self.dataset = self.test_set
+        self.top_k.setRange(4, 16)
+        return True
+
+    @property
+    def showing_photos(self) -> bool:
+        return self.dataset.images.shape[1] == 3
+
+    @property
+    def wants_photos(self) -> bool:
+        return isinstance(self.models.loaded().get(self.model.currentText()), PhotoClassifier)
 
     def _on_data_chosen(self, index: int) -> None:
         if index == 0:
+            if self.wants_photos:
+                self.data.setCurrentIndex(1)
+                self.statistics.setText("A photo network ranks photos: choose a folder of photos.")
+                return
             self.use_dataset(self.test_set)
             return
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images")
@@ -253,9 +306,11 @@ class UnitExplorer(QWidget):
             self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
 
     def open_folder(self, folder) -> None:
-        """Rank the images of ``folder`` (converted MNIST-style) instead of the MNIST test set."""
+        """Rank the images of ``folder`` instead of the MNIST test set: as digits (MNIST-style) or, for a photo
+        network, as photos."""
+        photos = self.wants_photos
         self.progress.setFormat(f"reading {folder}…")
-        self.runner.start("units-data", lambda monitor: load_image_folder(folder),
+        self.runner.start("units-data", lambda monitor: load_image_folder(folder, photos=photos),
                           on_finished=self._on_folder_loaded, on_failed=self._on_folder_failed)
 
     def _on_folder_failed(self, message: str) -> None:
@@ -274,10 +329,15 @@ class UnitExplorer(QWidget):
     def use_dataset(self, dataset: Dataset) -> None:
         self.dataset = dataset
         self.data_note = ""
+        self.top_k.blockSignals(True)
         self.top_k.setRange(min(4, len(dataset)), min(16, len(dataset)))
+        self.top_k.blockSignals(False)
         self.refresh()
 
     def _on_tile_opened(self, dataset: Dataset, index: int) -> None:
+        if dataset.images.shape[1] == 3 and dataset.files is not None:
+            self.sig_photo_requested.emit(dataset.files[index])
+            return
         pixels = dataset.images[index, 0].numpy()
         if dataset is self.test_set:
             choice = ImageChoice(pixels, int(dataset.labels[index]), f"MNIST test image {index}", index)
@@ -347,7 +407,10 @@ class UnitExplorer(QWidget):
             self.right.setTitle("Random directions")
         unit_purity = np.mean([row.purity for row in units]) if units else float("nan")
         random_purity = np.mean([row.purity for row in randoms]) if randoms else float("nan")
-        if not hidden:
+        if not hidden and len(self.dataset.class_names) < 2:
+            self.statistics.setText(f"{self.data_note}These {len(self.dataset)} images share one class, so label "
+                                    "purity says nothing here: choose a folder with one subfolder per class.")
+        elif not hidden:
             self.statistics.setText(f"{self.data_note}Mean label purity of these rows: units "
                                     f"{100 * unit_purity:.0f}%, random directions {100 * random_purity:.0f}%.")
         self.sig_rows_shown.emit()
