@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from blindspot_gui.core.attack.search import blindspot_search
+from blindspot_gui.core.images import read_image
 from blindspot_gui.core.imagenet import (
     PHOTO_ATTACK, class_index, load_photo_model, prepare_photo, quantised_adversarial, sample_photos,
 )
@@ -66,7 +66,7 @@ def main() -> None:
     print("| photo | before | after | seconds | distortion | largest change (/255) | 8-bit PNG still fools (scale) | peak memory GB |")
     print("|---|---|---|---|---|---|---|---|")
     for photo in sample_photos():
-        pixels = torch.from_numpy(prepare_photo(Image.open(photo.path)))[None]
+        pixels = torch.from_numpy(prepare_photo(read_image(photo.path)))[None]
         with PeakMemory() as memory:
             started = time.perf_counter()
             result = blindspot_search(model, pixels, target, None, config=PHOTO_ATTACK)[0]

@@ -105,3 +105,42 @@ def test_attack_bad_arguments_are_one_clear_line(arguments, message, capsys):
     assert main(["attack", "--model", "fc100-100-10", *arguments]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_attack_a_photo_with_your_own_model(capsys, tmp_path):
+    import warnings
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torch import nn
+
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Conv2d(3, 6, 8, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                            nn.Linear(6, 3))
+    model_file = tmp_path / "tiny.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
+        torch.jit.script(network).save(str(model_file))
+    (tmp_path / "names.txt").write_text("apple\nbanana\ncherry\n")
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(photo)
+    before = main(["attack", "--model-file", str(model_file), "--classes", str(tmp_path / "names.txt"),
+                   "--preprocessing", "none", "--image", str(photo), "--target", "least-likely",
+                   "--json", str(tmp_path / "record.json"), "--save", str(tmp_path / "adversarial.png")])
+    out = capsys.readouterr().out
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert before == 0 and record["success"] and "success: now" in out
+    assert record["class_names"]["adversarial"] == ["apple", "banana", "cherry"][record["target"]]
+    with Image.open(tmp_path / "adversarial.png") as saved:
+        assert saved.size == (224, 224)
+
+
+def test_photo_attack_errors_are_one_clear_line(capsys, tmp_path):
+    photo = Path(__file__).resolve().parent.parent / "resources" / "samples" / "cat.png"
+    assert main(["attack", "--model", "resnet18", "--image", str(photo), "--target", "ostrich"]) == 1
+    assert "weights not available: not in the torch hub cache" in capsys.readouterr().err
+    assert main(["attack", "--model", "efficientnet-lite0", "--image", str(photo), "--target", "ostrch"]) == 1
+    assert "did you mean ostrich" in capsys.readouterr().err
+    assert main(["attack", "--model", "efficientnet-lite0", "--image", str(tmp_path / "none.jpg")]) == 1
+    assert "does not exist" in capsys.readouterr().err

@@ -39,7 +39,8 @@ def lite0():
 
 def sample(name: str) -> np.ndarray:
     photo = next(s for s in sample_photos() if s.path.stem == name)
-    return prepare_photo(Image.open(photo.path))
+    with Image.open(photo.path) as image:
+        return prepare_photo(image)
 
 
 class TinyPhotoNet(nn.Module):

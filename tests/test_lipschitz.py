@@ -82,3 +82,53 @@ def test_table5_keeps_each_layer_so_a_cancelled_run_resumes():
     stored = json.loads((Path(result["folder"]) / "bounds.json").read_text())
     assert set(stored) == {"conv1", "conv2", "fc1", "fc2"}
     assert result["rows"][0]["bound"] == stored["conv1"]["bound"]
+
+
+def test_batch_norm_grouped_and_self_padding_convolutions_are_bounded_as_they_run():
+    from efficientnet_lite_pytorch.utils import get_same_padding_conv2d
+
+    torch.manual_seed(0)
+    same = get_same_padding_conv2d(image_size=(20, 20))
+    model = nn.Sequential(same(3, 8, kernel_size=3, stride=2, bias=False), nn.BatchNorm2d(8), nn.ReLU6(),
+                          same(8, 8, kernel_size=3, stride=1, groups=8, bias=False), nn.BatchNorm2d(8),
+                          nn.Hardswish(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    for norm in (model[1], model[4]):
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(-2, 2)
+    model = model.double().eval()
+    bounds = layer_bounds(model, (3, 20, 20))
+    kinds = [(bound.name, bound.kind) for bound in bounds]
+    assert ("0", "conv") in kinds and ("1", "batchnorm") in kinds and ("3", "conv") in kinds
+    assert not any(name.startswith("0.") for name, _ in kinds)  # the padding inside a convolution is part of it
+    first_conv = next(bound for bound in bounds if bound.name == "0")
+    unpadded = nn.Conv2d(3, 8, 3, stride=2, bias=False).double()
+    unpadded.weight.data.copy_(model[0].weight.data)
+    assert first_conv.bound >= conv_norm_power(unpadded, (3, 20, 20)) * 0.99  # padding only adds outputs (power
+    # iteration approaches the norm from below, within a fraction of a percent)
+    bound = network_bound(bounds)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _ in range(20):
+            x = torch.rand((1, 3, 20, 20), generator=generator, dtype=torch.float64)
+            y = x + 1e-3 * torch.randn(x.shape, generator=generator, dtype=torch.float64)
+            ratio = (model(x) - model(y)).norm() / (x - y).norm()
+            assert ratio <= bound
+
+
+def test_table5_for_a_photo_network_counts_its_normalisation_and_says_when_the_product_is_no_bound(monkeypatch):
+    from blindspot_gui.core import experiments, imagenet
+
+    def small_network(architecture, classes=1000):  # a quick stand-in with the same kinds of layers
+        assert architecture == "mobilenet_v3_small"
+        return nn.Sequential(nn.Conv2d(3, 4, 3, stride=8), nn.BatchNorm2d(4), nn.Hardswish(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, classes))
+
+    monkeypatch.setattr(imagenet, "build_architecture", small_network)
+    result = experiments.table5("mobilenet_v3_small")
+    assert "random initial weights" in result["model"] and "not a bound of the network" in result["model"]
+    assert result["network_bound"] is None and not result["chain"]
+    scale = next(factor for factor in result["other_factors"] if factor["layer"] == "normalisation")
+    assert abs(scale["bound"] - 1 / 0.224) < 1e-9  # the smallest of ImageNet's channel stds
+    assert result["rows"][0]["input_shape"] == [3, 224, 224]
+    table = experiments.comparison_table(result)
+    assert not any(label.startswith("whole network") for label, _ in table.rows)

@@ -63,7 +63,8 @@ def test_a_newcomer_finds_an_ostrich_in_the_espresso(qtbot, window, tmp_path):
     saved = tmp_path / "ostrich.png"
     with qtbot.waitSignal(view.sig_saved, timeout=60000):
         view.save_adversarial(str(saved))
-    pixels = np.asarray(Image.open(saved), dtype=np.float32).transpose(2, 0, 1) / 255
+    with Image.open(saved) as image:
+        pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255
     assert view.model.class_names[int(classify(view.model, pixels).argmax())] == "ostrich"
 
 
