@@ -18,6 +18,7 @@ def test_resources_reach_an_installed_copy():
     assert resources_root() == PACKAGE_DIR / "resources"
     assert (resources_root() / "models" / "fc100-100-10.pt").is_file()
     assert (resources_root() / "datasets" / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
+    assert (resources_root() / "samples" / "cat.png").is_file()
 
 
 def test_entry_points_are_declared():

@@ -80,6 +80,9 @@ def test_cancel_keeps_the_best_so_far_and_the_window_responsive(qtbot, window):
 
 def test_bad_targets_photos_and_missing_weights_are_explained(qtbot, window, tmp_path):
     view = window.photo_view
+    view.target.clear()
+    qtbot.keyClicks(view.target, "tiger cat")  # a space typed in the box is text, not the Run key
+    assert view.target.text() == "tiger cat" and not window.runner.is_running("photo-search")
     view.target.setText("ostrch")
     with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
         qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QSettings, QSize, QStringListModel, Qt, Signal
-from PySide6.QtGui import QFont, QIcon
+from PySide6.QtCore import QEvent, QSettings, QSize, QStringListModel, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics, QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -92,7 +92,10 @@ def magnification(change: np.ndarray, mode: int, factor: int | None) -> float:
 class TopClasses(QWidget):
     """The five likeliest classes as labelled bars: the winner in red or green, the target in orange."""
 
-    HEIGHT = 130
+    @staticmethod
+    def height_for(font: QFont) -> int:
+        """Room for every row at this font, so that all three panels keep the same image size at any text size."""
+        return (TOP + 1) * (QFontMetrics(font).height() + 6)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -106,7 +109,6 @@ class TopClasses(QWidget):
             name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             bar.setRange(0, 1000)
             bar.setTextVisible(True)
-            bar.setMaximumHeight(18)
             layout.addWidget(name, row, 0)
             layout.addWidget(bar, row, 1)
             self.rows.append((name, bar))
@@ -178,9 +180,14 @@ class PhotoPanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.canvas, stretch=4)
         layout.addWidget(self.answer)
-        below = self.classes if self.classes is not None else self.legend
-        below.setFixedHeight(TopClasses.HEIGHT)
-        layout.addWidget(below)
+        self.below = self.classes if self.classes is not None else self.legend
+        self.below.setFixedHeight(TopClasses.height_for(self.font()))
+        layout.addWidget(self.below)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.below.setFixedHeight(TopClasses.height_for(self.font()))
 
     def show_picture(self, picture: np.ndarray, heat: bool = False) -> None:
         """A (3, H, W) photo, an (H, W, 3) colour picture, or an (H, W) heat map, all in [0, 1]."""
@@ -296,7 +303,8 @@ class PhotoView(QWidget):
         self.model_status = QLabel("")
         self.model_status.setWordWrap(True)
         side.addWidget(self.model_status)
-        self.download_button = _button("Download weights", "download_weights", self.download_selected)
+        self.download_button = _button("Download", "download_weights", self.download_selected)
+        self.download_button.setToolTip("Download the selected network's ImageNet weights (asks first)")
         self.weights_button = _button("Weights file…", "photo_weights_file", self._on_weights_file_clicked)
         self.own_button = _button("Your own model…", "own_model", self._on_own_model_clicked)
         side.addWidget(_row(self.download_button, self.weights_button))
@@ -308,13 +316,14 @@ class PhotoView(QWidget):
         self.sample_list.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
         self.sample_list.setMovement(QListWidget.Movement.Static)
         self.sample_list.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.sample_list.setGridSize(QSize(THUMBNAIL + 24, THUMBNAIL + 28))
+
         self.sample_list.itemClicked.connect(lambda item: self.open_photo(item.data(Qt.ItemDataRole.UserRole)))
         side.addWidget(self.sample_list, stretch=2)
-        side.addWidget(_button("Open photo… (or drop one here)", "open_photo", self.open_photo_dialog))
-        side_widget = QWidget()
-        side_widget.setLayout(side)
-        side_widget.setMaximumWidth(330)
+        open_button = _button("Open photo…", "open_photo", self.open_photo_dialog)
+        open_button.setToolTip("Any photo file (Ctrl+O); or drop a photo on the window")
+        side.addWidget(open_button)
+        self.side = QWidget()
+        self.side.setLayout(side)
 
         self.original_panel = PhotoPanel("Original")
         self.change_panel = PhotoPanel("Change", with_classes=False)
@@ -388,8 +397,22 @@ class PhotoView(QWidget):
         centre.addWidget(self.readout)
         centre.addLayout(controls)
         layout = QHBoxLayout(self)
-        layout.addWidget(side_widget)
+        layout.addWidget(self.side)
         layout.addLayout(centre, stretch=1)
+        self._fit_to_font()
+
+    def _fit_to_font(self) -> None:
+        """The side column and the photo grid grow with the text size (for projectors)."""
+        metrics = QFontMetrics(self.font())
+        self.side.setMaximumWidth(max(300, 22 * metrics.averageCharWidth()))
+        self.target.setMinimumWidth(16 * metrics.averageCharWidth())
+        width = max(THUMBNAIL + 24, metrics.horizontalAdvance("Astronaut") + 16)
+        self.sample_list.setGridSize(QSize(width, THUMBNAIL + metrics.height() + 12))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "side"):
+            self._fit_to_font()
 
     def _fill_models(self) -> None:
         self.model_list.blockSignals(True)
