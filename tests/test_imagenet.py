@@ -216,3 +216,18 @@ def test_saved_adversarial_photo_survives_rounding(lite0):
     rounded, scale = kept
     assert np.allclose(rounded * 255, np.round(rounded * 255), atol=1e-3) and scale >= 1.0
     assert int(classify(lite0, rounded).argmax()) == 9
+
+
+def test_nothing_reaches_for_the_network_unless_a_download_is_asked_for(monkeypatch):
+    import socket
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a code path tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    for entry in PHOTO_MODELS:
+        photo_model_status(entry)
+    assert load_photo_model("efficientnet-lite0").class_names[9] == "ostrich"
+    with pytest.raises(WeightsError, match="weights not available"):
+        load_photo_model("alexnet")

@@ -165,3 +165,14 @@ def test_the_unit_explorer_ranks_photos_for_a_photo_network(qtbot, window, tmp_p
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
         explorer.model.setCurrentText("FC100-100-10")
     assert explorer.dataset is explorer.test_set  # back to digits for a digit network
+
+
+def test_a_damaged_weights_file_keeps_the_network_in_use(qtbot, window, tmp_path):
+    view = window.photo_view
+    damaged = tmp_path / "resnet18.pth"
+    damaged.write_bytes(b"PK\x03\x04 not really a zip")
+    with qtbot.waitSignal(window.sig_message, timeout=10000) as blocker:
+        view.select_model("ResNet-18", str(damaged))
+    assert "resnet18.pth" in blocker.args[0]
+    assert view.model_name == "EfficientNet-Lite0"
+    assert view.model_list.currentItem().data(Qt.ItemDataRole.UserRole) == "EfficientNet-Lite0"

@@ -490,7 +490,7 @@ class PhotoView(QWidget):
         self.model_status.setText(f"loading {entry.name}…")
         self.model_status.setStyleSheet("")
         self.runner.start("photo-model", lambda _monitor: load_photo_model(name, weights_path),
-                          on_finished=lambda model: self._use_model(name, model), on_failed=self._fail)
+                          on_finished=lambda model: self._use_model(name, model), on_failed=self._model_failed)
 
     def load_own_model(self, path: str, architecture: str | None, preprocessing: str, classes: str | None) -> None:
         """Load a user's classifier in the background; it joins the list under its file name."""
@@ -499,7 +499,13 @@ class PhotoView(QWidget):
 
         self.model_status.setText(f"loading {Path(path).name}…")
         self.runner.start("photo-model", job, on_finished=lambda model: self._use_model(model.name, model),
-                          on_failed=self._fail)
+                          on_failed=self._model_failed)
+
+    def _model_failed(self, message: str) -> None:
+        """The network in use stays in use (and selected); the message says what went wrong."""
+        if self.model_name is not None:
+            self._mark_current(self.model_name)
+        self._fail(message)
 
     def _use_model(self, name: str, model: PhotoClassifier) -> None:
         self.loaded[name] = model
