@@ -140,8 +140,14 @@ def parse_image_range(text: str) -> tuple[str, int, int]:
 
 
 def command_attack(args) -> int:
+    from blindspot_gui.core.imagenet import is_photo_model_name
+
     if args.image or args.model_file:
         return command_attack_photo(args)
+    if not args.model:
+        raise ValueError("say which network to attack with --model (for a photo: --image FILE too)")
+    if is_photo_model_name(args.model):
+        raise ValueError(f"{args.model} classifies photos: give the photo with --image FILE")
     import numpy as np
 
     from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
@@ -191,14 +197,16 @@ def command_attack_photo(args) -> int:
 
     from blindspot_gui.core.attack.search import blindspot_search
     from blindspot_gui.core.images import read_image
-    from blindspot_gui.core.imagenet import PHOTO_ATTACK, load_custom_photo_model, load_photo_model, prepare_photo
+    from blindspot_gui.core.imagenet import (
+        DEFAULT_PHOTO_MODEL, PHOTO_ATTACK, load_custom_photo_model, load_photo_model, prepare_photo,
+    )
 
     if not args.image:
         raise ValueError("give the photo to attack with --image FILE")
     if args.model_file:
         model = load_custom_photo_model(args.model_file, args.architecture, args.preprocessing, args.classes)
     else:
-        model = load_photo_model(args.model)
+        model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
     pixels = torch_tensor(prepare_photo(read_image(args.image), model.preprocessing))
     target = _photo_target(args.target, model)
     bar = TerminalProgress(f"attack {model.name}")
@@ -417,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     train.set_defaults(run=command_train)
     attack = commands.add_parser("attack", help="find blind spots: the paper's box-constrained L-BFGS search")
-    attack.add_argument("--model", help="model name or key, e.g. fc100-100-10, or an ImageNet one: efficientnet-lite0")
+    attack.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
+                                        "(the default with --image)")
     attack.add_argument("--images", default="test:0:10", help="test:START:STOP or train:START:STOP (default test:0:10)")
     attack.add_argument("--target", default="next",
                         help="next, random, least-likely, none (untargeted) or a label 0-9 (default: next)")

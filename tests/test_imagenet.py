@@ -63,6 +63,8 @@ def test_class_names_come_with_torchvision_and_targets_are_found_by_name():
         class_index("cat", names)
     with pytest.raises(ValueError, match="did you mean ostrich"):
         class_index("ostrch", names)
+    with pytest.raises(ValueError, match="numbers 264 and 474"):  # the dog and the sweater
+        class_index("cardigan", names)
 
 
 def test_prepare_photo_resizes_the_shorter_side_and_crops_the_centre():

@@ -132,3 +132,15 @@ def test_table5_for_a_photo_network_counts_its_normalisation_and_says_when_the_p
     assert result["rows"][0]["input_shape"] == [3, 224, 224]
     table = experiments.comparison_table(result)
     assert not any(label.startswith("whole network") for label, _ in table.rows)
+
+
+def test_every_layer_of_every_photo_network_has_a_bound():
+    from blindspot_gui.core.imagenet import PHOTO_MODELS, build_architecture
+    from blindspot_gui.core.lipschitz import ACTIVATION_BOUNDS, _bounded_modules
+
+    for entry in PHOTO_MODELS:
+        network = build_architecture(entry.architecture)
+        for name, module in _bounded_modules(network):
+            known = isinstance(module, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)) or isinstance(
+                module, tuple(ACTIVATION_BOUNDS))
+            assert known, f"{entry.name}: no bound for {name} ({type(module).__name__})"

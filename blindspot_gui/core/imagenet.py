@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import http.client
+import os
 import re
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import nn
 
 from blindspot_gui.core.attack.search import AttackConfig
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import resource_path
 from blindspot_gui.core.weights import WeightsError, first_line, is_torchscript, load_state_into, read_state_dict
+from blindspot_gui.core.zoo import UnknownModelError
 
 CROP = 224
 """Side of the square every photo model sees (and the viewer shows)."""
@@ -92,13 +96,15 @@ class PhotoClassifier(nn.Module):
 
 def classify(model: nn.Module, pixels: np.ndarray) -> np.ndarray:
     """Class probabilities of one (3, H, W) photo in [0, 1]."""
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        return model(torch.from_numpy(np.asarray(pixels, dtype=np.float32))[None]).softmax(dim=1)[0].numpy()
+        batch = torch.from_numpy(np.asarray(pixels, dtype=np.float32))[None].to(device)
+        return model(batch).softmax(dim=1)[0].cpu().numpy()
 
 
 def prepare_photo(image: Image.Image, preprocessing: Preprocessing = PREPROCESSINGS["imagenet"]) -> np.ndarray:
     """The photo as the network sees it, (3, crop, crop) float32 in [0, 1]: shorter side resized, centre cropped."""
-    image = image.convert("RGB")
+    image = ImageOps.exif_transpose(image).convert("RGB")  # phone photos stand upright
     width, height = image.size
     scale = preprocessing.resize / min(width, height)
     size = (max(preprocessing.crop, round(width * scale)), max(preprocessing.crop, round(height * scale)))
@@ -168,13 +174,13 @@ def find_photo_model(name: str) -> PhotoModelEntry:
     for entry in PHOTO_MODELS:
         if wanted in (entry.name.lower(), entry.key):
             return entry
-    raise KeyError(f"no photo model called {name!r}; choose one of {', '.join(e.key for e in PHOTO_MODELS)}")
+    raise UnknownModelError(f"no photo network called {name!r}; choose one of {', '.join(e.key for e in PHOTO_MODELS)}")
 
 
 def is_photo_model_name(name: str) -> bool:
     try:
         find_photo_model(name)
-    except KeyError:
+    except UnknownModelError:
         return False
     return True
 
@@ -275,14 +281,16 @@ def download_weights(name: str, monitor: Monitor | None = None) -> Path:
         raise WeightsError(f"{entry.name}'s weights come with its package; there is nothing to download.")
     target = entry.cache_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".part")
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    os.close(handle)
+    partial = Path(name)  # unique, so that a second download of the same file cannot remove this one's
     try:
         digest = _fetch(entry.url, partial, monitor)
         expected = re.search(r"-([a-f0-9]{8,})\.", target.name)
         if expected and not digest.startswith(expected.group(1)):
             raise WeightsError(f"the downloaded file for {entry.name} is damaged (its checksum does not match)")
         partial.replace(target)
-    except (urllib.error.URLError, OSError, TimeoutError) as error:
+    except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as error:
         raise WeightsError(f"Could not download {entry.name}'s weights from {entry.url}: "
                            f"{first_line(getattr(error, 'reason', error))}. Is this machine online?") from None
     finally:
@@ -391,8 +399,12 @@ def class_index(text: str, class_names: list[str]) -> int:
     if wanted.isdigit() and int(wanted) < len(class_names):
         return int(wanted)
     lowered = [name.lower() for name in class_names]
-    if wanted in lowered:
-        return lowered.index(wanted)
+    exact = [i for i, name in enumerate(lowered) if name == wanted]
+    if len(exact) > 1:  # ImageNet has two "cardigan"s: a dog (264) and a sweater (474)
+        numbers = " and ".join(f"{i}" for i in exact)
+        raise ValueError(f"several classes are called {class_names[exact[0]]!r} (numbers {numbers}); give the number")
+    if exact:
+        return exact[0]
     for matches in ([i for i, name in enumerate(lowered) if wanted in re.split(r"[\s,'-]+", name)],
                     [i for i, name in enumerate(lowered) if name.startswith(wanted)],
                     [i for i, name in enumerate(lowered) if wanted in name]):

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torchvision.ops import StochasticDepth
 
 from blindspot_gui.core.monitor import Monitor
 
@@ -91,10 +92,10 @@ def batch_norm_bound(layer: nn.BatchNorm2d) -> float:
 
 ACTIVATION_BOUNDS = {nn.ReLU: 1.0, nn.ReLU6: 1.0, nn.MaxPool2d: 1.0, nn.Flatten: 1.0, nn.Dropout: 1.0,
                      nn.Sigmoid: 0.25, nn.AdaptiveAvgPool2d: 1.0, nn.Identity: 1.0, nn.ZeroPad2d: 1.0,
-                     nn.Hardswish: 1.5, nn.Hardsigmoid: 1 / 6, nn.SiLU: 1.1}
+                     nn.Hardswish: 1.5, nn.Hardsigmoid: 1 / 6, nn.SiLU: 1.1, StochasticDepth: 1.0}
 """Slope bounds of the other layers. Averaging over non-overlapping windows (AlexNet's adaptive
 pooling at 224x224, where it is the identity) is at most 1-Lipschitz; dropout is the identity in
-eval mode; zero padding adds zeros; hard-swish's slope peaks at 1.5 (x = 3), SiLU's at 1.0998."""
+eval mode, as is stochastic depth; zero padding adds zeros; hard-swish's slope peaks at 1.5 (x = 3), SiLU's at 1.0998."""
 
 
 def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: str = "power",
@@ -137,7 +138,9 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
         elif isinstance(module, nn.BatchNorm2d):
             bounds.append(LayerBound(name, "batchnorm", batch_norm_bound(module), "largest |gamma / sigma|", shape))
         elif isinstance(module, nn.Conv2d):
-            if conv_method == "fourier" and _plain_stride_one(module):
+            if _pointwise(module):
+                value, method = float(torch.linalg.matrix_norm(module.weight.detach().flatten(1), ord=2)), "1x1: matrix norm"
+            elif conv_method == "fourier" and _plain_stride_one(module) and _fourier_fits(module, shape):
                 value, method = conv_norm_fourier(module, shape[1], shape[2]), "Fourier"
             else:
                 value, method = conv_norm_power(module, shape), "power iteration"
@@ -166,6 +169,22 @@ def _bounded_modules(model: nn.Module):
             yield name, module
         elif not list(module.children()):
             yield name, module
+
+
+FOURIER_BUDGET = 2**30
+"""Bytes the Fourier method's spectrum may take; a larger layer is bounded by power iteration instead."""
+
+
+def _fourier_fits(layer: nn.Conv2d, shape: tuple[int, ...]) -> bool:
+    """Whether the spectrum of all kernel pairs at twice the input size (complex128, copied once) fits the budget."""
+    out_channels, in_channels = layer.weight.shape[:2]
+    return 2 * 16 * out_channels * in_channels * max(16, 2 * shape[1]) * max(16, 2 * shape[2]) <= FOURIER_BUDGET
+
+
+def _pointwise(layer: nn.Conv2d) -> bool:
+    """A 1x1, stride-1, ungrouped convolution applies one matrix at every pixel: its norm is that matrix's."""
+    return (layer.kernel_size == (1, 1) and layer.stride == (1, 1) and layer.groups == 1
+            and layer.dilation == (1, 1))
 
 
 def _plain_stride_one(layer: nn.Conv2d) -> bool:

@@ -31,6 +31,11 @@ MODES = ("full", "channel-mean", "channel-max")
 number per channel (its spatial mean or maximum). Fully connected layers are always "full"."""
 
 CAPTURE_BATCH = 1000
+"""Images per forward pass for 28x28 digits; larger images go in proportionally smaller batches."""
+CAPTURE_PIXELS = 1000 * 28 * 28
+"""Input values per forward pass at most (a 224x224 photo counts 150,528: five photos a batch)."""
+ACTIVATION_BUDGET = 2 * 2**30
+"""Bytes the activations of one layer over one data set may take; more is refused with a clear message."""
 DISK_CACHE_LIMIT = 200 * 2**20
 """Activations larger than this (bytes, float32) are cached in memory only."""
 
@@ -106,14 +111,20 @@ def capture_activations(model: nn.Module, data: Dataset, layer: str, mode: str =
     def hook(_module, _inputs, output):
         if not isinstance(output, torch.Tensor):
             raise LayerError(f"layer {layer!r} does not output a tensor")
+        reduced = _reduce(output, mode)
+        if not captured and len(data) * reduced.shape[1] * 4 > ACTIVATION_BUDGET:
+            raise LayerError(f"layer {layer!r} has {reduced.shape[1]:,} dimensions: for {len(data):,} images that is "
+                             f"{len(data) * reduced.shape[1] * 4 / 2**30:.1f} GB; choose a later layer, fewer images "
+                             "or one number per channel (channel-mean)")
         shapes.append(tuple(output.shape[1:]))
-        captured.append(_reduce(output, mode).float().cpu())
+        captured.append(reduced.float().cpu())
 
     try:
         handle = modules[layer].register_forward_hook(hook)
     except RuntimeError as error:  # e.g. TorchScript modules take no Python hooks
         raise LayerError(f"cannot watch layer {layer!r} of this model: {error}") from None
     device = model_device(model)
+    batch_size = max(1, min(batch_size, CAPTURE_PIXELS // max(1, data.images[0].numel())))
     try:
         with frozen_eval_mode(model), torch.inference_mode():
             for start in range(0, len(data), batch_size):

@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.experiments_view.sig_error.connect(self.show_message)
         self._docks_hidden_for_tab: list[QDockWidget] = []
         self.tabs.currentChanged.connect(lambda _: self._fit_docks_to_tab())
+        self.tabs.currentChanged.connect(lambda _: self._show_network_of_tab())
         self.image_source.sig_image_chosen.connect(self._on_image_chosen)
         self.image_source.sig_error.connect(self.show_message)
         self.search_panel.sig_run_requested.connect(self.run_search)
@@ -578,7 +579,15 @@ class MainWindow(QMainWindow):
         self.unit_explorer.models = self.models
         self.unit_explorer.set_model_names(self._explorer_model_names())
 
+    def _show_network_of_tab(self) -> None:
+        """The status bar names the network the shown tab works with."""
+        if self.tabs.currentWidget() is self.photo_view:
+            self.statusBar().showMessage(f"Photo network: {self.photo_view.model_name or 'none yet'}")
+        elif self.tabs.currentIndex() == 0 and self.active_model_name:
+            self.statusBar().showMessage(f"Network: {self.active_model_name}")
+
     def _on_photo_model_ready(self, name: str) -> None:
+        self._show_network_of_tab()
         self.models.put(name, self.photo_view.loaded[name])
         if name not in [self.unit_explorer.model.itemText(i) for i in range(self.unit_explorer.model.count())]:
             self._update_explorer_models()
@@ -592,6 +601,8 @@ class MainWindow(QMainWindow):
         previous, self.models = self.models, ModelCache(device)
         for name in self.model_panel.custom:  # the user's own files cannot be reloaded by name
             self.models.put(name, copy.deepcopy(previous.get(name)))
+        for name, model in self.photo_view.loaded.items():  # the Photos tab's networks, as it loaded them
+            self.models.put(name, model)
         self._update_explorer_models()
         self._show_original()
 

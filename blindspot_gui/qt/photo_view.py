@@ -11,6 +11,7 @@ channels together) or as a signed colour image on grey.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 
@@ -459,7 +460,10 @@ class PhotoView(QWidget):
     def start(self) -> None:
         """First showing: load the last network used and the first sample photo."""
         if self.model_name is None and not self.runner.is_running("photo-model"):
-            self.select_model(str(self.settings.value("photos/model", DEFAULT_PHOTO_MODEL)))
+            remembered = str(self.settings.value("photos/model", DEFAULT_PHOTO_MODEL))
+            entry = next((e for e in PHOTO_MODELS if e.name == remembered), None)
+            usable = entry is not None and photo_model_status(entry).available
+            self.select_model(remembered if usable else DEFAULT_PHOTO_MODEL)
         if self.pixels is None and self.sample_list.count():
             self.open_photo(self.sample_list.item(0).data(Qt.ItemDataRole.UserRole))
 
@@ -474,6 +478,7 @@ class PhotoView(QWidget):
     def select_model(self, name: str, weights_path: str | None = None) -> None:
         """Make ``name`` the network in use, loading it in the background; unavailable weights are explained."""
         self._mark_current(name)
+        self.runner.replace("photo-model")  # a load still under way must not take over later
         if name in self.loaded and weights_path is None:
             self._use_model(name, self.loaded[name])
             return
@@ -482,9 +487,11 @@ class PhotoView(QWidget):
             self._fail(f"No photo network called {name!r}.")
             return
         status = photo_model_status(entry)
-        self.download_button.setEnabled(not status.available and entry.url is not None)
+        self.download_button.setEnabled(not status.available and entry.url is not None
+                                        and not self.runner.is_running("photo-download"))
         if weights_path is None and not status.available:
-            self.model_status.setText(f"{entry.name}: {status.reason}.")
+            still = f" Still using {self.model_name}." if self.model_name else ""
+            self.model_status.setText(f"{entry.name}: {status.reason}.{still}")
             self.model_status.setStyleSheet(f"color: {BAD};")
             return
         self.model_status.setText(f"loading {entry.name}…")
@@ -505,7 +512,7 @@ class PhotoView(QWidget):
         """The network in use stays in use (and selected); the message says what went wrong."""
         if self.model_name is not None:
             self._mark_current(self.model_name)
-        self._fail(message)
+        self._fail(message, about_network=True)
 
     def _use_model(self, name: str, model: PhotoClassifier) -> None:
         self.loaded[name] = model
@@ -532,13 +539,31 @@ class PhotoView(QWidget):
                 self, "Download weights", f"Download {entry.name}'s ImageNet weights from\n{entry.url}\n"
                 f"into {entry.cache_path().parent}?") != QMessageBox.StandardButton.Yes:
             return
+        self.download_button.setEnabled(False)
         self._set_busy(True, f"downloading {entry.name}'s weights…")
         self.runner.start("photo-download", lambda monitor: download_weights(entry.name, monitor),
                           on_progress=self._show_progress,
-                          on_finished=lambda _path: (self._set_busy(False, "downloaded"), self._fill_models(),
-                                                     self.select_model(entry.name)),
-                          on_failed=lambda message: (self._set_busy(False, "download failed"), self._fail(message)),
-                          on_cancelled=lambda: self._set_busy(False, "download cancelled"))
+                          on_finished=lambda _path: self._downloaded(entry.name),
+                          on_failed=lambda message: self._download_ended("download failed", message),
+                          on_cancelled=lambda: self._download_ended("download cancelled"))
+
+    def _downloaded(self, name: str) -> None:
+        """The weights are in the cache: the list says so, and the network is loaded if it is still the one selected."""
+        self._download_ended("downloaded")
+        self._fill_models()
+        item = self.model_list.currentItem()
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) == name:
+            self.select_model(name)
+
+    def _download_ended(self, status: str, message: str | None = None) -> None:
+        self._set_busy(self.runner.is_running("photo-search"), status)
+        if message is not None:
+            self._fail(message, about_network=True)
+        item = self.model_list.currentItem()
+        if item is not None:
+            entry = next((e for e in PHOTO_MODELS if e.name == item.data(Qt.ItemDataRole.UserRole)), None)
+            self.download_button.setEnabled(entry is not None and entry.url is not None
+                                            and not photo_model_status(entry).available)
 
     def _on_weights_file_clicked(self) -> None:
         item = self.model_list.currentItem()
@@ -561,19 +586,19 @@ class PhotoView(QWidget):
         if path:
             self.open_photo(path)
 
-    def open_photo(self, path) -> bool:
-        """Show the photo at ``path`` as the network sees it (224×224 centre crop); a clear message if it cannot be read."""
-        try:
-            pixels = prepare_photo(read_image(path))
-        except ImageFileError as error:
-            self._fail(str(error))
-            return False
-        self.pixels, self.photo_name = pixels, Path(path).name
+    def open_photo(self, path) -> None:
+        """Show the photo at ``path`` as the network sees it (224×224 centre crop), decoded in the background;
+        a clear message if it cannot be read, and the photo shown before stays."""
+        self.runner.start("photo-open", lambda _monitor: prepare_photo(read_image(path)),
+                          on_finished=lambda pixels: self._show_photo(pixels, Path(path).name),
+                          on_failed=self._fail)
+
+    def _show_photo(self, pixels: np.ndarray, name: str) -> None:
+        self.pixels, self.photo_name = pixels, name
         self._abandon_search()
         self.original_panel.show_picture(pixels)
         self.original_panel.title.setText(f"Original: {self.photo_name}")
         self._classify()
-        return True
 
     def _classify(self) -> None:
         if self.model is None or self.pixels is None:
@@ -643,7 +668,8 @@ class PhotoView(QWidget):
 
     def _abandon_search(self) -> None:
         self.runner.replace("photo-search")
-        self._set_busy(False, "")
+        if not self.runner.is_running("photo-download"):
+            self._set_busy(False, "")
         self.result = None
         self._change = None
         self.save_button.setEnabled(False)
@@ -676,7 +702,7 @@ class PhotoView(QWidget):
         if result.success:
             self.readout.setText(
                 f"“{names[result.original_prediction]}” became “{names[after]}” with a change of RMS "
-                f"{result.distortion:.4f} (largest {255 * result.linf:.1f} of 255 grey levels) in {seconds:.1f} s. "
+                f"{result.distortion:.4f} (at most {255 * result.linf:.1f} of 255 levels in any channel) in {seconds:.1f} s. "
                 f"The paper's AlexNet examples averaged 0.0065.")
         else:
             self.readout.setText(f"No blind spot found: {result.message}.")
@@ -710,9 +736,11 @@ class PhotoView(QWidget):
         self.progress.setValue(int(1000 * fraction))
         self.progress.setFormat(f"{message} — {100 * fraction:.0f}%")
 
-    def _fail(self, message: str) -> None:
-        if "weights" in message.lower() or "model" in message.lower():
-            self.model_status.setText(message)
+    def _fail(self, message: str, about_network: bool = False) -> None:
+        message = re.sub(r"^\w*(Error|Exception): ", "", message)  # the reason, without Python's class name
+        if about_network:
+            still = f" Still using {self.model_name}." if self.model_name else ""
+            self.model_status.setText(message + still)
             self.model_status.setStyleSheet(f"color: {BAD};")
         self.sig_error.emit(message)
 

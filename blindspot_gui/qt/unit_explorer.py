@@ -42,7 +42,7 @@ from blindspot_gui.core.units import (
     unit_title,
 )
 from blindspot_gui.core.imagenet import PhotoClassifier, find_photo_model, is_photo_model_name
-from blindspot_gui.core.images import load_image_folder
+from blindspot_gui.core.images import PHOTO_FOLDER_LIMIT, load_image_folder
 from blindspot_gui.core.resources import resource_path
 from blindspot_gui.qt.image_source import ImageChoice, pixmap_of
 
@@ -242,6 +242,7 @@ class UnitExplorer(QWidget):
 
     def _on_model_changed(self, *_):
         name = self.model.currentText()
+        self.runner.replace("units-data")  # a folder read for the previous network is not wanted any more
         if name and is_photo_model_name(name) and find_photo_model(name).name not in self.models.loaded():
             self._load_in_background(name)
             return
@@ -266,6 +267,9 @@ class UnitExplorer(QWidget):
     def _load_in_background(self, name: str) -> None:
         """A photo network takes seconds to load: in the runner, then the layers are listed."""
         models = self.models
+        self.layer.blockSignals(True)
+        self.layer.clear()  # no ranking with the previous network's layers meanwhile
+        self.layer.blockSignals(False)
         self.progress.setFormat(f"loading {name}…")
         self.runner.start("units-model", lambda _monitor: models.get(name),
                           on_finished=lambda _model: self._on_model_changed(), on_failed=self._on_failed)
@@ -323,7 +327,8 @@ class UnitExplorer(QWidget):
         self.data.setCurrentIndex(1)
         self.use_dataset(dataset)
         if skipped:
-            self.data_note = f"Left out {len(skipped)} unreadable files: {', '.join(skipped[:5])}. "
+            self.data_note = (f"Left out {len(skipped)} files (unreadable, or past the first {PHOTO_FOLDER_LIMIT:,} photos): "
+                              f"{', '.join(skipped[:5])}. ")
             self.statistics.setText(self.data_note)
 
     def use_dataset(self, dataset: Dataset) -> None:
