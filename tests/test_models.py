@@ -24,8 +24,8 @@ TARGET_TEST_ERROR = {
     "FC123-456-10 (P1)": (0.0, 0.021),
     "FC100-100-10' (P2)": (0.0, 0.021),
     "ConvNet": (0.0, 0.010),
-    # adversarial training: the paper's 1.2% is not reached (README); no worse than weight decay alone in the paper
-    "FC100-100-10 (adversarial)": (0.0, 0.0164),
+    # adversarial training: the paper's "below 1.2%"; the per-layer variant (60 epochs, older recipe) does not reach it
+    "FC100-100-10 (adversarial)": (0.0, 0.012),
     "FC100-100-10 (adversarial, per layer)": (0.0, 0.0164),
 }
 
@@ -49,6 +49,16 @@ def test_shipped_weights_reach_the_target_test_error(spec):
     measured = float((model(images).argmax(1) != labels).float().mean())
     assert low <= measured <= high, f"{spec.name}: {measured:.4f} not in [{low}, {high}]"
     assert measured == pytest.approx(status.metadata["errors"]["test"], abs=1e-6)
+
+
+@pytest.mark.parametrize("spec", [spec for spec in ZOO if spec.adversarial is not None], ids=lambda spec: spec.key)
+def test_shipped_adversarial_nets_were_trained_with_their_recipe(spec):
+    from dataclasses import asdict
+
+    record = model_status(spec).metadata
+    assert record["recipe"] == asdict(spec.recipe)
+    assert record["adversarial"] == {**asdict(spec.adversarial), "max_distortion": list(spec.adversarial.max_distortion),
+                                     "layers": list(spec.adversarial.layers)}
 
 
 def test_names_and_keys_both_find_a_model():

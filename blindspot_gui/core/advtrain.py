@@ -8,7 +8,8 @@ or a hidden layer (a sigmoid's output lies in [0, 1], so the same box-constraine
 to it) whose examples train only the layers above it.
 
 Our choices where the paper is silent (stated in ``AdversarialRecipe``): after a first epoch of
-plain training, each epoch ``refresh`` random training images that the current net classifies
+plain training, each epoch ``refresh`` random training images (with ``shifted_sources``, moved by
+a random pixel as the clean minibatches are) that the current net classifies
 correctly are pushed over the boundary of the nearest wrong class by a shortened L-BFGS search
 (``POOL_SEARCHES``); the examples within ``max_distortion`` RMS join the pool (which fills up, then
 each newcomer replaces a random older entry), and every minibatch of clean images gets ``mix``

@@ -241,8 +241,8 @@ ZOO: tuple[ModelSpec, ...] = (
     ModelSpec(
         "FC100-100-10 (adversarial)", "fc100-100-10-adv",
         "FC100-100-10 trained with a pool of adversarial examples of its input (section 4.2)",
-        "mlp", (100, 100), (1e-5, 1e-5, 1e-6), recipe=_SIGMOID_NET_RECIPE,
-        paper=PaperFigures(None, 0.012), adversarial=AdversarialRecipe(),
+        "mlp", (100, 100), (1e-5, 1e-5, 1e-6), recipe=dataclasses.replace(_SIGMOID_NET_RECIPE, epochs=100),
+        paper=PaperFigures(None, 0.012), adversarial=AdversarialRecipe(shifted_sources=True),
     ),
     ModelSpec(
         "FC100-100-10 (adversarial, per layer)", "fc100-100-10-adv-layers",
