@@ -278,7 +278,6 @@ class PhotoView(QWidget):
         self.runner = runner
         self.settings = settings
         self.show_dialogs = show_dialogs
-        self.setAcceptDrops(True)
         self.loaded: dict[str, PhotoClassifier] = {}
         self.model: PhotoClassifier | None = None
         self.model_name: str | None = None
@@ -618,16 +617,6 @@ class PhotoView(QWidget):
         self.readout.setText(f"{self.model_name} says “{names[top]}”. Type the class it should say instead and press "
                              "Find blind spot (Space).")
         self.sig_photo_shown.emit(name)
-
-    def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:
-        urls = [url for url in event.mimeData().urls() if url.isLocalFile()]
-        if urls:
-            self.open_photo(urls[0].toLocalFile())
-            event.acceptProposedAction()
 
     # --- the search ----------------------------------------------------------------------------------------
     def _target_or_none(self) -> int | None:
