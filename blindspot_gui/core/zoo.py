@@ -247,9 +247,9 @@ ZOO: tuple[ModelSpec, ...] = (
     ModelSpec(
         "FC100-100-10 (adversarial, per layer)", "fc100-100-10-adv-layers",
         "FC100-100-10 trained with adversarial examples of its input and of each hidden layer's output (section 4.2)",
-        "mlp", (100, 100), (1e-5, 1e-5, 1e-6), recipe=_SIGMOID_NET_RECIPE,
+        "mlp", (100, 100), (1e-5, 1e-5, 1e-6), recipe=dataclasses.replace(_SIGMOID_NET_RECIPE, epochs=100),
         paper=PaperFigures(None, 0.012), adversarial=AdversarialRecipe(layers=("input", "sigmoid1", "sigmoid2"), max_distortion=(0.03, 0.045, 0.1),
-                                      pool_size=20000, refresh=3000, mix=0.5, search="short"),
+                                      pool_size=20000, refresh=3000, mix=0.5, search="short", shifted_sources=True),
     ),
     ModelSpec(
         "ConvNet", "conv", "Small convolutional net (2 conv + 2 fully connected layers)",
