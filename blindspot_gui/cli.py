@@ -194,6 +194,7 @@ def command_attack(args) -> int:
 
 def command_attack_photo(args) -> int:
     """One photo through an ImageNet network (or the user's own), pushed to the class named by --target."""
+    import torch
 
     from blindspot_gui.core.attack.search import blindspot_search
     from blindspot_gui.core.images import read_image
@@ -207,7 +208,7 @@ def command_attack_photo(args) -> int:
         model = load_custom_photo_model(args.model_file, args.architecture, args.preprocessing, args.classes)
     else:
         model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
-    pixels = torch_tensor(prepare_photo(read_image(args.image), model.preprocessing))
+    pixels = torch.from_numpy(prepare_photo(read_image(args.image), model.preprocessing))
     target = _photo_target(args.target, model)
     bar = TerminalProgress(f"attack {model.name}")
     started = time.perf_counter()
@@ -251,12 +252,6 @@ def _save_photo(model, result, path) -> None:
     save_rgb_png(pixels, path)
     distortion = distortion_measures(pixels - np.asarray(result.original))[0]
     print(f"  saved {path}: 8-bit PNG that still fools the network (change scaled ×{scale:.2f}, distortion {distortion:.4f})")
-
-
-def torch_tensor(array):
-    import torch
-
-    return torch.from_numpy(array)
 
 
 def _photo_target(text: str, model):

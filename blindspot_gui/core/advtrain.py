@@ -3,9 +3,10 @@
 Szegedy et al. (section 4.2) trained a 100-100-10 net on its training set together with a pool of
 adversarial examples whose contents were replaced, a random part at a time, by new ones made for
 the net as it trained; they report that the gains came from making such examples for the output
-of every layer and training the layers above. Both are here: ``AdversarialRecipe.layers`` names where examples are made, "input" for the image,
-or a hidden layer (a sigmoid's output lies in [0, 1], so the same box-constrained search applies
-to it) whose examples train only the layers above it.
+of every layer and training the layers above. Both are here: ``AdversarialRecipe.layers`` names
+where examples are made, "input" for the image, or a hidden layer (a sigmoid's output lies in
+[0, 1], so the same box-constrained search applies to it) whose examples train only the layers
+above it.
 
 Our choices where the paper is silent (stated in ``AdversarialRecipe``): after a first epoch of
 plain training, each epoch ``refresh`` random training images (with ``shifted_sources``, moved by

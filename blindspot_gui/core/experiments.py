@@ -28,6 +28,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +41,9 @@ from blindspot_gui.core.resources import user_dir
 from blindspot_gui.core.training import measure_errors, predict_labels
 from blindspot_gui.core.weights import load_zoo_model
 from blindspot_gui.core.zoo import find_spec
+
+if TYPE_CHECKING:
+    from blindspot_gui.core.lipschitz import LayerBound
 
 TABLE1_MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
 TABLE3_MODELS = ("FC100-100-10 (P1)", "FC123-456-10 (P1)", "FC100-100-10' (P2)")
@@ -303,58 +307,53 @@ PAPER_TABLE5 = (("Conv. 1", 2.75), ("Conv. 2", 10.0), ("Conv. 3", 7.0), ("Conv. 
 """Table 5 of the paper: upper bounds of AlexNet's layers (its own trained weights)."""
 
 
-def alexnet_for_bounds() -> tuple[torch.nn.Module, str]:
-    """torchvision's AlexNet architecture, with weights from the local torch hub cache when present."""
-    import torchvision
+@dataclass(frozen=True)
+class _BoundedNetwork:
+    """What Table 5 bounds: the network, what it is, its input shape, and how its bounds combine."""
 
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # the random initialisation is the same on every run
-        model = torchvision.models.alexnet(weights=None)
-    try:
-        weights = torchvision.models.AlexNet_Weights.IMAGENET1K_V1
-        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-        if path.is_file():
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return model.eval(), f"torchvision AlexNet, ImageNet weights from {path}"
-    except (OSError, RuntimeError, ValueError):
-        pass
-    return model.eval(), ("torchvision AlexNet architecture with random initial weights, seed 0 (no trained "
-                          "weights in the local torch hub cache); its channel counts differ from the paper's network")
+    network: torch.nn.Module
+    description: str
+    input_shape: tuple[int, ...]
+    chain: bool
+    """a plain chain of layers, so that the product of the layers' bounds bounds the network."""
+    normalisation: LayerBound | None
+    """a photo network's (x - mean) / std, a layer of bound 1 / min(std) in [0, 1] pixel space."""
+    paper: bool
+    """AlexNet: compared with the paper's Table 5."""
 
 
-def _network_for_bounds(model_name: str | None):
-    """(network, description, input shape, whether it is a chain of layers, the input normalisation's bound or None).
-
-    None means torchvision's AlexNet as Table 5 used; otherwise a zoo model (digits) or a photo
-    network of core/imagenet.py, with its weights when they are on this machine and randomly
-    initialised (and saying so) when they are not. A photo network is bounded in [0, 1] pixel
-    space: its normalisation (x - mean) / std counts as a layer of bound 1 / min(std).
-    """
-    from blindspot_gui.core.imagenet import find_photo_model, is_photo_model_name, load_photo_model, photo_model_status
-    from blindspot_gui.core.lipschitz import LayerBound
+def _network_for_bounds(model_name: str | None) -> _BoundedNetwork:
+    """None: torchvision's AlexNet as Table 5 bounds it (no normalisation); else a zoo model or a photo network."""
+    from blindspot_gui.core.imagenet import is_photo_model_name
 
     if model_name is None:
-        model, description = alexnet_for_bounds()
-        return model, description, (3, 224, 224), True, None
-    if not is_photo_model_name(model_name):
-        return (load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights", (1, 28, 28), True, None)
-    entry = find_photo_model(model_name)
+        return _photo_network_for_bounds("alexnet", normalised=False)
+    if is_photo_model_name(model_name):
+        return _photo_network_for_bounds(model_name, normalised=True)
+    return _BoundedNetwork(load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights", (1, 28, 28),
+                           True, None, False)
+
+
+def _photo_network_for_bounds(name: str, normalised: bool) -> _BoundedNetwork:
+    """A photo network of core/imagenet.py, with its weights when they are on this machine and randomly
+    initialised (seed 0, and saying so) when they are not."""
+    from blindspot_gui.core.imagenet import find_photo_model, load_photo_model, photo_model_status
+    from blindspot_gui.core.lipschitz import LayerBound
+
+    entry = find_photo_model(name)
     status = photo_model_status(entry)
     with torch.random.fork_rng():
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # the random initialisation is the same on every run
         wrapper = load_photo_model(entry.name, random_weights=not status.available)
     description = (f"{entry.name}, ImageNet weights from {status.weights_path}" if status.available else
                    f"{entry.name} architecture with random initial weights, seed 0 ({status.reason})")
-    chain = entry.architecture in CHAIN_ARCHITECTURES
-    if not chain:
+    if entry.key == "alexnet":
+        description += "; its channel counts differ from the paper's network"
+    if not entry.chain:
         description += "; it has skip connections or gates, so the product of its layers' bounds is not a bound of the network"
-    std = min(wrapper.preprocessing.std)
-    scale = LayerBound("normalisation", "scale", 1.0 / std, "1 / smallest std", wrapper.input_shape)
-    return wrapper.network, description, wrapper.input_shape, chain, scale
-
-
-CHAIN_ARCHITECTURES = ("alexnet", "vgg16")
-"""Photo networks that are a plain chain of layers, for which the product of the bounds bounds the network."""
+    scale = LayerBound("normalisation", "scale", 1.0 / min(wrapper.preprocessing.std), "1 / smallest std",
+                       wrapper.input_shape) if normalised else None
+    return _BoundedNetwork(wrapper.network, description, wrapper.input_shape, entry.chain, scale, entry.key == "alexnet")
 
 
 def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dict:
@@ -370,8 +369,8 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
 
     monitor = monitor or Monitor()
     monitor.progress(0.0, "loading the network")
-    model, description, input_shape, chain, scale = _network_for_bounds(model_name)
-    store = PartStore(experiments_dir() / f"table5-{weights_fingerprint(model)}-v{STORE_VERSION}")
+    target = _network_for_bounds(model_name)
+    store = PartStore(experiments_dir() / f"table5-{weights_fingerprint(target.network)}-v{STORE_VERSION}")
     stored = store.load_record("bounds") or {}
     known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])}) for name, fields in stored.items()}
 
@@ -379,21 +378,20 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
         stored[bound.name] = asdict(bound)
         store.save("bounds", stored)
 
-    bounds = layer_bounds(model.double(), input_shape, conv_method="fourier", monitor=monitor.scaled(0.05, 1.0),
-                          known=known, on_bound=keep)
-    if scale is not None:
-        bounds.insert(0, scale)
+    bounds = layer_bounds(target.network.double(), target.input_shape, conv_method="fourier",
+                          monitor=monitor.scaled(0.05, 1.0), known=known, on_bound=keep)
+    if target.normalisation is not None:
+        bounds.insert(0, target.normalisation)
     weight_layers = [bound for bound in bounds if bound.kind in ("conv", "linear")]
-    alexnet = model_name is None or model_name.strip().lower() == "alexnet"
     rows = []
     for position, bound in enumerate(weight_layers):
-        paper = PAPER_TABLE5[position] if alexnet and position < len(PAPER_TABLE5) else (None, None)
+        paper = PAPER_TABLE5[position] if target.paper and position < len(PAPER_TABLE5) else (None, None)
         rows.append({"layer": bound.name, "kind": bound.kind, "stride": bound.stride, "method": bound.method,
                      "input_shape": list(bound.input_shape), "bound": bound.bound,
                      "paper_layer": paper[0], "paper_bound": paper[1]})
-    return {"experiment": "table5", "model": description, "rows": rows,
-            "network_bound": network_bound(bounds) if chain else None,
-            "chain": chain,
+    return {"experiment": "table5", "model": target.description, "rows": rows,
+            "network_bound": network_bound(bounds) if target.chain else None,
+            "chain": target.chain,
             "other_factors": [{"layer": b.name, "bound": b.bound} for b in bounds if b.kind not in ("conv", "linear")],
             "folder": str(store.folder)}
 

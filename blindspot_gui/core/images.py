@@ -123,16 +123,21 @@ def load_digit_image(path) -> ConvertedImage:
         raise ImageFileError(f"'{Path(path).name}' cannot be converted to grey levels ({error}).") from None
 
 
+def to_8bit(pixels: np.ndarray) -> np.ndarray:
+    """[0, 1] pixels rounded to the nearest of 256 levels, as uint8 (what a PNG file holds)."""
+    return np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
 def save_grey_png(pixels: np.ndarray, path) -> np.ndarray:
     """Save a [0, 1] grey image as a lossless 8-bit PNG; returns the 8-bit values as floats in [0, 1]."""
-    quantised = np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    quantised = to_8bit(pixels)
     Image.fromarray(quantised, mode="L").save(path, format="PNG")
     return quantised.astype(np.float32) / 255.0
 
 
 def save_rgb_png(pixels: np.ndarray, path) -> np.ndarray:
     """Save a (3, H, W) [0, 1] colour image as a lossless 8-bit PNG; returns the 8-bit values as floats in [0, 1]."""
-    quantised = np.clip(np.rint(np.asarray(pixels, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    quantised = to_8bit(pixels)
     Image.fromarray(quantised.transpose(1, 2, 0), mode="RGB").save(path, format="PNG")
     return quantised.astype(np.float32) / 255.0
 

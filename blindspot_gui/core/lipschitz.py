@@ -35,9 +35,14 @@ class LayerBound:
     stride: int | None = None
 
 
+def matrix_norm(weight: torch.Tensor) -> float:
+    """Largest singular value of a weight matrix (a 1x1 convolution's kernel read as one)."""
+    return float(torch.linalg.matrix_norm(weight.detach().double().flatten(1), ord=2))
+
+
 def linear_norm(layer: nn.Linear) -> float:
     """Largest singular value of the weight matrix."""
-    return float(torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2))
+    return matrix_norm(layer.weight)
 
 
 def conv_norm_fourier(layer: nn.Conv2d, height: int, width: int) -> float:
@@ -139,7 +144,7 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
             bounds.append(LayerBound(name, "batchnorm", batch_norm_bound(module), "largest |gamma / sigma|", shape))
         elif isinstance(module, nn.Conv2d):
             if _pointwise(module):
-                value, method = float(torch.linalg.matrix_norm(module.weight.detach().flatten(1), ord=2)), "1x1: matrix norm"
+                value, method = matrix_norm(module.weight), "1x1: matrix norm"
             elif conv_method == "fourier" and _plain_stride_one(module) and _fourier_fits(module, shape):
                 value, method = conv_norm_fourier(module, shape[1], shape[2]), "Fourier"
             else:
@@ -181,16 +186,19 @@ def _fourier_fits(layer: nn.Conv2d, shape: tuple[int, ...]) -> bool:
     return 2 * 16 * out_channels * in_channels * max(16, 2 * shape[1]) * max(16, 2 * shape[2]) <= FOURIER_BUDGET
 
 
+def _stride_one(layer: nn.Conv2d) -> bool:
+    """Stride 1, ungrouped and undilated: the same kernel matrix applied at every pixel."""
+    return layer.stride == (1, 1) and layer.groups == 1 and layer.dilation == (1, 1)
+
+
 def _pointwise(layer: nn.Conv2d) -> bool:
-    """A 1x1, stride-1, ungrouped convolution applies one matrix at every pixel: its norm is that matrix's."""
-    return (layer.kernel_size == (1, 1) and layer.stride == (1, 1) and layer.groups == 1
-            and layer.dilation == (1, 1))
+    """A 1x1 stride-1 convolution applies one matrix at every pixel: its norm is that matrix's."""
+    return layer.kernel_size == (1, 1) and _stride_one(layer)
 
 
 def _plain_stride_one(layer: nn.Conv2d) -> bool:
-    """A convolution the Fourier bound covers: stride 1, ungrouped, undilated, zero padding of its own."""
-    return (layer.stride == (1, 1) and layer.groups == 1 and layer.dilation == (1, 1)
-            and type(layer) is nn.Conv2d)
+    """A convolution the Fourier bound covers: stride 1 with zero padding of its own (not a padding subclass)."""
+    return _stride_one(layer) and type(layer) is nn.Conv2d
 
 
 def network_bound(bounds: list[LayerBound]) -> float:

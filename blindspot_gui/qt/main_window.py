@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from blindspot_gui.core.attack.noise import gaussian_noise_error
 from blindspot_gui.core.attack.search import AttackConfig, AttackResult, SearchProgress, blindspot_search
 from blindspot_gui.core.data import MNIST_CLASS_NAMES, load_mnist
-from blindspot_gui.core.imagenet import find_photo_model, photo_model_status
 from blindspot_gui.core.images import save_grey_png
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
 from blindspot_gui.core.training import train_model, warm_up
@@ -126,6 +125,8 @@ class MainWindow(QMainWindow):
         self.photo_view = PhotoView(self.runner, self.settings, self.show_dialogs)
         self.photo_view.sig_error.connect(self.show_message)
         self.photo_view.sig_model_ready.connect(self._on_photo_model_ready)
+        self.photo_view.sig_weights_checked.connect(   # more networks to list; the one shown is unchanged
+            lambda: self.unit_explorer.set_model_names(self._explorer_model_names(), reload=False))
         self.unit_explorer = UnitExplorer(self.runner, self.models, self.test_set, self._explorer_model_names())
         self.tabs.addTab(self.photo_view, "Blind spots: photos")
         self.tabs.addTab(self.unit_explorer, "Unit explorer")
@@ -571,8 +572,9 @@ class MainWindow(QMainWindow):
     def _explorer_model_names(self) -> list[str]:
         """Digit networks with weights, then photo networks with weights or loaded in the Photos tab."""
         digits = [name for name in self.model_panel.names() if self.model_panel.is_available(name)]
+        statuses = self.photo_view.statuses
         photos = [name for name in self.photo_view.model_names()
-                  if name in self.photo_view.loaded or photo_model_status(find_photo_model(name)).available]
+                  if name in self.photo_view.loaded or name in statuses and statuses[name].available]
         return digits + photos
 
     def _update_explorer_models(self) -> None:
@@ -589,8 +591,7 @@ class MainWindow(QMainWindow):
     def _on_photo_model_ready(self, name: str) -> None:
         self._show_network_of_tab()
         self.models.put(name, self.photo_view.loaded[name])
-        if name not in [self.unit_explorer.model.itemText(i) for i in range(self.unit_explorer.model.count())]:
-            self._update_explorer_models()
+        self.unit_explorer.set_model_names(self._explorer_model_names(), reload=False)
 
     def _on_unit_photo_requested(self, path: str) -> None:
         self.tabs.setCurrentWidget(self.photo_view)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QEvent, QSettings, QSize, QStringListModel, Qt, Signal
+from PySide6.QtCore import QEvent, QSettings, QSize, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -51,10 +51,11 @@ from blindspot_gui.core.imagenet import (
     PHOTO_MODELS,
     PREPROCESSINGS,
     PhotoClassifier,
+    PhotoModelStatus,
     class_index,
     classify,
     download_weights,
-    imagenet_class_names,
+    find_photo_model,
     load_custom_photo_model,
     load_photo_model,
     photo_model_status,
@@ -73,6 +74,8 @@ THUMBNAIL = 72
 GOOD, BAD, TARGET = "#1a7f37", "#c0392b", "#d68910"
 PERTURBATION_MODES = ("size per pixel (all channels)", "signed colour on grey")
 HEAT = pg.colormap.get("inferno")
+WINDOW_SEARCH = dataclasses.replace(PHOTO_ATTACK, partial_interval=0.2)
+"""The photo search, its best photo so far redrawn five times a second."""
 
 
 def perturbation_picture(change: np.ndarray, mode: int, factor: float) -> np.ndarray:
@@ -267,6 +270,8 @@ class PhotoView(QWidget):
     """The Photos tab (see the module docstring)."""
 
     sig_model_ready = Signal(str)
+    sig_weights_checked = Signal()
+    """The catalogue's weights have been looked for on this machine (``statuses`` is filled)."""
     sig_photo_shown = Signal(str)
     """The photo's name, once the network's answer for it is shown."""
     sig_search_finished = Signal(object)
@@ -279,6 +284,8 @@ class PhotoView(QWidget):
         self.settings = settings
         self.show_dialogs = show_dialogs
         self.loaded: dict[str, PhotoClassifier] = {}
+        self.statuses: dict[str, PhotoModelStatus] = {}
+        """where each catalogue network's weights are, once looked for (in the background: it imports torchvision)."""
         self.model: PhotoClassifier | None = None
         self.model_name: str | None = None
         self.pixels: np.ndarray | None = None
@@ -289,7 +296,24 @@ class PhotoView(QWidget):
         self.search_started = 0.0
         self._build()
         self._fill_models()
-        self._fill_samples()
+        QTimer.singleShot(0, self._look_around)  # once the window is up: nothing of this delays start-up
+
+    def _look_around(self) -> None:
+        """In the background: where the catalogue's weights are (this imports torchvision) and the sample photos."""
+        def job(_monitor):
+            statuses = {entry.name: photo_model_status(entry) for entry in PHOTO_MODELS}
+            return statuses, [sample for sample in map(_decoded, sample_photos()) if sample is not None]
+
+        self.runner.start("photo-catalogue", job, on_finished=self._on_looked_around, on_failed=self._fail)
+
+    def _on_looked_around(self, outcome) -> None:
+        statuses, samples = outcome
+        self.statuses = statuses | self.statuses  # a status found since (a download) is newer
+        self._fill_models()
+        self._fill_samples(samples)
+        self.sig_weights_checked.emit()
+        if self.isVisible():
+            self.start()
 
     # --- construction --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -367,11 +391,10 @@ class PhotoView(QWidget):
         self.target.setObjectName("photo_target")
         self.target.setPlaceholderText("a class name, e.g. ostrich")
         self.target.setToolTip("The class the photo should be taken for; type part of a name to see matches")
-        completer = QCompleter(self)
-        completer.setModel(QStringListModel(imagenet_class_names(), completer))
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        self.target.setCompleter(completer)
+        self.completer = QCompleter(self)  # filled with the network's class names once it is loaded
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.target.setCompleter(self.completer)
         self.target.returnPressed.connect(self.run)
         self.run_button = _button("Find blind spot", "photo_run", self.run)
         self.run_button.setDefault(True)
@@ -419,12 +442,12 @@ class PhotoView(QWidget):
         current = self.model_name
         self.model_list.clear()
         for entry in PHOTO_MODELS:
-            status = photo_model_status(entry)
-            ready = status.available or entry.name in self.loaded
-            item = QListWidgetItem(entry.name if ready else f"{entry.name} (no weights)")
+            status = self.statuses.get(entry.name)
+            missing = status is not None and not status.available and entry.name not in self.loaded
+            item = QListWidgetItem(f"{entry.name} (no weights)" if missing else entry.name)
             item.setData(Qt.ItemDataRole.UserRole, entry.name)
-            item.setToolTip(entry.description + ("" if ready else f"\n{status.reason}"))
-            if not ready:
+            item.setToolTip(entry.description + (f"\n{status.reason}" if missing else ""))
+            if missing:
                 item.setForeground(Qt.GlobalColor.gray)
             self.model_list.addItem(item)
         for name in self.loaded:
@@ -437,12 +460,8 @@ class PhotoView(QWidget):
         if current is not None:
             self._mark_current(current)
 
-    def _fill_samples(self) -> None:
-        for sample in sample_photos():
-            try:
-                pixels = prepare_photo(read_image(sample.path))
-            except ImageFileError:
-                continue
+    def _fill_samples(self, samples) -> None:
+        for sample, pixels in samples:
             item = QListWidgetItem(QIcon(rgb_pixmap(pixels, THUMBNAIL)), sample.label)
             item.setData(Qt.ItemDataRole.UserRole, str(sample.path))
             item.setToolTip(f"{sample.title} ({sample.path.name}; licence in resources/samples/ATTRIBUTION.md)")
@@ -485,7 +504,7 @@ class PhotoView(QWidget):
         if entry is None:
             self._fail(f"No photo network called {name!r}.")
             return
-        status = photo_model_status(entry)
+        status = self.statuses[entry.name] = photo_model_status(entry)
         self.download_button.setEnabled(not status.available and entry.url is not None
                                         and not self.runner.is_running("photo-download"))
         if weights_path is None and not status.available:
@@ -516,6 +535,7 @@ class PhotoView(QWidget):
     def _use_model(self, name: str, model: PhotoClassifier) -> None:
         self.loaded[name] = model
         self.model, self.model_name = model, name
+        self.completer.setModel(QStringListModel(model.class_names, self.completer))
         if any(entry.name == name for entry in PHOTO_MODELS):
             self.settings.setValue("photos/model", name)
         self._fill_models()
@@ -548,6 +568,7 @@ class PhotoView(QWidget):
 
     def _downloaded(self, name: str) -> None:
         """The weights are in the cache: the list says so, and the network is loaded if it is still the one selected."""
+        self.statuses[name] = photo_model_status(find_photo_model(name))
         self._download_ended("downloaded")
         self._fill_models()
         item = self.model_list.currentItem()
@@ -639,15 +660,18 @@ class PhotoView(QWidget):
             return
         self.settings.setValue("photos/target", self.target.text())
         model, pixels = self.model, torch.from_numpy(self.pixels)[None]
-        config = dataclasses.replace(PHOTO_ATTACK, partial_interval=0.2)
         self._abandon_search()
         self.search_started = time.perf_counter()
         self._set_busy(True, f"searching for a change that makes it say “{self.model.class_names[target]}”…")
-        self.runner.start("photo-search",
-                          lambda monitor: blindspot_search(model, pixels, target, None, config=config, monitor=monitor)[0],
-                          on_progress=self._show_progress, on_partial=self._on_partial,
-                          on_finished=self._on_search_finished,
-                          on_failed=lambda message: (self._set_busy(False, "failed"), self._fail(f"The search failed: {message}")))
+        def job(monitor):
+            return blindspot_search(model, pixels, target, None, config=WINDOW_SEARCH, monitor=monitor)[0]
+
+        self.runner.start("photo-search", job, on_progress=self._show_progress, on_partial=self._on_partial,
+                          on_finished=self._on_search_finished, on_failed=self._search_failed)
+
+    def _search_failed(self, message: str) -> None:
+        self._set_busy(False, "failed")
+        self._fail(f"The search failed: {message}")
 
     def cancel(self) -> None:
         for slot in ("photo-search", "photo-download"):
@@ -761,6 +785,14 @@ class PhotoView(QWidget):
         note = "" if scale == 1.0 else f" (its change scaled ×{scale:.2f} so that it survives rounding to 8 bits)"
         self.readout.setText(f"Saved {path}{note}.")
         self.sig_saved.emit(path)
+
+
+def _decoded(sample):
+    """(the sample, its pixels as a network sees them), or None for a file that cannot be read."""
+    try:
+        return sample, prepare_photo(read_image(sample.path))
+    except ImageFileError:
+        return None
 
 
 def _heading(text: str) -> QLabel:

@@ -229,8 +229,12 @@ class UnitExplorer(QWidget):
         self.compare.clicked.connect(self.compare_purity)
         self.cancel.clicked.connect(lambda: self.runner.cancel("units"))
 
-    def set_model_names(self, names) -> None:
-        """The networks to choose from (after a file was loaded or a model trained); keeps the choice."""
+    def set_model_names(self, names, reload: bool = True) -> None:
+        """The networks to choose from (after a file was loaded or a model trained); keeps the choice.
+
+        The rows are computed again when ``reload`` (the networks may have new weights) or when the
+        chosen network is no longer there.
+        """
         current = self.model.currentText()
         self.model.blockSignals(True)
         self.model.clear()
@@ -238,7 +242,8 @@ class UnitExplorer(QWidget):
         if current in names:
             self.model.setCurrentText(current)
         self.model.blockSignals(False)
-        self._on_model_changed()
+        if reload or self.model.currentText() != current:
+            self._on_model_changed()
 
     def _on_model_changed(self, *_):
         name = self.model.currentText()
@@ -283,8 +288,7 @@ class UnitExplorer(QWidget):
             self.open_folder(resource_path("samples"))
             return False
         self.data.setCurrentIndex(0)
-        self.dataset = self.test_set
-        self.top_k.setRange(4, 16)
+        self.use_dataset(self.test_set, refresh=False)
         return True
 
     @property
@@ -331,13 +335,14 @@ class UnitExplorer(QWidget):
                               f"{', '.join(skipped[:5])}. ")
             self.statistics.setText(self.data_note)
 
-    def use_dataset(self, dataset: Dataset) -> None:
+    def use_dataset(self, dataset: Dataset, refresh: bool = True) -> None:
         self.dataset = dataset
         self.data_note = ""
         self.top_k.blockSignals(True)
         self.top_k.setRange(min(4, len(dataset)), min(16, len(dataset)))
         self.top_k.blockSignals(False)
-        self.refresh()
+        if refresh:
+            self.refresh()
 
     def _on_tile_opened(self, dataset: Dataset, index: int) -> None:
         if dataset.images.shape[1] == 3 and dataset.files is not None:
