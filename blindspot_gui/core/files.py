@@ -1,0 +1,107 @@
+"""Writing files so that a crash, a full disk or a second run never leaves a half-written or mixed-up file.
+
+Every file the application writes for later reuse (weights, training records, experiment parts,
+activation caches) goes through :func:`atomic_write`: the bytes go to a temporary file with a
+unique name in the same folder, are flushed to disk, and the temporary file is renamed over the
+destination in one step. Readers therefore see the old file or the new one, never a mixture,
+and two concurrent runs never share a temporary name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+
+class OutputError(OSError):
+    """An output file or folder cannot be written."""
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, as on Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def atomic_file(path, suffix: str = ".part") -> Iterator[BinaryIO]:
+    """A binary stream whose contents replace ``path`` only if the ``with`` block ends without an error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def atomic_write(path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(stream)`` and put what it wrote at ``path`` in one step; returns ``path``."""
+    with atomic_file(path) as stream:
+        write(stream)
+    return Path(path)
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` in one step."""
+    return atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def atomic_write_json(path, record, indent: int | None = 1) -> Path:
+    """Write ``record`` as JSON to ``path`` in one step."""
+    return atomic_write_text(path, json.dumps(record, indent=indent) + "\n")
+
+
+def check_writable(path, what: str = "output") -> Path:
+    """Fail now, before any work, if ``path`` could not be written later; nothing is left behind.
+
+    Checks that the folder exists (or can be made) and accepts a new file, and that an existing
+    ``path`` is a file that may be replaced. Raises :class:`OutputError` naming the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{what} '{path}' is a folder; give a file name.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {what} '{path}': the folder '{folder}' does not exist.")
+    try:
+        handle, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".check")
+    except OSError as error:
+        raise OutputError(f"cannot write {what} '{path}': {error.strerror or error}.") from None
+    os.close(handle)
+    os.unlink(name)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"cannot write {what} '{path}': the file exists and is read-only.")
+    return path
+
+
+def check_writable_folder(folder, what: str = "output folder") -> Path:
+    """Fail now if files cannot be made in ``folder`` (created if missing); nothing is left behind."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{what} '{folder}' is a file, not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {what} '{folder}': {error.strerror or error}.") from None
+    check_writable(folder / ".blindspot-write-check", what)
+    return folder
