@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
+from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.training import error_rate, random_shift, train_epoch
 from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
@@ -205,10 +206,8 @@ def _checkpoint_state(model, optimizer, schedule, pools, generator, epoch, histo
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".part")
-    torch.save(state, temporary)
-    temporary.replace(path)
+    """Write the checkpoint in one step (unique temporary name, fsync, rename): a crash keeps the previous one."""
+    atomic_write(path, lambda stream: torch.save(state, stream))
 
 
 def _load_checkpoint(path: Path | None) -> dict | None:

@@ -1,7 +1,9 @@
 """The paper's experiments (Tables 1 to 5 and adversarial training) as resumable jobs with the paper's figures beside ours.
 
 Each attacked table is split into parts (one per model); a part is saved as soon as it is done,
-so a cancelled or crashed run picks up where it stopped. Results are plain dictionaries;
+so a cancelled or crashed run picks up where it stopped. A part is reused only if it was computed
+with the weights in use now (``units.weights_fingerprint``) and holds what it should; anything
+else is computed again, and the reason is given in the result's ``notes``. Results are plain dictionaries;
 ``comparison_table`` turns any of them into rows of (ours, paper, difference) cells for the
 command line, the window and the CSV export.
 
@@ -22,13 +24,16 @@ Choices where the paper is silent, stated in every result:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -36,9 +41,11 @@ import torch
 from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_perturbation
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import load_mnist
+from blindspot_gui.core.files import atomic_write, atomic_write_json
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import user_dir
 from blindspot_gui.core.training import measure_errors, predict_labels
+from blindspot_gui.core.units import weights_fingerprint
 from blindspot_gui.core.weights import load_zoo_model
 from blindspot_gui.core.zoo import find_spec
 
@@ -54,9 +61,14 @@ TARGET_RULES = {
     "nearest": "the nearest wrong class among the three most promising labels",
 }
 DEFAULT_TARGET_RULE = "random"
-STORE_VERSION = 2
-"""Part of every store folder's name: results computed by an older version are not reused."""
+STORE_VERSION = 3
+"""Part of every store folder's name: results computed by an older version are not reused (3: parts keyed by weights)."""
 ATTACK_BATCH = 250
+EXPERIMENT_THREADS = 1
+"""PyTorch's intra-op threads while Tables 1 to 4 compute. MKL's sums differ in their last bits with the
+thread count, and the automatic count follows the load of the machine, so a part computed before a
+crash and one computed after it could otherwise differ from an uninterrupted run. A fixed count makes
+every figure independent of the load (and one thread never collapses on a busy machine)."""
 TARGET_SEED = 0
 NOISE_STDDEVS = (0.1, 0.3)
 
@@ -96,11 +108,54 @@ def check_target_rule(rule: str) -> str:
     return rule
 
 
+class PartError(ValueError):
+    """A stored part that can be read but does not hold what it should; it is computed again."""
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise PartError(reason)
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_fraction(value) -> bool:
+    return _is_number(value) and 0.0 <= value <= 1.0
+
+
+def _why(error: Exception) -> str:
+    """What is wrong with a stored file, in words."""
+    if isinstance(error, PartError):
+        return str(error)
+    if isinstance(error, json.JSONDecodeError):
+        return f"it is not valid JSON ({error.msg})"
+    if isinstance(error, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    return f"it cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'damaged'})"
+
+
 @dataclass(frozen=True)
 class PartStore:
-    """Finished parts of one experiment run, as files in a folder named after the run's settings."""
+    """Finished parts of one experiment run, as files in a folder named after the run's settings.
+
+    Every part is checked when it is read; one that is damaged, computed with other weights or
+    holding the wrong content counts as missing (it is computed again and overwritten), and the
+    reason is kept in ``notes``. Parts are written atomically (core/files.py).
+    """
 
     folder: Path
+    notes: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def for_run(cls, experiment: str, n: int, rule: str = DEFAULT_TARGET_RULE) -> "PartStore":
@@ -109,28 +164,47 @@ class PartStore:
     def path(self, part: str, suffix: str) -> Path:
         return self.folder / f"{part.replace('/', '_')}{suffix}"
 
-    def load_record(self, part: str) -> dict | None:
-        try:
-            return json.loads(self.path(part, ".json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+    def _reject(self, path: Path, error: Exception) -> None:
+        self.notes.append(f"ignored the stored part {path}: {_why(error)}; computed again")
 
-    def load_arrays(self, part: str) -> dict | None:
-        try:
-            with open(self.path(part, ".npz"), "rb") as stream, np.load(stream, allow_pickle=False) as stored:
-                return {name: stored[name] for name in stored.files}
-        except Exception:  # missing or damaged: the part is computed again
+    def load_record(self, part: str, check: Callable[[dict], None] | None = None) -> dict | None:
+        """The part's JSON record, or None when it is missing or fails ``check`` (which raises PartError)."""
+        path = self.path(part, ".json")
+        if not path.is_file():
             return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            _require(isinstance(record, dict), f"it holds a JSON {type(record).__name__}, not an object")
+            if check is not None:
+                check(record)
+        except Exception as error:  # unreadable, not JSON, nested too deep, or the wrong content: computed again
+            self._reject(path, error)
+            return None
+        return record
+
+    def load_arrays(self, part: str, check: Callable[[dict], None] | None = None) -> dict | None:
+        """The part's arrays, or None when they are missing, damaged or fail ``check`` (which raises PartError)."""
+        path = self.path(part, ".npz")
+        if not path.is_file():
+            return None
+        try:
+            with open(path, "rb") as stream:
+                stored = np.load(stream, allow_pickle=False)
+                _require(isinstance(stored, np.lib.npyio.NpzFile), "it is a single array, not a set of arrays")
+                with stored:
+                    arrays = {name: stored[name] for name in stored.files}
+            if check is not None:
+                check(arrays)
+        except Exception as error:  # a damaged zip, a CRC error, a truncation, an object array: computed again
+            self._reject(path, error)
+            return None
+        return arrays
 
     def save(self, part: str, record: dict, arrays: dict | None = None) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Write the arrays, then the record (the record's presence marks a finished part)."""
         if arrays is not None:
-            temporary = self.path(part, ".part.npz")
-            np.savez_compressed(temporary, **arrays)
-            temporary.replace(self.path(part, ".npz"))
-        temporary = self.path(part, ".json.part")
-        temporary.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        temporary.replace(self.path(part, ".json"))
+            atomic_write(self.path(part, ".npz"), lambda stream: np.savez_compressed(stream, **arrays))
+        atomic_write_json(self.path(part, ".json"), record)
 
 
 def experiment_targets(labels: torch.Tensor, rule: str):
@@ -181,26 +255,77 @@ def _attack_images(n: int | None, split: str = "train"):
     return data.images[:count], data.labels[:count]
 
 
+def _error_names(name: str) -> tuple[str, ...]:
+    """The error rates ``measure_errors`` gives for zoo model ``name``."""
+    return ("train", "test", "P1", "P2") if find_spec(name).training_data in ("P1", "P2") else ("train", "test")
+
+
+def _check_attack_record(record: dict, name: str, count: int, fingerprint: str) -> None:
+    """Raise PartError unless ``record`` is the finished attack of ``name`` (these weights) on ``count`` images."""
+    _require(record.get("model") == name, f"it is a part of {record.get('model')!r}, not of {name!r}")
+    _require(record.get("weights") == fingerprint, "it was computed with other weights of this model")
+    _require(record.get("images") == count and _is_count(record.get("images")),
+             f"it was computed on {record.get('images')!r} images, not {count}")
+    _require(_is_count(record.get("attacked")) and record["attacked"] <= count, "its count of attacked images is wrong")
+    _require(_is_fraction(record.get("success")), "its attack success is not a number between 0 and 1")
+    distortion = record.get("distortion")
+    _require(distortion is None or (_is_number(distortion) and distortion >= 0), "its distortion is not a number")
+    for error in _error_names(name):
+        _require(_is_fraction(record.get(f"{error}_error")), f"its {error} error is missing or not a number")
+
+
+def _check_attack_arrays(arrays: dict, record: dict, images: torch.Tensor, fingerprint: str) -> None:
+    """Raise PartError unless ``arrays`` are the adversarial images, success and distortion behind ``record``."""
+    count = len(images)
+    for key, dtype, shape in (("adversarial", np.float32, tuple(images.shape)), ("success", np.bool_, (count,)),
+                              ("distortion", np.float32, (count,))):
+        _require(key in arrays, f"it lacks the array {key!r}")
+        _require(arrays[key].dtype == dtype, f"its {key} array is {arrays[key].dtype}, not {np.dtype(dtype)}")
+        _require(arrays[key].shape == shape, f"its {key} array has shape {arrays[key].shape}, not {shape}")
+    weights = arrays.get("weights")
+    _require(weights is not None and weights.dtype.kind == "U" and weights.shape == () and str(weights) == fingerprint,
+             "its arrays were computed with other weights of this model")
+    adversarial, success, distortion = arrays["adversarial"], arrays["success"], arrays["distortion"]
+    _require(bool(np.isfinite(adversarial).all()) and adversarial.min(initial=0) >= 0 and adversarial.max(initial=0) <= 1,
+             "its adversarial images are not all numbers in [0, 1]")
+    _require(bool(np.isfinite(distortion[success]).all()), "its distortions are not all numbers")
+    _require(int(success.sum()) == round(record["success"] * record["attacked"]),
+             "its arrays do not belong to its record (the counts of successes differ)")
+
+
+def _stored_attack(store: PartStore, name: str, images: torch.Tensor, fingerprint: str) -> tuple[dict | None, dict | None]:
+    """The stored record and arrays of ``name``'s part when both are valid for these images and weights."""
+    record = store.load_record(name, lambda stored: _check_attack_record(stored, name, len(images), fingerprint))
+    if record is None:
+        return None, None
+    arrays = store.load_arrays(name, lambda stored: _check_attack_arrays(stored, record, images, fingerprint))
+    return (record, arrays) if arrays is not None else (None, None)
+
+
 def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
-                   monitor: Monitor) -> tuple[list[dict], PartStore, dict[str, dict]]:
+                   monitor: Monitor) -> tuple[list[dict], PartStore, dict[str, dict], dict[str, torch.nn.Module]]:
     """Errors and the attack of each model on the first n images of ``split``; finished parts are reused.
 
-    Returns the rows, the store, and each model's arrays (adversarial images, success, distortion).
+    A part is reused only if it was computed with the weights in use now (``weights_fingerprint``)
+    and holds what it should. Returns the rows, the store, each model's arrays (adversarial images,
+    success, distortion) and the models themselves.
     """
     images, labels = _attack_images(n, split)
     store = PartStore.for_run(experiment, len(images), rule)
-    rows, arrays_by_model = [], {}
+    rows, arrays_by_model, models = [], {}, {}
     for position, name in enumerate(names):
         part = monitor.scaled(position / len(names), (position + 1) / len(names))
-        record = store.load_record(name)
-        arrays = store.load_arrays(name) if record is not None else None
-        if arrays is None:
-            part.progress(0.0, f"{name}: errors")
-            model = load_zoo_model(name)
+        model = models[name] = load_zoo_model(name)
+        fingerprint = weights_fingerprint(model)
+        known_problems = len(store.notes)
+        record, arrays = _stored_attack(store, name, images, fingerprint)
+        if record is None:
+            part.progress(0.0, f"{name}: errors" + "".join(f" ({note})" for note in store.notes[known_problems:]))
             errors = measure_errors(model, find_spec(name))
             part.progress(0.05, f"{name}: attacking {len(images)} images")
             record, arrays = _attack_part(name, model, images, labels, rule, part.scaled(0.05, 1.0))
-            record |= {f"{part_name}_error": error for part_name, error in errors.items()}
+            record |= {f"{part_name}_error": error for part_name, error in errors.items()} | {"weights": fingerprint}
+            arrays["weights"] = np.array(fingerprint)
             store.save(name, record, arrays)
         else:
             record["reused"] = True
@@ -210,23 +335,46 @@ def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
                               "paper_P1_error": paper.p1_error, "paper_P2_error": paper.p2_error,
                               "paper_distortion": paper.distortion})
         part.progress(1.0, f"{name} done")
-    return rows, store, arrays_by_model
+    return rows, store, arrays_by_model, models
 
 
 def _attacked_table(experiment: str, names, split: str, n: int | None, rule: str, monitor: Monitor | None):
-    """A table of attacked models as a result dictionary, and the arrays behind it."""
+    """A table of attacked models as a result dictionary, the arrays behind it, and the models attacked."""
     check_target_rule(rule)
-    rows, store, arrays = _attacked_rows(experiment, names, split, n, rule, monitor or Monitor())
+    rows, store, arrays, models = _attacked_rows(experiment, names, split, n, rule, monitor or Monitor())
     result = {"experiment": experiment, "n": rows[0]["images"], "split": split, "target_rule": rule,
-              "target_rule_text": TARGET_RULES[rule], "rows": rows, "folder": str(store.folder)}
-    return result, arrays
+              "target_rule_text": TARGET_RULES[rule], "rows": rows, "folder": str(store.folder),
+              "notes": list(store.notes)}
+    return result, arrays, models
 
 
+@contextlib.contextmanager
+def fixed_threads(count: int = EXPERIMENT_THREADS):
+    """Run the block with ``count`` intra-op threads (in this thread), then restore the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _with_fixed_threads(experiment):
+    """The experiment, computed with EXPERIMENT_THREADS threads whatever the load: its figures are reproducible."""
+    @functools.wraps(experiment)
+    def run(*args, **kwargs):
+        with fixed_threads():
+            return experiment(*args, **kwargs)
+    return run
+
+
+@_with_fixed_threads
 def table1(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
     """Training error, test error and average minimum distortion (on n training images) of each Table 1 model."""
     return _attacked_table("table1", TABLE1_MODELS, "train", n, rule, monitor)[0]
 
 
+@_with_fixed_threads
 def table3(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
     """The P1/P2 models' errors on P1, P2 and the test set, and their average minimum distortion (test images)."""
     return _attacked_table("table3", TABLE3_MODELS, "test", n, rule, monitor)[0]
@@ -255,11 +403,12 @@ def _transfer_row(label: str, models: dict, examples, truth, distortion, paper, 
             "paper": paper, "paper_distortion": paper_distortion}
 
 
+@_with_fixed_threads
 def table2(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
     """Cross-model generalisation: the error each model makes on the examples made for each other model."""
     monitor = monitor or Monitor()
-    first, arrays_by_model = _attacked_table("table1", TABLE1_MODELS, "train", n, rule, monitor.scaled(0.0, 0.9))
-    models = {name: load_zoo_model(name) for name in TABLE1_MODELS}
+    first, arrays_by_model, models = _attacked_table("table1", TABLE1_MODELS, "train", n, rule,
+                                                     monitor.scaled(0.0, 0.9))
     images, labels = _attack_images(n)
     matrix = []
     for row in first["rows"]:
@@ -272,14 +421,16 @@ def table2(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEF
         matrix.extend(_noise_rows(models, images, labels, stddev, PAPER_TABLE2[f"noise {stddev}"], position))
     monitor.progress(1.0, "table 2 done")
     return {"experiment": "table2", "n": first["n"], "split": "train", "columns": list(TABLE1_MODELS),
-            "rows": matrix, "target_rule": rule, "target_rule_text": TARGET_RULES[rule], "folder": first["folder"]}
+            "rows": matrix, "target_rule": rule, "target_rule_text": TARGET_RULES[rule], "folder": first["folder"],
+            "notes": first["notes"]}
 
 
+@_with_fixed_threads
 def table4(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
     """Cross-training-set generalisation on test-set examples, amplified examples and noise (Table 4)."""
     monitor = monitor or Monitor()
-    first, arrays_by_model = _attacked_table("table3", TABLE3_MODELS, "test", n, rule, monitor.scaled(0.0, 0.9))
-    models = {name: load_zoo_model(name) for name in TABLE3_MODELS}
+    first, arrays_by_model, models = _attacked_table("table3", TABLE3_MODELS, "test", n, rule,
+                                                     monitor.scaled(0.0, 0.9))
     images, labels = _attack_images(n, "test")
     examples_rows, amplified_rows = [], []
     for row in first["rows"]:
@@ -299,7 +450,8 @@ def table4(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEF
               *amplified_rows, *_noise_rows(models, images, labels, 0.1, PAPER_TABLE4["noise 0.1"], 1)]
     monitor.progress(1.0, "table 4 done")
     return {"experiment": "table4", "n": first["n"], "split": "test", "columns": list(TABLE3_MODELS),
-            "rows": matrix, "target_rule": rule, "target_rule_text": TARGET_RULES[rule], "folder": first["folder"]}
+            "rows": matrix, "target_rule": rule, "target_rule_text": TARGET_RULES[rule], "folder": first["folder"],
+            "notes": first["notes"]}
 
 
 PAPER_TABLE5 = (("Conv. 1", 2.75), ("Conv. 2", 10.0), ("Conv. 3", 7.0), ("Conv. 4", 7.5), ("Conv. 5", 11.0),
@@ -356,6 +508,20 @@ def _photo_network_for_bounds(name: str, normalised: bool) -> _BoundedNetwork:
     return _BoundedNetwork(wrapper.network, description, wrapper.input_shape, entry.chain, scale, entry.key == "alexnet")
 
 
+def _check_bounds(record: dict) -> None:
+    """Raise PartError unless ``record`` maps layer names to the fields of a LayerBound."""
+    for name, fields in record.items():
+        _require(isinstance(fields, dict), f"its entry {name!r} is not an object")
+        _require(set(fields) == {"name", "kind", "bound", "method", "input_shape", "stride"},
+                 f"its entry {name!r} does not have the fields of a layer's bound")
+        _require(fields["name"] == name and isinstance(fields["kind"], str) and isinstance(fields["method"], str),
+                 f"its entry {name!r} does not name its layer, kind and method")
+        _require(_is_number(fields["bound"]) and fields["bound"] >= 0, f"the bound of {name!r} is not a number")
+        _require(isinstance(fields["input_shape"], list) and all(_is_count(size) for size in fields["input_shape"]),
+                 f"the input shape of {name!r} is not a list of sizes")
+        _require(fields["stride"] is None or _is_count(fields["stride"]), f"the stride of {name!r} is not a count")
+
+
 def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dict:
     """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo or photo model is named).
 
@@ -365,13 +531,14 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
     from dataclasses import asdict
 
     from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
-    from blindspot_gui.core.units import weights_fingerprint
 
     monitor = monitor or Monitor()
     monitor.progress(0.0, "loading the network")
     target = _network_for_bounds(model_name)
     store = PartStore(experiments_dir() / f"table5-{weights_fingerprint(target.network)}-v{STORE_VERSION}")
-    stored = store.load_record("bounds") or {}
+    stored = store.load_record("bounds", _check_bounds) or {}
+    for note in store.notes:
+        monitor.progress(0.0, note)
     known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])}) for name, fields in stored.items()}
 
     def keep(bound: LayerBound) -> None:
@@ -393,13 +560,21 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
             "network_bound": network_bound(bounds) if target.chain else None,
             "chain": target.chain,
             "other_factors": [{"layer": b.name, "bound": b.bound} for b in bounds if b.kind not in ("conv", "linear")],
-            "folder": str(store.folder)}
+            "folder": str(store.folder), "notes": list(store.notes)}
 
 
 ADVTRAIN_BASELINE = "FC100-100-10"
 ADVTRAIN_MODELS = {False: "FC100-100-10 (adversarial)", True: "FC100-100-10 (adversarial, per layer)"}
 PAPER_ADVTRAIN = {"baseline_test_error": 0.016, "test_error": 0.012}
 """Section 4.2: weight decay alone 1.6% test error; adversarial training "below 1.2%"."""
+
+
+def _check_baseline(record: dict, fingerprint: str) -> None:
+    """Raise PartError unless ``record`` is the baseline's figures for the weights ``fingerprint``."""
+    _require(record.get("model") == ADVTRAIN_BASELINE, f"it is not the record of {ADVTRAIN_BASELINE}")
+    _require(record.get("weights") == fingerprint, f"it was computed with other weights of {ADVTRAIN_BASELINE}")
+    _require(_is_fraction(record.get("test_error")), "its test error is missing or not a number")
+    _require(_is_number(record.get("distortion")) and record["distortion"] >= 0, "its distortion is not a number")
 
 
 def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: int | None = None) -> dict:
@@ -422,12 +597,15 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
     store = PartStore(experiments_dir() / f"advtrain-{spec.key}-e{spec.recipe.epochs}-{digest}-v{STORE_VERSION}")
     test = load_mnist("test")
     probe, probe_labels = test.images[:PROBE_IMAGES], test.labels[:PROBE_IMAGES]
-    baseline = store.load_record("baseline")
+    model = load_zoo_model(ADVTRAIN_BASELINE)
+    fingerprint = weights_fingerprint(model)
+    baseline = store.load_record("baseline", lambda record: _check_baseline(record, fingerprint))
     if baseline is None:
-        monitor.progress(0.0, f"{ADVTRAIN_BASELINE} (weight decay only): average minimum distortion")
-        model = load_zoo_model(ADVTRAIN_BASELINE)
+        monitor.progress(0.0, f"{ADVTRAIN_BASELINE} (weight decay only): average minimum distortion"
+                         + "".join(f" ({note})" for note in store.notes))
         baseline = {"model": ADVTRAIN_BASELINE, "test_error": measure_errors(model, find_spec(ADVTRAIN_BASELINE))["test"],
-                    "distortion": average_min_distortion(model, probe, probe_labels, monitor=monitor.quiet(0, 0.02))}
+                    "distortion": average_min_distortion(model, probe, probe_labels, monitor=monitor.quiet(0, 0.02)),
+                    "weights": fingerprint}
         monitor.check()
         store.save("baseline", baseline)
     monitor.partial({"baseline": baseline})
@@ -440,7 +618,7 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
                             "train_error": metadata["errors"]["train"], "distortion": metadata["average_min_distortion"]},
             "paper": PAPER_ADVTRAIN, "curve": metadata["curve"], "probe_images": PROBE_IMAGES,
             "seconds": metadata["wall_time_s"], "weights": str(saved), "saved_to_zoo": epochs is None,
-            "folder": str(store.folder)}
+            "folder": str(store.folder), "notes": list(store.notes)}
 
 
 @dataclass(frozen=True)
@@ -538,14 +716,15 @@ def comparison_table(result: dict) -> ComparisonTable:
         table = _matrix_cells(result, "Table 2: cross-model generalisation")
     elif experiment == "table4":
         table = _matrix_cells(result, "Table 4: cross-training-set generalisation")
-    elif experiment == "table5":
-        return _table5_cells(result)
-    elif experiment == "advtrain":
-        return _advtrain_cells(result)
+    elif experiment in ("table5", "advtrain"):
+        table = _table5_cells(result) if experiment == "table5" else _advtrain_cells(result)
+        table.notes.extend(result.get("notes", []))
+        return table
     else:
         raise ValueError(f"unknown experiment {experiment!r}")
     split = "training" if result["split"] == "train" else "test"
     table.notes.append(f"{result['n']} {split} images; target rule: {result['target_rule_text']}")
+    table.notes.extend(result.get("notes", []))
     return table
 
 

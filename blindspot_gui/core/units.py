@@ -10,8 +10,6 @@ direction then costs one matrix-vector product.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from torch import nn
 
 from blindspot_gui.core.attack.search import frozen_eval_mode, model_device
 from blindspot_gui.core.data import Dataset
+from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import user_dir
 
@@ -163,6 +162,8 @@ class ActivationCache:
         self._memory: dict[str, Activations] = {}
         self._data_ids: dict[int, tuple[Dataset, str]] = {}
         self._lock = threading.Lock()
+        self.notes: list[str] = []
+        """Why cache files were ignored (damaged, or holding the wrong content), one line each."""
 
     def key(self, model: nn.Module, layer: str, mode: str, data: Dataset) -> str:
         layer_id = hashlib.sha256(layer.encode()).hexdigest()[:12]
@@ -188,7 +189,7 @@ class ActivationCache:
         with self._lock:
             if key in self._memory:
                 return self._memory[key]
-        activations = self._load(key, data, layer, mode)
+        activations = self._load(key, model, data, layer, mode, monitor)
         if activations is None:
             activations = capture_activations(model, data, layer, mode, monitor)
             self._store(key, activations)
@@ -204,36 +205,89 @@ class ActivationCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"
 
-    def _load(self, key: str, data: Dataset, layer: str, mode: str) -> Activations | None:
+    def _load(self, key: str, model: nn.Module, data: Dataset, layer: str, mode: str,
+              monitor: Monitor | None) -> Activations | None:
+        """The activations stored under ``key`` if the file holds what it should; else None (the file is removed)."""
         path = self._path(key)
         if not path.is_file():
             return None
         try:
-            with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as stored:
-                values = torch.from_numpy(stored["values"].astype(np.float32))
-                shape = tuple(int(n) for n in stored["unit_shape"])
-        except Exception:  # a damaged cache file (bad zip, CRC, truncation) is removed and computed again
-            path.unlink(missing_ok=True)
+            with open(path, "rb") as stream:
+                stored = np.load(stream, allow_pickle=False)
+                if not isinstance(stored, np.lib.npyio.NpzFile):
+                    raise CacheError("it is a single array, not a cache file")
+                with stored:
+                    missing = {"values", "unit_shape"} - set(stored.files)
+                    if missing:
+                        raise CacheError(f"it lacks {', '.join(sorted(missing))}")
+                    values, unit_shape = stored["values"], stored["unit_shape"]
+            shape = _checked_cache(values, unit_shape, len(data), mode)
+        except Exception as error:  # damaged (bad zip, CRC, truncation) or wrong content: computed again
+            self._discard(path, error, monitor)
             return None
-        if len(values) != len(data):
+        mismatch = _probe_mismatch(model, data, layer, mode, values, shape)
+        if mismatch:
+            self._discard(path, CacheError(mismatch), monitor)
             return None
-        return Activations(values, data.labels.clone(), layer, mode, shape)
+        return Activations(torch.from_numpy(values), data.labels.clone(), layer, mode, shape)
+
+    def _discard(self, path: Path, error: Exception, monitor: Monitor | None) -> None:
+        """Remove an unusable cache file and say why, in ``notes`` and through the monitor's message."""
+        reason = str(error) if isinstance(error, CacheError) else f"it cannot be read ({type(error).__name__})"
+        note = f"ignored the activation cache {path}: {reason}; computing again"
+        self.notes.append(note)
+        (monitor or Monitor()).progress(0.0, note)
+        path.unlink(missing_ok=True)
 
     def _store(self, key: str, activations: Activations) -> None:
         if activations.values.numel() * 4 > DISK_CACHE_LIMIT:
             return  # kept in memory only
-        temporary = None
+        values, unit_shape = activations.values.numpy(), np.array(activations.unit_shape, dtype=np.int64)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(dir=self.directory, suffix=".part.npz")
-            os.close(handle)
-            temporary = Path(name)
-            np.savez(temporary, values=activations.values.numpy(),
-                     unit_shape=np.array(activations.unit_shape, dtype=np.int64))
-            temporary.replace(self._path(key))
+            atomic_write(self._path(key), lambda stream: np.savez(stream, values=values, unit_shape=unit_shape))
         except OSError:
-            if temporary is not None:
-                temporary.unlink(missing_ok=True)  # no disk cache (read-only or full disk): memory still works
+            pass  # no disk cache (read-only or full disk): memory still works
+
+
+class CacheError(ValueError):
+    """An activation cache file that can be read but does not hold what it should."""
+
+
+def _width_of(unit_shape: tuple[int, ...], mode: str) -> int:
+    """phi(x)'s dimension for a layer output of ``unit_shape`` taken in ``mode`` (see ``_reduce``)."""
+    if mode != "full" and len(unit_shape) == 3:
+        return unit_shape[0]
+    return int(np.prod(unit_shape, dtype=np.int64))
+
+
+def _checked_cache(values: np.ndarray, unit_shape: np.ndarray, count: int, mode: str) -> tuple[int, ...]:
+    """The unit shape of cached ``values`` for ``count`` images, or CacheError saying what is wrong."""
+    if values.dtype != np.float32 or values.ndim != 2:
+        raise CacheError(f"its values are {values.dtype} of shape {values.shape}, not float32 (images, dimensions)")
+    if len(values) != count:
+        raise CacheError(f"it holds {len(values)} images, not {count}")
+    if unit_shape.dtype.kind not in "iu" or unit_shape.ndim != 1 or (unit_shape <= 0).any():
+        raise CacheError("its unit shape is not a list of positive sizes")
+    shape = tuple(int(size) for size in unit_shape)
+    if _width_of(shape, mode) != values.shape[1]:
+        raise CacheError(f"its unit shape {shape} does not give its width {values.shape[1]}")
+    if not np.isfinite(values).all():
+        raise CacheError("its values are not all finite numbers")
+    return shape
+
+
+def _probe_mismatch(model: nn.Module, data: Dataset, layer: str, mode: str, values: np.ndarray,
+                    shape: tuple[int, ...]) -> str:
+    """Why cached ``values`` are not this layer's (its output for the first image, computed now), or ""."""
+    if len(data) == 0:
+        return ""
+    probe = capture_activations(model, data.subset([0]), layer, mode)
+    if probe.unit_shape != shape:
+        return f"its unit shape {shape} is not the layer's {probe.unit_shape}"
+    expected = probe.values[0]
+    if not torch.allclose(torch.from_numpy(values[0]), expected, rtol=1e-3, atol=1e-4 * (1 + float(expected.abs().max()))):
+        return "its values are not this layer's activations"
+    return ""
 
 
 def unit_direction(dimension: int, unit: int) -> torch.Tensor:
