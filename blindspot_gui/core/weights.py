@@ -1,12 +1,16 @@
 """Finding, loading and saving model weights; weight files are untrusted input.
 
-State dicts are read only with ``torch.load(weights_only=True)``. A TorchScript archive is a
-compiled program rather than data: it is loaded with ``torch.jit.load``, which runs TorchScript
-code but never arbitrary Python, and only when the user chooses such a file.
+State dicts are data: a ``safetensors`` file, or ``torch.save``'s format read only with
+``torch.load(weights_only=True)``, after checking that its zip records do not inflate absurdly;
+weights holding NaN or infinite values are refused. A TorchScript archive is a program rather
+than data (its code can write files, even inside ``torch.jit.load``): it is refused unless the
+user says they trust the file, and even then only loaded when an inspection of its code and
+pickles (:mod:`blindspot_gui.core.torchscript`) finds no file-system or process operation.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import pickle
@@ -19,12 +23,28 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from blindspot_gui.core.files import atomic_file, atomic_write_text
+from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import resource_path, user_dir
+from blindspot_gui.core.torchscript import find_dangerous_code
 from blindspot_gui.core.zoo import ZOO, ModelSpec, find_spec
+
+MAX_INFLATION = 100
+"""A weights archive whose compressed records expand to more than this many times the file's size is refused."""
+MAX_INFLATED_BYTES = 4 << 30
+"""Nor may its compressed records expand to more than this many bytes in all (4 GiB)."""
 
 
 class WeightsError(ValueError):
     """A weights file is missing, corrupt, unsafe, or does not fit the architecture."""
+
+
+class UntrustedCodeError(WeightsError):
+    """A TorchScript file, not loaded because the user has not said they trust its code."""
+
+
+class DangerousCodeError(WeightsError):
+    """A TorchScript file the user trusts whose code reaches files or processes: refused outright."""
 
 
 def first_line(error: BaseException) -> str:
@@ -81,15 +101,41 @@ def model_status(spec: ModelSpec) -> ModelStatus:
     return ModelStatus(spec, None, None)
 
 
-def read_state_dict(path) -> dict[str, torch.Tensor]:
-    """Read a state dict with ``torch.load(weights_only=True)``, turning every failure into a WeightsError."""
+def existing_file(path, what: str = "Weights file") -> Path:
+    """``path`` as a Path, or a WeightsError when it is missing or a folder."""
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{what} '{path}' is a folder; choose a file.")
     if not path.is_file():
-        raise WeightsError(f"Weights file '{path}' does not exist.")
+        raise WeightsError(f"{what} '{path}' does not exist.")
+    return path
+
+
+def read_state_dict(path) -> dict[str, torch.Tensor]:
+    """Read a state dict: a safetensors file, or a ``torch.save`` file read with ``weights_only=True``.
+
+    Every failure is a WeightsError naming the file: missing, damaged, compressed records that
+    would inflate absurdly, Python objects other than tensors, NaN or infinite weights.
+    """
+    path = existing_file(path)
+    state = _read_safetensors(path) if is_safetensors(path) else _read_torch_state(path)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(
+        isinstance(name, str) and isinstance(value, torch.Tensor) and value.layout == torch.strided
+        for name, value in state.items()
+    ):
+        raise WeightsError(f"'{path}' does not hold a state dict (a mapping of parameter names to tensors).")
+    check_finite(state, path.name)
+    return state
+
+
+def _read_torch_state(path: Path):
+    check_archive(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not for our users
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         if not _is_pickle(path):
             raise WeightsError(f"'{path}' is not a readable PyTorch weights file (damaged or another format).") from None
@@ -97,15 +143,97 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
             f"Refused to load '{path}': it contains Python objects other than tensors, which could run code "
             "when loaded. Only plain state dicts (torch.save(model.state_dict(), file)) are accepted."
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+    except MemoryError:
+        raise WeightsError(f"'{path}' declares tensors too large for this machine's memory; it is damaged.") from None
+    except Exception as error:  # damaged input makes torch.load fail in many ways (KeyError, IndexError, ...)
         raise WeightsError(f"'{path}' is not a readable PyTorch weights file ({first_line(error)}).") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(
-        isinstance(name, str) and isinstance(value, torch.Tensor) for name, value in state.items()
+
+
+def is_safetensors(path) -> bool:
+    """Whether ``path`` is (by its name) or looks like (an 8-byte header length, then JSON) a safetensors file."""
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        return True
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(9)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise WeightsError(f"Reading '{path.name}' needs the package safetensors (pip install safetensors).") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except MemoryError:
+        raise WeightsError(f"'{path}' declares tensors too large for this machine's memory; it is damaged.") from None
+    except Exception as error:  # safetensors' own error type, and OSError, ValueError, ... on damaged files
+        raise WeightsError(f"'{path}' is not a readable safetensors file ({first_line(error)}).") from None
+
+
+def write_safetensors(state: dict[str, torch.Tensor], path) -> Path:
+    """Save a state dict as a safetensors file in one step (the safe format for sharing weights)."""
+    from safetensors.torch import save
+
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
+    data = save(tensors)
+    with atomic_file(path) as stream:
+        stream.write(data)
+    return Path(path)
+
+
+def check_archive(path: Path, data: bytes | None = None) -> None:
+    """Refuse a zip archive (torch.save's and TorchScript's format) that is damaged or a decompression bomb.
+
+    Reads only the archive's directory: duplicate record names (which two readers could resolve
+    differently), records larger than the file, and compressed records that would inflate more
+    than :data:`MAX_INFLATION` times the file's size or beyond :data:`MAX_INFLATED_BYTES`.
+    ``data`` is the file's content when it is already in memory.
+    """
+    try:
+        if data is None:
+            with open(path, "rb") as stream:
+                if stream.read(4) != b"PK\x03\x04":
+                    return  # not a zip archive for torch either (the legacy pickle format)
+            archive, size = zipfile.ZipFile(path), path.stat().st_size
+        else:
+            archive, size = zipfile.ZipFile(io.BytesIO(data)), len(data)
+        with archive:
+            records = archive.infolist()
+    except Exception as error:  # zipfile fails in many ways on damaged archives
+        raise WeightsError(f"'{path.name}' is a damaged weights archive ({first_line(error)}).") from None
+    names = [record.filename for record in records]
+    if len(set(names)) != len(names):
+        raise WeightsError(f"'{path.name}' is a damaged weights archive: it holds two records of the same name.")
+    if sum(record.compress_size for record in records) > size or any(
+        record.compress_type == zipfile.ZIP_STORED and record.file_size != record.compress_size for record in records
     ):
-        raise WeightsError(f"'{path}' does not hold a state dict (a mapping of parameter names to tensors).")
-    return state
+        raise WeightsError(f"'{path.name}' is a damaged weights archive: its records do not fit in the file.")
+    inflated = sum(record.file_size for record in records if record.compress_type != zipfile.ZIP_STORED)
+    if inflated > MAX_INFLATION * size or inflated > MAX_INFLATED_BYTES:
+        raise WeightsError(
+            f"Refused '{path.name}': its compressed records would expand from {size:,} bytes to {inflated:,} bytes "
+            f"(a decompression bomb). Weight files are stored uncompressed; save the weights again with "
+            f"torch.save or as safetensors."
+        )
+
+
+def check_finite(tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights that hold NaN or infinite values, naming the first such tensor."""
+    for name, tensor in tensors.items():
+        if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.layout != torch.strided:
+            continue
+        if not bool(torch.isfinite(tensor).all()):
+            kind = "NaN" if bool(torch.isnan(tensor).any()) else "infinite"
+            raise WeightsError(
+                f"'{source}' holds {kind} values in '{name}': the weights are damaged (perhaps a training run "
+                f"that diverged); retrain the network or choose another file."
+            )
 
 
 def _is_pickle(path: Path) -> bool:
@@ -131,18 +259,27 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
         for name, tensor in expected.items()
         if name in state and state[name].shape != tensor.shape
     ]
-    if missing or unexpected or wrong_shapes:
+    wrong_types = [
+        f"{name} {state[name].dtype}"
+        for name, tensor in expected.items()
+        if name in state and tensor.is_floating_point() and not state[name].is_floating_point()
+    ]
+    if missing or unexpected or wrong_shapes or wrong_types:
         details = "; ".join(
             part
             for part in (
                 f"missing {', '.join(missing[:4])}" if missing else "",
                 f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
                 f"wrong shape: {', '.join(wrong_shapes[:3])}" if wrong_shapes else "",
+                f"not floating-point: {', '.join(wrong_types[:3])}" if wrong_types else "",
             )
             if part
         )
         raise WeightsError(f"'{source}' does not fit this architecture ({details}).")
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except Exception as error:  # e.g. a tensor torch cannot copy into the parameter
+        raise WeightsError(f"'{source}' does not fit this architecture ({first_line(error)}).") from None
     return model
 
 
@@ -162,14 +299,25 @@ def load_zoo_model(name: str, weights_path=None, device: str = "cpu") -> nn.Modu
 
 
 def save_model(model: nn.Module, spec: ModelSpec, metadata: dict, directory) -> Path:
-    """Write ``<key>.pt`` (state dict) and ``<key>.json`` (training record) into ``directory``."""
+    """Write ``<key>.pt`` (state dict) and ``<key>.json`` (training record) into ``directory``, each in one step.
+
+    The order makes sure a record is only ever found beside the weights it describes: the new
+    weights are written to a temporary file (so a full disk fails before anything is replaced),
+    the old record is removed, the weights are renamed into place, and the new record follows.
+    Writing the record first would, after a crash, leave the new record beside the old weights;
+    writing it after the weights without removing the old one would leave the old record beside
+    the new weights. This way a crash leaves the old pair, or weights without a record (shown
+    as untested), never a record of other weights.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     weights_path = directory / spec.weights_file
-    temporary = weights_path.with_suffix(".pt.part")
-    torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, temporary)
-    temporary.replace(weights_path)
-    (directory / spec.metadata_file).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    metadata_path = directory / spec.metadata_file
+    record = json.dumps(metadata, indent=2) + "\n"  # fails now, before any file is touched, if it cannot be written
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    with atomic_file(weights_path) as stream:
+        torch.save(state, stream)
+        metadata_path.unlink(missing_ok=True)
+    atomic_write_text(metadata_path, record)
     return weights_path
 
 
@@ -210,48 +358,94 @@ class ModelCache:
 
 
 def is_torchscript(path) -> bool:
-    """Whether ``path`` is a TorchScript archive (a zip with compiled code) rather than a state dict."""
+    """Whether ``path`` is a TorchScript archive (a zip with compiled code or constants) rather than a state dict."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
+            return any(
+                name.split("/", 1)[-1].startswith("code/") or name.split("/", 1)[-1] == "constants.pkl"
+                for name in archive.namelist()
+            )
+    except Exception:  # zipfile fails in many ways on damaged archives; then it is no TorchScript file
         return False
 
 
-def check_classifier(model: nn.Module, source: str) -> nn.Module:
-    """Refuse a model that does not map (1, 1, 28, 28) images to (1, 10) logits."""
+def load_torchscript(path, trust_code: bool = False) -> nn.Module:
+    """A TorchScript file as an eval-mode module: only when ``trust_code``, and only if its code passes inspection.
+
+    Raises :class:`UntrustedCodeError` without ``trust_code``, :class:`DangerousCodeError` when
+    the archive's code or pickles name a file-system, process or unknown operation (nothing of it
+    is loaded or run), and a WeightsError when it is damaged or holds NaN or infinite weights.
+    """
+    path = existing_file(path, "Model file")
+    if not trust_code:
+        raise UntrustedCodeError(
+            f"'{path.name}' is a TorchScript file: a program, not just weights, whose code can write files or run "
+            f"other code when it is loaded or used, so it was not loaded. Save the network's weights as a "
+            f"safetensors state dict instead (safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')) "
+            f"and load that with its architecture, or say explicitly that you trust this file and where it came from."
+        )
+    data = path.read_bytes()  # read once: what is inspected is what is loaded
+    check_archive(path, data)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            finding = find_dangerous_code(archive)
+    except Exception as error:  # damaged records (bad CRC, unknown compression, ...)
+        raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
+    if finding:
+        raise DangerousCodeError(
+            f"Refused '{path.name}' although you trust it: its code contains {finding}. A model file must not read or "
+            f"write files or run programs; nothing of it was loaded. Ask its author for the weights as a safetensors "
+            f"state dict."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; files remain
+            model = torch.jit.load(io.BytesIO(data), map_location="cpu")
+    except Exception as error:  # TorchScript reports problems with many exception types
+        raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
+    check_finite(dict(model.state_dict()), path.name)
+    return model.eval()
+
+
+def check_classifier(model: nn.Module, source: str, monitor: Monitor | None = None) -> nn.Module:
+    """Refuse a model that does not map (1, 1, 28, 28) images to (1, 10) logits.
+
+    Runs the model's forward once: call it from a worker thread. ``monitor`` is checked before
+    and after, so a Cancel takes effect as soon as the forward returns.
+    """
+    monitor = monitor or Monitor()
+    monitor.check()
     try:
         with torch.inference_mode():
             output = model(torch.zeros(1, 1, 28, 28))
     except Exception as error:  # a user's model may fail in any way
         raise WeightsError(f"'{source}' fails on a 28x28 grey image: {first_line(error)}") from None
+    monitor.check()
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, 10):
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise WeightsError(f"'{source}' returns {shape} for one image; a digit classifier must return 10 logits.")
     return model
 
 
-def load_weights_file(path, architecture: str | None = None) -> tuple[nn.Module, str]:
+def load_weights_file(path, architecture: str | None = None, *, trust_code: bool = False,
+                      monitor: Monitor | None = None) -> tuple[nn.Module, str]:
     """A user's weights file as an eval-mode model, and a description of what it is.
 
-    A TorchScript archive is loaded with ``torch.jit.load``; anything else must be a state dict,
-    read with ``weights_only=True``, of the zoo architecture ``architecture`` or, when none is
-    given, of the first zoo architecture it fits.
+    A state dict (safetensors, or ``torch.save``'s format read with ``weights_only=True``) of the
+    zoo architecture ``architecture`` or, when none is given, of the first zoo architecture it
+    fits. A TorchScript file is refused (:class:`UntrustedCodeError`) unless ``trust_code``, then
+    inspected (:func:`load_torchscript`) and run once on a blank digit: call this from a worker
+    thread; ``monitor`` lets a Cancel stop it between steps.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Weights file '{path}' does not exist.")
+    path = existing_file(path)
+    monitor = monitor or Monitor()
     if is_torchscript(path):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; files remain
-                model = torch.jit.load(str(path), map_location="cpu")
-        except Exception as error:  # TorchScript reports problems with many exception types
-            raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
-        return check_classifier(model.eval(), path.name), "TorchScript model"
+        model = load_torchscript(path, trust_code)
+        return check_classifier(model, path.name, monitor), "TorchScript model"
     state = read_state_dict(path)
     candidates = [find_spec(architecture)] if architecture else list(ZOO)
     for spec in candidates:
+        monitor.check()
         try:
             model = load_state_into(spec.build(), state, path.name)
         except WeightsError:
