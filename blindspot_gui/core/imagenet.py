@@ -31,11 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import nn
 
 from blindspot_gui.core.attack.search import AttackConfig
-from blindspot_gui.core.images import to_8bit
+from blindspot_gui.core.data import DatasetError, parse_class_names
+from blindspot_gui.core.images import photo_colours, reduced, to_8bit, upright
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import resource_path
 from blindspot_gui.core.weights import (
@@ -120,14 +121,27 @@ def classify(model: nn.Module, pixels: np.ndarray) -> np.ndarray:
 
 
 def prepare_photo(image: Image.Image, preprocessing: Preprocessing = PREPROCESSINGS["imagenet"]) -> np.ndarray:
-    """The photo as the network sees it, (3, crop, crop) float32 in [0, 1]: shorter side resized, centre cropped."""
-    image = ImageOps.exif_transpose(image).convert("RGB")  # phone photos stand upright
+    """The photo as the network sees it, (3, crop, crop) float32 in [0, 1]: shorter side resized, centre cropped.
+
+    Upright (EXIF orientation), transparent areas white, 16-bit grey levels scaled; memory and time are those of
+    the crop, whatever the photo's size and aspect ratio.
+    """
+    image = upright(image)  # phone photos stand upright
+    crop = preprocessing.crop
     width, height = image.size
     scale = preprocessing.resize / min(width, height)
-    size = (max(preprocessing.crop, round(width * scale)), max(preprocessing.crop, round(height * scale)))
-    image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=None)
-    left, top = (size[0] - preprocessing.crop) // 2, (size[1] - preprocessing.crop) // 2
-    image = image.crop((left, top, left + preprocessing.crop, top + preprocessing.crop))
+    size = (max(crop, round(width * scale)), max(crop, round(height * scale)))
+    left, top = (size[0] - crop) // 2, (size[1] - crop) // 2
+    # Only the centre crop is resampled, from its box in the photo: the same pixels as resizing the whole photo and
+    # then cropping, without making a 1x60000 strip into a 256x15,360,000 image (12 GB) on the way.
+    box = (left * width / size[0], top * height / size[1],
+           (left + crop) * width / size[0], (top + crop) * height / size[1])
+    # A large photo is first box-reduced by a whole factor that leaves it at least 3 times the size it is resized to
+    # (as Pillow's reducing_gap=3, indistinguishable from resampling it whole), so that colour conversions stay small.
+    factor = max(1, min(width, height) // (3 * preprocessing.resize))
+    image = photo_colours(reduced(image, factor))
+    box = tuple(edge / factor for edge in box)
+    image = image.resize((crop, crop), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
     return (np.asarray(image, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()
 
 
@@ -415,15 +429,12 @@ def _content_length(header: str | None) -> int:
 
 
 def read_class_names(path) -> list[str]:
-    """One class name per line (blank lines ignored); a WeightsError when the file cannot be read."""
+    """One class name per line, as :func:`blindspot_gui.core.data.parse_class_names` reads them; a WeightsError
+    naming the file and what is wrong with it otherwise."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise WeightsError(f"Cannot read class names from '{path}' ({first_line(error)}).") from None
-    names = [line.strip() for line in text.splitlines() if line.strip()]
-    if not names:
-        raise WeightsError(f"'{path}' has no class names (one per line).")
-    return names
+        return list(parse_class_names(path))
+    except DatasetError as error:
+        raise WeightsError(str(error)) from None
 
 
 def load_custom_photo_model(path, architecture: str | None = None, preprocessing: str = "imagenet",
@@ -553,8 +564,19 @@ def sample_photos() -> list[SamplePhoto]:
         listing = json.loads((folder / "samples.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    return [SamplePhoto(folder / item["file"], item["title"], item.get("label", item["title"]))
-            for item in listing if (folder / item["file"]).is_file()]
+    samples = [_sample_photo(folder, item) for item in listing] if isinstance(listing, list) else []
+    return [sample for sample in samples if sample is not None]
+
+
+def _sample_photo(folder: Path, item) -> SamplePhoto | None:
+    """One entry of samples.json, or None when it is malformed, names a file outside ``folder`` or a missing one."""
+    if not isinstance(item, dict) or not isinstance(item.get("file"), str) or not isinstance(item.get("title"), str):
+        return None
+    name = item["file"]
+    if Path(name).name != name or not (folder / name).is_file():
+        return None
+    label = item.get("label")
+    return SamplePhoto(folder / name, item["title"], label if isinstance(label, str) else item["title"])
 
 
 def fooled(model: nn.Module, pixels: np.ndarray, original_label: int, target: int | None) -> bool:

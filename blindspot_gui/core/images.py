@@ -7,12 +7,18 @@ field; digits are white on black. ``to_mnist_style`` does the same to a user's i
 
 from __future__ import annotations
 
+import math
+import os
+import stat
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from blindspot_gui.core.monitor import Monitor
 
 if TYPE_CHECKING:
     from blindspot_gui.core.data import Dataset
@@ -23,6 +29,18 @@ INK_THRESHOLD = 0.1
 """Pixels brighter than this share of the maximum count as ink when cropping."""
 
 IMAGE_FILE_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.gif", "*.tif", "*.tiff", "*.webp")
+
+MAX_IMAGE_PIXELS = 40_000_000
+"""Most pixels an image may have when decoded: 40 megapixels (a 7300x5475 photo, 160 MB at 4 bytes a pixel).
+Checked on the file's header, before anything is decoded, so a tiny file declaring a huge image costs nothing.
+A JPEG read as a photo counts at the scale it is decoded at (see ``read_image``)."""
+
+DIGIT_WORK_SIDE = 2048
+"""Longer side an image is box-reduced to before it becomes a digit: the digit ends up 20 pixels tall, so only
+a digit smaller than 1/100 of such an image would lose detail, and memory and time stay small (4 megapixels)."""
+
+HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+"""Pillow's modes for 16-bit, 32-bit and floating-point grey levels, which 8-bit conversions would clip."""
 
 
 class ImageFileError(ValueError):
@@ -41,34 +59,139 @@ class ConvertedImage:
         return ", ".join(self.steps) if self.steps else "used as it is (already a 28x28 MNIST-style image)"
 
 
-def read_image(path) -> Image.Image:
-    """Open an image file with Pillow, turning every failure into one clear ImageFileError."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageFileError(f"'{path}' does not exist or is not a file.")
+def file_kind(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words ("regular file", "folder", "device", "named pipe", ...)."""
+    kinds = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"),
+             (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"), (stat.S_ISSOCK, "socket"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def open_regular_file(path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file (after symbolic links), else raise OSError saying what
+    it is. Opening never blocks: a named pipe or a device is refused, not waited on or read without end."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
+        kind = file_kind(os.fstat(descriptor).st_mode)
+        if kind != "regular file":
+            raise OSError(f"'{path}' is a {kind}, not a regular file")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_image(path, shorter_side: int | None = None) -> Image.Image:
+    """Open an image file with Pillow, upright (EXIF orientation applied), turning every failure into one clear
+    ImageFileError.
+
+    The size is checked against MAX_IMAGE_PIXELS before anything is decoded. ``shorter_side``: the image will be
+    resized so that its shorter side is this long (a photo), so a JPEG is decoded at the smallest scale (1/2, 1/4,
+    1/8) that keeps its shorter side at least this long, which makes large photos quick and small in memory. The
+    function holds no global state, so it can run on any thread.
+    """
+    path = Path(path)
+    try:
+        with _open_image_file(path) as stream, Image.open(stream) as image:
+            if shorter_side:
+                image.draft(None, (shorter_side, shorter_side))
+            _check_pixels(image, path)
+            image.load()  # the pixels are in memory from here on: the file may close
+            return upright(image)
+    except ImageFileError:
+        raise
     except Image.DecompressionBombError:
-        raise ImageFileError(f"'{path.name}' is too large to open safely.") from None
+        raise ImageFileError(f"'{path.name}' is too large to open safely (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                             "megapixels); scale it down and open it again.") from None
     except UnidentifiedImageError:
         raise ImageFileError(f"'{path.name}' is not an image Pillow can read (PNG, JPEG, BMP, ...).") from None
-    except (OSError, ValueError, SyntaxError) as error:
+    except MemoryError:
+        raise ImageFileError(f"'{path.name}' needs more memory than is free to decode; scale it down.") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as error:
         raise ImageFileError(f"'{path.name}' is damaged or truncated ({error}).") from None
+
+
+def _open_image_file(path: Path) -> BinaryIO:
+    try:
+        return open_regular_file(path)
+    except FileNotFoundError:
+        raise ImageFileError(f"'{path.name}' does not exist ({path}).") from None
+    except OSError as error:
+        raise ImageFileError(f"Cannot open '{path.name}': {error.strerror or error}.") from None
+
+
+def _check_pixels(image: Image.Image, path: Path) -> None:
+    """Refuse an image whose decoded size is over MAX_IMAGE_PIXELS, from its header alone."""
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ImageFileError(
+            f"'{path.name}' is {width:,}x{height:,} pixels ({width * height / 1e6:.0f} megapixels); images of at most "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels can be opened. Scale it down (for example to 4000x3000 "
+            "pixels) and open it again.")
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation tag says (phone photos stand upright), the tag then removed.
+
+    Without such a tag it is the image itself; a damaged EXIF block counts as no tag.
+    """
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except (OSError, ValueError, SyntaxError, EOFError, KeyError, TypeError, IndexError, struct.error):
+        orientation = 1
+    if orientation in range(2, 9):
+        return ImageOps.exif_transpose(image)
+    return image
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """A transparent or translucent image laid on white, in RGB (or L for a grey one); others unchanged."""
+    if not image.has_transparency_data:
+        return image
+    grey = image.mode in ("LA", "La", "L", "1")
+    image = image.convert("LA" if grey else "RGBA")
+    backdrop = Image.new("L" if grey else "RGB", image.size, "white")
+    backdrop.paste(image, mask=image.getchannel("A"))
+    return backdrop
+
+
+def photo_colours(image: Image.Image) -> Image.Image:
+    """The image in 8-bit RGB, as a photo network sees it: transparent areas white, and 16-bit or floating-point
+    grey levels scaled (a plain conversion would clip them to white)."""
+    if image.mode in HIGH_BIT_MODES:
+        return Image.fromarray(to_8bit(grey_levels(image)), mode="L").convert("RGB")
+    image = on_white(image)
+    try:
+        return image if image.mode == "RGB" else image.convert("RGB")
+    except ValueError as error:
+        raise ImageFileError(f"An image in Pillow's mode {image.mode} cannot be turned into colours "
+                             f"({error}).") from None
 
 
 def grey_levels(image: Image.Image) -> np.ndarray:
     """The image as float32 grey levels in [0, 1]; transparent areas count as background (white)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16/32-bit grey: scale, do not clip
-        values = np.asarray(image, dtype=np.float32)
+    if image.mode in HIGH_BIT_MODES:  # 16/32-bit grey: scale, do not clip
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         top = {"F": 1.0}.get(image.mode, 65535.0 if image.mode.startswith("I;16") else float(values.max() or 1.0))
         return np.clip(values / top, 0.0, 1.0)
-    if image.mode in ("RGBA", "LA", "P"):
-        image = image.convert("RGBA")
-        backdrop = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(backdrop, image)
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    image = on_white(image)
+    pixels = np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
+    pixels /= 255.0
+    return pixels
+
+
+def reduced(image: Image.Image, factor: int) -> Image.Image:
+    """The image box-reduced by a whole ``factor`` (each pixel the mean of factor x factor, weighted by opacity);
+    the image itself for a factor below 2. Large images are reduced before any conversion that copies them."""
+    if factor < 2:
+        return image
+    if image.mode in HIGH_BIT_MODES:  # scaled to [0, 1] first, as the scale depends on every pixel
+        image = Image.fromarray(grey_levels(image))
+    elif image.mode not in ("L", "LA", "RGB", "RGBA"):  # reduce() would average palette indices or bits
+        image = on_white(image)
+        if image.mode not in ("L", "RGB"):
+            image = image.convert("L" if image.mode == "1" else "RGB")
+    return image.reduce(factor)
 
 
 def centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
@@ -82,9 +205,10 @@ def centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
 def to_mnist_style(image: Image.Image) -> ConvertedImage:
     """Grey, white on black, the ink fitted into 20x20 keeping its aspect ratio, centred by mass in 28x28."""
     steps: list[str] = []
-    if image.mode not in ("L", "1", "I", "F", "I;16"):
+    if image.mode not in ("L", "1") + HIGH_BIT_MODES:
         steps.append("colour to grey")
-    pixels = grey_levels(image)
+    original = image.size
+    pixels = grey_levels(reduced(image, math.ceil(max(original) / DIGIT_WORK_SIDE)))
     border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
     if border.mean() > 0.5:
         pixels = 1.0 - pixels
@@ -102,7 +226,7 @@ def to_mnist_style(image: Image.Image) -> ConvertedImage:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     fitted = np.asarray(Image.fromarray(cropped, mode="F").resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
     fitted = np.clip(fitted, 0.0, 1.0)
-    steps.append(f"fitted from {pixels.shape[1]}x{pixels.shape[0]} into 20x20")
+    steps.append(f"fitted from {original[0]}x{original[1]} into 20x20")
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     mass_row, mass_col = centre_of_mass(fitted)
     top = int(round(MNIST_SIZE / 2 - 0.5 - mass_row))
@@ -144,31 +268,39 @@ def save_rgb_png(pixels: np.ndarray, path) -> np.ndarray:
 
 PHOTO_FOLDER_LIMIT = 1000
 """Photos kept from one folder at most (each 224x224 colour photo takes 0.6 MB as float32)."""
+DIGIT_FOLDER_LIMIT = 60_000
+"""Digits kept from one folder at most: as many as MNIST's training set (3 KB each, 190 MB in all)."""
+FOLDER_LIST_LIMIT = 100_000
+"""Entries (files and subfolders) looked at in one folder tree at most; past this the listing stops and says so."""
 
 
-def load_image_folder(folder, photos: bool = False) -> tuple["Dataset", list[str]]:
+def load_image_folder(folder, photos: bool = False, monitor: Monitor | None = None) -> tuple["Dataset", list[str]]:
     """Every image file in ``folder`` (and its subfolders) as a data set: digits made MNIST-style, or photos.
 
-    Digits are (N, 1, 28, 28); with ``photos`` each file is resized and centre-cropped as photo
-    networks see it, (N, 3, 224, 224), and only the first PHOTO_FOLDER_LIMIT files are read.
+    Digits are (N, 1, 28, 28), at most DIGIT_FOLDER_LIMIT of them; with ``photos`` each file is resized and
+    centre-cropped as photo networks see it, (N, 3, 224, 224), and only the first PHOTO_FOLDER_LIMIT files are read.
     A file's class is the name of the top subfolder it sits in ("images/cats/x/a.png" is a "cats");
     files directly in the folder get the class "(none)". Returns the data set and the names of the files
-    that could not be read (or were beyond the limit), which are left out.
+    that could not be read (or were beyond the limit), which are left out; when the folder tree has more than
+    FOLDER_LIST_LIMIT entries, the last item of that list is a sentence saying the listing stopped there.
+    ``monitor`` receives progress for each file and may cancel (Cancelled is raised between two files).
     """
     import torch
 
     from blindspot_gui.core.data import Dataset
 
+    monitor = monitor or Monitor()
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageFileError(f"'{folder}' is not a folder.")
-    suffixes = {pattern.lstrip("*") for pattern in IMAGE_FILE_PATTERNS}
-    paths = sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in suffixes)
-    pixels, classes, files, skipped = [], [], [], []
-    if photos and len(paths) > PHOTO_FOLDER_LIMIT:
-        skipped = [path.name for path in paths[PHOTO_FOLDER_LIMIT:]]
-        paths = paths[:PHOTO_FOLDER_LIMIT]
-    for path in paths:
+    paths, listing_stopped = _image_files(folder, monitor)
+    limit = PHOTO_FOLDER_LIMIT if photos else DIGIT_FOLDER_LIMIT
+    skipped = [path.name for path in paths[limit:]]
+    paths = paths[:limit]
+    pixels, classes, files = [], [], []
+    for number, path in enumerate(paths):
+        monitor.check()
+        monitor.progress(number / len(paths), f"reading {path.name} ({number + 1:,} of {len(paths):,})")
         try:
             pixels.append(_read_photo(path) if photos else load_digit_image(path).pixels[None])
         except ImageFileError:
@@ -177,15 +309,39 @@ def load_image_folder(folder, photos: bool = False) -> tuple["Dataset", list[str
         parts = path.relative_to(folder).parts
         classes.append(parts[0] if len(parts) > 1 else "(none)")
         files.append(str(path))
+    if listing_stopped:
+        skipped.append(f"(the folder holds more than {FOLDER_LIST_LIMIT:,} entries: only the first "
+                       f"{FOLDER_LIST_LIMIT:,} were looked at; choose a smaller folder)")
     if not pixels:
         raise ImageFileError(f"'{folder}' holds no readable image (PNG, JPEG, BMP, ...).")
+    monitor.progress(1.0, f"read {len(files):,} images")
     names = tuple(sorted(set(classes)))
     labels = torch.tensor([names.index(name) for name in classes], dtype=torch.long)
     images = torch.from_numpy(np.stack(pixels))
     return Dataset(images, labels, names, f"folder {folder}", files=tuple(files)), skipped
 
 
-def _read_photo(path) -> np.ndarray:
-    from blindspot_gui.core.imagenet import prepare_photo
+def _image_files(folder: Path, monitor: Monitor) -> tuple[list[Path], bool]:
+    """The image files (regular files with an image suffix) in ``folder``'s tree, sorted, and whether the listing
+    stopped at FOLDER_LIST_LIMIT entries. Symbolic links to folders are not followed (no loops)."""
+    suffixes = {pattern.lstrip("*") for pattern in IMAGE_FILE_PATTERNS}
+    paths, seen = [], 0
+    for root, subfolders, names in os.walk(folder):
+        monitor.check()
+        monitor.progress(0.0, f"listing {root}")
+        subfolders.sort()
+        for name in sorted(names) + subfolders:
+            seen += 1
+            if seen > FOLDER_LIST_LIMIT:
+                return sorted(paths), True
+            path = Path(root, name)
+            if path.suffix.lower() in suffixes and path.is_file():
+                paths.append(path)
+    return sorted(paths), False
 
-    return prepare_photo(read_image(path))
+
+def _read_photo(path) -> np.ndarray:
+    from blindspot_gui.core.imagenet import PREPROCESSINGS, prepare_photo
+
+    preprocessing = PREPROCESSINGS["imagenet"]
+    return prepare_photo(read_image(path, shorter_side=preprocessing.resize), preprocessing)
