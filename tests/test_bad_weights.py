@@ -134,6 +134,8 @@ def test_a_trusted_benign_torchscript_digit_net_loads_and_agrees_with_the_zoo(tm
     script(zoo, path)
     with pytest.raises(UntrustedCodeError):
         load_weights_file(path)
+    with pytest.raises(WeightsError, match="'.*fc100.pt' is a TorchScript file .a program., not a state dict"):
+        load_zoo_model("FC100-100-10", weights_path=path)  # a zoo model's weights are only ever read as data
     model, kind = load_weights_file(path, trust_code=True)
     assert kind == "TorchScript model"
     images, _ = api.load_mnist("test")

@@ -24,10 +24,13 @@ import torch
 SAFE_NAMESPACES = frozenset({"aten", "prim", "torchvision"})
 """Operator namespaces of tensor computation (custom, distributed, profiler and image-file namespaces are refused)."""
 
-DENIED_OPERATORS = frozenset({
-    "save", "load", "from_file", "read_file", "write_file", "load_tensor", "_load_for_mobile", "open",
-})
-"""Operators refused whatever their schema says: they read or write files."""
+DENIED_OPERATORS = {
+    **dict.fromkeys(("save", "load", "from_file", "read_file", "write_file", "load_tensor", "_load_for_mobile",
+                     "open"), "file operation"),
+    **dict.fromkeys(("rpc_async", "rpc_remote", "rpc_sync"), "call to another process"),
+}
+"""Operators refused whatever their schema says, and what they are: they read or write files, or reach other
+processes."""
 
 FILE_ARGUMENTS = frozenset({"filename", "file", "path", "f", "fd"})
 """An operator with a ``str`` argument of one of these names reaches the file system."""
@@ -41,13 +44,6 @@ BUILTINS = frozenset({
     "ord", "chr", "sorted", "reversed", "print", "pow", "hex", "oct", "bin", "id",
 })
 """Names a function body may call besides tensor operators, its own locals and the archive's own code."""
-
-TYPE_NAMES = frozenset({
-    "Tensor", "Module", "NamedTuple", "Interface", "ModuleInterface", "Enum", "List", "Dict", "Tuple", "Optional",
-    "Union", "Future", "Await", "RRef", "Any", "NoneType", "Final", "Device", "Stream", "Storage", "Generator",
-    "Scalar", "number", "__annotations__", "__parameters__", "__buffers__", "self", "int", "float", "bool",
-    "str", "complex",
-})
 
 SAFE_PICKLE_GLOBALS = {
     "torch._utils": {"_rebuild_tensor_v2", "_rebuild_qtensor", "_rebuild_sparse_tensor"},
@@ -84,7 +80,7 @@ def operator_problem(namespace: str, name: str) -> str | None:
     if namespace not in SAFE_NAMESPACES:
         return f"the operator {qualified} (outside the tensor operators)"
     if name in DENIED_OPERATORS:
-        return f"the file operation {qualified}"
+        return f"the {DENIED_OPERATORS[name]} {qualified}"
     schemas = _operator_schemas().get((namespace, name))
     if not schemas:
         return f"the unknown operator {qualified}"
@@ -148,10 +144,12 @@ class _CodeChecker(ast.NodeVisitor):
         self.generic_visit(node)
         self.function = outer
 
-    def visit_Import(self, node) -> None:
-        self.refuse("an import statement")
+    def visit_Import(self, node: ast.Import) -> None:
+        if not all(alias.name.split(".")[0] == "__torch__" and alias.asname is None for alias in node.names):
+            self.refuse("an import statement")  # serialised code may only name its own modules (torch skips those lines)
 
-    visit_ImportFrom = visit_Import
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self.refuse("an import statement")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         chain = _attribute_chain(node)
@@ -198,26 +196,46 @@ def code_problem(source: str) -> str | None:
     return None
 
 
+STRING_OPCODES = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "STRING", "BINSTRING",
+                            "SHORT_BINSTRING"})
+MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+MEMO_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+
+
 def pickle_problem(data: bytes) -> str | None:
-    """Why one of the archive's pickles may not be loaded (a global outside the allow-list), or None."""
-    strings: list[str] = []
+    """Why one of the archive's pickles may not be loaded (a global outside the allow-list), or None.
+
+    ``GLOBAL`` names its object directly; ``STACK_GLOBAL`` takes it from the two values pushed
+    just before, which must be strings (literal or from the memo), else the pickle is refused.
+    """
+    pushed: list[str | None] = []  # what each opcode pushed, None for anything but a string
+    memo: dict[int, str | None] = {}
     try:
         for opcode, argument, _ in pickletools.genops(io.BytesIO(data)):
-            if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                strings.append(argument)
-            elif opcode.name == "GLOBAL":
-                module, _, name = str(argument).partition(" ")
-                problem = _global_problem(module, name)
+            name = opcode.name
+            if name in STRING_OPCODES:
+                pushed.append(argument)
+            elif name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1] if pushed else None
+            elif name in MEMO_PUTS:
+                memo[argument] = pushed[-1] if pushed else None
+            elif name in MEMO_GETS:
+                pushed.append(memo.get(argument))
+            elif name in ("GLOBAL", "STACK_GLOBAL"):
+                if name == "GLOBAL":
+                    module, _, attribute = str(argument).partition(" ")
+                else:
+                    module, attribute = pushed[-2:] if len(pushed) >= 2 else (None, None)
+                if not (isinstance(module, str) and isinstance(attribute, str)):
+                    return "an object whose name cannot be read in its data"
+                problem = _global_problem(module, attribute)
                 if problem:
                     return problem
-            elif opcode.name == "STACK_GLOBAL":
-                if len(strings) < 2:
-                    return "a global whose name cannot be read"
-                problem = _global_problem(strings[-2], strings[-1])
-                if problem:
-                    return problem
+                pushed.append(None)
+            else:
+                pushed.append(None)
     except Exception as error:  # pickletools raises ValueError and others on malformed streams
-        return f"a damaged pickle ({error})"
+        return f"a damaged pickle ({type(error).__name__}: {str(error)[:80]})"
     return None
 
 

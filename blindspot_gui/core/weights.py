@@ -118,6 +118,8 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     would inflate absurdly, Python objects other than tensors, NaN or infinite weights.
     """
     path = existing_file(path)
+    if is_torchscript(path):
+        raise WeightsError(f"'{path}' is a TorchScript file (a program), not a state dict of weights.")
     state = _read_safetensors(path) if is_safetensors(path) else _read_torch_state(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -170,9 +172,11 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"Reading '{path.name}' needs the package safetensors (pip install safetensors).") from None
     try:
         return load_file(str(path), device="cpu")
+    except (KeyboardInterrupt, SystemExit):
+        raise
     except MemoryError:
         raise WeightsError(f"'{path}' declares tensors too large for this machine's memory; it is damaged.") from None
-    except Exception as error:  # safetensors' own error type, and OSError, ValueError, ... on damaged files
+    except BaseException as error:  # safetensors' own errors, OSError, ..., and a Rust panic (a BaseException)
         raise WeightsError(f"'{path}' is not a readable safetensors file ({first_line(error)}).") from None
 
 
