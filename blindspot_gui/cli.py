@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from blindspot_gui.core.data import DatasetError
+from blindspot_gui.core.files import OutputError, atomic_write, atomic_write_json, atomic_write_text, check_writable
+from blindspot_gui.core.files import check_writable_folder
+from blindspot_gui.core.images import ImageFileError
 from blindspot_gui.core.monitor import Cancelled, Monitor
+from blindspot_gui.core.threads import configure_threads
 from blindspot_gui.core.weights import WeightsError, load_zoo_model, model_status, save_model, user_models_dir
 from blindspot_gui.core.zoo import ZOO, UnknownModelError, find_spec
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+INTERRUPT_GRACE_S = 1.0
+"""After Ctrl+C, how long the work may take to stop by itself before the process ends regardless."""
+
+
+class UsageError(ValueError):
+    """Options that do not go together, or that the chosen path would ignore (exit status 2)."""
 
 
 def percent(fraction) -> str:
@@ -46,6 +61,81 @@ class TerminalProgress:
     def finish(self) -> None:
         self.stream.write("\n")
         self.stream.flush()
+
+
+def cancellable(args, on_progress=None, on_partial=None) -> Monitor:
+    """A monitor for the command's work that Ctrl+C cancels (see :func:`run_interruptibly`)."""
+    monitor = Monitor(on_progress=on_progress, on_partial=on_partial)
+    args.monitors.append(monitor)
+    return monitor
+
+
+def check_outputs(outputs: dict) -> None:
+    """Refuse now, before any work, an output path that could not be written later: {option: path or None}."""
+    for option, path in outputs.items():
+        if path is not None:
+            check_writable(path, f"{option} file")
+
+
+def write_outputs(command: str, outputs: list[tuple[str | None, Callable[[Path], object], str]]) -> int:
+    """Write each asked-for output (path, write(path), what); 0 if all were written, else EXIT_FAILURE.
+
+    An output that cannot be written (a full disk, a folder removed meanwhile) is not lost: it is
+    written to a file in the temporary folder instead, and a message says where.
+    """
+    code = 0
+    for path, write, what in outputs:
+        if path is None:
+            continue
+        try:
+            write(Path(path))
+        except OSError as error:
+            code = EXIT_FAILURE
+            reason = error.strerror or str(error)
+            kept = _write_fallback(Path(path), write)
+            where = f"kept in '{kept}' instead: move it where you want it" if kept else "the temporary folder failed too"
+            print(f"blindspot {command}: could not write {what} '{path}' ({reason}) — {where}", file=sys.stderr)
+    return code
+
+
+def _write_fallback(path: Path, write: Callable[[Path], object]) -> Path | None:
+    """Write the output to a new file in the temporary folder; its path, or None if that fails too."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=f"blindspot-{path.stem}-", suffix=path.suffix)
+        os.close(handle)
+        write(Path(name))
+        return Path(name)
+    except OSError:
+        return None
+
+
+def check_device(text: str) -> str:
+    """The torch device ``text`` if it exists on this machine; refused with a UsageError otherwise."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {text} is not a device — use cpu, or cuda on a machine with an NVIDIA GPU") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {text}: no CUDA GPU is usable on this machine — use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {text}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                             f"numbered from 0 — use cuda:0")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {text}: Apple's Metal GPU is not usable here — use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {text}: training runs on cpu, cuda or mps — use one of those")
+    return text
+
+
+def refuse_unused(args, options: dict[str, str], reason: str) -> None:
+    """A UsageError naming the options given (attribute name -> option text) that ``reason`` says are unused."""
+    given = [text for name, text in options.items() if getattr(args, name) not in (None, False)]
+    if given:
+        one = len(given) == 1
+        raise UsageError(f"{', '.join(given)} {'is' if one else 'are'} not used {reason} — leave {'it' if one else 'them'} out")
 
 
 def command_models(args) -> int:
@@ -97,31 +187,76 @@ def command_eval(args) -> int:
     return 0
 
 
+def check_eval(args) -> None:
+    from blindspot_gui.core.imagenet import is_photo_model_name
+
+    if is_photo_model_name(args.name):
+        raise UsageError(f"{args.name} classifies photos; eval re-measures the MNIST zoo's errors — "
+                         "give a zoo model (`blindspot models` lists them)")
+
+
+def check_train(args) -> None:
+    """Everything that can be refused before training: names, --limit, --device, the output folder."""
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be a positive number of images")
+    if args.all == bool(args.names):
+        raise UsageError("give model names or --all (not both)")
+    args.specs = list(ZOO) if args.all else [find_spec(name) for name in args.names]
+    check_device(args.device)
+    args.out = check_writable_folder(args.out or user_models_dir(), "--out folder")
+
+
 def command_train(args) -> int:
-    from blindspot_gui.core.data import training_part
     from blindspot_gui.core.training import train_model
 
-    if args.limit is not None and args.limit < 1:
-        print("blindspot train: --limit must be a positive number of images", file=sys.stderr)
-        return EXIT_USAGE
-    if args.all == bool(args.names):
-        print("blindspot train: give model names or --all (not both)", file=sys.stderr)
-        return EXIT_USAGE
-    specs = list(ZOO) if args.all else [find_spec(name) for name in args.names]
-    out = Path(args.out) if args.out else user_models_dir()
-    for spec in specs:
+    code = 0
+    for spec in args.specs:
+        data = _limited_training_data(spec, args.limit)
         bar = TerminalProgress(f"{spec.name:<20}")
-        data = training_part(spec.training_data).subset(range(args.limit)) if args.limit else None
         try:
-            result = train_model(spec, Monitor(on_progress=bar), device=args.device, data=data)
+            result = train_model(spec, cancellable(args, on_progress=bar), device=args.device, data=data)
         finally:
             bar.finish()
-        path = save_model(result.model, spec, result.metadata, out)
         errors = result.metadata["errors"]
         summary = ", ".join(f"{part} {percent(error)}" for part, error in errors.items())
         print(f"{spec.name}: {summary} (paper test {percent(spec.paper.test_error)}); "
-              f"{result.metadata['wall_time_s']:.0f}s -> {path}")
+              f"{result.metadata['wall_time_s']:.0f}s")
+        code = max(code, _save_trained(result, spec, args.out))
+    return code
+
+
+def _limited_training_data(spec, limit: int | None):
+    """The first ``limit`` images of the spec's training data (None: all of it, the default)."""
+    from blindspot_gui.core.data import training_part
+
+    if limit is None:
+        return None
+    data = training_part(spec.training_data)
+    if limit >= len(data):
+        print(f"blindspot train: --limit {limit} is not less than the {len(data)} training images of {spec.name}; "
+              "training on all of them", file=sys.stderr)
+        return None
+    return data.subset(range(limit))
+
+
+def _save_trained(result, spec, out: Path) -> int:
+    """Save the trained model in ``out``; if that fails, in a new temporary folder (named), and return 1."""
+    try:
+        path = save_model(result.model, spec, result.metadata, out)
+    except OSError as error:
+        try:
+            kept = save_model(result.model, spec, result.metadata, tempfile.mkdtemp(prefix=f"blindspot-{spec.key}-"))
+            where = f"kept in '{kept.parent}' instead: move {kept.name} and {spec.metadata_file} into {out}"
+        except OSError:
+            where = "the temporary folder failed too"
+        print(f"blindspot train: could not save {spec.name} in '{out}' ({error.strerror or error}) — {where}",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"  saved {path}")
     return 0
+
+
+DEFAULT_IMAGES = "test:0:10"
 
 
 def parse_image_range(text: str) -> tuple[str, int, int]:
@@ -139,61 +274,140 @@ def parse_image_range(text: str) -> tuple[str, int, int]:
     return parts[0], start, stop
 
 
-def command_attack(args) -> int:
+PHOTO_OPTIONS = {"architecture": "--architecture", "preprocessing": "--preprocessing", "classes": "--classes"}
+DIGIT_OPTIONS = {"images": "--images"}
+
+
+def check_attack(args) -> None:
+    """Refuse, before any work, options the chosen path would ignore and outputs that could not be written."""
     from blindspot_gui.core.imagenet import is_photo_model_name
 
+    if args.model_file and args.model:
+        raise UsageError("give --model or --model-file, not both")
+    if not args.model_file:
+        refuse_unused(args, PHOTO_OPTIONS, "without --model-file (they describe that file)")
     if args.image or args.model_file:
+        if not args.image:
+            raise UsageError("give the photo to attack with --image FILE")
+        if args.model and not is_photo_model_name(args.model):
+            raise UsageError(f"{args.model} classifies MNIST digits, not photos — attack test digits with "
+                             "--images test:I, or give a photo network (e.g. efficientnet-lite0) for --image")
+        refuse_unused(args, DIGIT_OPTIONS, "with --image (it chooses MNIST test digits)")
+        _check_architecture_file(args)
+    else:
+        if not args.model:
+            raise UsageError("say which network to attack with --model (for a photo: --image FILE too)")
+        if is_photo_model_name(args.model):
+            raise UsageError(f"{args.model} classifies photos: give the photo with --image FILE")
+        args.split, args.start, args.stop = parse_image_range(args.images or DEFAULT_IMAGES)
+        if args.save and args.stop - args.start != 1:
+            raise UsageError("--save writes one adversarial digit as a PNG: give one image (--images test:I), "
+                             "or use --npz for several")
+    _check_search_options(args)
+    check_outputs({"--json": args.json, "--npz": args.npz, "--save": args.save})
+
+
+def _check_search_options(args) -> None:
+    if args.seed is not None and args.target != "random":
+        raise UsageError("--seed chooses the targets of --target random; it is not used with --target "
+                         f"{args.target} — leave it out")
+    if args.candidates is not None and args.target != "none":
+        raise UsageError("--candidates is for untargeted searches (--target none); it is not used with --target "
+                         f"{args.target} — leave it out")
+    if args.candidates is not None and args.candidates < 1:
+        raise UsageError("--candidates must be at least 1")
+
+
+def _check_architecture_file(args) -> None:
+    """--architecture describes a state dict; a TorchScript file carries its own."""
+    from blindspot_gui.core.weights import is_torchscript
+
+    if args.architecture and args.model_file and Path(args.model_file).is_file() and is_torchscript(args.model_file):
+        raise UsageError(f"--architecture is not used: '{args.model_file}' is TorchScript, which carries its own "
+                         "architecture — leave it out")
+
+
+def _search_config(base, args):
+    """The search settings of ``base`` with the seed and candidate count the user gave."""
+    import dataclasses
+
+    changes = {"seed": args.seed, "untargeted_candidates": args.candidates}
+    return dataclasses.replace(base, **{name: value for name, value in changes.items() if value is not None})
+
+
+def command_attack(args) -> int:
+    if args.image:
         return command_attack_photo(args)
-    if not args.model:
-        raise ValueError("say which network to attack with --model (for a photo: --image FILE too)")
-    if is_photo_model_name(args.model):
-        raise ValueError(f"{args.model} classifies photos: give the photo with --image FILE")
     import numpy as np
 
     from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
     from blindspot_gui.core.data import load_mnist
 
-    split, start, stop = parse_image_range(args.images)
+    split, start, stop = args.split, args.start, args.stop
     dataset = load_mnist(split)
     if stop > len(dataset):
         raise ValueError(f"the {split} set has {len(dataset)} images; {args.images} goes past its end")
     model = load_zoo_model(args.model)
     images, labels = dataset.images[start:stop], dataset.labels[start:stop]
+    engine = args.engine or "fast"
     bar = TerminalProgress(f"attack {find_spec(args.model).name}")
+    monitor = cancellable(args, on_progress=bar)
     started = time.perf_counter()
     try:
-        results = blindspot_search(model, images, args.target, labels, engine=args.engine,
-                                   config=AttackConfig(seed=args.seed, untargeted_candidates=args.candidates),
-                                   monitor=Monitor(on_progress=bar))
+        results = blindspot_search(model, images, args.target, labels, engine=engine,
+                                   config=_search_config(AttackConfig(), args), monitor=monitor)
     finally:
         bar.finish()
+    monitor.check()  # interrupted: the best-so-far results are not presented or written as the answer
     seconds = time.perf_counter() - started
     for result in results:
         result.index += start
     succeeded = [result for result in results if result.success]
     distortions = np.array([result.distortion for result in succeeded])
-    print(f"{len(results)} images from {split}[{start}:{stop}], target {args.target}, engine {args.engine}")
+    print(f"{len(results)} images from {split}[{start}:{stop}], target {args.target}, engine {engine}")
     print(f"  success rate      {100 * len(succeeded) / len(results):.1f}%")
     if len(distortions):
         print(f"  mean distortion   {distortions.mean():.4f}   (RMS over pixels in [0, 1]; successful images)")
         print(f"  median distortion {np.median(distortions):.4f}")
-    print(f"  time per image    {1000 * seconds / len(results):.1f} ms")
-    if args.json:
-        Path(args.json).write_text(json.dumps([result.to_record() for result in results], indent=1) + "\n")
-    if args.npz:
-        np.savez_compressed(
-            args.npz,
-            original=np.stack([result.original for result in results]),
-            adversarial=np.stack([result.adversarial for result in results]),
-            label=np.array([result.label for result in results]),
-            target=np.array([-1 if result.target is None else result.target for result in results]),
-            index=np.array([result.index for result in results]),
-        )
-    return 0
+    print(f"  time per image    {1000 * seconds / len(results):.1f} ms ({args.threads} CPU thread"
+          f"{'' if args.threads == 1 else 's'})")
+    arrays = {"label": np.array([result.label for result in results]),
+              "index": np.array([result.index for result in results])}
+    return write_outputs("attack", [
+        (args.json, lambda path: atomic_write_json(path, [result.to_record() for result in results]), "the records"),
+        (args.npz, lambda path: _write_npz(path, results, arrays), "the arrays"),
+        (args.save, lambda path: _save_digit(model, results[0], path), "the adversarial digit"),
+    ])
+
+
+def _write_npz(path: Path, results, extra: dict) -> None:
+    """original and adversarial (N, C, H, W: channels first, pixels in [0, 1]), target (-1: untargeted), and ``extra``."""
+    import numpy as np
+
+    arrays = {"original": np.stack([result.original for result in results]),
+              "adversarial": np.stack([result.adversarial for result in results]),
+              "target": np.array([-1 if result.target is None else result.target for result in results])} | extra
+    atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
+
+
+def _save_digit(model, result, path: Path) -> None:
+    """The adversarial digit as an 8-bit PNG, and whether, rounded so, it still fools the network."""
+    import torch
+
+    from blindspot_gui.core.images import save_grey_png
+
+    rounded = []
+    atomic_write(path, lambda stream: rounded.append(save_grey_png(result.adversarial[0], stream)))
+    with torch.inference_mode():
+        answer = int(model(torch.as_tensor(rounded[0], dtype=torch.float32).reshape(1, 1, 28, 28)).argmax())
+    fooled = answer != result.original_prediction if result.target is None else answer == result.target
+    print(f"  saved {path}: 8-bit PNG; rounded to 8 bits the network says {answer} "
+          f"({'still fooled' if fooled else 'no longer fooled: use --npz for the exact pixels'})")
 
 
 def command_attack_photo(args) -> int:
     """One photo through an ImageNet network (or the user's own), pushed to the class named by --target."""
+    import numpy as np
     import torch
 
     from blindspot_gui.core.attack.search import blindspot_search
@@ -202,21 +416,22 @@ def command_attack_photo(args) -> int:
         DEFAULT_PHOTO_MODEL, PHOTO_ATTACK, load_custom_photo_model, load_photo_model, prepare_photo,
     )
 
-    if not args.image:
-        raise ValueError("give the photo to attack with --image FILE")
     if args.model_file:
-        model = load_custom_photo_model(args.model_file, args.architecture, args.preprocessing, args.classes)
+        model = load_custom_photo_model(args.model_file, args.architecture, args.preprocessing or "imagenet",
+                                        args.classes)
     else:
         model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
     pixels = torch.from_numpy(prepare_photo(read_image(args.image), model.preprocessing))
     target = _photo_target(args.target, model)
     bar = TerminalProgress(f"attack {model.name}")
+    monitor = cancellable(args, on_progress=bar)
     started = time.perf_counter()
     try:
-        result = blindspot_search(model, pixels[None], target, None,
-                                  config=PHOTO_ATTACK, monitor=Monitor(on_progress=bar))[0]
+        result = blindspot_search(model, pixels[None], target, None, engine=args.engine or "fast",
+                                  config=_search_config(PHOTO_ATTACK, args), monitor=monitor)[0]
     finally:
         bar.finish()
+    monitor.check()
     seconds = time.perf_counter() - started
     names = model.class_names
     wanted = "the nearest wrong class" if result.target is None else repr(names[result.target])
@@ -226,31 +441,44 @@ def command_attack_photo(args) -> int:
     print(f"  {'success' if result.success else 'FAILED'}: now {names[result.adversarial_prediction]!r}; "
           f"distortion {result.distortion:.4f} RMS (pixels in [0, 1]), largest change {result.linf * 255:.1f}/255; "
           f"{seconds:.1f} s")
-    if args.json:
-        record = result.to_record() | {"class_names": {"original": names[result.original_prediction],
-                                                       "adversarial": names[result.adversarial_prediction]},
-                                       "model": model.name, "image": str(args.image), "seconds": round(seconds, 2)}
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
-    if args.save and result.success:
-        _save_photo(model, result, args.save)
-    return 0 if result.success else EXIT_FAILURE
+    record = result.to_record() | {"class_names": {"original": names[result.original_prediction],
+                                                   "adversarial": names[result.adversarial_prediction]},
+                                   "model": model.name, "image": str(args.image), "seconds": round(seconds, 2)}
+    arrays = {"prediction": np.array([result.original_prediction]),
+              "adversarial_prediction": np.array([result.adversarial_prediction])}
+    saved = _quantised_photo(model, result) if args.save else None
+    code = write_outputs("attack", [
+        (args.json, lambda path: atomic_write_json(path, record), "the record"),
+        (args.npz, lambda path: _write_npz(path, [result], arrays), "the arrays"),
+        (args.save if saved else None, lambda path: _save_photo(saved, path), "the adversarial photo"),
+    ])
+    return code if result.success and (saved or not args.save) else EXIT_FAILURE
 
 
-def _save_photo(model, result, path) -> None:
-    """Save the adversarial photo as an 8-bit PNG that still fools the network (its change scaled up if need be)."""
+def _quantised_photo(model, result):
+    """(8-bit pixels that still fool the network, scale, distortion), or None with the reason printed."""
     import numpy as np
 
     from blindspot_gui.core.attack.search import distortion_measures
-    from blindspot_gui.core.images import save_rgb_png
     from blindspot_gui.core.imagenet import quantised_adversarial
 
+    if not result.success:
+        print("  not saved: the search did not fool the network")
+        return None
     kept = quantised_adversarial(model, result.original, result.adversarial, result.original_prediction, result.target)
     if kept is None:
         print(f"  not saved: rounded to 8 bits the photo no longer fools {model.name}, even with 4 times the change")
-        return
+        return None
     pixels, scale = kept
-    save_rgb_png(pixels, path)
-    distortion = distortion_measures(pixels - np.asarray(result.original))[0]
+    return pixels, scale, distortion_measures(pixels - np.asarray(result.original))[0]
+
+
+def _save_photo(saved, path: Path) -> None:
+    """Save the adversarial photo as an 8-bit PNG that still fools the network (its change scaled up if need be)."""
+    from blindspot_gui.core.images import save_rgb_png
+
+    pixels, scale, distortion = saved
+    atomic_write(path, lambda stream: save_rgb_png(pixels, stream))
     print(f"  saved {path}: 8-bit PNG that still fools the network (change scaled ×{scale:.2f}, distortion {distortion:.4f})")
 
 
@@ -280,7 +508,26 @@ def save_image_row(images, captions, path, scale: int = 4) -> None:
         left = gap + column * (size + gap)
         canvas.paste(tile, (left, gap))
         draw.text((left + 2, gap + size + 1), caption, fill=0)
-    canvas.save(path, format="PNG")
+    atomic_write(path, lambda stream: canvas.save(stream, format="PNG"))
+
+
+def check_units(args) -> None:
+    from blindspot_gui.core.data import load_mnist
+
+    if (args.unit is None) == (args.random is None):
+        raise UsageError("give either --unit I or --random SEED")
+    data = load_mnist("test")
+    if not 1 <= args.top <= len(data):
+        raise UsageError(f"--top must be between 1 and {len(data)} (the MNIST test images)")
+    check_outputs({"--json": args.json, "--png": args.png})
+    args.network = load_zoo_model(args.model)
+    if args.mode != "full":  # one image through the layer tells its shape, before all 10,000 are
+        from blindspot_gui.core.units import capture_activations
+
+        shape = capture_activations(args.network, data.subset(range(1)), args.layer, "full").unit_shape
+        if len(shape) != 3:
+            raise UsageError(f"--mode {args.mode} is for convolutional layers (one number per channel); layer "
+                             f"{args.layer} outputs {shape[0] if shape else 1} numbers — leave --mode out")
 
 
 def command_units(args) -> int:
@@ -293,13 +540,9 @@ def command_units(args) -> int:
         unit_title,
     )
 
-    if (args.unit is None) == (args.random is None):
-        print("blindspot units: give either --unit I or --random SEED", file=sys.stderr)
-        return EXIT_USAGE
-    model = load_zoo_model(args.model)
     data = load_mnist("test")
     started = time.perf_counter()
-    activations = ActivationCache().get(model, data, args.layer, args.mode)
+    activations = ActivationCache().get(args.network, data, args.layer, args.mode, monitor=cancellable(args))
     if args.unit is not None:
         direction = unit_direction(activations.dimension, args.unit)
         title = unit_title(args.layer, args.unit, args.mode, activations.unit_shape)
@@ -313,16 +556,43 @@ def command_units(args) -> int:
           f"{args.mode}); label purity {100 * result.purity:.0f}%; {seconds:.2f} s")
     for index, score, label in zip(result.indices, result.scores, result.labels):
         print(f"  image {int(index):5d}  label {int(label)}  score {float(score):.4f}")
-    if args.json:
-        record = {"model": find_spec(args.model).name, "layer": args.layer, "mode": args.mode, "title": title,
-                  "direction": direction.tolist(), "which": which, "indices": result.indices.tolist(),
-                  "scores": result.scores.tolist(), "labels": result.labels.tolist(), "purity": result.purity}
-        Path(args.json).write_text(json.dumps(record) + "\n")
-    if args.png:
-        save_image_row(data.images[result.indices, 0].numpy(),
-                       [f"{int(label)} ({float(score):.2f})" for label, score in zip(result.labels, result.scores)],
-                       args.png)
-    return 0
+    record = {"model": find_spec(args.model).name, "layer": args.layer, "mode": args.mode, "title": title,
+              "direction": direction.tolist(), "which": which, "indices": result.indices.tolist(),
+              "scores": result.scores.tolist(), "labels": result.labels.tolist(), "purity": result.purity}
+    captions = [f"{int(label)} ({float(score):.2f})" for label, score in zip(result.labels, result.scores)]
+    return write_outputs("units", [
+        (args.json, lambda path: atomic_write_json(path, record, indent=None), "the record"),
+        (args.png, lambda path: save_image_row(data.images[result.indices, 0].numpy(), captions, path), "the images"),
+    ])
+
+
+TABLES = ("table1", "table2", "table3", "table4")
+EXPERIMENT_OPTIONS = {
+    "table5": {"model": "--model"},
+    "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs"},
+    "tables": {"rule": "--rule", "n": "--n"},
+}
+"""The options each experiment uses; the others are refused."""
+
+
+def check_reproduce(args) -> None:
+    """Refuse options the experiment would ignore, a bad --n or --epochs, and outputs that could not be written."""
+    from blindspot_gui.core.experiments import experiments_dir
+
+    uses = EXPERIMENT_OPTIONS["tables" if args.experiment in TABLES else args.experiment]
+    unused = {name: text for options in EXPERIMENT_OPTIONS.values() for name, text in options.items() if name not in uses}
+    refuse_unused(args, unused, f"by {args.experiment}")
+    if args.experiment in TABLES:
+        args.count = None if args.n == "all" else _positive_count(args.n or DEFAULT_N)
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    check_outputs({"--json": args.json, "--csv": args.csv})
+    check_writable_folder(experiments_dir(), "experiment folder")
+    if args.experiment == "advtrain" and args.epochs is None:
+        check_writable_folder(user_models_dir(), "model folder")
+
+
+DEFAULT_N = "1000"
 
 
 def _run_experiment(args, monitor: Monitor) -> dict:
@@ -331,22 +601,19 @@ def _run_experiment(args, monitor: Monitor) -> dict:
     if args.experiment == "table5":
         return experiments.table5(args.model, monitor)
     if args.experiment == "advtrain":
-        if args.epochs is not None and args.epochs < 1:
-            raise ValueError("--epochs must be at least 1")
         return experiments.advtrain(args.per_layer, monitor, args.epochs)
-    n = None if args.n == "all" else _positive_count(args.n)
     run = {"table1": experiments.table1, "table2": experiments.table2, "table3": experiments.table3,
            "table4": experiments.table4}[args.experiment]
-    return run(n, monitor, args.rule)
+    return run(args.count, monitor, args.rule or "random")
 
 
 def _positive_count(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
-        raise ValueError(f"--n must be a positive number or 'all', not {text!r}") from None
+        raise UsageError(f"--n must be a positive number or 'all', not {text!r}") from None
     if n < 1:
-        raise ValueError("--n must be a positive number or 'all'")
+        raise UsageError("--n must be a positive number or 'all'")
     return n
 
 
@@ -363,13 +630,12 @@ def _print_advtrain_partial(report) -> None:
 
 
 def command_reproduce(args) -> int:
-    import csv
-
     from blindspot_gui.core.experiments import comparison_table, table_as_csv, table_as_text
 
     bar = TerminalProgress(f"reproduce {args.experiment}")
     started = time.perf_counter()
-    monitor = Monitor(on_progress=bar, on_partial=_print_advtrain_partial if args.experiment == "advtrain" else None)
+    monitor = cancellable(args, on_progress=bar,
+                          on_partial=_print_advtrain_partial if args.experiment == "advtrain" else None)
     try:
         result = _run_experiment(args, monitor)
     finally:
@@ -383,15 +649,21 @@ def command_reproduce(args) -> int:
     for note in table.notes:
         print(note)
     print(f"{time.perf_counter() - started:.1f} s (finished parts are kept and reused: {result.get('folder', '—')})")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    if args.csv:
-        header, rows = table_as_csv(table)
-        with open(args.csv, "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(header)
-            writer.writerows(rows)
-    return 0
+    return write_outputs("reproduce", [
+        (args.json, lambda path: atomic_write_json(path, result), "the result"),
+        (args.csv, lambda path: atomic_write_text(path, _csv_text(*table_as_csv(table))), "the table"),
+    ])
+
+
+def _csv_text(header, rows) -> str:
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -409,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("name", help="model name or key, e.g. fc100-100-10")
     evaluate.add_argument("--weights", help="evaluate this weights file instead of the installed one")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
-    evaluate.set_defaults(run=command_eval)
+    evaluate.set_defaults(run=command_eval, check=check_eval)
 
     train = commands.add_parser("train", help="train zoo models from scratch")
     train.add_argument("names", nargs="*", metavar="NAME", help="model names or keys")
@@ -418,30 +690,35 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, metavar="N",
                        help="train on only the first N images of the model's training data (a quick trial)")
     train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    train.set_defaults(run=command_train)
+    train.set_defaults(run=command_train, check=check_train)
     attack = commands.add_parser("attack", help="find blind spots: the paper's box-constrained L-BFGS search")
     attack.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
                                         "(the default with --image)")
-    attack.add_argument("--images", default="test:0:10", help="test:START:STOP or train:START:STOP (default test:0:10)")
+    attack.add_argument("--images", help=f"digits: test:START:STOP or train:START:STOP (default {DEFAULT_IMAGES})")
     attack.add_argument("--target", default="next",
                         help="next, random, least-likely, none (untargeted) or a label 0-9 (default: next)")
-    attack.add_argument("--engine", choices=("fast", "reference"), default="fast",
+    attack.add_argument("--engine", choices=("fast", "reference"),
                         help="fast: batched torch L-BFGS-B; reference: scipy L-BFGS-B per image (default: fast)")
-    attack.add_argument("--seed", type=int, default=0, help="seed of the random target rule")
-    attack.add_argument("--candidates", type=int, default=9, metavar="K",
-                        help="untargeted: search only the K most promising wrong labels (default: all 9)")
+    attack.add_argument("--seed", type=int, help="--target random: seed of the random wrong labels (default 0)")
+    attack.add_argument("--candidates", type=int, metavar="K",
+                        help="--target none: search only the K most promising wrong classes (default 9: every wrong "
+                             "digit; for photos the 9 most promising of 999)")
     attack.add_argument("--json", metavar="FILE", help="write one record per image")
-    attack.add_argument("--npz", metavar="FILE", help="write arrays original, adversarial, label, target, index")
+    attack.add_argument("--npz", metavar="FILE",
+                        help="write arrays original and adversarial (N, C, H, W: channels first, pixels in [0, 1]; "
+                             "digits 1x28x28, photos 3x224x224 as the network sees them), target (-1: untargeted), "
+                             "and for digits label and index, for photos prediction and adversarial_prediction")
     attack.add_argument("--image", metavar="FILE", help="a photo for an ImageNet network (any size; resized and cropped "
                                                         "to 224x224 as the network expects)")
     attack.add_argument("--model-file", metavar="FILE", help="your own photo classifier: TorchScript, or a state dict "
                                                              "with --architecture")
     attack.add_argument("--architecture", help="torchvision architecture of --model-file's state dict, e.g. resnet18")
-    attack.add_argument("--preprocessing", default="imagenet", choices=("imagenet", "efficientnet-lite", "none"),
+    attack.add_argument("--preprocessing", choices=("imagenet", "efficientnet-lite", "none"),
                         help="normalisation --model-file expects (default imagenet)")
     attack.add_argument("--classes", metavar="FILE", help="class names of --model-file, one per line")
-    attack.add_argument("--save", metavar="FILE", help="photos: save the adversarial photo as a PNG")
-    attack.set_defaults(run=command_attack)
+    attack.add_argument("--save", metavar="FILE", help="save the adversarial image as an 8-bit PNG (one digit, or "
+                                                       "the photo, its change scaled up if rounding undoes it)")
+    attack.set_defaults(run=command_attack, check=check_attack)
 
     units = commands.add_parser("units", help="the test images that most excite a unit or a random direction")
     units.add_argument("--model", required=True, help="model name or key, e.g. conv")
@@ -455,36 +732,108 @@ def build_parser() -> argparse.ArgumentParser:
                             "or one number per channel")
     units.add_argument("--json", metavar="FILE", help="write the direction, image indices, scores and labels")
     units.add_argument("--png", metavar="FILE", help="save the images side by side")
-    units.set_defaults(run=command_units)
+    units.set_defaults(run=command_units, check=check_units)
 
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
     reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5", "advtrain"))
     reproduce.add_argument("--model", help="table5: a zoo model or a photo network (e.g. efficientnet-lite0) instead of "
                                           "the paper's AlexNet")
-    reproduce.add_argument("--rule", default="random", choices=("random", "next", "nearest"),
-                           help="tables 1-4: the target label of each attack (default: a seeded random wrong label)")
+    reproduce.add_argument("--rule", choices=("random", "next", "nearest"),
+                           help="tables 1-4: the target label of each attack (default random: a seeded random wrong "
+                                "label)")
     reproduce.add_argument("--per-layer", action="store_true",
                            help="advtrain: also train on adversarial examples of each hidden layer's output")
     reproduce.add_argument("--epochs", type=int, help="advtrain: fewer epochs for a quick look (not saved to the zoo)")
-    reproduce.add_argument("--n", default="1000",
+    reproduce.add_argument("--n",
                            help="images to attack per model (training images for tables 1-2, test images for "
                                 "tables 3-4), or 'all' (default 1000)")
     reproduce.add_argument("--json", metavar="FILE", help="write the full result")
     reproduce.add_argument("--csv", metavar="FILE", help="write the table")
-    reproduce.set_defaults(run=command_reproduce)
+    reproduce.set_defaults(run=command_reproduce, check=check_reproduce)
     return parser
+
+
+HINTS = {
+    OutputError: "choose another path",
+    UnknownModelError: "`blindspot models` lists the zoo",
+    ImageFileError: "check the image file, or give another",
+}
+"""What to do, for errors whose messages say only what went wrong."""
+
+
+def error_line(command: str, error: BaseException) -> str:
+    """``blindspot COMMAND: what — what to do`` on one line."""
+    what = " ".join(str(error).split()) or type(error).__name__
+    hint = next((hint for kind, hint in HINTS.items() if isinstance(error, kind)), None)
+    if hint is None and isinstance(error, OSError) and not isinstance(error, OutputError):
+        what = f"{error.strerror or error}" + (f": '{error.filename}'" if error.filename else "")
+        hint = "check the file and its permissions"
+    return f"blindspot {command}: {what.rstrip('.')} — {hint}" if hint and " — " not in what else f"blindspot {command}: {what}"
+
+
+def run_interruptibly(work: Callable[[], int], monitors: list[Monitor], command: str,
+                      grace: float = INTERRUPT_GRACE_S) -> int:
+    """Run ``work`` in a worker thread so that Ctrl+C is heard even while a model's C++ code runs.
+
+    The main thread waits in short steps. On Ctrl+C it cancels ``monitors``; work that stops
+    within ``grace`` seconds ends as an ordinary interruption (KeyboardInterrupt is raised here),
+    work that does not (a C++ forward pass that never returns) ends the process with status 130.
+    An exception of the work is raised here as it is.
+    """
+    outcome: dict = {}
+    done = threading.Event()  # not Thread.join: a join interrupted by Ctrl+C may report a running thread as ended
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as error:  # handed to the main thread, which reports it
+            outcome["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"blindspot {command}", daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        for monitor in monitors:
+            monitor.cancel()
+        try:
+            done.wait(grace)
+        except KeyboardInterrupt:  # a second Ctrl+C: stop waiting
+            pass
+        if not done.is_set():
+            print(f"\nblindspot {command}: interrupted", file=sys.stderr, flush=True)
+            os._exit(EXIT_INTERRUPTED)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.monitors = []
     try:
-        return args.run(args)
-    except (UnknownModelError, WeightsError, DatasetError, ValueError) as error:
-        print(f"blindspot {args.command}: {error}", file=sys.stderr)
+        args.threads = configure_threads()
+        if getattr(args, "check", None):
+            args.check(args)
+        return run_interruptibly(lambda: args.run(args), args.monitors, args.command)
+    except UsageError as error:
+        print(error_line(args.command, error), file=sys.stderr)
+        return EXIT_USAGE
+    except (UnknownModelError, WeightsError, DatasetError, ImageFileError, OutputError, ValueError, OSError) as error:
+        print(error_line(args.command, error), file=sys.stderr)
         return EXIT_FAILURE
     except (KeyboardInterrupt, Cancelled):
         print(f"\nblindspot {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a bug or a library failure: one line, and how to see more
+        if os.environ.get("BLINDSPOT_TRACEBACK"):
+            raise
+        print(f"blindspot {args.command}: unexpected {type(error).__name__}: {' '.join(str(error).split())[:300]} — "
+              "run again with BLINDSPOT_TRACEBACK=1 for the details, and report it", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":
