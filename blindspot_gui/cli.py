@@ -18,7 +18,9 @@ from blindspot_gui.core.files import check_writable_folder
 from blindspot_gui.core.images import ImageFileError
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.threads import configure_threads
-from blindspot_gui.core.weights import WeightsError, load_zoo_model, model_status, save_model, user_models_dir
+from blindspot_gui.core.weights import (
+    UntrustedCodeError, WeightsError, load_zoo_model, model_status, save_model, user_models_dir,
+)
 from blindspot_gui.core.zoo import ZOO, UnknownModelError, find_spec
 
 EXIT_USAGE = 2
@@ -274,7 +276,8 @@ def parse_image_range(text: str) -> tuple[str, int, int]:
     return parts[0], start, stop
 
 
-PHOTO_OPTIONS = {"architecture": "--architecture", "preprocessing": "--preprocessing", "classes": "--classes"}
+PHOTO_OPTIONS = {"architecture": "--architecture", "preprocessing": "--preprocessing", "classes": "--classes",
+                 "trust_code": "--trust-code"}
 DIGIT_OPTIONS = {"images": "--images"}
 
 
@@ -411,17 +414,16 @@ def command_attack_photo(args) -> int:
     import torch
 
     from blindspot_gui.core.attack.search import blindspot_search
-    from blindspot_gui.core.images import read_image
     from blindspot_gui.core.imagenet import (
-        DEFAULT_PHOTO_MODEL, PHOTO_ATTACK, load_custom_photo_model, load_photo_model, prepare_photo,
+        DEFAULT_PHOTO_MODEL, PHOTO_ATTACK, load_custom_photo_model, load_photo_model, read_photo,
     )
 
     if args.model_file:
         model = load_custom_photo_model(args.model_file, args.architecture, args.preprocessing or "imagenet",
-                                        args.classes)
+                                        args.classes, trust_code=args.trust_code, monitor=cancellable(args))
     else:
         model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
-    pixels = torch.from_numpy(prepare_photo(read_image(args.image), model.preprocessing))
+    pixels = torch.from_numpy(read_photo(args.image, model.preprocessing))
     target = _photo_target(args.target, model)
     bar = TerminalProgress(f"attack {model.name}")
     monitor = cancellable(args, on_progress=bar)
@@ -710,8 +712,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "and for digits label and index, for photos prediction and adversarial_prediction")
     attack.add_argument("--image", metavar="FILE", help="a photo for an ImageNet network (any size; resized and cropped "
                                                         "to 224x224 as the network expects)")
-    attack.add_argument("--model-file", metavar="FILE", help="your own photo classifier: TorchScript, or a state dict "
-                                                             "with --architecture")
+    attack.add_argument("--model-file", metavar="FILE", help="your own photo classifier: weights (.safetensors or a "
+                                                             "state dict) with --architecture, or TorchScript with "
+                                                             "--trust-code")
+    attack.add_argument("--trust-code", action="store_true",
+                        help="run --model-file's code: a TorchScript file is a program that could change files, so it "
+                             "is refused without this; even with it, code that touches files or processes is refused")
     attack.add_argument("--architecture", help="torchvision architecture of --model-file's state dict, e.g. resnet18")
     attack.add_argument("--preprocessing", choices=("imagenet", "efficientnet-lite", "none"),
                         help="normalisation --model-file expects (default imagenet)")
@@ -754,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 HINTS = {
+    UntrustedCodeError: "if you trust this file and where it came from, add --trust-code",
     OutputError: "choose another path",
     UnknownModelError: "`blindspot models` lists the zoo",
     ImageFileError: "check the image file, or give another",

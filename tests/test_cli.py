@@ -125,7 +125,9 @@ def test_attack_a_photo_with_your_own_model(capsys, tmp_path):
     (tmp_path / "names.txt").write_text("apple\nbanana\ncherry\n")
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(photo)
-    before = main(["attack", "--model-file", str(model_file), "--classes", str(tmp_path / "names.txt"),
+    refused = main(["attack", "--model-file", str(model_file), "--image", str(tmp_path / "photo.png")])
+    assert refused != 0 and "--trust-code" in capsys.readouterr().err
+    before = main(["attack", "--model-file", str(model_file), "--trust-code", "--classes", str(tmp_path / "names.txt"),
                    "--preprocessing", "none", "--image", str(photo), "--target", "least-likely",
                    "--json", str(tmp_path / "record.json"), "--save", str(tmp_path / "adversarial.png")])
     out = capsys.readouterr().out

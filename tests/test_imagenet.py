@@ -29,7 +29,7 @@ from blindspot_gui.core.imagenet import (
     sample_photos,
 )
 from blindspot_gui.core.monitor import Cancelled, Monitor
-from blindspot_gui.core.weights import WeightsError
+from blindspot_gui.core.weights import UntrustedCodeError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +179,14 @@ def test_own_models_torchscript_or_state_dict_with_class_names(tmp_path):
         warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
         torch.jit.script(network).save(str(scripted))
     (tmp_path / "names.txt").write_text("apple\nbanana\n\ncherry\n")
-    model = load_custom_photo_model(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt")
+    with pytest.raises(UntrustedCodeError, match="tiny.pt"):  # a program: never run without the user's word
+        load_custom_photo_model(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt")
+    model = load_custom_photo_model(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt",
+                                    trust_code=True)
     assert model.class_names == ["apple", "banana", "cherry"] and model.name == "tiny.pt"
     (tmp_path / "two.txt").write_text("apple\nbanana\n")
     with pytest.raises(WeightsError, match="names 2 classes but the model has 3 outputs"):
-        load_custom_photo_model(scripted, class_names_file=tmp_path / "two.txt")
+        load_custom_photo_model(scripted, class_names_file=tmp_path / "two.txt", trust_code=True)
 
     state = tmp_path / "resnet.pth"
     torch.save(imagenet.build_architecture("resnet18", classes=10).state_dict(), state)

@@ -128,6 +128,12 @@ def test_a_dropped_photo_and_your_own_model(qtbot, window, tmp_path):
         warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
         torch.jit.script(network).save(str(path))
     (tmp_path / "names.txt").write_text("circle\nsquare\ntriangle\n")
+    asked = []
+    view.ask_trust = lambda given: asked.append(given) or False  # the user declines to run the file's code
+    with qtbot.waitSignal(window.sig_message, timeout=10000) as refused:
+        view.load_own_model(str(path), None, "none", str(tmp_path / "names.txt"))
+    assert asked == [str(path)] and "TorchScript" in refused.args[0] and "mine.pt" not in view.model_names()
+    view.ask_trust = lambda given: True  # ... then trusts this one file
     with qtbot.waitSignal(view.sig_photo_shown, timeout=10000):
         view.load_own_model(str(path), None, "none", str(tmp_path / "names.txt"))
     assert view.model_name == "mine.pt" and "mine.pt" in view.model_names()

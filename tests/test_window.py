@@ -181,7 +181,8 @@ def test_dropping_a_photo_converts_it_the_mnist_way(qtbot, window, tmp_path):
     ImageDraw.Draw(photo).line([(60, 10), (62, 70)], fill=(20, 20, 20), width=8)
     path = tmp_path / "my_one.png"
     photo.save(path)
-    drop_file(window, path)
+    with qtbot.waitSignal(window.image_source.sig_image_chosen, timeout=5000):
+        drop_file(window, path)
     assert window.choice.source == "my_one.png" and window.choice.label is None
     pixels = window.choice.pixels
     assert pixels.shape == (28, 28) and pixels[0].max() == 0 and pixels.max() > 0.9
@@ -209,8 +210,8 @@ def test_bad_weight_files_are_explained_and_good_ones_join_the_panel(qtbot, wind
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"\x00\x01 not a checkpoint")
     for path, message in ((wrong, "fits none"), (corrupt, "not a readable")):
-        with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
-            assert window.load_weights(path) is None
+        with qtbot.waitSignal(window.sig_message, timeout=5000) as blocker:
+            window.load_weights(path)
         assert message in blocker.args[0]
     good = tmp_path / "mine.pt"
     torch.save(find_spec("FC200-200-10").build().state_dict(), good)
@@ -218,8 +219,11 @@ def test_bad_weight_files_are_explained_and_good_ones_join_the_panel(qtbot, wind
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
         torch.jit.script(api.load_model("FC100-100-10")).save(str(scripted))
-    assert window.load_weights(good) == "mine.pt"
-    assert window.load_weights(scripted) == "scripted.pt"
+    window.ask_trust = lambda path: True  # the user trusts this one TorchScript file in the dialog
+    for path in (good, scripted):
+        with qtbot.waitSignal(window.sig_network_added, timeout=10000) as blocker:
+            window.load_weights(path)
+        assert blocker.args[0] == path.name
     assert {"mine.pt", "scripted.pt"} <= set(window.model_panel.names())
     assert window.active_model_name == "scripted.pt"
     assert run_and_wait(qtbot, window).success

@@ -36,7 +36,7 @@ from torch import nn
 
 from blindspot_gui.core.attack.search import AttackConfig
 from blindspot_gui.core.data import DatasetError, parse_class_names
-from blindspot_gui.core.images import photo_colours, reduced, to_8bit, upright
+from blindspot_gui.core.images import photo_colours, read_image, reduced, to_8bit, upright
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import resource_path
 from blindspot_gui.core.weights import (
@@ -143,6 +143,11 @@ def prepare_photo(image: Image.Image, preprocessing: Preprocessing = PREPROCESSI
     box = tuple(edge / factor for edge in box)
     image = image.resize((crop, crop), Image.Resampling.BILINEAR, box=box, reducing_gap=None)
     return (np.asarray(image, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()
+
+
+def read_photo(path, preprocessing: Preprocessing = PREPROCESSINGS["imagenet"]) -> np.ndarray:
+    """The photo file at ``path`` as the network sees it (see :func:`prepare_photo`), decoded no larger than needed."""
+    return prepare_photo(read_image(path, shorter_side=preprocessing.resize), preprocessing)
 
 
 # --- the catalogue ---------------------------------------------------------------------------------

@@ -341,7 +341,6 @@ def _image_files(folder: Path, monitor: Monitor) -> tuple[list[Path], bool]:
 
 
 def _read_photo(path) -> np.ndarray:
-    from blindspot_gui.core.imagenet import PREPROCESSINGS, prepare_photo
+    from blindspot_gui.core.imagenet import read_photo  # imagenet imports this module (issue 14 removes the cycle)
 
-    preprocessing = PREPROCESSINGS["imagenet"]
-    return prepare_photo(read_image(path, shorter_side=preprocessing.resize), preprocessing)
+    return read_photo(path)

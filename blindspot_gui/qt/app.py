@@ -6,6 +6,9 @@ import argparse
 import os
 import sys
 
+from blindspot_gui.qt.platform_check import missing_for_window, missing_libraries_message
+
+EXIT_MISSING_LIBRARIES = 3
 NO_DISPLAY_MESSAGE = (
     "blindspot-gui: no display found (DISPLAY and WAYLAND_DISPLAY are unset). Run it in a desktop session, "
     "under `xvfb-run blindspot-gui`, or with QT_QPA_PLATFORM=offscreen together with --screenshot FILE."
@@ -31,30 +34,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class DemoLoop:
-    """Shows one search after another on random test images, pausing between them."""
+    """Shows one search after another on random test images, pausing between them.
+
+    Space pauses and resumes it (a search under way still finishes), Esc stops it; the window
+    routes both keys here while the demo is active.
+    """
 
     def __init__(self, window):
         from PySide6.QtCore import QTimer
 
         self.window = window
-        self.running = True
+        self.active = True
+        self.paused = False
         self.timer = QTimer(window)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.next_search)
         window.sig_search_finished.connect(self._on_search_finished)
+        window.demo = self
 
     def _on_search_finished(self, _result) -> None:
-        if self.running:
+        if self.active and not self.paused:
             self.timer.start(DEMO_PAUSE_MS)
 
     def next_search(self) -> None:
-        if self.running:
+        if self.active and not self.paused:
             self.window.image_source.choose_random()
             self.window.run_search()
 
+    def toggle_pause(self) -> None:
+        if not self.active:
+            return
+        self.paused = not self.paused
+        if self.paused:
+            self.timer.stop()
+            self.window.statusBar().showMessage("Demo paused: Space resumes, Esc stops it.")
+        else:
+            self.window.statusBar().showMessage("Demo resumed.", 3000)
+            if not self.window.runner.is_running("search"):
+                self.next_search()
+
     def stop(self) -> None:
-        self.running = False
+        self.active = False
         self.timer.stop()
+        self.window.statusBar().showMessage("Demo stopped: the window is yours.", 5000)
 
 
 def main(argv=None) -> int:
@@ -62,6 +84,17 @@ def main(argv=None) -> int:
     if not has_display():
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
         return 1
+    platform, missing = missing_for_window()
+    if missing:
+        print(missing_libraries_message(platform, missing), file=sys.stderr)
+        return EXIT_MISSING_LIBRARIES
+    from PySide6.QtCore import QSettings
+
+    from blindspot_gui.core.threads import configure_threads
+    from blindspot_gui.qt.settings import read_int
+
+    requested = read_int(QSettings("blindspot_gui", "blindspot_gui"), "compute/threads", 0, 0, 1024) or None
+    configure_threads(requested, warn=lambda message: print(f"blindspot-gui: {message}", file=sys.stderr))
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
     import pyqtgraph as pg
@@ -97,9 +130,14 @@ def main(argv=None) -> int:
                                            else save_and_quit())
         QTimer.singleShot(300, window.run_search)
     elif args.demo:
-        window.demo = DemoLoop(window)
-        QTimer.singleShot(500, window.demo.next_search)
-    return app.exec()
+        demo = DemoLoop(window)
+        QTimer.singleShot(500, demo.next_search)
+    status = app.exec()
+    if window.runner.running_count:  # a worker ignored Cancel (stuck in a network's own code): do not wait for it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 if __name__ == "__main__":

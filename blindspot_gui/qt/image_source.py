@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from blindspot_gui.core.data import Dataset
-from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, load_digit_image
+from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, load_digit_image
+from blindspot_gui.qt.task_runner import TaskRunner
 
 THUMBNAILS = 15
 THUMBNAIL_SIZE = 44
@@ -69,9 +70,10 @@ class ImageSource(QWidget):
     sig_image_chosen = Signal(object)
     sig_error = Signal(str)
 
-    def __init__(self, dataset: Dataset, parent=None):
+    def __init__(self, dataset: Dataset, runner: TaskRunner, parent=None):
         super().__init__(parent)
         self.dataset = dataset
+        self.runner = runner
         self.rng = np.random.default_rng()
         self.index = QSpinBox()
         self.index.setObjectName("image_index")
@@ -127,20 +129,26 @@ class ImageSource(QWidget):
         else:
             self.index.setValue(index)
 
-    def open_path(self, path) -> bool:
-        """Use the image file at ``path``; reports a clear error and keeps the current image if it fails."""
-        try:
-            converted = load_digit_image(path)
-        except ImageFileError as error:
-            self.sig_error.emit(str(error))
-            return False
+    def open_path(self, path) -> None:
+        """Read and convert the image file at ``path`` in the background; a failure is reported, the current image kept."""
         name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+        self._caption_before = self.caption.text()
+        self.caption.setText(f"reading <b>{name}</b>…")
+        self.runner.start("open-image", lambda monitor: load_digit_image(path),
+                          on_finished=lambda converted: self._use_file(name, converted),
+                          on_failed=self._on_file_failed)
+
+    def _on_file_failed(self, message: str) -> None:
+        self.caption.setText(self._caption_before)
+        self.sig_error.emit(message)
+
+    def _use_file(self, name: str, converted) -> None:
         self.caption.setText(f"<b>{name}</b>: {converted.description}")
         self.strip.clearSelection()
         self.sig_image_chosen.emit(ImageChoice(converted.pixels, None, name, None, converted.description))
-        return True
 
     def _on_index_changed(self, index: int) -> None:
+        self.runner.replace("open-image")  # a file still being read is no longer wanted
         self._fill_strip(index)
         label = int(self.dataset.labels[index])
         self.caption.setText(f"MNIST test image {index}: the digit is a <b>{self.dataset.class_names[label]}</b>")

@@ -35,7 +35,9 @@ from blindspot_gui.core.images import save_grey_png
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
 from blindspot_gui.core.training import train_model, warm_up
 from blindspot_gui.core.transfer import class_probabilities, transfer_predictions
-from blindspot_gui.core.weights import ModelCache, WeightsError, load_weights_file, save_model, user_models_dir
+from blindspot_gui.core.weights import (
+    ModelCache, UntrustedCodeError, WeightsError, load_weights_file, save_model, user_models_dir,
+)
 from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt.blindspot_view import BlindspotView
 from blindspot_gui.qt.experiments_view import ExperimentsView
@@ -43,8 +45,10 @@ from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.photo_view import PhotoView
 from blindspot_gui.qt.search_panel import SearchPanel
-from blindspot_gui.qt.task_runner import TaskRunner
+from blindspot_gui.qt.settings import read_bytes, read_int, read_text
+from blindspot_gui.qt.task_runner import TaskRunner, describe_error
 from blindspot_gui.qt.transfer_view import TransferView
+from blindspot_gui.qt.trust import ask_trust
 from blindspot_gui.qt.unit_explorer import UnitExplorer
 
 WINDOW_TITLE = "Blind spots of neural networks"
@@ -65,6 +69,8 @@ class MainWindow(QMainWindow):
     sig_training_finished = Signal(str)
     sig_message = Signal(str)
     """A message shown to the user in a dialog (errors and warnings)."""
+    sig_network_added = Signal(str)
+    """The name under which a user's weights file joined the Networks panel."""
 
     def __init__(self, settings: QSettings | None = None, parent=None, show_dialogs: bool = True):
         super().__init__(parent)
@@ -82,12 +88,15 @@ class MainWindow(QMainWindow):
         self.result_model: str | None = None
         self.search_started = 0.0
         self._state_before_full_screen = None
+        self.demo = None
+        """The talk demo (app.DemoLoop) while one runs: Space pauses it, Esc stops it."""
 
         self._build_widgets()
         self._build_actions()
         self._remember_font_factors()
+        self._default_state = self.saveState()
         self._restore_settings()
-        self.image_source.choose_index(int(self.settings.value("image/index", 0)))
+        self.image_source.choose_index(read_int(self.settings, "image/index", 0, 0, len(self.test_set) - 1))
         self.runner.start("warm-up", warm_up)
 
     # --- construction ----------------------------------------------------------------------------
@@ -113,7 +122,7 @@ class MainWindow(QMainWindow):
 
         self.model_panel = ModelPanel()
         self.model_dock = self._dock("Networks", "model_dock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.image_source = ImageSource(self.test_set)
+        self.image_source = ImageSource(self.test_set, self.runner)
         self.image_dock = self._dock("Image", "image_dock", self.image_source, Qt.DockWidgetArea.TopDockWidgetArea)
         self.resizeDocks([self.model_dock], [400], Qt.Orientation.Horizontal)
 
@@ -152,7 +161,8 @@ class MainWindow(QMainWindow):
         dock.setObjectName(name)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View brings a closed panel back
         self.addDockWidget(area, dock)
         return dock
 
@@ -199,6 +209,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.model_dock.toggleViewAction())
         view_menu.addAction(self.image_dock.toggleViewAction())
+        self._action(view_menu, "&Reset layout", "Ctrl+Shift+R", self.reset_layout, "action_reset_layout")
 
     def _on_blindspot_tab(self, handler):
         """The keys for searching act only while the blind-spot tab is shown."""
@@ -208,13 +219,18 @@ class MainWindow(QMainWindow):
         return act
 
     def _run_on_tab(self) -> None:
-        """Space: search on whichever blind-spot tab is shown."""
-        if self.tabs.currentIndex() == 0:
+        """Space: pause or resume a running demo, else search on whichever blind-spot tab is shown."""
+        if self.demo is not None and self.demo.active:
+            self.demo.toggle_pause()
+        elif self.tabs.currentIndex() == 0:
             self.run_search()
         elif self.tabs.currentWidget() is self.photo_view:
             self.photo_view.run()
 
     def _cancel_on_tab(self) -> None:
+        """Esc: stop a running demo, and cancel the search of the tab shown."""
+        if self.demo is not None and self.demo.active:
+            self.demo.stop()
         self.cancel_search()
         if self.tabs.currentWidget() is self.photo_view:
             self.photo_view.cancel()
@@ -250,29 +266,77 @@ class MainWindow(QMainWindow):
 
     # --- settings --------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
-        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        """Restore what was remembered; any value that is damaged or out of range is ignored for the default."""
+        geometry, state = read_bytes(self.settings, "window/geometry"), read_bytes(self.settings, "window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
-        magnification = int(self.settings.value("view/magnification", 10))
+        self._fit_on_screen()
+        if state is not None and not self.restoreState(state):
+            self.restoreState(self._default_state)
+        self._make_docks_reachable()
+        magnification = read_int(self.settings, "view/magnification", 10, 0, 100)
         self.viewer.set_magnification(None if magnification == 0 else magnification)
-        size = self.settings.value("view/font_size")
-        if size is not None:
-            self.set_font_size(int(size))
-        last = str(self.settings.value("model/last", DEFAULT_MODEL))
+        size = read_int(self.settings, "view/font_size", 0, *FONT_RANGE)
+        if size:
+            self.set_font_size(size)
+        last = read_text(self.settings, "model/last", DEFAULT_MODEL)
         if not (self.model_panel.is_available(last) and self.model_panel.select(last)):
             self.model_panel.select(DEFAULT_MODEL)
+
+    def _fit_on_screen(self) -> None:
+        """Keep the window inside the screen it opens on (a geometry saved on a larger screen is shrunk and moved)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        available = screen.availableGeometry()
+        frame = self.frameGeometry()
+        if available.contains(frame):
+            return
+        self.resize(min(self.width(), available.width()), min(self.height(), available.height()))
+        frame = self.frameGeometry()
+        frame.moveCenter(available.center())
+        self.move(max(frame.left(), available.left()), max(frame.top(), available.top()))
+
+    def _make_docks_reachable(self) -> None:
+        """Whatever the saved state says, every panel can be brought back from the View menu, docked and on screen."""
+        screen = self.screen() or QApplication.primaryScreen()
+        for dock in (self.model_dock, self.image_dock):
+            dock.toggleViewAction().setEnabled(True)
+            if dock.isFloating() and screen is not None and not screen.availableGeometry().intersects(dock.geometry()):
+                dock.setFloating(False)
+
+    def reset_layout(self) -> None:
+        """Every panel back where it was on first start, shown, and the window fitted to the screen."""
+        if self.isFullScreen():
+            self.toggle_full_screen()
+        self._docks_hidden_for_tab = []
+        self.restoreState(self._default_state)
+        for dock in (self.model_dock, self.image_dock):
+            dock.setFloating(False)
+            dock.show()
+        self._make_docks_reachable()
+        self._fit_docks_to_tab()
+        self.statusBar().showMessage("Layout reset: every panel is back in its place.", 5000)
 
     def save_settings(self) -> None:
         if self.isFullScreen():
             self.toggle_full_screen()
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/state", self._user_state())
         self.settings.setValue("view/font_size", QApplication.font().pointSize())
         if self.choice is not None and self.choice.index is not None:
             self.settings.setValue("image/index", self.choice.index)
         self.settings.sync()
+
+    def _user_state(self):
+        """The dock layout as the user chose it: panels hidden only because of the tab shown count as shown."""
+        hidden = [dock for dock in self._docks_hidden_for_tab if dock.isHidden()]
+        for dock in hidden:
+            dock.show()
+        state = self.saveState()
+        for dock in hidden:
+            dock.hide()
+        return state
 
     # --- fonts and full screen ---------------------------------------------------------------------
     def _remember_font_factors(self) -> None:
@@ -314,15 +378,10 @@ class MainWindow(QMainWindow):
     def active_model_name(self) -> str | None:
         return self.model_panel.selected_name()
 
-    def active_model(self):
+    def _usable_model_name(self) -> str | None:
+        """The selected network's name if it has weights (it is loaded in a worker when first used)."""
         name = self.active_model_name
-        if name is None or not self.model_panel.is_available(name):
-            return None
-        try:
-            return self.models.get(name)
-        except (WeightsError, KeyError) as error:
-            self.show_message(str(error))
-            return None
+        return name if name is not None and self.model_panel.is_available(name) else None
 
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
@@ -345,32 +404,38 @@ class MainWindow(QMainWindow):
         self._show_original()
 
     def _show_original(self) -> None:
-        """Show the chosen image with the active model's answer, and clear the previous result."""
+        """Show the chosen image, clear the previous result, and ask the active network for its answer (in a worker)."""
         self.result = None
+        self.original_probabilities = None
         self.transfer_view.clear()
         self.search_panel.show_status("ready")
+        self.runner.replace("classify")
         if self.choice is None:
             return
-        model = self.active_model()
-        if model is None:
-            self.original_probabilities = None
-            self.viewer.show_original(self.choice.pixels, "no network", None)
-            return
-        self.original_probabilities = class_probabilities(model, self.choice.pixels)
-        predicted = int(self.original_probabilities.argmax())
-        text = f"says {predicted}  ({100 * self.original_probabilities[predicted]:.0f}%)"
-        wrong = self.choice.label is not None and predicted != self.choice.label
-        self.viewer.show_original(self.choice.pixels, text + ("  — wrong!" if wrong else ""),
-                                  self.original_probabilities)
+        choice, name, models = self.choice, self._usable_model_name(), self.models
+        self.viewer.show_original(choice.pixels, "no network" if name is None else "…", None)
         self.viewer.show_noise(None)
-        self.viewer.show_readout(
-            f"{self.choice.source}" + (f" (a {self.choice.label})" if self.choice.label is not None else "")
-            + f". {self.active_model_name} says {predicted}. Press Run to find the smallest change that fools it.")
+        if name is not None:
+            self.runner.start("classify", lambda monitor: class_probabilities(models.get(name), choice.pixels),
+                              on_finished=lambda probabilities: self._show_answer(name, choice, probabilities),
+                              on_failed=lambda message: self.show_message(f"{name} could not classify the image: "
+                                                                          f"{message}"))
+
+    def _show_answer(self, name: str, choice: ImageChoice, probabilities: np.ndarray) -> None:
+        self.original_probabilities = probabilities
+        predicted = int(probabilities.argmax())
+        text = f"says {predicted}  ({100 * probabilities[predicted]:.0f}%)"
+        wrong = choice.label is not None and predicted != choice.label
+        self.viewer.original_panel.show_answer(text + ("  — wrong!" if wrong else ""), probabilities)
+        if not self.runner.is_running("search") and self.result is None:
+            self.viewer.show_readout(
+                f"{choice.source}" + (f" (a {choice.label})" if choice.label is not None else "")
+                + f". {name} says {predicted}. Press Run to find the smallest change that fools it.")
 
     # --- the search ------------------------------------------------------------------------------------
     def run_search(self) -> None:
-        model = self.active_model()
-        if model is None or self.choice is None:
+        name, models = self._usable_model_name(), self.models
+        if name is None or self.choice is None:
             self.show_message("Choose a network with weights and an image first.")
             return
         target = self.search_panel.target_choice()
@@ -386,7 +451,7 @@ class MainWindow(QMainWindow):
         self.transfer_view.clear()
         def job(monitor):
             tracing = TracingMonitor(monitor)
-            result = blindspot_search(model, pixels, target, labels, config=config, monitor=tracing)[0]
+            result = blindspot_search(models.get(name), pixels, target, labels, config=config, monitor=tracing)[0]
             return result, tracing.trace
 
         self.runner.start(
@@ -420,8 +485,8 @@ class MainWindow(QMainWindow):
         self.search_panel.set_running(False)
         self.result = result
         seconds = time.perf_counter() - self.search_started
-        self.search_panel.show_progress(1.0, "cancelled" if "cancelled" in result.message else "done")
-        self.search_panel.show_trace(trace + ([(trace[-1][0] + 1 if trace else 0, result.distortion)]
+        self.search_panel.show_progress(1.0, "cancelled" if result.cancelled else "done")
+        self.search_panel.show_trace(trace + ([(result.steps, result.distortion)]
                                               if result.success and result.distortion > 0 else []))
         self._show_result(result, seconds)
         self.sig_search_finished.emit(result)
@@ -439,15 +504,19 @@ class MainWindow(QMainWindow):
             self.viewer.show_readout(f"No blind spot found: {result.message}.")
             return
         text = f"says {after}  ({100 * result.probabilities_after[after]:.0f}%)"
+        if result.cancelled:
+            text = "cancelled — best so far: " + text
         self.viewer.show_adversarial(adversarial, perturbation, text, result.probabilities_after, result.target, BAD)
         if result.distortion == 0:
             self.viewer.show_readout(result.message.capitalize() + ".")
             return
-        note = "  (cancelled: best found so far)" if "cancelled" in result.message else ""
+        opening = (f"Cancelled after {seconds:.2f} s: the best change found so far turns {result.original_prediction} "
+                   f"into {after}, but it is not the smallest — press Run to finish the search. Best so far: "
+                   if result.cancelled else f"Changed {result.original_prediction} → {after} with ")
         self.viewer.show_readout(
-            f"Changed {result.original_prediction} → {after} with distortion (RMS) {result.distortion:.4f}, "
-            f"L2 {result.l2:.3f}, L∞ {result.linf:.3f}, c = {result.c:.3g}; "
-            f"{result.iterations} L-BFGS iterations, {result.function_evaluations} evaluations, {seconds:.2f} s{note}")
+            f"{opening}distortion (RMS) {result.distortion:.4f}, L2 {result.l2:.3f}, L∞ {result.linf:.3f}, "
+            f"c = {result.c:.3g}; {result.steps} L-BFGS steps ({result.iterations} iterations over all target "
+            f"and c pairs), {result.function_evaluations} evaluations" + ("" if result.cancelled else f", {seconds:.2f} s"))
 
     # --- transfer and noise -----------------------------------------------------------------------------
     def _start_transfer(self, result: AttackResult) -> None:
@@ -547,17 +616,37 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Training stopped; the previous weights are unchanged.")
 
     def _on_load_weights_requested(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load weights", "", "PyTorch weights (*.pt *.pth);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load weights", "", "Weights (*.safetensors *.pt *.pth);;All files (*)")
         if path:
             self.load_weights(path)
 
-    def load_weights(self, path) -> str | None:
-        """Add a user's weights file as a network; returns its name, or None after explaining the failure."""
-        try:
-            model, kind = load_weights_file(path)
-        except WeightsError as error:
-            self.show_message(str(error))
-            return None
+    def load_weights(self, path, trust_code: bool = False) -> None:
+        """Read a user's weights file in the background; the network joins the panel once it has loaded.
+
+        A TorchScript file is a program: it is loaded only after the user has said, for this file,
+        that they trust it (``ask_trust``), and even then the core refuses code that touches files
+        or processes. ``sig_network_added`` announces the new network's name; failures go to
+        ``show_message``.
+        """
+        self.statusBar().showMessage(f"Loading {Path(path).name}…")
+        self.runner.start("load-weights", lambda monitor: load_weights_file(path, trust_code=trust_code, monitor=monitor),
+                          on_finished=lambda loaded: self._add_user_network(path, *loaded),
+                          on_error=lambda error: self._on_weights_failed(path, error))
+
+    def _on_weights_failed(self, path, error: BaseException) -> None:
+        if isinstance(error, UntrustedCodeError):
+            if self.ask_trust(path):
+                self.load_weights(path, trust_code=True)
+            else:
+                self.statusBar().showMessage(f"Not loaded: {Path(path).name} (TorchScript, not trusted).", 10000)
+            return
+        self.show_message(describe_error(error))
+
+    def ask_trust(self, path) -> bool:
+        """Ask, for this one file, whether the user trusts a TorchScript program enough to run it."""
+        return ask_trust(self, path, self.show_dialogs)
+
+    def _add_user_network(self, path, model, kind: str) -> str:
         name, taken = Path(path).name, set(self.model_panel.names())
         for number in range(2, 1000):
             if name not in taken:
@@ -567,6 +656,7 @@ class MainWindow(QMainWindow):
         self.model_panel.add_custom(name, f"Your file ({kind})")
         self.model_panel.select(name)
         self._update_explorer_models()
+        self.sig_network_added.emit(name)
         return name
 
     def _explorer_model_names(self) -> list[str]:

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from blindspot_gui.core.attack.search import AttackResult, SearchProgress, blindspot_search
-from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, read_image, save_rgb_png
+from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, save_rgb_png
 from blindspot_gui.core.imagenet import (
     DEFAULT_PHOTO_MODEL,
     PHOTO_ATTACK,
@@ -59,13 +59,16 @@ from blindspot_gui.core.imagenet import (
     load_custom_photo_model,
     load_photo_model,
     photo_model_status,
-    prepare_photo,
     quantised_adversarial,
+    read_photo,
     sample_photos,
     torchvision_architectures,
 )
-from blindspot_gui.core.weights import WeightsError
+from blindspot_gui.core.weights import UntrustedCodeError, WeightsError
 from blindspot_gui.qt.image_source import rgb_pixmap
+from blindspot_gui.qt.settings import read_int, read_text
+from blindspot_gui.qt.task_runner import describe_error
+from blindspot_gui.qt.trust import ask_trust
 
 DEFAULT_TARGET = "ostrich"
 """The paper pushed every ImageNet example to "ostrich" (section 4.2)."""
@@ -223,9 +226,9 @@ class OwnModelDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Load your own photo classifier")
         self.path = QLineEdit()
-        self.path.setPlaceholderText("a TorchScript file (.pt) or a state dict (.pth)")
+        self.path.setPlaceholderText("weights: .safetensors or a state dict (.pth); or a TorchScript file (.pt)")
         browse = QPushButton("Browse…")
-        browse.clicked.connect(lambda: self._pick(self.path, "Model file", "PyTorch files (*.pt *.pth *.bin);;All files (*)"))
+        browse.clicked.connect(lambda: self._pick(self.path, "Model file", "Weights (*.safetensors *.pt *.pth *.bin);;All files (*)"))
         self.architecture = QComboBox()
         self.architecture.setEditable(True)
         self.architecture.addItems(["(TorchScript: none needed)", *torchvision_architectures()])
@@ -363,7 +366,7 @@ class PhotoView(QWidget):
         self.mode = QComboBox()
         self.mode.setObjectName("perturbation_mode")
         self.mode.addItems(PERTURBATION_MODES)
-        self.mode.setCurrentIndex(int(self.settings.value("photos/mode", 0)))
+        self.mode.setCurrentIndex(read_int(self.settings, "photos/mode", 0, 0, len(PERTURBATION_MODES) - 1))
         self.factor = QSpinBox()
         self.factor.setRange(1, 500)
         self.factor.setValue(50)
@@ -387,7 +390,7 @@ class PhotoView(QWidget):
         self.readout.setWordWrap(True)
         self.readout.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
-        self.target = QLineEdit(str(self.settings.value("photos/target", DEFAULT_TARGET)))
+        self.target = QLineEdit(read_text(self.settings, "photos/target", DEFAULT_TARGET))
         self.target.setObjectName("photo_target")
         self.target.setPlaceholderText("a class name, e.g. ostrich")
         self.target.setToolTip("The class the photo should be taken for; type part of a name to see matches")
@@ -478,7 +481,7 @@ class PhotoView(QWidget):
     def start(self) -> None:
         """First showing: load the last network used and the first sample photo."""
         if self.model_name is None and not self.runner.is_running("photo-model"):
-            remembered = str(self.settings.value("photos/model", DEFAULT_PHOTO_MODEL))
+            remembered = read_text(self.settings, "photos/model", DEFAULT_PHOTO_MODEL)
             entry = next((e for e in PHOTO_MODELS if e.name == remembered), None)
             usable = entry is not None and photo_model_status(entry).available
             self.select_model(remembered if usable else DEFAULT_PHOTO_MODEL)
@@ -517,14 +520,29 @@ class PhotoView(QWidget):
         self.runner.start("photo-model", lambda _monitor: load_photo_model(name, weights_path),
                           on_finished=lambda model: self._use_model(name, model), on_failed=self._model_failed)
 
-    def load_own_model(self, path: str, architecture: str | None, preprocessing: str, classes: str | None) -> None:
-        """Load a user's classifier in the background; it joins the list under its file name."""
-        def job(_monitor):
-            return load_custom_photo_model(path, architecture, preprocessing, classes)
+    def load_own_model(self, path: str, architecture: str | None, preprocessing: str, classes: str | None,
+                       trust_code: bool = False) -> None:
+        """Load a user's classifier in the background; it joins the list under its file name.
+
+        A TorchScript file runs only after the user trusts this one file (``ask_trust``).
+        """
+        def job(monitor):
+            return load_custom_photo_model(path, architecture, preprocessing, classes, trust_code=trust_code,
+                                           monitor=monitor)
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, UntrustedCodeError) and self.ask_trust(path):
+                self.load_own_model(path, architecture, preprocessing, classes, trust_code=True)
+            else:
+                self._model_failed(describe_error(error))
 
         self.model_status.setText(f"loading {Path(path).name}…")
         self.runner.start("photo-model", job, on_finished=lambda model: self._use_model(model.name, model),
-                          on_failed=self._model_failed)
+                          on_error=failed)
+
+    def ask_trust(self, path) -> bool:
+        """Ask, for this one file, whether the user trusts a TorchScript program enough to run it."""
+        return ask_trust(self, path, self.show_dialogs)
 
     def _model_failed(self, message: str) -> None:
         """The network in use stays in use (and selected); the message says what went wrong."""
@@ -609,7 +627,7 @@ class PhotoView(QWidget):
     def open_photo(self, path) -> None:
         """Show the photo at ``path`` as the network sees it (224×224 centre crop), decoded in the background;
         a clear message if it cannot be read, and the photo shown before stays."""
-        self.runner.start("photo-open", lambda _monitor: prepare_photo(read_image(path)),
+        self.runner.start("photo-open", lambda _monitor: read_photo(path),
                           on_finished=lambda pixels: self._show_photo(pixels, Path(path).name),
                           on_failed=self._fail)
 
@@ -700,19 +718,24 @@ class PhotoView(QWidget):
 
     def _on_search_finished(self, result: AttackResult) -> None:
         seconds = time.perf_counter() - self.search_started
-        self._set_busy(False, "cancelled: best so far" if "cancelled" in result.message else "done")
+        self._set_busy(False, "cancelled: best so far" if result.cancelled else "done")
         self.result = result
         names = self.model.class_names if self.model is not None else []
         after = int(result.adversarial_prediction)
         self.adversarial_panel.show_picture(result.adversarial)
-        self.adversarial_panel.show_answer(f"{names[after]}  ({100 * result.probabilities_after[after]:.0f}%)",
+        self.adversarial_panel.show_answer(("cancelled — best so far: " if result.cancelled else "")
+                                           + f"{names[after]}  ({100 * result.probabilities_after[after]:.0f}%)",
                                            BAD if result.success else None)
         self.adversarial_panel.classes.show_classes(result.probabilities_after, names, result.target, BAD)
         self.original_panel.classes.show_classes(result.probabilities_before, names, result.target)
         self._change = result.perturbation
         self._draw_change()
         self.save_button.setEnabled(result.success and result.distortion > 0)
-        if result.success:
+        if result.success and result.cancelled:
+            self.readout.setText(
+                f"Cancelled: the best change found so far (RMS {result.distortion:.4f}) makes it “{names[after]}”, "
+                f"but it is not the smallest. Press Find blind spot to finish the search.")
+        elif result.success:
             self.readout.setText(
                 f"“{names[result.original_prediction]}” became “{names[after]}” with a change of RMS "
                 f"{result.distortion:.4f} (at most {255 * result.linf:.1f} of 255 levels in any channel) in {seconds:.1f} s. "
@@ -790,7 +813,7 @@ class PhotoView(QWidget):
 def _decoded(sample):
     """(the sample, its pixels as a network sees them), or None for a file that cannot be read."""
     try:
-        return sample, prepare_photo(read_image(sample.path))
+        return sample, read_photo(sample.path)
     except ImageFileError:
         return None
 

@@ -52,7 +52,7 @@ class SearchPanel(QWidget):
         self.plot.setObjectName("distortion_plot")
         self.plot.setLabel("left", "distortion (RMS)")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.setLabel("bottom", "L-BFGS iterations")
+        self.plot.setLabel("bottom", "L-BFGS steps")
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.setMinimumHeight(100)

@@ -29,8 +29,17 @@ class TaskSignals(QObject):
     sig_progress = Signal(float, str)
     sig_partial = Signal(object)
     sig_finished = Signal(object)
-    sig_failed = Signal(str)
+    sig_failed = Signal(object)
+    """The exception the job raised."""
     sig_cancelled = Signal()
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the user: our own errors (ValueError and OSError kinds) by their message, others with their type."""
+    message = str(error).strip()
+    if message and isinstance(error, (ValueError, OSError)):
+        return message.splitlines()[0] if isinstance(error, OSError) else message
+    return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
 class _ThrottledMonitor(Monitor):
@@ -88,9 +97,13 @@ class _Relay(QObject):
     def on_finished(self, result) -> None:
         self._deliver_last("finished", result)
 
-    @Slot(str)
-    def on_failed(self, message: str) -> None:
-        self._deliver_last("failed", message)
+    @Slot(object)
+    def on_failed(self, error: BaseException) -> None:
+        """Hands the exception to ``on_error`` when given, else its description to ``on_failed``."""
+        if self.callbacks.get("error") is not None:
+            self._deliver_last("error", error)
+        else:
+            self._deliver_last("failed", describe_error(error))
 
     @Slot()
     def on_cancelled(self) -> None:
@@ -124,8 +137,7 @@ class Task(QRunnable):
         except Cancelled:
             self.signals.sig_cancelled.emit()
         except BaseException as error:  # a failed job must never take the application down
-            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            self.signals.sig_failed.emit(detail)
+            self.signals.sig_failed.emit(error)
         else:
             self.signals.sig_finished.emit(result)
         finally:
@@ -156,17 +168,19 @@ class TaskRunner(QObject):
         on_failed: Callable[[str], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         throttle_partials: bool = True,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> Task:
         """Run ``job(monitor)`` in ``slot``; callbacks run on the GUI thread.
 
         A task already running in the slot is cancelled and nothing more of it is delivered.
         Partial results arrive at most every PROGRESS_INTERVAL unless ``throttle_partials`` is False
-        (for rare ones, such as one per training epoch, that must all arrive).
+        (for rare ones, such as one per training epoch, that must all arrive). A failure reaches
+        ``on_error`` as the exception itself when given, else ``on_failed`` as a one-line description.
         """
         self.replace(slot)
         task = Task(job, slot, next(self._numbers), throttle_partials)
         callbacks = {"progress": on_progress, "partial": on_partial, "finished": on_finished,
-                     "failed": on_failed, "cancelled": on_cancelled}
+                     "failed": on_failed, "cancelled": on_cancelled, "error": on_error}
         relay = _Relay(self, task, callbacks)
         task.relay = relay
         task.signals.sig_progress.connect(relay.on_progress)
@@ -216,17 +230,14 @@ class TaskRunner(QObject):
             task.cancel()
 
     def shutdown(self, timeout_ms: int = 1000) -> bool:
-        """Cancel every task and wait for the workers; True if they all stopped in time.
+        """Cancel every task and wait at most ``timeout_ms`` for the workers; True if they all stopped in time.
 
-        A worker that misses the deadline is still waited for (a thread must not outlive its
-        pool), but without blocking the caller beyond the deadline for any task that honours
-        cancellation.
+        A worker that ignores cancellation (a user's network stuck in its own code) is not waited for:
+        closing must never hang. The application's entry point then ends the process without
+        waiting for such a worker (see ``blindspot_gui.qt.app.main``).
         """
         self.cancel_all()
-        if self.pool.waitForDone(timeout_ms):
-            return True
-        self.pool.waitForDone(-1)
-        return False
+        return self.pool.waitForDone(timeout_ms)
 
     @property
     def running_count(self) -> int:

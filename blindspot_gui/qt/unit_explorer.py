@@ -227,7 +227,7 @@ class UnitExplorer(QWidget):
         self.quiz.clicked.connect(self.start_quiz)
         self.reveal_button.clicked.connect(self.reveal)
         self.compare.clicked.connect(self.compare_purity)
-        self.cancel.clicked.connect(lambda: self.runner.cancel("units"))
+        self.cancel.clicked.connect(self._cancel_work)
 
     def set_model_names(self, names, reload: bool = True) -> None:
         """The networks to choose from (after a file was loaded or a model trained); keeps the choice.
@@ -318,15 +318,34 @@ class UnitExplorer(QWidget):
         network, as photos."""
         photos = self.wants_photos
         self.progress.setFormat(f"reading {folder}…")
-        self.runner.start("units-data", lambda monitor: load_image_folder(folder, photos=photos),
-                          on_finished=self._on_folder_loaded, on_failed=self._on_folder_failed)
+        self.cancel.setEnabled(True)
+        self.runner.start("units-data", lambda monitor: load_image_folder(folder, photos=photos, monitor=monitor),
+                          on_finished=self._on_folder_loaded, on_failed=self._on_folder_failed,
+                          on_progress=lambda fraction, message: self._show_reading(folder, fraction),
+                          on_cancelled=self._on_folder_cancelled)
+
+    def _cancel_work(self) -> None:
+        """Cancel ranking and reading a folder, whichever is under way."""
+        self.runner.cancel("units")
+        self.runner.cancel("units-data")
+
+    def _show_reading(self, folder, fraction: float) -> None:
+        self.progress.setValue(int(1000 * fraction))
+        self.progress.setFormat(f"reading {folder}…  %p%")
+
+    def _on_folder_cancelled(self) -> None:
+        self.cancel.setEnabled(False)
+        self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
+        self.progress.setFormat("cancelled: the images in use are unchanged")
 
     def _on_folder_failed(self, message: str) -> None:
+        self.cancel.setEnabled(False)
         self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
         self.progress.setFormat("no folder loaded")
         self.statistics.setText(f"Could not use that folder: {message}")
 
     def _on_folder_loaded(self, outcome) -> None:
+        self.cancel.setEnabled(False)
         dataset, skipped = outcome
         self.data.setCurrentIndex(1)
         self.use_dataset(dataset)

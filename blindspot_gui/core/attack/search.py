@@ -120,6 +120,11 @@ class AttackResult:
     l2: float
     linf: float
     message: str = ""
+    steps: int = 0
+    """L-BFGS steps of the whole search, each advancing every (target, c) pair at once (the x-axis of its
+    distortion curve); ``iterations`` counts each pair's iterations separately."""
+    cancelled: bool = False
+    """the search was stopped before it finished: a success is the best found so far, not the smallest."""
 
     def to_record(self) -> dict:
         """The scalar fields, for JSON."""
@@ -502,8 +507,17 @@ def _solve_rows(objective: _Objective, reporter: _ProgressReporter, config, row_
         found = torch.isfinite(tasks.best_squared_norm[row_task])
         start = torch.where(found[:, None], tasks.best_point[row_task], start)
     options = _solver_options(config)
-    result = minimize_box_lbfgs(objective, start, 0.0, 1.0, options,
-                                on_iteration=lambda it: reporter.iteration(it, options.max_iterations))
+    done = [0]
+
+    def on_iteration(iteration: int) -> None:
+        done[0] = iteration
+        reporter.iteration(iteration, options.max_iterations)
+
+    try:
+        result = minimize_box_lbfgs(objective, start, 0.0, 1.0, options, on_iteration=on_iteration)
+    except Cancelled:  # the iterations run so far still count (at most one too many for rows already converged)
+        tasks.iterations.index_add_(0, row_task, torch.full_like(row_task, done[0]))
+        raise
     tasks.iterations.index_add_(0, row_task, result.iterations)
     return objective.predictions(result.variables) == tasks.target[row_task]
 
@@ -519,9 +533,11 @@ def _reference_search(objective: _Objective, reporter: _ProgressReporter, config
         task_id = torch.tensor([task])
 
         def succeeds(c: float, task=task, task_id=task_id) -> bool:
-            point, iterations = solve_one(objective, task_id, c, config,
-                                          lambda it: reporter.iteration(it, config.max_iterations))
-            tasks.iterations[task] += iterations
+            def on_iteration(iteration: int) -> None:
+                tasks.iterations[task] += 1  # counted as they happen, so a cancelled solve's iterations count too
+                reporter.iteration(iteration, config.max_iterations)
+
+            point, _ = solve_one(objective, task_id, c, config, on_iteration)
             return bool(objective.predictions(point)[0] == tasks.target[task])
 
         c = config.reference_start_c
@@ -641,8 +657,11 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
     except Cancelled:
         cancelled = True
     monitor.progress(1.0, "cancelled" if cancelled else "done")
-    return _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
-                            probabilities_before, cancelled)
+    results = _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
+                               probabilities_before, cancelled)
+    for result in results:
+        result.steps, result.cancelled = reporter.total_iterations, cancelled
+    return results
 
 
 def _validate_labels(labels, count: int, classes: int) -> torch.Tensor:

@@ -1,0 +1,275 @@
+"""The window against bad inputs and bad moments: missing system libraries, damaged settings, panels lost by a
+saved layout, a demo that must stop, cancelled searches, slow or stuck user networks, hostile files."""
+
+import shutil
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtWidgets import QApplication
+
+from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
+from blindspot_gui.qt import app, platform_check
+from blindspot_gui.qt.main_window import MainWindow
+from test_window import choose_target, click_model, drop_file, measure_heartbeat, open_window, run_and_wait
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    return str(tmp_path / "settings.ini")
+
+
+@pytest.fixture
+def window(qtbot, settings_file):
+    main = open_window(qtbot, settings_file)
+    yield main
+    main.close()
+    qtbot.waitUntil(lambda: main.runner.running_count == 0, timeout=10000)
+
+
+# --- the platform plugin -----------------------------------------------------------------------------------------
+def test_missing_libraries_are_read_from_ldd_and_named_with_their_packages():
+    output = ("\tlinux-vdso.so.1 (0x00007ffc)\n\tlibxcb-icccm.so.4 => not found\n"
+              "\tlibQt6Gui.so.6 => /x/libQt6Gui.so.6 (0x1)\n\tlibxcb-keysyms.so.1 => not found\n"
+              "\tlibxcb-icccm.so.4 => not found\n")
+    missing = platform_check.missing_libraries(output)
+    assert missing == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
+    message = platform_check.missing_libraries_message("xcb", missing)
+    assert "sudo apt-get install libxcb-icccm4 libxcb-keysyms1" in message
+    assert platform_check.debian_package("libxkbcommon-x11.so.0") == "libxkbcommon-x11-0"
+    assert platform_check.debian_package("libEGL.so.1") == "libegl1"
+    assert platform_check.debian_package("libQt6XcbQpa.so.6") is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("ldd") is None, reason="needs Linux's ldd")
+def test_a_plugin_that_cannot_load_stops_the_app_with_the_missing_libraries(tmp_path, monkeypatch, capsys):
+    """Qt's real xcb plugin, copied away from the Qt libraries it links to: the loader cannot resolve them."""
+    real = platform_check.qt_plugins_dir()
+    shutil.copy(real / "libqxcb.so", tmp_path / "libqxcb.so")
+    monkeypatch.setattr(platform_check, "qt_plugins_dir", lambda: tmp_path)
+    monkeypatch.setattr(app, "missing_for_window", lambda: platform_check.missing_for_window({"DISPLAY": ":9"}))
+    monkeypatch.setenv("DISPLAY", ":9")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    assert app.main([]) == app.EXIT_MISSING_LIBRARIES
+    err = capsys.readouterr().err
+    assert "libQt6XcbQpa.so.6" in err and "reinstall" in err and "libxcb-icccm4" in err
+
+
+def test_the_platform_check_resolves_qts_real_plugin_consistently():
+    """On this machine: whatever ldd reports missing for the real plugin is what the check reports."""
+    platform, missing = platform_check.missing_for_window({"DISPLAY": ":9"})
+    assert platform == "xcb"
+    assert all(name.startswith("lib") and ".so" in name for name in missing)
+    assert platform_check.missing_for_window({"QT_QPA_PLATFORM": "offscreen"}) == ("offscreen", [])
+
+
+# --- the saved layout ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("tab", ["photo_view", "experiments_view"])
+def test_quitting_on_a_tab_without_docks_keeps_every_panel(qtbot, settings_file, tab):
+    first = open_window(qtbot, settings_file)
+    first.tabs.setCurrentWidget(getattr(first, tab))
+    assert not first.model_dock.isVisible()
+    first.close()
+    second = open_window(qtbot, settings_file)
+    try:
+        assert second.model_dock.isVisible() and second.image_dock.isVisible()
+        assert second.model_dock.toggleViewAction().isEnabled() and second.image_dock.toggleViewAction().isEnabled()
+    finally:
+        second.close()
+
+
+def test_a_panel_the_user_hid_stays_hidden_and_reset_layout_brings_everything_back(qtbot, settings_file):
+    first = open_window(qtbot, settings_file)
+    first.image_dock.toggleViewAction().trigger()
+    first.model_dock.setFloating(True)
+    first.close()
+    second = open_window(qtbot, settings_file)
+    try:
+        assert not second.image_dock.isVisible()
+        second.findChild(type(second.menuBar().actions()[0]), "action_reset_layout").trigger()
+        assert second.model_dock.isVisible() and second.image_dock.isVisible()
+        assert not second.model_dock.isFloating()
+    finally:
+        second.close()
+
+
+GARBAGE = {
+    "view/font_size": "huge", "image/index": "abc", "view/magnification": "big", "photos/mode": "x",
+    "window/geometry": "notbytes", "window/state": "not a state either", "model/last": "no such network",
+    "photos/model": "\x00bad", "photos/target": "x" * 5000,
+}
+OUT_OF_RANGE = {
+    "view/font_size": -5, "image/index": 10**12, "view/magnification": -1, "photos/mode": 99,
+    "window/state": QByteArray(b"\x00\x00\x00\xffgarbage bytes"), "model/last": 12,
+}
+
+
+@pytest.mark.parametrize("values", [GARBAGE, OUT_OF_RANGE], ids=["wrong types", "out of range"])
+def test_damaged_settings_are_ignored_and_the_defaults_used(qtbot, settings_file, values):
+    stored = QSettings(settings_file, QSettings.Format.IniFormat)
+    for key, value in values.items():
+        stored.setValue(key, value)
+    stored.sync()
+    size = QApplication.font().pointSize()
+    main = open_window(qtbot, settings_file)
+    try:
+        assert main.active_model_name == DEFAULT_MODEL
+        assert main.choice.index == 0
+        assert main.viewer.magnification_factor == 10
+        assert QApplication.font().pointSize() == size
+        assert main.model_dock.isVisible() and main.image_dock.isVisible()
+        assert main.photo_view.mode.currentIndex() == 0
+        assert main.photo_view.target.text() == "ostrich"
+        assert run_and_wait(qtbot, main).success
+    finally:
+        main.close()
+
+
+def test_a_geometry_from_a_larger_screen_is_fitted_to_this_one(qtbot, settings_file):
+    first = open_window(qtbot, settings_file)
+    first.move(5000, 4000)
+    first.close()
+    second = open_window(qtbot, settings_file)
+    try:
+        screen = second.screen().availableGeometry()
+        assert screen.intersects(second.frameGeometry())
+        assert second.frameGeometry().left() < screen.right() and second.frameGeometry().top() < screen.bottom()
+    finally:
+        second.close()
+
+
+# --- the demo and cancelled searches -------------------------------------------------------------------------
+def test_the_demo_pauses_with_space_and_stops_with_escape(qtbot, window, monkeypatch):
+    monkeypatch.setattr(app, "DEMO_PAUSE_MS", 50)
+    demo = app.DemoLoop(window)
+    finished = []
+    window.sig_search_finished.connect(finished.append)
+    demo.next_search()
+    qtbot.waitUntil(lambda: len(finished) >= 1, timeout=20000)
+    window.viewer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert demo.paused
+    qtbot.waitUntil(lambda: not window.runner.is_running("search"), timeout=20000)
+    count = len(finished)
+    qtbot.wait(300)
+    assert len(finished) == count and not window.runner.is_running("search"), "a paused demo went on"
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not demo.paused
+    qtbot.waitUntil(lambda: len(finished) > count, timeout=20000)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not demo.active
+    qtbot.waitUntil(lambda: not window.runner.is_running("search"), timeout=5000)
+    count = len(finished)
+    qtbot.wait(300)
+    assert len(finished) == count, "a stopped demo went on"
+
+
+def test_a_cancelled_search_says_so_and_its_figures_agree(qtbot, window):
+    click_model(qtbot, window, "ConvNet")
+    choose_target(window, "none")
+    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.search_panel._points) >= 2, timeout=20000)
+    with qtbot.waitSignal(window.sig_search_finished, timeout=5000) as blocker:
+        window.cancel_search()
+    result = blocker.args[0]
+    assert result.cancelled and result.steps > 0 and result.iterations >= result.steps
+    readout = window.viewer.readout.text()
+    assert readout.startswith("Cancelled") and "not the smallest" in readout
+    assert f"{result.steps} L-BFGS steps" in readout and f"{result.iterations} iterations" in readout
+    assert window.viewer.adversarial_panel.answer.text().startswith("cancelled")
+    assert max(window.search_panel.curve.xData) == result.steps
+
+
+# --- work that must never block the window -------------------------------------------------------------------
+class _SlowDigitNet(torch.nn.Module):
+    """A digit classifier whose forward pass takes long (a user's network can be anything)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        for _ in range(4000):
+            x = (x * 1.0001).clamp(0, 1)
+        return self.net(x)
+
+
+def _scripted_slow_net(path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.script(_SlowDigitNet(find_spec("FC100-100-10").build())).save(str(path))
+
+
+def test_a_torchscript_file_is_refused_unless_trusted(qtbot, window, tmp_path):
+    path = tmp_path / "program.pt"
+    _scripted_slow_net(path)
+    asked = []
+    window.ask_trust = lambda given: asked.append(given) or False
+    window.load_weights(path)
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=10000)
+    qtbot.waitUntil(lambda: not window.runner.is_running("load-weights"), timeout=5000)
+    assert "program.pt" not in window.model_panel.names()
+    assert window.active_model_name == DEFAULT_MODEL
+
+
+def test_loading_a_slow_network_never_blocks_the_window(qtbot, window, tmp_path):
+    path = tmp_path / "slow.pt"
+    _scripted_slow_net(path)
+    window.ask_trust = lambda given: True
+    with qtbot.waitSignal(window.sig_network_added, timeout=60000):
+        window.load_weights(path)
+        gap = measure_heartbeat(qtbot, 0.5)
+    assert gap < 0.1, f"the event loop stalled {gap * 1000:.0f} ms while a network loaded"
+    qtbot.waitUntil(lambda: window.original_probabilities is not None, timeout=60000)
+
+
+def test_closing_while_a_worker_ignores_cancel_takes_under_a_second(qtbot, settings_file):
+    main = open_window(qtbot, settings_file)
+    release = []
+
+    def stubborn(monitor):  # stands for a network stuck in its own code, deaf to Cancel
+        while not release:
+            time.sleep(0.01)
+
+    main.runner.start("stubborn", stubborn)
+    started = time.perf_counter()
+    main.close()
+    elapsed = time.perf_counter() - started
+    release.append(True)
+    qtbot.waitUntil(lambda: main.runner.pool.activeThreadCount() == 0, timeout=5000)
+    assert elapsed < 1.2, f"closing waited {elapsed:.2f} s"
+
+
+def test_a_dropped_image_is_decoded_off_the_gui_thread(qtbot, window, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "big.png"
+    Image.fromarray((np.random.default_rng(0).random((3000, 3000)) * 255).astype(np.uint8)).save(path)
+    with qtbot.waitSignal(window.image_source.sig_image_chosen, timeout=30000):
+        started = time.perf_counter()
+        drop_file(window, path)
+        returned = time.perf_counter() - started
+    assert returned < 0.1, f"the drop handler took {returned:.2f} s"
+    assert window.choice.source == "big.png"
+
+
+def test_reading_an_image_folder_can_be_cancelled(qtbot, window, tmp_path):
+    from PIL import Image
+
+    for number in range(400):
+        Image.new("L", (300, 300), number % 256).save(tmp_path / f"{number}.png")
+    explorer = window.unit_explorer
+    window.tabs.setCurrentWidget(explorer)
+    before = explorer.dataset
+    explorer.open_folder(tmp_path)
+    qtbot.waitUntil(lambda: explorer.cancel.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: explorer.progress.value() > 0, timeout=10000)
+    qtbot.mouseClick(explorer.cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.runner.is_running("units-data"), timeout=2000)
+    assert explorer.dataset is before
+    assert explorer.progress.format().startswith("cancelled")
