@@ -102,7 +102,7 @@ def measure(repeat: int, hogs: int) -> dict:
                 times.append(milliseconds)
                 counts.add(count)
                 print(f"  {name:<20} {'beside the hog' if busy else 'alone':<15} {milliseconds:8.1f} ms per image "
-                      f"({count} threads)", flush=True)
+                      f"({count} thread{'' if count == '1' else 's'})", flush=True)
             figures[name, busy] = (statistics.median(times), "/".join(sorted(counts)))
     return figures
 

@@ -322,12 +322,17 @@ def _check_search_options(args) -> None:
 
 
 def _check_architecture_file(args) -> None:
-    """--architecture describes a state dict; a TorchScript file carries its own."""
+    """--architecture describes a state dict; a TorchScript file carries its own, and only it has code to trust."""
     from blindspot_gui.core.weights import is_torchscript
 
-    if args.architecture and args.model_file and Path(args.model_file).is_file() and is_torchscript(args.model_file):
+    if not (args.model_file and Path(args.model_file).is_file()):
+        return
+    scripted = is_torchscript(args.model_file)
+    if args.architecture and scripted:
         raise UsageError(f"--architecture is not used: '{args.model_file}' is TorchScript, which carries its own "
                          "architecture — leave it out")
+    if args.trust_code and not scripted:
+        raise UsageError(f"--trust-code is not used: '{args.model_file}' holds weights, not code — leave it out")
 
 
 def _search_config(base, args):

@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc  # noqa: E402
 import gzip  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -17,6 +18,14 @@ def isolated_user_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     return tmp_path / "blindspot_home"
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_each_test():
+    """Closed windows are collected here, on the GUI thread (the window turns automatic collection off, see
+    blindspot_gui.qt.task_runner.collect_garbage_on_the_gui_thread), so memory stays bounded over the suite."""
+    yield
+    gc.collect()
 
 
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:

@@ -86,3 +86,25 @@ def test_a_damaged_checkpoint_starts_the_run_again(tmp_path, slice_of_mnist):
     _, curve = advtrain.train_adversarially(small_spec(epochs=1), data=slice_of_mnist, checkpoint=checkpoint,
                                             distortion_images=10)
     assert [point.epoch for point in curve] == [1]
+
+
+@pytest.mark.parametrize("damage", ["no model", "wrong shapes", "no pools", "history of junk"])
+def test_a_checkpoint_that_loads_but_does_not_fit_starts_the_run_again(tmp_path, slice_of_mnist, damage):
+    spec = small_spec(epochs=1)
+    checkpoint = tmp_path / "run.pt"
+    state = {"model": spec.build().state_dict(), "optimizer": {}, "schedule": {}, "pools": {"input": {}},
+             "generator": torch.Generator().get_state(), "history": [], "epoch": 1}
+    if damage == "no model":
+        del state["model"]
+    elif damage == "wrong shapes":
+        state["model"] = {name: tensor[..., :1] for name, tensor in state["model"].items()}
+    elif damage == "no pools":
+        del state["pools"]
+    else:
+        state["history"] = [{"epoch": "x", "surprise": 1}]
+    torch.save(state, checkpoint)
+    messages = []
+    _, curve = advtrain.train_adversarially(spec, Monitor(on_progress=lambda _, message: messages.append(message)),
+                                            data=slice_of_mnist, checkpoint=checkpoint, distortion_images=10)
+    assert [point.epoch for point in curve] == [1]
+    assert any("does not fit this run" in message for message in messages)

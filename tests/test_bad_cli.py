@@ -371,3 +371,11 @@ def test_every_error_is_one_line_without_a_traceback(tmp_path, capsys):
         assert main(arguments) == 1, arguments
         captured = capsys.readouterr()
         assert message in one_error_line(captured.err, arguments[0]) and captured.out == "", arguments
+
+
+def test_trust_code_is_refused_for_a_file_that_holds_weights_not_code(tmp_path, capsys):
+    weights = tmp_path / "weights.pt"
+    torch.save(find_spec("FC100-100-10").build().state_dict(), weights)
+    code = main(["attack", "--model-file", str(weights), "--architecture", "resnet18", "--trust-code",
+                 "--image", str(CAT)])
+    assert code == 2 and "--trust-code is not used" in one_error_line(capsys.readouterr().err, "attack")

@@ -91,6 +91,15 @@ def test_a_1x60000_strip_becomes_a_photo_and_a_digit_in_little_memory_and_time(t
     assert digit.shape == (28, 28) and digit.max() > 0.5
 
 
+def test_a_strip_declaring_millions_of_pixels_on_one_side_is_refused_before_it_is_decoded(tmp_path):
+    path = tmp_path / "long.png"
+    write_png(path, 39_000_000, 1)
+    for read in (load_digit_image, lambda p: prepare_photo(read_image(p)), lambda p: read_image(p, shorter_side=256)):
+        with bounded(megabytes=100):
+            with pytest.raises(ImageFileError, match=r"'long.png' is 39,000,000x1 pixels; no side may be longer"):
+                read(path)
+
+
 def test_a_huge_png_is_refused_before_it_is_decoded(tmp_path):
     path = tmp_path / "huge.png"
     write_png(path, 13000, 13000, ink_rows=range(6000, 7000), ink=b"\xff" * 1000)

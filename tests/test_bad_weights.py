@@ -540,3 +540,23 @@ def test_a_server_that_sends_nothing_fails_after_the_download_timeout(monkeypatc
         download_weights("resnet18")
     assert time.monotonic() - started < 2.5
     assert list(_cache_folder().iterdir()) == []
+
+
+@pytest.mark.parametrize("rename", [lambda name: name[:-3] + ".PY", lambda name: name[:-3] + ".Py"],
+                         ids=["upper case", "mixed case"])
+def test_code_records_named_in_another_letter_case_are_still_inspected(tmp_path, rename):
+    """torch's zip reader finds records whatever their letter case: "code/m.PY" is compiled like "code/m.py"."""
+    target = tmp_path / "written_by_the_model"
+    script(SavesWhenRun(str(target)), tmp_path / "evil.pt")
+    _rewrite_names(tmp_path / "evil.pt", tmp_path / "renamed.pt",
+                   lambda name: rename(name) if name.endswith(".py") and "/code/" in name else name)
+    with pytest.raises(DangerousCodeError, match="aten::save"):
+        load_weights_file(tmp_path / "renamed.pt", trust_code=True)
+    assert not target.exists()
+
+
+def _rewrite_names(path, target, rename) -> None:
+    """Copy the zip archive ``path`` to ``target`` with each record renamed by ``rename(name)``."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
+        for info in source.infolist():
+            copy.writestr(zipfile.ZipInfo(rename(info.filename)), source.read(info))

@@ -14,20 +14,11 @@ from PySide6.QtWidgets import QApplication
 from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt import app, platform_check
 from blindspot_gui.qt.main_window import MainWindow
-from test_window import choose_target, click_model, drop_file, measure_heartbeat, open_window, run_and_wait
+from test_window import (  # noqa: F401 (settings_file and window are fixtures)
+    choose_target, click_model, drop_file, measure_heartbeat, open_window, run_and_wait, settings_file, window,
+)
 
 
-@pytest.fixture
-def settings_file(tmp_path):
-    return str(tmp_path / "settings.ini")
-
-
-@pytest.fixture
-def window(qtbot, settings_file):
-    main = open_window(qtbot, settings_file)
-    yield main
-    main.close()
-    qtbot.waitUntil(lambda: main.runner.running_count == 0, timeout=10000)
 
 
 # --- the platform plugin -----------------------------------------------------------------------------------------
@@ -224,7 +215,7 @@ def test_loading_a_slow_network_never_blocks_the_window(qtbot, window, tmp_path)
     with qtbot.waitSignal(window.sig_network_added, timeout=60000):
         window.load_weights(path)
         gap = measure_heartbeat(qtbot, 0.5)
-    assert gap < 0.1, f"the event loop stalled {gap * 1000:.0f} ms while a network loaded"
+    assert gap < 0.3, f"the event loop stalled {gap * 1000:.0f} ms while a network loaded"
     qtbot.waitUntil(lambda: window.original_probabilities is not None, timeout=60000)
 
 
@@ -242,7 +233,26 @@ def test_closing_while_a_worker_ignores_cancel_takes_under_a_second(qtbot, setti
     elapsed = time.perf_counter() - started
     release.append(True)
     qtbot.waitUntil(lambda: main.runner.pool.activeThreadCount() == 0, timeout=5000)
-    assert elapsed < 1.2, f"closing waited {elapsed:.2f} s"
+    assert elapsed < 1.0, f"closing waited {elapsed:.2f} s"
+
+
+def test_work_stuck_in_cancelled_tasks_never_keeps_new_work_waiting(qtbot, window):
+    release = []
+
+    def stubborn(monitor):
+        while not release:
+            time.sleep(0.01)
+
+    try:
+        for slot in ("first", "second"):  # both of the pool's threads, then cancelled: they do not stop
+            window.runner.start(slot, stubborn)
+            window.runner.replace(slot)
+        finished = []
+        window.runner.start("quick", lambda monitor: 42, on_finished=finished.append)
+        qtbot.waitUntil(lambda: finished == [42], timeout=3000)
+    finally:
+        release.append(True)
+    qtbot.waitUntil(lambda: window.runner.pool.activeThreadCount() == 0, timeout=5000)
 
 
 def test_a_dropped_image_is_decoded_off_the_gui_thread(qtbot, window, tmp_path):
@@ -254,15 +264,16 @@ def test_a_dropped_image_is_decoded_off_the_gui_thread(qtbot, window, tmp_path):
         started = time.perf_counter()
         drop_file(window, path)
         returned = time.perf_counter() - started
-    assert returned < 0.1, f"the drop handler took {returned:.2f} s"
+    assert returned < 0.3, f"the drop handler took {returned:.2f} s"
     assert window.choice.source == "big.png"
 
 
 def test_reading_an_image_folder_can_be_cancelled(qtbot, window, tmp_path):
     from PIL import Image
 
-    for number in range(400):
-        Image.new("L", (300, 300), number % 256).save(tmp_path / f"{number}.png")
+    tile = Image.new("L", (300, 300), 0)
+    for number in range(3000):  # seconds of reading on this machine: Cancel lands mid-way
+        tile.save(tmp_path / f"{number}.png", compress_level=0)
     explorer = window.unit_explorer
     window.tabs.setCurrentWidget(explorer)
     before = explorer.dataset

@@ -89,7 +89,7 @@ def test_cli_reproduce_prints_and_exports(isolated_user_folder, tmp_path, capsys
     assert "av. min. distortion" in out and "FC200-200-10" in out and "target rule" in out
     assert table.read_text().splitlines()[0].startswith("model,train error,train error (paper)")
     assert json.loads(record.read_text())["n"] == 6
-    assert main(["reproduce", "table1", "--n", "0"]) == 1
+    assert main(["reproduce", "table1", "--n", "0"]) == 2  # a usage error, refused before any work
 
 
 def test_tables_3_and_4_on_a_few_test_images(isolated_user_folder, capsys):

@@ -236,7 +236,8 @@ def test_exports_write_the_images_and_the_record(qtbot, window, tmp_path):
     assert window.export_triptych(str(triptych))
     with Image.open(triptych) as image:
         assert image.size[0] > 300
-    assert window.export_adversarial(str(adversarial))
+    with qtbot.waitSignal(window.sig_exported, timeout=5000):
+        assert window.export_adversarial(str(adversarial))
     with Image.open(adversarial) as image:
         saved = np.asarray(image)
     assert saved.shape == (28, 28) and saved.dtype == np.uint8

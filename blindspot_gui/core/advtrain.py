@@ -219,6 +219,29 @@ def _load_checkpoint(path: Path | None) -> dict | None:
         return None
 
 
+def _resume(state, model, optimizer, schedule, pools, generator, fresh: nn.Module) -> tuple[list[dict], int]:
+    """Restore a checkpoint into the run's objects; (history, first epoch to run). Raises on a checkpoint that
+    does not fit (missing keys, wrong shapes, pools of another size) before the caller has used anything of it."""
+    fresh.load_state_dict(state["model"])  # shapes and names checked on a spare copy first
+    pool_states = {pool.layer: state["pools"][pool.layer] for pool in pools}
+    for layer, pool_state in pool_states.items():
+        examples, labels = pool_state["examples"], pool_state["labels"]
+        if not (isinstance(examples, torch.Tensor) and isinstance(labels, torch.Tensor) and len(examples) == len(labels)
+                and labels.dtype == torch.long and examples.dtype == torch.float32):
+            raise ValueError(f"the pool of layer {layer} is malformed")
+    history = [dict(point) for point in state["history"]]
+    for point in history:
+        AdvTrainReport(**point)
+    first_epoch = int(state["epoch"]) + 1
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    for pool in pools:
+        pool.restore(pool_states[pool.layer])
+    generator.set_state(state["generator"])
+    return history, first_epoch
+
+
 def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu",
                         data: Dataset | None = None, checkpoint: Path | None = None,
                         distortion_images: int = PROBE_IMAGES) -> tuple[nn.Module, list[AdvTrainReport]]:
@@ -245,14 +268,12 @@ def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device:
     first_epoch = 1
     state = _load_checkpoint(checkpoint)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        for pool in pools:
-            pool.restore(state["pools"][pool.layer])
-        generator.set_state(state["generator"])
-        history = list(state["history"])
-        first_epoch = int(state["epoch"]) + 1
+        try:
+            history, first_epoch = _resume(state, model, optimizer, schedule, pools, generator, spec.build())
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+            monitor.progress(0.0, f"checkpoint {checkpoint.name} does not fit this run ({error!r:.80}): starting again")
+            checkpoint.unlink(missing_ok=True)
+            return train_adversarially(spec, monitor, device, data, checkpoint, distortion_images)
         for point in history:
             monitor.partial(AdvTrainReport(**point))
     for epoch in range(first_epoch, recipe.epochs + 1):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blindspot_gui.core.images import file_kind, open_regular_file
+from blindspot_gui.core.files import file_kind, open_regular_file
 from blindspot_gui.core.resources import resource_path
 
 

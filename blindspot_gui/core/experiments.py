@@ -350,7 +350,12 @@ def _attacked_table(experiment: str, names, split: str, n: int | None, rule: str
 
 @contextlib.contextmanager
 def fixed_threads(count: int = EXPERIMENT_THREADS):
-    """Run the block with ``count`` intra-op threads (in this thread), then restore the previous count."""
+    """Run the block with ``count`` intra-op threads, then restore the previous count.
+
+    torch's count is set for the calling thread and becomes the one new threads start with, so work
+    started elsewhere while an experiment runs (a search in the window) also gets ``count`` threads;
+    its results do not depend on it.
+    """
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:

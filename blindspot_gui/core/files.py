@@ -12,9 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
+
+
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once, while the module is imported (os.umask can only be read by setting it)
 
 
 class OutputError(OSError):
@@ -35,6 +40,14 @@ def _fsync_folder(folder: Path) -> None:
         os.close(handle)
 
 
+def _mode_for(path: Path) -> int:
+    """The permissions a new file gets (as open() would give it), or those of the file it replaces."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_file(path, suffix: str = ".part") -> Iterator[BinaryIO]:
     """A binary stream whose contents replace ``path`` only if the ``with`` block ends without an error."""
@@ -47,6 +60,8 @@ def atomic_file(path, suffix: str = ".part") -> Iterator[BinaryIO]:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
+            if hasattr(os, "fchmod"):  # not on Windows before Python 3.13, where files have no such modes
+                os.fchmod(stream.fileno(), _mode_for(path))
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -105,3 +120,25 @@ def check_writable_folder(folder, what: str = "output folder") -> Path:
         raise OutputError(f"cannot create {what} '{folder}': {error.strerror or error}.") from None
     check_writable(folder / ".blindspot-write-check", what)
     return folder
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this ``st_mode`` is, in words ("regular file", "folder", "device", "named pipe", ...)."""
+    kinds = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"),
+             (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"), (stat.S_ISSOCK, "socket"))
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def open_regular_file(path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file (after symbolic links), else raise OSError saying what
+    it is. Opening never blocks: a named pipe or a device is refused, not waited on or read without end."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = file_kind(os.fstat(descriptor).st_mode)
+        if kind != "regular file":
+            raise OSError(f"'{path}' is a {kind}, not a regular file")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from blindspot_gui.core.files import open_regular_file
 from blindspot_gui.core.monitor import Monitor
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ INK_THRESHOLD = 0.1
 
 IMAGE_FILE_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.bmp", "*.gif", "*.tif", "*.tiff", "*.webp")
 
+MAX_IMAGE_SIDE = 65_535
+"""Longest side an image may have (JPEG's limit): a strip of a few bytes declaring a side of millions of pixels
+would otherwise cost hundreds of MB while staying under MAX_IMAGE_PIXELS."""
 MAX_IMAGE_PIXELS = 40_000_000
 """Most pixels an image may have when decoded: 40 megapixels (a 7300x5475 photo, 160 MB at 4 bytes a pixel).
 Checked on the file's header, before anything is decoded, so a tiny file declaring a huge image costs nothing.
@@ -57,28 +60,6 @@ class ConvertedImage:
     @property
     def description(self) -> str:
         return ", ".join(self.steps) if self.steps else "used as it is (already a 28x28 MNIST-style image)"
-
-
-def file_kind(mode: int) -> str:
-    """What a file of this ``st_mode`` is, in words ("regular file", "folder", "device", "named pipe", ...)."""
-    kinds = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"),
-             (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"), (stat.S_ISSOCK, "socket"))
-    return next((name for test, name in kinds if test(mode)), "special file")
-
-
-def open_regular_file(path) -> BinaryIO:
-    """Open ``path`` for reading only if it is a regular file (after symbolic links), else raise OSError saying what
-    it is. Opening never blocks: a named pipe or a device is refused, not waited on or read without end."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        kind = file_kind(os.fstat(descriptor).st_mode)
-        if kind != "regular file":
-            raise OSError(f"'{path}' is a {kind}, not a regular file")
-        os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb")
-    except BaseException:
-        os.close(descriptor)
-        raise
 
 
 def read_image(path, shorter_side: int | None = None) -> Image.Image:
@@ -121,8 +102,13 @@ def _open_image_file(path: Path) -> BinaryIO:
 
 
 def _check_pixels(image: Image.Image, path: Path) -> None:
-    """Refuse an image whose decoded size is over MAX_IMAGE_PIXELS, from its header alone."""
+    """Refuse an image whose decoded size is over MAX_IMAGE_PIXELS or whose side is over MAX_IMAGE_SIDE, from its
+    header alone."""
     width, height = image.size
+    if max(width, height) > MAX_IMAGE_SIDE:
+        raise ImageFileError(
+            f"'{path.name}' is {width:,}x{height:,} pixels; no side may be longer than {MAX_IMAGE_SIDE:,} pixels "
+            "(JPEG's own limit). Crop or scale it down and open it again.")
     if width * height > MAX_IMAGE_PIXELS:
         raise ImageFileError(
             f"'{path.name}' is {width:,}x{height:,} pixels ({width * height / 1e6:.0f} megapixels); images of at most "

@@ -252,21 +252,34 @@ def _global_problem(module: str, name: str) -> str | None:
 def find_dangerous_code(archive: zipfile.ZipFile) -> str | None:
     """The first file-system, process or unknown operation in a TorchScript archive, as "<what> (<member>)", or None.
 
-    Reads every member whose name ends in ``.py`` (the code ``torch.jit.load`` compiles) and every
-    pickle (``data.pkl``, ``constants.pkl`` and the others); nothing is loaded or run.
+    Reads every member that is code (a name ending in ``.py``, or anything in a ``code`` folder: what
+    ``torch.jit.load`` compiles) and every pickle (``data.pkl``, ``constants.pkl`` and the others);
+    nothing is loaded or run. Names are compared without regard to case, as torch's zip reader finds
+    them, so ``code/m.PY`` is inspected like ``code/m.py``.
     """
     for info in archive.infolist():
         name = info.filename
-        if name.endswith(".py"):
+        kind = member_kind(name)
+        if kind == "code":
             try:
                 source = archive.read(info).decode("utf-8")
             except UnicodeDecodeError:
                 return f"code that is not text in {name}"
             problem = code_problem(source)
-        elif name.endswith(".pkl") or name.endswith("_pkl"):
+        elif kind == "pickle":
             problem = pickle_problem(archive.read(info))
         else:
             continue
         if problem:
             return f"{problem} ({name})"
+    return None
+
+
+def member_kind(name: str) -> str | None:
+    """"pickle", "code" or None (tensor data and version records) for an archive member's name, in any case."""
+    lower = name.lower().replace("\\", "/")
+    if lower.endswith(".pkl") or lower.endswith("_pkl"):
+        return "pickle"
+    if lower.endswith(".py") or "code" in lower.split("/")[:-1]:
+        return "code"
     return None

@@ -211,9 +211,10 @@ def check_archive(path: Path, data: bytes | None = None) -> None:
             records = archive.infolist()
     except Exception as error:  # zipfile fails in many ways on damaged archives
         raise WeightsError(f"'{path.name}' is a damaged weights archive ({first_line(error)}).") from None
-    names = [record.filename for record in records]
+    names = [record.filename.lower() for record in records]  # torch's zip reader finds names in any case
     if len(set(names)) != len(names):
-        raise WeightsError(f"'{path.name}' is a damaged weights archive: it holds two records of the same name.")
+        raise WeightsError(f"'{path.name}' is a damaged weights archive: it holds two records of the same name "
+                           "(letter case aside).")
     if sum(record.compress_size for record in records) > size or any(
         record.compress_type == zipfile.ZIP_STORED and record.file_size != record.compress_size for record in records
     ):

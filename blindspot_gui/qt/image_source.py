@@ -97,6 +97,7 @@ class ImageSource(QWidget):
         self.strip.setFixedHeight(THUMBNAIL_SIZE + 30)
         self.strip.setMovement(QListWidget.Movement.Static)
         self.caption = QLabel("")
+        self._caption_before = ""
         self.caption.setObjectName("image_caption")
         self.caption.setWordWrap(True)
 
@@ -132,7 +133,8 @@ class ImageSource(QWidget):
     def open_path(self, path) -> None:
         """Read and convert the image file at ``path`` in the background; a failure is reported, the current image kept."""
         name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
-        self._caption_before = self.caption.text()
+        if not self.runner.is_running("open-image"):  # else it says "reading" another file: keep the one before
+            self._caption_before = self.caption.text()
         self.caption.setText(f"reading <b>{name}</b>…")
         self.runner.start("open-image", lambda monitor: load_digit_image(path),
                           on_finished=lambda converted: self._use_file(name, converted),

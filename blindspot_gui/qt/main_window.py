@@ -7,7 +7,6 @@ function started through the TaskRunner, and the window only shows what comes ba
 from __future__ import annotations
 
 import copy
-import json
 import random
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 from blindspot_gui.core.attack.noise import gaussian_noise_error
 from blindspot_gui.core.attack.search import AttackConfig, AttackResult, SearchProgress, blindspot_search
 from blindspot_gui.core.data import MNIST_CLASS_NAMES, load_mnist
+from blindspot_gui.core.files import atomic_write, atomic_write_json
 from blindspot_gui.core.images import save_grey_png
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
 from blindspot_gui.core.training import train_model, warm_up
@@ -56,6 +56,8 @@ NOISE_DRAWS = 100
 SEARCH_ANIMATION_INTERVAL = 0.02
 """Seconds between two frames of the search's animation (and points of its distortion curve)."""
 FONT_RANGE = (8, 32)
+CLOSE_WAIT_MS = 700
+"""How long closing waits for workers to honour Cancel (a stuck one is left behind: see app.main)."""
 GOOD, BAD = "#1a7f37", "#c0392b"
 
 
@@ -69,6 +71,8 @@ class MainWindow(QMainWindow):
     sig_training_finished = Signal(str)
     sig_message = Signal(str)
     """A message shown to the user in a dialog (errors and warnings)."""
+    sig_exported = Signal(str)
+    """The path of an adversarial image saved (and checked) in the background."""
     sig_network_added = Signal(str)
     """The name under which a user's weights file joined the Networks panel."""
 
@@ -720,26 +724,39 @@ class MainWindow(QMainWindow):
         return True
 
     def export_adversarial(self, path: str | None = None) -> bool:
-        """Save the adversarial image as an 8-bit PNG and check that, rounded to 8 bits, it still fools the model."""
+        """Save the adversarial image as an 8-bit PNG and check that, rounded to 8 bits, it still fools the model.
+
+        Both run in a worker (the check runs the network); True once started, ``sig_exported`` when done.
+        """
         if not self._need_result() or not (path := self._ask_path(
                 "Save the adversarial image", "adversarial.png", "PNG (*.png)", path)):
             return False
-        try:
-            rounded = save_grey_png(self.result.adversarial[0], path)
-        except OSError as error:
-            self.show_message(f"Could not write {path}: {error}")
-            return False
-        try:
-            answer = int(class_probabilities(self.models.get(self.result_model), rounded).argmax())
-        except (WeightsError, KeyError) as error:
-            self.show_message(f"Saved {path}, but could not check it against {self.result_model}: {error}")
-            return True
-        if answer == self.result.adversarial_prediction:
-            self.statusBar().showMessage(f"Saved {path}; rounded to 8 bits it still makes {self.result_model} say {answer}.")
-            return True
-        self.show_message(f"Saved {path}, but rounded to 8 bits the image no longer fools {self.result_model}: "
-                          f"it says {answer} again. The blind spot is thinner than one grey level.")
+        result, name, models = self.result, self.result_model, self.models
+
+        def job(monitor):
+            rounded = []
+            atomic_write(path, lambda stream: rounded.append(save_grey_png(result.adversarial[0], stream)))
+            rounded = rounded[0]
+            try:
+                return int(class_probabilities(models.get(name), rounded).argmax()), None
+            except Exception as error:  # saved; only the check failed
+                return None, describe_error(error)
+
+        self.runner.start("export", job, on_finished=lambda outcome: self._on_adversarial_saved(path, name, result,
+                                                                                                 *outcome),
+                          on_failed=lambda message: self.show_message(f"Could not write {path}: {message}"))
         return True
+
+    def _on_adversarial_saved(self, path: str, name: str, result: AttackResult, answer: int | None,
+                              problem: str | None) -> None:
+        if answer is None:
+            self.show_message(f"Saved {path}, but could not check it against {name}: {problem}")
+        elif answer == result.adversarial_prediction:
+            self.statusBar().showMessage(f"Saved {path}; rounded to 8 bits it still makes {name} say {answer}.")
+        else:
+            self.show_message(f"Saved {path}, but rounded to 8 bits the image no longer fools {name}: "
+                              f"it says {answer} again. The blind spot is thinner than one grey level.")
+        self.sig_exported.emit(path)
 
     def export_record(self, path: str | None = None) -> bool:
         if not self._need_result() or not (path := self._ask_path(
@@ -748,7 +765,7 @@ class MainWindow(QMainWindow):
         record = {"model": self.result_model, "image": self.choice.source if self.choice else None,
                   "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self.result.to_record()}
         try:
-            Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            atomic_write_json(path, record, indent=2)
         except OSError as error:
             self.show_message(f"Could not write {path}: {error}")
             return False
@@ -777,7 +794,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.save_settings()
-        self.runner.shutdown(1000)
+        self.runner.shutdown(CLOSE_WAIT_MS)
         super().closeEvent(event)
 
 

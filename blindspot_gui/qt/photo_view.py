@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from blindspot_gui.core.attack.search import AttackResult, SearchProgress, blindspot_search
+from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, save_rgb_png
 from blindspot_gui.core.imagenet import (
     DEFAULT_PHOTO_MODEL,
@@ -798,7 +799,7 @@ class PhotoView(QWidget):
                                          result.target)
             if kept is None:
                 raise WeightsError("rounded to 8 bits, the photo no longer fools the network even with 4 times the change")
-            save_rgb_png(kept[0], path)
+            atomic_write(path, lambda stream: save_rgb_png(kept[0], stream))
             return kept[1]
 
         self.runner.start("photo-save", job, on_finished=lambda scale: self._saved(path, scale),

@@ -16,11 +16,14 @@ import traceback
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from blindspot_gui.core.monitor import Cancelled, Monitor
 
 PROGRESS_INTERVAL = 0.05
 """Seconds between two progress or partial signals of one task."""
+STUCK_THREADS = 4
+"""Threads added at most for cancelled tasks that have not stopped yet."""
 
 
 class TaskSignals(QObject):
@@ -32,6 +35,19 @@ class TaskSignals(QObject):
     sig_failed = Signal(object)
     """The exception the job raised."""
     sig_cancelled = Signal()
+
+
+_COLLECTOR: GarbageCollector | None = None
+
+
+def collect_garbage_on_the_gui_thread() -> None:
+    """Python's cycle collector runs in whichever thread happens to allocate; when a worker's collection destroys
+    Qt objects (a closed window's menus) while the GUI thread waits on Qt's locks, both wait for ever (seen in the
+    test suite). So automatic collection is turned off and done by a timer on the GUI thread instead, with
+    pyqtgraph's GarbageCollector. Idempotent; call it on the GUI thread."""
+    global _COLLECTOR
+    if _COLLECTOR is None:
+        _COLLECTOR = GarbageCollector(interval=0.5)
 
 
 def describe_error(error: BaseException) -> str:
@@ -152,7 +168,9 @@ class TaskRunner(QObject):
 
     def __init__(self, parent=None, max_threads: int = 2):
         super().__init__(parent)
+        collect_garbage_on_the_gui_thread()  # workers run Python: their collections must not destroy Qt objects
         self.pool = QThreadPool()
+        self.max_threads = max_threads
         self.pool.setMaxThreadCount(max_threads)
         self._numbers = itertools.count(1)
         self._current: dict[str, Task] = {}
@@ -190,9 +208,16 @@ class TaskRunner(QObject):
         task.signals.sig_cancelled.connect(relay.on_cancelled)
         self._current[slot] = task
         self._alive.add(task)
+        self._make_room()
         self.pool.start(task)
         self.sig_task_started.emit(slot)
         return task
+
+    def _make_room(self) -> None:
+        """A thread more for each cancelled task still running (a network stuck in its own code, deaf to Cancel),
+        up to STUCK_THREADS more, so that such tasks never keep new work waiting."""
+        stuck = sum(task.monitor.cancelled and not task.done for task in self._alive)
+        self.pool.setMaxThreadCount(self.max_threads + min(stuck, STUCK_THREADS))
 
     def is_current(self, task: Task) -> bool:
         return self._current.get(task.slot) is task

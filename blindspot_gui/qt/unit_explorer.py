@@ -47,6 +47,8 @@ from blindspot_gui.core.resources import resource_path
 from blindspot_gui.qt.image_source import ImageChoice, pixmap_of
 
 TILE = 50
+CANCELLABLE_SLOTS = ("units", "units-data")
+"""The runner slots of this tab that Cancel stops: ranking images along directions, reading a folder."""
 
 
 class ImageTile(QLabel):
@@ -130,6 +132,8 @@ class UnitExplorer(QWidget):
         self.cache = ActivationCache()
         self.random_seed = 1
         self.data_note = ""
+        self._loaded_name: str | None = None
+        """The network just loaded in the background (listed without checking the cache again)."""
         self.quiz_order: tuple[str, str] | None = None
         self.test_set = dataset
         self.data = QComboBox()
@@ -228,6 +232,8 @@ class UnitExplorer(QWidget):
         self.reveal_button.clicked.connect(self.reveal)
         self.compare.clicked.connect(self.compare_purity)
         self.cancel.clicked.connect(self._cancel_work)
+        self.runner.sig_task_started.connect(self._update_cancel)
+        self.runner.sig_task_ended.connect(self._update_cancel)
 
     def set_model_names(self, names, reload: bool = True) -> None:
         """The networks to choose from (after a file was loaded or a model trained); keeps the choice.
@@ -248,9 +254,10 @@ class UnitExplorer(QWidget):
     def _on_model_changed(self, *_):
         name = self.model.currentText()
         self.runner.replace("units-data")  # a folder read for the previous network is not wanted any more
-        if name and is_photo_model_name(name) and find_photo_model(name).name not in self.models.loaded():
+        if name and name != self._loaded_name and self._cache_name(name) not in self.models.loaded():
             self._load_in_background(name)
             return
+        self._loaded_name = None
         try:
             model = self.models.get(name) if name else None
             names = layer_names(model) if model is not None else []
@@ -269,15 +276,24 @@ class UnitExplorer(QWidget):
         if self._fit_data_to(model):
             self.refresh()
 
+    @staticmethod
+    def _cache_name(name: str) -> str:
+        """The name the model cache keeps ``name`` under."""
+        return find_photo_model(name).name if is_photo_model_name(name) else name
+
     def _load_in_background(self, name: str) -> None:
-        """A photo network takes seconds to load: in the runner, then the layers are listed."""
+        """Networks are read from their files in the runner (a photo network takes seconds), then the layers listed."""
         models = self.models
         self.layer.blockSignals(True)
         self.layer.clear()  # no ranking with the previous network's layers meanwhile
         self.layer.blockSignals(False)
         self.progress.setFormat(f"loading {name}…")
-        self.runner.start("units-model", lambda _monitor: models.get(name),
-                          on_finished=lambda _model: self._on_model_changed(), on_failed=self._on_failed)
+
+        def loaded(_model) -> None:
+            self._loaded_name = name  # listed now, even if the cache keeps it under another name
+            self._on_model_changed()
+
+        self.runner.start("units-model", lambda _monitor: models.get(name), on_finished=loaded, on_failed=self._on_failed)
 
     def _fit_data_to(self, model) -> bool:
         """Photos for a photo network, digits for a digit network; False while photos are being read."""
@@ -318,34 +334,35 @@ class UnitExplorer(QWidget):
         network, as photos."""
         photos = self.wants_photos
         self.progress.setFormat(f"reading {folder}…")
-        self.cancel.setEnabled(True)
         self.runner.start("units-data", lambda monitor: load_image_folder(folder, photos=photos, monitor=monitor),
                           on_finished=self._on_folder_loaded, on_failed=self._on_folder_failed,
                           on_progress=lambda fraction, message: self._show_reading(folder, fraction),
                           on_cancelled=self._on_folder_cancelled)
 
+    def _update_cancel(self, slot: str) -> None:
+        """Cancel is enabled exactly while this tab ranks images or reads a folder."""
+        if slot in CANCELLABLE_SLOTS:
+            self.cancel.setEnabled(any(self.runner.is_running(name) for name in CANCELLABLE_SLOTS))
+
     def _cancel_work(self) -> None:
         """Cancel ranking and reading a folder, whichever is under way."""
-        self.runner.cancel("units")
-        self.runner.cancel("units-data")
+        for slot in CANCELLABLE_SLOTS:
+            self.runner.cancel(slot)
 
     def _show_reading(self, folder, fraction: float) -> None:
         self.progress.setValue(int(1000 * fraction))
         self.progress.setFormat(f"reading {folder}…  %p%")
 
     def _on_folder_cancelled(self) -> None:
-        self.cancel.setEnabled(False)
         self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
         self.progress.setFormat("cancelled: the images in use are unchanged")
 
     def _on_folder_failed(self, message: str) -> None:
-        self.cancel.setEnabled(False)
         self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
         self.progress.setFormat("no folder loaded")
         self.statistics.setText(f"Could not use that folder: {message}")
 
     def _on_folder_loaded(self, outcome) -> None:
-        self.cancel.setEnabled(False)
         dataset, skipped = outcome
         self.data.setCurrentIndex(1)
         self.use_dataset(dataset)
@@ -399,7 +416,6 @@ class UnitExplorer(QWidget):
                                 [f"random direction seed {seed + row} of layer {layer}" for row in range(rows)])
             return activations.dimension, units, randoms
 
-        self.cancel.setEnabled(True)
         self.runner.start("units", job, on_finished=self._on_rows_ready, on_progress=self._on_progress,
                           on_failed=self._on_failed, on_cancelled=self._on_cancelled)
 
@@ -408,17 +424,14 @@ class UnitExplorer(QWidget):
         self.progress.setFormat(f"computing {message}  %p%")
 
     def _on_failed(self, message: str) -> None:
-        self.cancel.setEnabled(False)
         self.progress.setFormat("failed")
         self.statistics.setText(f"Could not rank the images: {message}")
 
     def _on_cancelled(self) -> None:
-        self.cancel.setEnabled(False)
         self.progress.setFormat("cancelled: nothing changed")
 
     def _on_rows_ready(self, outcome) -> None:
         dimension, units, randoms = outcome
-        self.cancel.setEnabled(False)
         self.progress.setValue(1000)
         self.progress.setFormat(f"{dimension} dimensions")
         self.first_unit.blockSignals(True)
