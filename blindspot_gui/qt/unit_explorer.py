@@ -132,8 +132,6 @@ class UnitExplorer(QWidget):
         self.cache = ActivationCache()
         self.random_seed = 1
         self.data_note = ""
-        self._loaded_name: str | None = None
-        """The network just loaded in the background (listed without checking the cache again)."""
         self.quiz_order: tuple[str, str] | None = None
         self.test_set = dataset
         self.data = QComboBox()
@@ -254,10 +252,9 @@ class UnitExplorer(QWidget):
     def _on_model_changed(self, *_):
         name = self.model.currentText()
         self.runner.replace("units-data")  # a folder read for the previous network is not wanted any more
-        if name and name != self._loaded_name and self._cache_name(name) not in self.models.loaded():
+        if name and is_photo_model_name(name) and find_photo_model(name).name not in self.models.loaded():
             self._load_in_background(name)
             return
-        self._loaded_name = None
         try:
             model = self.models.get(name) if name else None
             names = layer_names(model) if model is not None else []
@@ -276,24 +273,16 @@ class UnitExplorer(QWidget):
         if self._fit_data_to(model):
             self.refresh()
 
-    @staticmethod
-    def _cache_name(name: str) -> str:
-        """The name the model cache keeps ``name`` under."""
-        return find_photo_model(name).name if is_photo_model_name(name) else name
-
     def _load_in_background(self, name: str) -> None:
-        """Networks are read from their files in the runner (a photo network takes seconds), then the layers listed."""
+        """A photo network takes seconds to load: in the runner, then the layers are listed (a digit network's
+        file is a few hundred kilobytes, read at once)."""
         models = self.models
         self.layer.blockSignals(True)
         self.layer.clear()  # no ranking with the previous network's layers meanwhile
         self.layer.blockSignals(False)
         self.progress.setFormat(f"loading {name}…")
-
-        def loaded(_model) -> None:
-            self._loaded_name = name  # listed now, even if the cache keeps it under another name
-            self._on_model_changed()
-
-        self.runner.start("units-model", lambda _monitor: models.get(name), on_finished=loaded, on_failed=self._on_failed)
+        self.runner.start("units-model", lambda _monitor: models.get(name),
+                          on_finished=lambda _model: self._on_model_changed(), on_failed=self._on_failed)
 
     def _fit_data_to(self, model) -> bool:
         """Photos for a photo network, digits for a digit network; False while photos are being read."""
