@@ -509,7 +509,7 @@ class MainWindow(QMainWindow):
             return
         text = f"says {after}  ({100 * result.probabilities_after[after]:.0f}%)"
         if result.cancelled:
-            text = "cancelled — best so far: " + text
+            text = "cancelled: " + text
         self.viewer.show_adversarial(adversarial, perturbation, text, result.probabilities_after, result.target, BAD)
         if result.distortion == 0:
             self.viewer.show_readout(result.message.capitalize() + ".")

@@ -724,7 +724,7 @@ class PhotoView(QWidget):
         names = self.model.class_names if self.model is not None else []
         after = int(result.adversarial_prediction)
         self.adversarial_panel.show_picture(result.adversarial)
-        self.adversarial_panel.show_answer(("cancelled — best so far: " if result.cancelled else "")
+        self.adversarial_panel.show_answer(("cancelled: " if result.cancelled else "")
                                            + f"{names[after]}  ({100 * result.probabilities_after[after]:.0f}%)",
                                            BAD if result.success else None)
         self.adversarial_panel.classes.show_classes(result.probabilities_after, names, result.target, BAD)
