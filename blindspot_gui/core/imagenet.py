@@ -120,6 +120,12 @@ def classify(model: nn.Module, pixels: np.ndarray) -> np.ndarray:
         return model(batch).softmax(dim=1)[0].cpu().numpy()
 
 
+WHOLE_RESIZE_PIXELS = 4_000_000
+WHOLE_RESIZE_SIDE = 8_000
+"""Photos whose resized copy stays this small (and whose side is at most this long) are resized whole, then
+cropped, as torchvision's transforms do; larger or extreme ones only over their centre crop (see prepare_photo)."""
+
+
 def prepare_photo(image: Image.Image, preprocessing: Preprocessing = PREPROCESSINGS["imagenet"]) -> np.ndarray:
     """The photo as the network sees it, (3, crop, crop) float32 in [0, 1]: shorter side resized, centre cropped.
 
@@ -132,8 +138,13 @@ def prepare_photo(image: Image.Image, preprocessing: Preprocessing = PREPROCESSI
     scale = preprocessing.resize / min(width, height)
     size = (max(crop, round(width * scale)), max(crop, round(height * scale)))
     left, top = (size[0] - crop) // 2, (size[1] - crop) // 2
-    # Only the centre crop is resampled, from its box in the photo: the same pixels as resizing the whole photo and
-    # then cropping, without making a 1x60000 strip into a 256x15,360,000 image (12 GB) on the way.
+    if size[0] * size[1] <= WHOLE_RESIZE_PIXELS and max(width, height) <= WHOLE_RESIZE_SIDE:
+        image = photo_colours(image).resize(size, Image.Resampling.BILINEAR, reducing_gap=None)
+        image = image.crop((left, top, left + crop, top + crop))
+        return (np.asarray(image, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()
+    # Otherwise only the centre crop is resampled, from its box in the photo: the same pixels as resizing the whole
+    # photo and then cropping (up to a grey level), without making a 1x60000 strip into a 256x15,360,000 image
+    # (12 GB) on the way.
     box = (left * width / size[0], top * height / size[1],
            (left + crop) * width / size[0], (top + crop) * height / size[1])
     # A large photo is first box-reduced by a whole factor that leaves it at least 3 times the size it is resized to
