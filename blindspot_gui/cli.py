@@ -171,7 +171,7 @@ def command_models(args) -> int:
 
 
 def command_eval(args) -> int:
-    from blindspot_gui.core.training import measure_errors
+    from blindspot_gui.core.training.loop import measure_errors
 
     spec = find_spec(args.name)
     model = load_zoo_model(spec.name, weights_path=args.weights)
@@ -209,7 +209,7 @@ def check_train(args) -> None:
 
 
 def command_train(args) -> int:
-    from blindspot_gui.core.training import train_model
+    from blindspot_gui.core.training.plain import train_model
 
     code = 0
     for spec in args.specs:

@@ -49,3 +49,32 @@ def tiny_idx_dir(tmp_path):
         write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28)))
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", np.arange(count) % 3)
     return folder
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    """A settings file of the test's own."""
+    return str(tmp_path / "settings.ini")
+
+
+@pytest.fixture
+def window(qtbot, settings_file):
+    """The main window on its own settings file; it must leave no task running behind."""
+    main = open_window(qtbot, settings_file)
+    yield main
+    main.close()
+    assert main.runner.running_count == 0, "a test left a task running"
+
+
+def open_window(qtbot, settings_file):
+    """The main window, shown, once its start-up work is done."""
+    from PySide6.QtCore import QSettings
+
+    from blindspot_gui.qt.main_window import MainWindow  # only the window's tests pay for importing Qt
+
+    main = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat), show_dialogs=False)
+    qtbot.addWidget(main)
+    main.show()
+    qtbot.waitExposed(main)
+    qtbot.waitUntil(lambda: not main.runner.is_running("warm-up"), timeout=10000)
+    return main

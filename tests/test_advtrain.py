@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from blindspot_gui.core import advtrain
+from blindspot_gui.core.training import adversarial as advtrain
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.weights import load_zoo_model

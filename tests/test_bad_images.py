@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from blindspot_gui.core import images, imagenet
+from blindspot_gui.core import image_folders, images, imagenet
 from blindspot_gui.core.data import DatasetError, load_idx_dataset, parse_class_names, read_class_names
-from blindspot_gui.core.images import ImageFileError, load_digit_image, load_image_folder, read_image
+from blindspot_gui.core.image_folders import load_image_folder
+from blindspot_gui.core.images import ImageFileError, load_digit_image, read_image
 from blindspot_gui.core.imagenet import prepare_photo, sample_photos
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.weights import WeightsError
@@ -266,7 +267,7 @@ def test_devices_pipes_and_folders_are_refused_without_blocking(tmp_path):
     (tmp_path / "folder.png").mkdir()
     expected = {"zero.png": "device", "pipe.png": "pipe", "folder.png": "folder", "missing.png": "does not exist"}
     for name, kind in expected.items():
-        error = _in_thread(lambda: read_image(tmp_path / name))
+        error = _in_thread(lambda name=name: read_image(tmp_path / name))
         assert isinstance(error, ImageFileError) and name in str(error), error
         assert kind in str(error).replace(str(tmp_path), ""), error
 
@@ -316,7 +317,7 @@ def test_loading_a_folder_reports_progress_and_can_be_cancelled(tmp_path):
 
 def test_a_folder_with_too_many_files_stops_listing_and_says_so(tmp_path, monkeypatch):
     _digit_folder(tmp_path, 8)
-    monkeypatch.setattr(images, "FOLDER_LIST_LIMIT", 5)
+    monkeypatch.setattr(image_folders, "FOLDER_LIST_LIMIT", 5)
     dataset, skipped = load_image_folder(tmp_path)
     assert len(dataset) == 5
     assert skipped and "more than 5 entries" in skipped[-1]
@@ -324,7 +325,7 @@ def test_a_folder_with_too_many_files_stops_listing_and_says_so(tmp_path, monkey
 
 def test_a_digit_folder_keeps_at_most_its_limit(tmp_path, monkeypatch):
     _digit_folder(tmp_path, 5)
-    monkeypatch.setattr(images, "DIGIT_FOLDER_LIMIT", 3)
+    monkeypatch.setattr(image_folders, "DIGIT_FOLDER_LIMIT", 3)
     dataset, skipped = load_image_folder(tmp_path)
     assert len(dataset) == 3 and skipped == ["003.png", "004.png"]
 

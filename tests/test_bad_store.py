@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import torch
 
-from blindspot_gui.core import advtrain, experiments
+from blindspot_gui.core import experiments
+from blindspot_gui.core.training import adversarial as advtrain
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.units import ActivationCache, capture_activations

@@ -13,10 +13,8 @@ from PySide6.QtWidgets import QApplication
 
 from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt import app, platform_check
-from blindspot_gui.qt.main_window import MainWindow
-from test_window import (  # noqa: F401 (settings_file and window are fixtures)
-    choose_target, click_model, drop_file, measure_heartbeat, open_window, run_and_wait, settings_file, window,
-)
+from conftest import open_window
+from test_window import choose_target, click_model, drop_file, measure_heartbeat, run_and_wait
 
 
 

@@ -145,7 +145,7 @@ def test_real_fashion_mnist_opens_with_its_class_names(tmp_path):
 def test_image_folder_classes_come_from_top_subfolders_and_any_suffix_case(tmp_path):
     from PIL import Image
 
-    from blindspot_gui.core.images import load_image_folder
+    from blindspot_gui.core.image_folders import load_image_folder
 
     for relative in ("cats/a.PNG", "cats/deep/b.png", "dogs/c.JPG", "loose.bmp"):
         path = tmp_path / relative

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from blindspot_gui import api
-from blindspot_gui.core.training import error_rate
+from blindspot_gui.core.training.loop import error_rate
 from blindspot_gui.core.weights import WeightsError, load_zoo_model, model_status, read_state_dict, save_model
 from blindspot_gui.core.zoo import ZOO, find_spec, weight_decay_penalty
 

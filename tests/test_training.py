@@ -10,7 +10,8 @@ import torch
 from blindspot_gui.cli import main
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Cancelled, Monitor
-from blindspot_gui.core.training import EpochReport, random_shift, train_model
+from blindspot_gui.core.training.loop import EpochReport, random_shift
+from blindspot_gui.core.training.plain import train_model
 from blindspot_gui.core.weights import model_status
 from blindspot_gui.core.zoo import find_spec
 

@@ -11,37 +11,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from blindspot_gui import api
 from blindspot_gui.core.zoo import DEFAULT_MODEL, ZOO, find_spec
 from blindspot_gui.qt import app
-from blindspot_gui.qt.main_window import MainWindow
-
-
-@pytest.fixture
-def settings_file(tmp_path):
-    return str(tmp_path / "settings.ini")
-
-
-@pytest.fixture
-def window(qtbot, settings_file):
-    """The main window on its own settings file; it must leave no task running behind."""
-    main = open_window(qtbot, settings_file)
-    yield main
-    main.close()
-    assert main.runner.running_count == 0, "a test left a task running"
-
-
-def open_window(qtbot, settings_file):
-    main = MainWindow(QSettings(settings_file, QSettings.Format.IniFormat), show_dialogs=False)
-    qtbot.addWidget(main)
-    main.show()
-    qtbot.waitExposed(main)
-    qtbot.waitUntil(lambda: not main.runner.is_running("warm-up"), timeout=10000)
-    return main
+from conftest import open_window
 
 
 def click_model(qtbot, window, name):

@@ -33,7 +33,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -42,15 +42,16 @@ from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_pertur
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.files import atomic_write, atomic_write_json
+from blindspot_gui.core.imagenet import find_photo_model, is_photo_model_name, load_photo_model, photo_model_status
+from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import user_dir
-from blindspot_gui.core.training import measure_errors, predict_labels
+from blindspot_gui.core.training.adversarial import PROBE_IMAGES, average_min_distortion
+from blindspot_gui.core.training.loop import measure_errors, predict_labels
+from blindspot_gui.core.training.plain import train_model
 from blindspot_gui.core.units import weights_fingerprint
-from blindspot_gui.core.weights import load_zoo_model
+from blindspot_gui.core.weights import load_zoo_model, save_model, user_models_dir
 from blindspot_gui.core.zoo import find_spec
-
-if TYPE_CHECKING:
-    from blindspot_gui.core.lipschitz import LayerBound
 
 TABLE1_MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
 TABLE3_MODELS = ("FC100-100-10 (P1)", "FC123-456-10 (P1)", "FC100-100-10' (P2)")
@@ -481,7 +482,6 @@ class _BoundedNetwork:
 
 def _network_for_bounds(model_name: str | None) -> _BoundedNetwork:
     """None: torchvision's AlexNet as Table 5 bounds it (no normalisation); else a zoo model or a photo network."""
-    from blindspot_gui.core.imagenet import is_photo_model_name
 
     if model_name is None:
         return _photo_network_for_bounds("alexnet", normalised=False)
@@ -494,8 +494,6 @@ def _network_for_bounds(model_name: str | None) -> _BoundedNetwork:
 def _photo_network_for_bounds(name: str, normalised: bool) -> _BoundedNetwork:
     """A photo network of core/imagenet.py, with its weights when they are on this machine and randomly
     initialised (seed 0, and saying so) when they are not."""
-    from blindspot_gui.core.imagenet import find_photo_model, load_photo_model, photo_model_status
-    from blindspot_gui.core.lipschitz import LayerBound
 
     entry = find_photo_model(name)
     status = photo_model_status(entry)
@@ -535,7 +533,6 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
     """
     from dataclasses import asdict
 
-    from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
 
     monitor = monitor or Monitor()
     monitor.progress(0.0, "loading the network")
@@ -589,9 +586,6 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
     every finished epoch is checkpointed, so a cancelled run resumes. ``epochs`` shortens the
     recipe (for tests and quick looks; such a run is kept apart and not saved as the zoo model).
     """
-    from blindspot_gui.core.advtrain import PROBE_IMAGES, average_min_distortion
-    from blindspot_gui.core.training import train_model
-    from blindspot_gui.core.weights import save_model, user_models_dir
 
     monitor = monitor or Monitor()
     spec = find_spec(ADVTRAIN_MODELS[per_layer])

@@ -25,7 +25,7 @@ shifts FC200-200-10 stopped at 1.79% test error after 40 epochs, short of the pa
 AE400-10 first trains a 784-400-784 sigmoid autoencoder to reconstruct its input (per-pixel
 cross-entropy), then trains the softmax layer on its code together with the encoder. The two adversarially trained nets
 (section 4.2) follow the FC100-100-10 recipe with a pool of adversarial examples mixed into every
-minibatch (``AdversarialRecipe``, core/advtrain.py).
+minibatch (``AdversarialRecipe``, core/training/adversarial.py).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Recipe:
 
 @dataclass(frozen=True)
 class AdversarialRecipe:
-    """Adversarial training (section 4.2, see core/advtrain.py): where examples are made and how they are mixed in."""
+    """Adversarial training (section 4.2, see core/training/adversarial.py): where examples are made and how they are mixed in."""
 
     layers: tuple[str, ...] = ("input",)
     """"input" for images; a hidden layer's name (e.g. "sigmoid1") for examples of its outputs (the per-layer variant)."""
@@ -86,7 +86,7 @@ class AdversarialRecipe:
     mix: float = 0.5
     """pool examples per clean example in every minibatch, per layer."""
     search: str = "quick"
-    """the search that makes the pool's examples (core/advtrain.py POOL_SEARCHES): "quick" or "short"."""
+    """the search that makes the pool's examples (core/training/adversarial.py POOL_SEARCHES): "quick" or "short"."""
     shifted_sources: bool = True
     """make the examples from training images shifted as the clean minibatches are (the recipe's augment_shift);
     without it, FC100-100-10 stopped at 1.37% test error after 60 epochs, with it 1.26%."""

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from blindspot_gui.core import experiments
-from blindspot_gui.core.advtrain import AdvTrainReport
+from blindspot_gui.core.training.adversarial import AdvTrainReport
 from blindspot_gui.core.experiments import (
     PAPER_ADVTRAIN,
     TARGET_RULES,

@@ -32,11 +32,13 @@ from blindspot_gui.core.attack.search import AttackConfig, AttackResult, SearchP
 from blindspot_gui.core.data import MNIST_CLASS_NAMES, load_mnist
 from blindspot_gui.core.files import atomic_write, atomic_write_json
 from blindspot_gui.core.images import save_grey_png
+from blindspot_gui.core.models.registry import ModelCache
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
-from blindspot_gui.core.training import train_model, warm_up
+from blindspot_gui.core.training.loop import warm_up
+from blindspot_gui.core.training.plain import train_model
 from blindspot_gui.core.transfer import class_probabilities, transfer_predictions
 from blindspot_gui.core.weights import (
-    ModelCache, UntrustedCodeError, WeightsError, load_weights_file, save_model, user_models_dir,
+    UntrustedCodeError, load_weights_file, save_model, user_models_dir,
 )
 from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt.blindspot_view import BlindspotView

@@ -42,7 +42,7 @@ from blindspot_gui.core.units import (
     unit_title,
 )
 from blindspot_gui.core.imagenet import PhotoClassifier, find_photo_model, is_photo_model_name
-from blindspot_gui.core.images import PHOTO_FOLDER_LIMIT, load_image_folder
+from blindspot_gui.core.image_folders import PHOTO_FOLDER_LIMIT, load_image_folder
 from blindspot_gui.core.resources import resource_path
 from blindspot_gui.qt.image_source import ImageChoice, pixmap_of
 

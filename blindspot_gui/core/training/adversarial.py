@@ -35,7 +35,7 @@ from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, ran
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.training import error_rate, random_shift, train_epoch
+from blindspot_gui.core.training.loop import error_rate, random_shift, train_epoch
 from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
 
 POOL_SEARCHES = {

@@ -11,86 +11,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blindspot_gui.core.data import Dataset, load_mnist, p1_p2_split, training_part
+from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.zoo import ModelSpec, build_decoder, weight_decay_penalty
-
-EVAL_BATCH = 2000
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """One point of the live training curve."""
-
-    stage: str
-    epoch: int
-    epochs: int
-    loss: float
-    test_error: float
+from blindspot_gui.core.training.adversarial import train_adversarially
+from blindspot_gui.core.training.loop import EpochReport, error_rate, measure_errors, train_epoch
 
 
 @dataclass
 class TrainingResult:
     model: nn.Module
     metadata: dict
-
-
-def warm_up(_monitor=None) -> None:
-    """Load what torch imports on the first optimiser it builds (about a second, much of it holding the GIL).
-
-    A window calls this in the background at start-up, so that the first training run does not
-    stall the interface while torch imports.
-    """
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    torch.optim.Adam([parameter])
-
-
-def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH,
-                   monitor: Monitor | None = None) -> torch.Tensor:
-    """Predicted labels of ``images`` (N, 1, 28, 28), computed in batches without gradients."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    batches = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                if monitor is not None:
-                    monitor.check()
-                batches.append(model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(batches) if batches else torch.empty(0, dtype=torch.long)
-
-
-def error_rate(model: nn.Module, data: Dataset, monitor: Monitor | None = None) -> float:
-    """Fraction of ``data`` that ``model`` misclassifies."""
-    return float((predict_labels(model, data.images, monitor=monitor) != data.labels).float().mean())
-
-
-def measure_errors(model: nn.Module, spec: ModelSpec) -> dict[str, float]:
-    """Error on the full training set, the test set and, for the cross-training-set models, P1 and P2."""
-    train = load_mnist("train")
-    wrong = (predict_labels(model, train.images) != train.labels).float()
-    errors = {"train": float(wrong.mean()), "test": error_rate(model, load_mnist("test"))}
-    if spec.training_data in ("P1", "P2"):
-        p1, p2 = p1_p2_split()
-        errors["P1"] = float(wrong[torch.as_tensor(p1)].mean())
-        errors["P2"] = float(wrong[torch.as_tensor(p2)].mean())
-    return errors
-
-
-def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by a random whole number of pixels in [-max_shift, max_shift], zero-filled."""
-    if max_shift == 0:
-        return images
-    padded = F.pad(images, (max_shift,) * 4)
-    size = images.shape[-1]
-    offsets = torch.randint(0, 2 * max_shift + 1, (len(images), 2), generator=generator)
-    rows = offsets[:, 0, None] + torch.arange(size)
-    cols = offsets[:, 1, None] + torch.arange(size)
-    batch = torch.arange(len(images))[:, None, None]
-    return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
 def _train_softmax_lbfgs(model, spec, data, test, monitor: Monitor) -> None:
@@ -120,31 +51,6 @@ def _train_softmax_lbfgs(model, spec, data, test, monitor: Monitor) -> None:
 
     optimizer.step(objective)
     monitor.progress(1.0, f"L-BFGS converged after {evaluations} evaluations")
-
-
-def train_epoch(model, optimizer, schedule, data, recipe, generator: torch.Generator, loss_fn,
-                monitor: Monitor, message: str) -> float:
-    """One pass of shuffled, randomly shifted minibatches through ``loss_fn(images, labels)``; the mean loss.
-
-    ``monitor`` hears the fraction of the epoch done and may cancel before any minibatch.
-    """
-    model.train()
-    device = next(model.parameters()).device
-    order = torch.randperm(len(data), generator=generator)
-    steps = math.ceil(len(data) / recipe.batch_size)
-    total_loss = 0.0
-    for step, start in enumerate(range(0, len(data), recipe.batch_size)):
-        monitor.check()
-        batch = order[start : start + recipe.batch_size]
-        images = random_shift(data.images[batch], recipe.augment_shift, generator).to(device)
-        loss = loss_fn(images, data.labels[batch].to(device))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        total_loss += float(loss.detach()) * len(batch)
-        monitor.progress((step + 1) / steps, message)
-    return total_loss / len(data)
 
 
 def _minibatch_epochs(model, parameters, loss_fn, data, spec, stage, epochs, monitor: Monitor, test=None) -> None:
@@ -196,7 +102,7 @@ def train_model(
 
     Progress goes to ``monitor`` (fraction of all epochs), each finished epoch is sent as an
     :class:`EpochReport` partial result, and ``monitor.check`` is called every minibatch.
-    A spec with an adversarial recipe is trained by core/advtrain.py instead (its partial results
+    A spec with an adversarial recipe is trained by core/training/adversarial.py instead (its partial results
     are ``AdvTrainReport``s), resuming from and saving to ``checkpoint`` when one is given.
     """
     monitor = monitor or Monitor()
@@ -226,9 +132,7 @@ def train_model(
 
 def _train_adversarially(spec: ModelSpec, monitor: Monitor, device: str, data: Dataset | None,
                          checkpoint) -> TrainingResult:
-    """Adversarial training (core/advtrain.py), its curve kept in the record."""
-    from blindspot_gui.core.advtrain import train_adversarially
-
+    """Adversarial training (core/training/adversarial.py), its curve kept in the record."""
     data = data if data is not None else training_part(spec.training_data)
     model, curve = train_adversarially(spec, monitor, device, data, checkpoint)
     extra = {"adversarial": asdict(spec.adversarial), "average_min_distortion": curve[-1].distortion,

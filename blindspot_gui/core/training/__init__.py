@@ -1,0 +1,1 @@
+"""Training the paper's networks: the shared loop, plain training from scratch, and adversarial training."""

@@ -1,0 +1,111 @@
+"""The training loop shared by plain and adversarial training: minibatch epochs, shifts, predictions and error rates."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from blindspot_gui.core.data import Dataset, load_mnist, p1_p2_split
+from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.zoo import ModelSpec
+
+
+EVAL_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One point of the live training curve."""
+
+    stage: str
+    epoch: int
+    epochs: int
+    loss: float
+    test_error: float
+
+
+def warm_up(_monitor=None) -> None:
+    """Load what torch imports on the first optimiser it builds (about a second, much of it holding the GIL).
+
+    A window calls this in the background at start-up, so that the first training run does not
+    stall the interface while torch imports.
+    """
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    torch.optim.Adam([parameter])
+
+
+def predict_labels(model: nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH,
+                   monitor: Monitor | None = None) -> torch.Tensor:
+    """Predicted labels of ``images`` (N, 1, 28, 28), computed in batches without gradients."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    batches = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                if monitor is not None:
+                    monitor.check()
+                batches.append(model(images[start : start + batch_size].to(device)).argmax(dim=1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(batches) if batches else torch.empty(0, dtype=torch.long)
+
+
+def error_rate(model: nn.Module, data: Dataset, monitor: Monitor | None = None) -> float:
+    """Fraction of ``data`` that ``model`` misclassifies."""
+    return float((predict_labels(model, data.images, monitor=monitor) != data.labels).float().mean())
+
+
+def measure_errors(model: nn.Module, spec: ModelSpec) -> dict[str, float]:
+    """Error on the full training set, the test set and, for the cross-training-set models, P1 and P2."""
+    train = load_mnist("train")
+    wrong = (predict_labels(model, train.images) != train.labels).float()
+    errors = {"train": float(wrong.mean()), "test": error_rate(model, load_mnist("test"))}
+    if spec.training_data in ("P1", "P2"):
+        p1, p2 = p1_p2_split()
+        errors["P1"] = float(wrong[torch.as_tensor(p1)].mean())
+        errors["P2"] = float(wrong[torch.as_tensor(p2)].mean())
+    return errors
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by a random whole number of pixels in [-max_shift, max_shift], zero-filled."""
+    if max_shift == 0:
+        return images
+    padded = F.pad(images, (max_shift,) * 4)
+    size = images.shape[-1]
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(images), 2), generator=generator)
+    rows = offsets[:, 0, None] + torch.arange(size)
+    cols = offsets[:, 1, None] + torch.arange(size)
+    batch = torch.arange(len(images))[:, None, None]
+    return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
+
+
+def train_epoch(model, optimizer, schedule, data, recipe, generator: torch.Generator, loss_fn,
+                monitor: Monitor, message: str) -> float:
+    """One pass of shuffled, randomly shifted minibatches through ``loss_fn(images, labels)``; the mean loss.
+
+    ``monitor`` hears the fraction of the epoch done and may cancel before any minibatch.
+    """
+    model.train()
+    device = next(model.parameters()).device
+    order = torch.randperm(len(data), generator=generator)
+    steps = math.ceil(len(data) / recipe.batch_size)
+    total_loss = 0.0
+    for step, start in enumerate(range(0, len(data), recipe.batch_size)):
+        monitor.check()
+        batch = order[start : start + recipe.batch_size]
+        images = random_shift(data.images[batch], recipe.augment_shift, generator).to(device)
+        loss = loss_fn(images, data.labels[batch].to(device))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        total_loss += float(loss.detach()) * len(batch)
+        monitor.progress((step + 1) / steps, message)
+    return total_loss / len(data)
