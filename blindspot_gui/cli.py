@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -605,13 +606,11 @@ DEFAULT_N = "1000"
 def _run_experiment(args, monitor: Monitor) -> dict:
     from blindspot_gui.core import experiments
 
-    if args.experiment == "table5":
-        return experiments.table5(args.model, monitor)
-    if args.experiment == "advtrain":
-        return experiments.advtrain(args.per_layer, monitor, args.epochs)
-    run = {"table1": experiments.table1, "table2": experiments.table2, "table3": experiments.table3,
-           "table4": experiments.table4}[args.experiment]
-    return run(args.count, monitor, args.rule or "random")
+    kind = experiments.REGISTRY[args.experiment][0]
+    given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
+             "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs}
+    settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
+    return experiments.run_experiment(args.experiment, settings, monitor)
 
 
 def _positive_count(text: str) -> int:
@@ -637,7 +636,7 @@ def _print_advtrain_partial(report) -> None:
 
 
 def command_reproduce(args) -> int:
-    from blindspot_gui.core.experiments import comparison_table, table_as_csv, table_as_text
+    from blindspot_gui.core.experiments import comparison_table, table_as_csv_text, table_as_text
 
     bar = TerminalProgress(f"reproduce {args.experiment}")
     started = time.perf_counter()
@@ -658,19 +657,8 @@ def command_reproduce(args) -> int:
     print(f"{time.perf_counter() - started:.1f} s (finished parts are kept and reused: {result.get('folder', '—')})")
     return write_outputs("reproduce", [
         (args.json, lambda path: atomic_write_json(path, result), "the result"),
-        (args.csv, lambda path: atomic_write_text(path, _csv_text(*table_as_csv(table))), "the table"),
+        (args.csv, lambda path: atomic_write_text(path, table_as_csv_text(table)), "the table"),
     ])
-
-
-def _csv_text(header, rows) -> str:
-    import csv
-    import io
-
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return text.getvalue()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -103,3 +103,17 @@ def test_tables_3_and_4_on_a_few_test_images(isolated_user_folder, capsys):
     assert all(row["errors"][index] >= 0.5 for index, row in enumerate(amplified))  # still fools its own model
     assert main(["reproduce", "table4", "--n", "8"]) == 0
     assert "amplified to stddev 0.1" in capsys.readouterr().out
+
+
+def test_both_front_ends_run_experiments_through_one_registry(isolated_user_folder):
+    assert list(experiments.REGISTRY) == ["table1", "table2", "table3", "table4", "table5", "advtrain"]
+    through_registry = experiments.run_experiment("table3", experiments.AttackedTableSettings(n=6, rule="next"))
+    direct = experiments.table3(6, None, "next")
+    figures = lambda result: [(row["model"], row["distortion"], row["success"]) for row in result["rows"]]  # noqa: E731
+    assert figures(through_registry) == figures(direct) and through_registry["target_rule"] == "next"
+    with pytest.raises(TypeError, match="AttackedTableSettings"):
+        experiments.run_experiment("table1", experiments.BoundsSettings())
+    with pytest.raises(ValueError, match="unknown experiment"):
+        experiments.run_experiment("table9", experiments.AttackedTableSettings())
+    text = experiments.table_as_csv_text(experiments.comparison_table(direct))
+    assert text.splitlines()[0] == ",".join(experiments.table_as_csv(experiments.comparison_table(direct))[0])

@@ -25,9 +25,11 @@ Choices where the paper is silent, stated in every result:
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import math
 import time
@@ -55,7 +57,6 @@ from blindspot_gui.core.zoo import find_spec
 
 TABLE1_MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
 TABLE3_MODELS = ("FC100-100-10 (P1)", "FC123-456-10 (P1)", "FC100-100-10' (P2)")
-EXPERIMENTS = ("table1", "table2", "table3", "table4", "table5", "advtrain")
 TARGET_RULES = {
     "random": "a random wrong label per image (seed 0, the same for every model)",
     "next": "the next label, (y + 1) mod 10",
@@ -621,6 +622,50 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
 
 
 @dataclass(frozen=True)
+class AttackedTableSettings:
+    """Tables 1 to 4: images attacked per model (None: all of them) and the target rule."""
+
+    n: int | None = 1000
+    rule: str = DEFAULT_TARGET_RULE
+
+
+@dataclass(frozen=True)
+class BoundsSettings:
+    """Table 5: the network whose layers are bounded (None: the paper's AlexNet)."""
+
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class AdvTrainSettings:
+    """Adversarial training: examples of every hidden layer too, and fewer epochs for a quick look (None: all)."""
+
+    per_layer: bool = False
+    epochs: int | None = None
+
+
+REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
+    "table1": (AttackedTableSettings, lambda settings, monitor: table1(settings.n, monitor, settings.rule)),
+    "table2": (AttackedTableSettings, lambda settings, monitor: table2(settings.n, monitor, settings.rule)),
+    "table3": (AttackedTableSettings, lambda settings, monitor: table3(settings.n, monitor, settings.rule)),
+    "table4": (AttackedTableSettings, lambda settings, monitor: table4(settings.n, monitor, settings.rule)),
+    "table5": (BoundsSettings, lambda settings, monitor: table5(settings.model, monitor)),
+    "advtrain": (AdvTrainSettings, lambda settings, monitor: advtrain(settings.per_layer, monitor, settings.epochs)),
+}
+"""Every experiment by name: the settings it takes and how to run it; the command line and the window both use it."""
+
+
+def run_experiment(name: str, settings, monitor: Monitor | None = None) -> dict:
+    """Run experiment ``name`` with ``settings`` (an instance of its settings class in REGISTRY)."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}; use one of {', '.join(REGISTRY)}")
+    kind, run = REGISTRY[name]
+    if not isinstance(settings, kind):
+        raise TypeError(f"{name} takes {kind.__name__}, not {type(settings).__name__}")
+    return run(settings, monitor)
+
+
+@dataclass(frozen=True)
 class Cell:
     """One figure of a comparison: ours, the paper's (None where it has none), and how to write them."""
 
@@ -736,6 +781,16 @@ def table_as_text(table: ComparisonTable) -> tuple[list[str], list[list[str]]]:
                                                                    f" ({format_value(cell.paper, cell.unit)})")
                               for cell in cells]])
     return header, rows
+
+
+def table_as_csv_text(table: ComparisonTable) -> str:
+    """The table as CSV text (see :func:`table_as_csv`), as both front ends save it."""
+    header, rows = table_as_csv(table)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def table_as_csv(table: ComparisonTable) -> tuple[list[str], list[list]]:

@@ -8,8 +8,6 @@ training draws its test error and average minimum distortion epoch by epoch.
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -43,8 +41,9 @@ from blindspot_gui.core.experiments import (
     TARGET_RULES,
     comparison_table,
     format_value,
-    table_as_csv,
+    table_as_csv_text,
 )
+from blindspot_gui.core.files import atomic_write_json, atomic_write_text
 from blindspot_gui.core.imagenet import PHOTO_MODELS
 from blindspot_gui.core.zoo import ZOO, find_spec
 
@@ -89,7 +88,7 @@ class ExperimentControls(QGroupBox):
         super().__init__("Experiment", parent)
         self.list = QListWidget()
         self.list.setObjectName("experiment_list")
-        for key in experiments.EXPERIMENTS:
+        for key in experiments.REGISTRY:
             title, text = DESCRIPTIONS[key]
             item = QListWidgetItem(title)
             item.setData(Qt.ItemDataRole.UserRole, key)
@@ -373,15 +372,14 @@ class ExperimentsView(QWidget):
     def _job(self):
         key, controls = self.controls.experiment(), self.controls
         if key == "table5":
-            model = controls.model.currentData()
-            return lambda monitor: experiments.table5(model, monitor)
-        if key == "advtrain":
-            per_layer, epochs = controls.per_layer.isChecked(), controls.epochs.value()
-            full = epochs == controls.epochs.maximum()
-            return lambda monitor: experiments.advtrain(per_layer, monitor, None if full else epochs)
-        run = getattr(experiments, key)
-        n, rule = controls.image_count(), controls.rule.currentData()
-        return lambda monitor: run(n, monitor, rule)
+            settings = experiments.BoundsSettings(controls.model.currentData())
+        elif key == "advtrain":
+            epochs = controls.epochs.value()
+            settings = experiments.AdvTrainSettings(controls.per_layer.isChecked(),
+                                                    None if epochs == controls.epochs.maximum() else epochs)
+        else:
+            settings = experiments.AttackedTableSettings(controls.image_count(), controls.rule.currentData())
+        return lambda monitor: experiments.run_experiment(key, settings, monitor)
 
     def run(self) -> None:
         if self.runner.is_running("experiment"):
@@ -475,20 +473,13 @@ class ExperimentsView(QWidget):
     def export_csv(self, path: str | None = None) -> bool:
         if not (path := self._path("Save the table", ".csv", path)):
             return False
-        header, rows = table_as_csv(comparison_table(self.result))
-
-        def write(target: Path) -> None:
-            with open(target, "w", newline="", encoding="utf-8") as stream:
-                writer = csv.writer(stream)
-                writer.writerow(header)
-                writer.writerows(rows)
-        return self._write(path, write)
+        text = table_as_csv_text(comparison_table(self.result))
+        return self._write(path, lambda target: atomic_write_text(target, text))
 
     def export_json(self, path: str | None = None) -> bool:
         if not (path := self._path("Save the result", ".json", path)):
             return False
-        return self._write(path, lambda target: target.write_text(json.dumps(self.result, indent=1) + "\n",
-                                                                  encoding="utf-8"))
+        return self._write(path, lambda target: atomic_write_json(target, self.result))
 
     def export_png(self, path: str | None = None) -> bool:
         if not (path := self._path("Save a picture of the result", ".png", path)):
