@@ -225,3 +225,18 @@ def test_a_large_batch_reports_success_only_where_the_target_is_reached(fc100):
 def test_invalid_search_settings_are_refused(settings):
     with pytest.raises(ValueError, match="invalid AttackConfig"):
         AttackConfig(**settings)
+
+
+def test_class_probabilities_take_grey_and_colour_images_of_any_size():
+    from torch import nn
+
+    from blindspot_gui.core.transfer import class_probabilities
+
+    torch.manual_seed(0)
+    colour = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)).eval()
+    pixels = np.random.default_rng(0).random((3, 40, 30)).astype(np.float32)
+    expected = colour(torch.from_numpy(pixels)[None]).softmax(dim=1)[0].detach().numpy()
+    assert np.allclose(class_probabilities(colour, pixels), expected, atol=1e-6)
+    grey = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval()
+    digit = np.random.default_rng(1).random((28, 28)).astype(np.float32)
+    assert np.allclose(class_probabilities(grey, digit), class_probabilities(grey, digit[None]))

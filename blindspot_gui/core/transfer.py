@@ -28,8 +28,9 @@ class TransferRow:
 
 
 def class_probabilities(model: nn.Module, image) -> np.ndarray:
-    """The model's class probabilities (K,) for one (28, 28) image in [0, 1]: a single forward pass."""
-    batch = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, 28, 28).to(model_device(model))
+    """The model's class probabilities (K,) for one image in [0, 1], (C, H, W) or grey (H, W): one forward pass."""
+    pixels = torch.as_tensor(np.asarray(image, dtype=np.float32))
+    batch = (pixels[None] if pixels.ndim == 2 else pixels)[None].to(model_device(model))
     with frozen_eval_mode(model), torch.inference_mode():
         return model(batch).softmax(dim=1)[0].cpu().numpy()
 
@@ -41,7 +42,7 @@ def _answer(model: nn.Module, image) -> tuple[int, float]:
 
 
 def transfer_predictions(models: dict[str, nn.Module], original, adversarial) -> list[TransferRow]:
-    """Each model's prediction and confidence on ``original`` and ``adversarial`` (both (28, 28) in [0, 1])."""
+    """Each model's prediction and confidence on ``original`` and ``adversarial`` (each one image, as above)."""
     rows = []
     for name, model in models.items():
         before, before_confidence = _answer(model, original)
