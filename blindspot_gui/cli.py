@@ -18,6 +18,7 @@ from blindspot_gui.core.files import OutputError, atomic_write, atomic_write_jso
 from blindspot_gui.core.files import check_writable_folder
 from blindspot_gui.core.images import ImageFileError
 from blindspot_gui.core.monitor import Cancelled, Monitor
+from blindspot_gui.core.report import percent
 from blindspot_gui.core.threads import configure_threads
 from blindspot_gui.core.weights import (
     UntrustedCodeError, WeightsError, load_zoo_model, model_status, save_model, user_models_dir,
@@ -33,10 +34,6 @@ INTERRUPT_GRACE_S = 1.0
 
 class UsageError(ValueError):
     """Options that do not go together, or that the chosen path would ignore (exit status 2)."""
-
-
-def percent(fraction) -> str:
-    return "—" if fraction is None else f"{100 * fraction:.2f}%"
 
 
 class TerminalProgress:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from blindspot_gui import api
-from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_perturbation, rms
-from blindspot_gui.core.attack.search import AttackConfig, SearchProgress, blindspot_search
+from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_perturbation
+from blindspot_gui.core.attack.search import AttackConfig, SearchProgress, blindspot_search, rms
 from blindspot_gui.core.monitor import Monitor
 
 

@@ -47,6 +47,7 @@ from blindspot_gui.core.files import atomic_write, atomic_write_json
 from blindspot_gui.core.imagenet import find_photo_model, is_photo_model_name, load_photo_model, photo_model_status
 from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
 from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.report import format_value
 from blindspot_gui.core.resources import user_dir
 from blindspot_gui.core.training.adversarial import PROBE_IMAGES, average_min_distortion
 from blindspot_gui.core.training.loop import measure_errors, predict_labels
@@ -690,17 +691,6 @@ class ComparisonTable:
     heat_map: bool = False
     """True when the percent cells form a matrix of error rates (Tables 2 and 4)."""
     notes: list[str] = field(default_factory=list)
-
-
-def format_value(value: float | None, unit: str, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    sign = "+" if signed else ""
-    if unit == "percent":
-        return f"{100 * value:{sign}.2f}%" if not signed else f"{100 * value:+.2f} pt"
-    if unit == "distortion":
-        return f"{value:{sign}.4f}"
-    return f"{value:{sign}.4g}"
 
 
 def _table1_cells(result) -> ComparisonTable:

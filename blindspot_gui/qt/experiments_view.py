@@ -40,10 +40,10 @@ from blindspot_gui.core.experiments import (
     PAPER_ADVTRAIN,
     TARGET_RULES,
     comparison_table,
-    format_value,
     table_as_csv_text,
 )
 from blindspot_gui.core.files import atomic_write_json, atomic_write_text
+from blindspot_gui.core.report import format_value
 from blindspot_gui.core.imagenet import PHOTO_MODELS
 from blindspot_gui.core.zoo import ZOO, find_spec
 

@@ -19,12 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from blindspot_gui.core.report import percent
 from blindspot_gui.core.weights import ModelStatus, model_status
 from blindspot_gui.core.zoo import ZOO
-
-
-def format_error(fraction) -> str:
-    return "—" if fraction is None else f"{100 * fraction:.2f}%"
 
 
 def available_devices() -> list[str]:
@@ -112,8 +109,8 @@ class ModelPanel(QWidget):
         selected = self.selected_name()
         self.statuses = [model_status(spec) for spec in ZOO]
         rows = [
-            (status.spec.name, "present" if status.available else "missing", format_error(status.test_error),
-             format_error(status.spec.paper.test_error), status.spec.description, status.available)
+            (status.spec.name, "present" if status.available else "missing", percent(status.test_error),
+             percent(status.spec.paper.test_error), status.spec.description, status.available)
             for status in self.statuses
         ]
         rows += [(name, "loaded", "—", "—", description, True) for name, description in self.custom.items()]

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from blindspot_gui.core.attack.search import frozen_eval_mode, model_device, validate_images
+from blindspot_gui.core.attack.search import frozen_eval_mode, model_device, rms, validate_images
 from blindspot_gui.core.monitor import Monitor
 
 
@@ -28,12 +28,6 @@ class NoiseReport:
     draws: int
     example_probabilities: np.ndarray | None = None
     """(N, K) class probabilities of the first draw."""
-
-
-def rms(perturbation) -> np.ndarray:
-    """Per-image root-mean-square of perturbations (N, ...), the paper's distortion measure."""
-    flat = np.asarray(perturbation, dtype=np.float64).reshape(len(perturbation), -1)
-    return np.sqrt((flat**2).mean(axis=1))
 
 
 def gaussian_noise_error(

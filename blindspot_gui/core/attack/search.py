@@ -200,11 +200,16 @@ def frozen_eval_mode(model: nn.Module):
                 model.train(was_training)
 
 
+def rms(perturbation) -> np.ndarray:
+    """Per-image root-mean-square of perturbations (N, ...): the paper's distortion measure, sqrt(sum r^2 / n)."""
+    flat = np.asarray(perturbation, dtype=np.float64).reshape(len(perturbation), -1)
+    return np.sqrt((flat**2).sum(axis=1)) / math.sqrt(flat.shape[1])
+
+
 def distortion_measures(perturbation: np.ndarray) -> tuple[float, float, float]:
-    """(the paper's RMS distortion sqrt(sum r^2 / n), L2 norm, L-infinity norm)."""
-    flat = perturbation.reshape(-1).astype(np.float64)
-    l2 = float(np.sqrt((flat**2).sum()))
-    return l2 / math.sqrt(flat.size), l2, float(np.abs(flat).max(initial=0.0))
+    """(the paper's RMS distortion, L2 norm, L-infinity norm) of one perturbation."""
+    flat = np.asarray(perturbation, dtype=np.float64).reshape(1, -1)
+    return float(rms(flat)[0]), float(np.sqrt((flat**2).sum())), float(np.abs(flat).max(initial=0.0))
 
 
 def validate_images(images: torch.Tensor) -> torch.Tensor:
