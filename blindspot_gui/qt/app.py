@@ -88,12 +88,10 @@ def main(argv=None) -> int:
     if missing:
         print(missing_libraries_message(platform, missing), file=sys.stderr)
         return EXIT_MISSING_LIBRARIES
-    from PySide6.QtCore import QSettings
-
     from blindspot_gui.core.threads import configure_threads
-    from blindspot_gui.qt.settings import read_int
+    from blindspot_gui.qt.settings import read_int, user_settings
 
-    requested = read_int(QSettings("blindspot_gui", "blindspot_gui"), "compute/threads", 0, 0, 1024) or None
+    requested = read_int(user_settings(), "compute/threads", 0, 0, 1024) or None
     configure_threads(requested, warn=lambda message: print(f"blindspot-gui: {message}", file=sys.stderr))
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

@@ -47,7 +47,7 @@ from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.photo_view import PhotoView
 from blindspot_gui.qt.search_panel import SearchPanel
-from blindspot_gui.qt.settings import read_bytes, read_int, read_text
+from blindspot_gui.qt.settings import read_bytes, read_int, read_text, user_settings
 from blindspot_gui.qt.task_runner import TaskRunner, describe_error
 from blindspot_gui.qt.transfer_view import TransferView
 from blindspot_gui.qt.trust import ask_trust
@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, settings: QSettings | None = None, parent=None, show_dialogs: bool = True):
         super().__init__(parent)
-        self.settings = settings if settings is not None else QSettings("blindspot_gui", "blindspot_gui")
+        self.settings = settings if settings is not None else user_settings()
         self.show_dialogs = show_dialogs
         self.setWindowTitle(WINDOW_TITLE)
         self.resize(1500, 950)
@@ -307,7 +307,6 @@ class MainWindow(QMainWindow):
         """Whatever the saved state says, every panel can be brought back from the View menu, docked and on screen."""
         screen = self.screen() or QApplication.primaryScreen()
         for dock in (self.model_dock, self.image_dock):
-            dock.toggleViewAction().setEnabled(True)
             if dock.isFloating() and screen is not None and not screen.availableGeometry().intersects(dock.geometry()):
                 dock.setFloating(False)
 

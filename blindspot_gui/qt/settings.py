@@ -17,6 +17,11 @@ MAX_TEXT = 1000
 """Longest remembered text accepted (a target class name, a network name)."""
 
 
+def user_settings() -> QSettings:
+    """The user's settings file of blindspot-gui (the window's layout, choices, and the thread count)."""
+    return QSettings("blindspot_gui", "blindspot_gui")
+
+
 def read_int(settings: QSettings, key: str, default: int, low: int, high: int) -> int:
     """An integer in [low, high]; anything else (text, a float, a list, out of range) gives ``default``."""
     value = settings.value(key, default)

@@ -316,7 +316,7 @@ class UnitExplorer(QWidget):
         if folder:
             self.open_folder(folder)
         else:
-            self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
+            self._show_data_in_use()
 
     def open_folder(self, folder) -> None:
         """Rank the images of ``folder`` instead of the MNIST test set: as digits (MNIST-style) or, for a photo
@@ -342,12 +342,16 @@ class UnitExplorer(QWidget):
         self.progress.setValue(int(1000 * fraction))
         self.progress.setFormat(f"reading {folder}…  %p%")
 
-    def _on_folder_cancelled(self) -> None:
+    def _show_data_in_use(self) -> None:
+        """The data choice names the images in use again (after a folder was not chosen or not read)."""
         self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
+
+    def _on_folder_cancelled(self) -> None:
+        self._show_data_in_use()
         self.progress.setFormat("cancelled: the images in use are unchanged")
 
     def _on_folder_failed(self, message: str) -> None:
-        self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
+        self._show_data_in_use()
         self.progress.setFormat("no folder loaded")
         self.statistics.setText(f"Could not use that folder: {message}")
 
