@@ -15,7 +15,7 @@ from typing import Callable
 
 from blindspot_gui.core.data import DatasetError
 from blindspot_gui.core.files import OutputError, atomic_write, atomic_write_json, atomic_write_text, check_writable
-from blindspot_gui.core.files import check_writable_folder
+from blindspot_gui.core.files import check_writable_folder, os_reason
 from blindspot_gui.core.images import ImageFileError
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.report import percent
@@ -91,7 +91,7 @@ def write_outputs(command: str, outputs: list[tuple[str | None, Callable[[Path],
             write(Path(path))
         except OSError as error:
             code = EXIT_FAILURE
-            reason = error.strerror or str(error)
+            reason = os_reason(error)
             kept = _write_fallback(Path(path), write)
             where = f"kept in '{kept}' instead: move it where you want it" if kept else "the temporary folder failed too"
             print(f"blindspot {command}: could not write {what} '{path}' ({reason}) — {where}", file=sys.stderr)
@@ -249,7 +249,7 @@ def _save_trained(result, spec, out: Path) -> int:
             where = f"kept in '{kept.parent}' instead: move {kept.name} and {spec.metadata_file} into {out}"
         except OSError:
             where = "the temporary folder failed too"
-        print(f"blindspot train: could not save {spec.name} in '{out}' ({error.strerror or error}) — {where}",
+        print(f"blindspot train: could not save {spec.name} in '{out}' ({os_reason(error)}) — {where}",
               file=sys.stderr)
         return EXIT_FAILURE
     print(f"  saved {path}")
@@ -335,8 +335,6 @@ def _check_architecture_file(args) -> None:
 
 def _search_config(base, args):
     """The search settings of ``base`` with the seed and candidate count the user gave."""
-    import dataclasses
-
     changes = {"seed": args.seed, "untargeted_candidates": args.candidates}
     return dataclasses.replace(base, **{name: value for name, value in changes.items() if value is not None})
 
@@ -763,7 +761,7 @@ def error_line(command: str, error: BaseException) -> str:
     what = " ".join(str(error).split()) or type(error).__name__
     hint = next((hint for kind, hint in HINTS.items() if isinstance(error, kind)), None)
     if hint is None and isinstance(error, OSError) and not isinstance(error, OutputError):
-        what = f"{error.strerror or error}" + (f": '{error.filename}'" if error.filename else "")
+        what = f"{os_reason(error)}" + (f": '{error.filename}'" if error.filename else "")
         hint = "check the file and its permissions"
     return f"blindspot {command}: {what.rstrip('.')} — {hint}" if hint and " — " not in what else f"blindspot {command}: {what}"
 

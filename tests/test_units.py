@@ -9,6 +9,7 @@ from torch import nn
 
 from blindspot_gui.cli import main
 from blindspot_gui.core.data import Dataset, load_mnist
+from blindspot_gui.core.zoo import find_spec
 from blindspot_gui.core.units import (
     ActivationCache,
     LayerError,
@@ -178,3 +179,20 @@ def test_a_layer_used_twice_in_one_forward_pass_is_refused(tiny_data):
 
     with pytest.raises(LayerError, match="ran 2 times"):
         capture_activations(Twice(), tiny_data, "relu")
+
+
+def test_the_weights_fingerprint_follows_every_change_of_the_weights():
+    from blindspot_gui.core.units import weights_fingerprint
+
+    model = find_spec("FC100-100-10").build()
+    first = weights_fingerprint(model)
+    assert weights_fingerprint(model) == first
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)  # changed in place
+    second = weights_fingerprint(model)
+    assert second != first
+    model.load_state_dict(find_spec("FC100-100-10").build().state_dict())  # copied in
+    third = weights_fingerprint(model)
+    assert third not in (first, second)
+    model.fc1.weight = torch.nn.Parameter(model.fc1.weight.detach().clone() * 2)  # replaced
+    assert weights_fingerprint(model) != third

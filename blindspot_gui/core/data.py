@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blindspot_gui.core.files import file_kind, open_regular_file
+from blindspot_gui.core.files import file_kind, open_regular_file, os_reason
 from blindspot_gui.core.resources import resource_path
 
 
@@ -124,14 +124,6 @@ def idx_shape(header: bytes, path: Path) -> tuple[int, ...]:
     return shape
 
 
-def parse_idx(raw: bytes, path: Path) -> np.ndarray:
-    """Decode an IDX byte string of unsigned bytes into an array of its declared shape."""
-    shape = idx_shape(raw[: 4 + 4 * IDX_MAX_DIMENSIONS], path)
-    header_size = 4 + 4 * len(shape)
-    _check_length(len(raw) - header_size, shape, path)
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
-
-
 def _check_length(length: int, shape: tuple[int, ...], path: Path) -> None:
     size = math.prod(shape)
     if length < size:
@@ -208,7 +200,7 @@ def _read_small_text(path: Path) -> bytes:
                                    "Choose the right file.")
             return stream.read(MAX_CLASS_NAMES_BYTES + 1)[:MAX_CLASS_NAMES_BYTES]
     except OSError as error:
-        raise DatasetError(f"Cannot read class names from '{path}': {error.strerror or error}.") from None
+        raise DatasetError(f"Cannot read class names from '{path}': {os_reason(error)}.") from None
 
 
 def _check_class_name(name: str, number: int, path) -> None:

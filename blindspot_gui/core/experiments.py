@@ -24,7 +24,6 @@ Choices where the paper is silent, stated in every result:
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import functools
@@ -50,7 +49,7 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.report import format_value
 from blindspot_gui.core.resources import user_dir
 from blindspot_gui.core.training.adversarial import PROBE_IMAGES, average_min_distortion
-from blindspot_gui.core.training.loop import measure_errors, predict_labels
+from blindspot_gui.core.training.loop import error_names, measure_errors, predict_labels
 from blindspot_gui.core.training.plain import train_model
 from blindspot_gui.core.units import weights_fingerprint
 from blindspot_gui.core.weights import load_zoo_model, save_model, user_models_dir
@@ -258,11 +257,6 @@ def _attack_images(n: int | None, split: str = "train"):
     return data.images[:count], data.labels[:count]
 
 
-def _error_names(name: str) -> tuple[str, ...]:
-    """The error rates ``measure_errors`` gives for zoo model ``name``."""
-    return ("train", "test", "P1", "P2") if find_spec(name).training_data in ("P1", "P2") else ("train", "test")
-
-
 def _check_attack_record(record: dict, name: str, count: int, fingerprint: str) -> None:
     """Raise PartError unless ``record`` is the finished attack of ``name`` (these weights) on ``count`` images."""
     _require(record.get("model") == name, f"it is a part of {record.get('model')!r}, not of {name!r}")
@@ -273,7 +267,7 @@ def _check_attack_record(record: dict, name: str, count: int, fingerprint: str) 
     _require(_is_fraction(record.get("success")), "its attack success is not a number between 0 and 1")
     distortion = record.get("distortion")
     _require(distortion is None or (_is_number(distortion) and distortion >= 0), "its distortion is not a number")
-    for error in _error_names(name):
+    for error in error_names(find_spec(name)):
         _require(_is_fraction(record.get(f"{error}_error")), f"its {error} error is missing or not a number")
 
 
@@ -351,28 +345,22 @@ def _attacked_table(experiment: str, names, split: str, n: int | None, rule: str
     return result, arrays, models
 
 
-@contextlib.contextmanager
-def fixed_threads(count: int = EXPERIMENT_THREADS):
-    """Run the block with ``count`` intra-op threads, then restore the previous count.
+def _with_fixed_threads(experiment):
+    """The experiment, computed with EXPERIMENT_THREADS intra-op threads whatever the load, so its figures are
+    reproducible however a run is split; the previous count is restored afterwards.
 
     torch's count is set for the calling thread and becomes the one new threads start with, so work
-    started elsewhere while an experiment runs (a search in the window) also gets ``count`` threads;
-    its results do not depend on it.
+    started elsewhere while an experiment runs (a search in the window) also gets it; its results
+    do not depend on it.
     """
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _with_fixed_threads(experiment):
-    """The experiment, computed with EXPERIMENT_THREADS threads whatever the load: its figures are reproducible."""
     @functools.wraps(experiment)
     def run(*args, **kwargs):
-        with fixed_threads():
+        before = torch.get_num_threads()
+        torch.set_num_threads(EXPERIMENT_THREADS)
+        try:
             return experiment(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
     return run
 
 
@@ -752,12 +740,11 @@ def comparison_table(result: dict) -> ComparisonTable:
         table = _matrix_cells(result, "Table 4: cross-training-set generalisation")
     elif experiment in ("table5", "advtrain"):
         table = _table5_cells(result) if experiment == "table5" else _advtrain_cells(result)
-        table.notes.extend(result.get("notes", []))
-        return table
     else:
         raise ValueError(f"unknown experiment {experiment!r}")
-    split = "training" if result["split"] == "train" else "test"
-    table.notes.append(f"{result['n']} {split} images; target rule: {result['target_rule_text']}")
+    if "split" in result:  # tables 1 to 4
+        split = "training" if result["split"] == "train" else "test"
+        table.notes.append(f"{result['n']} {split} images; target rule: {result['target_rule_text']}")
     table.notes.extend(result.get("notes", []))
     return table
 

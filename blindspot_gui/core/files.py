@@ -22,6 +22,11 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once, while the module is imported (os.umask can only be read by setting it)
 
 
+def os_reason(error: OSError) -> str:
+    """The reason an operating-system error gives ("No such file or directory"), without Python's errno prefix."""
+    return str(error.strerror or error)
+
+
 class OutputError(OSError):
     """An output file or folder cannot be written."""
 
@@ -95,13 +100,13 @@ def check_writable(path, what: str = "output") -> Path:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{what} '{path}' is a folder; give a file name.")
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
         raise OutputError(f"cannot write {what} '{path}': the folder '{folder}' does not exist.")
     try:
         handle, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".check")
     except OSError as error:
-        raise OutputError(f"cannot write {what} '{path}': {error.strerror or error}.") from None
+        raise OutputError(f"cannot write {what} '{path}': {os_reason(error)}.") from None
     os.close(handle)
     os.unlink(name)
     if path.exists() and not os.access(path, os.W_OK):
@@ -117,7 +122,7 @@ def check_writable_folder(folder, what: str = "output folder") -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"cannot create {what} '{folder}': {error.strerror or error}.") from None
+        raise OutputError(f"cannot create {what} '{folder}': {os_reason(error)}.") from None
     check_writable(folder / ".blindspot-write-check", what)
     return folder
 

@@ -59,7 +59,8 @@ def load_image_folder(folder, photos: bool = False, monitor: Monitor | None = No
         raise ImageFileError(f"'{folder}' holds no readable image (PNG, JPEG, BMP, ...).")
     monitor.progress(1.0, f"read {len(files):,} images")
     names = tuple(sorted(set(classes)))
-    labels = torch.tensor([names.index(name) for name in classes], dtype=torch.long)
+    number = {name: index for index, name in enumerate(names)}
+    labels = torch.tensor([number[name] for name in classes], dtype=torch.long)
     images = torch.from_numpy(np.stack(pixels))
     return Dataset(images, labels, names, f"folder {folder}", files=tuple(files)), skipped
 

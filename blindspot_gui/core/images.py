@@ -16,7 +16,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from blindspot_gui.core.files import open_regular_file
+from blindspot_gui.core.files import open_regular_file, os_reason
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20
@@ -93,7 +93,7 @@ def _open_image_file(path: Path) -> BinaryIO:
     except FileNotFoundError:
         raise ImageFileError(f"'{path.name}' does not exist ({path}).") from None
     except OSError as error:
-        raise ImageFileError(f"Cannot open '{path.name}': {error.strerror or error}.") from None
+        raise ImageFileError(f"Cannot open '{path.name}': {os_reason(error)}.") from None
 
 
 def _check_pixels(image: Image.Image, path: Path) -> None:

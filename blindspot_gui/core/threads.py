@@ -52,16 +52,20 @@ def thread_count_choice(available: int, busy: float, requested: int | None = Non
     ``requested`` None or 0 means automatic; ``environment`` (the variable's text) set and not empty
     decides over ``requested``, "auto" meaning automatic. A malformed value raises ValueError naming it.
     """
-    if environment is not None and environment.strip():  # set and not empty: it decides, "auto" included
-        explicit = parse_thread_count(environment)
-    elif requested is not None:
-        explicit = parse_thread_count(str(requested), "the thread setting")
-    else:
-        explicit = None
+    explicit = explicit_thread_count(requested, environment)
     if explicit is not None:
         return explicit
     free = max(0.0, available - max(0.0, busy))
     return max(1, min(cap, available, math.floor(free + 0.5)))
+
+
+def explicit_thread_count(requested: int | None = None, environment: str | None = None) -> int | None:
+    """The count the environment's value or else ``requested`` asks for; None when the choice is automatic."""
+    if environment is not None and environment.strip():  # set and not empty: it decides, "auto" included
+        return parse_thread_count(environment)
+    if requested is not None:
+        return parse_thread_count(str(requested), "the thread setting")
+    return None
 
 
 def available_cores() -> int:
@@ -125,14 +129,16 @@ def configure_threads(requested: int | None = None, warn: Callable[[str], None] 
     """
     import torch
 
-    environment = os.environ.get(ENVIRONMENT_VARIABLE)
-    available, busy = available_cores(), busy_cores()
-    try:
-        count = thread_count_choice(available, busy, requested, environment)
+    problem = None
+    try:  # the cores are only measured (about 50 ms) when the choice is automatic
+        count = explicit_thread_count(requested, os.environ.get(ENVIRONMENT_VARIABLE))
     except ValueError as error:
         if warn is None:
             raise
-        count = thread_count_choice(available, busy)
-        warn(f"{error}; using {count} (chosen from the free cores)")
+        count, problem = None, error
+    if count is None:
+        count = thread_count_choice(available_cores(), busy_cores())
+    if problem is not None:
+        warn(f"{problem}; using {count} (chosen from the free cores)")
     torch.set_num_threads(count)
     return count

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from blindspot_gui.core.files import atomic_file, atomic_write_text
+from blindspot_gui.core.files import atomic_file, atomic_write, atomic_write_text
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import resource_path, user_dir
-from blindspot_gui.core.torchscript import find_dangerous_code
+from blindspot_gui.core.torchscript import find_dangerous_code, member_kind
 from blindspot_gui.core.zoo import ZOO, ModelSpec, find_spec
 
 MAX_INFLATION = 100
@@ -184,10 +184,7 @@ def write_safetensors(state: dict[str, torch.Tensor], path) -> Path:
     from safetensors.torch import save
 
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
-    data = save(tensors)
-    with atomic_file(path) as stream:
-        stream.write(data)
-    return Path(path)
+    return atomic_write(path, lambda stream: stream.write(save(tensors)))
 
 
 def check_archive(path: Path, data: bytes | None = None) -> None:
@@ -328,11 +325,9 @@ def save_model(model: nn.Module, spec: ModelSpec, metadata: dict, directory) -> 
 def is_torchscript(path) -> bool:
     """Whether ``path`` is a TorchScript archive (a zip with compiled code or constants) rather than a state dict."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            return any(
-                name.split("/", 1)[-1].startswith("code/") or name.split("/", 1)[-1] == "constants.pkl"
-                for name in archive.namelist()
-            )
+        with zipfile.ZipFile(path) as archive:  # code or constants, named as torchscript.member_kind reads them
+            return any(member_kind(name) == "code" or name.lower().rsplit("/", 1)[-1] == "constants.pkl"
+                       for name in archive.namelist())
     except Exception:  # zipfile fails in many ways on damaged archives; then it is no TorchScript file
         return False
 

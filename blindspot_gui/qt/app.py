@@ -88,10 +88,10 @@ def main(argv=None) -> int:
     if missing:
         print(missing_libraries_message(platform, missing), file=sys.stderr)
         return EXIT_MISSING_LIBRARIES
-    from blindspot_gui.core.threads import configure_threads
+    from blindspot_gui.core.threads import MOST_THREADS, configure_threads
     from blindspot_gui.qt.settings import read_int, user_settings
 
-    requested = read_int(user_settings(), "compute/threads", 0, 0, 1024) or None
+    requested = read_int(user_settings(), "compute/threads", 0, 0, MOST_THREADS) or None
     configure_threads(requested, warn=lambda message: print(f"blindspot-gui: {message}", file=sys.stderr))
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

@@ -662,11 +662,8 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
     except Cancelled:
         cancelled = True
     monitor.progress(1.0, "cancelled" if cancelled else "done")
-    results = _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
-                               probabilities_before, cancelled)
-    for result in results:
-        result.steps, result.cancelled = reporter.total_iterations, cancelled
-    return results
+    return _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
+                            probabilities_before, cancelled, reporter.total_iterations)
 
 
 def _validate_labels(labels, count: int, classes: int) -> torch.Tensor:
@@ -705,7 +702,7 @@ def _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, c
 
 
 def _collect_results(model, images, image_shape, tasks, wanted, predictions, labels, probabilities_before,
-                     cancelled) -> list[AttackResult]:
+                     cancelled, steps) -> list[AttackResult]:
     count = len(images)
     images_flat = images.reshape(count, -1)
     best_norm, best_point = _best_per_image(tasks, images_flat, count)
@@ -741,7 +738,7 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
             probabilities_after=probabilities_after[image].cpu().numpy(),
             c=chosen_c, iterations=int(tasks.iterations[mine].sum()),
             function_evaluations=int(tasks.evaluations[mine].sum()),
-            distortion=distortion, l2=l2, linf=linf, message=message,
+            distortion=distortion, l2=l2, linf=linf, message=message, steps=steps, cancelled=cancelled,
         ))
     return results
 

@@ -61,12 +61,17 @@ def error_rate(model: nn.Module, data: Dataset, monitor: Monitor | None = None) 
     return float((predict_labels(model, data.images, monitor=monitor) != data.labels).float().mean())
 
 
+def error_names(spec: ModelSpec) -> tuple[str, ...]:
+    """The error rates ``measure_errors`` gives for ``spec``: P1 and P2 too for the cross-training-set models."""
+    return ("train", "test", "P1", "P2") if spec.training_data in ("P1", "P2") else ("train", "test")
+
+
 def measure_errors(model: nn.Module, spec: ModelSpec) -> dict[str, float]:
     """Error on the full training set, the test set and, for the cross-training-set models, P1 and P2."""
     train = load_mnist("train")
     wrong = (predict_labels(model, train.images) != train.labels).float()
     errors = {"train": float(wrong.mean()), "test": error_rate(model, load_mnist("test"))}
-    if spec.training_data in ("P1", "P2"):
+    if "P1" in error_names(spec):
         p1, p2 = p1_p2_split()
         errors["P1"] = float(wrong[torch.as_tensor(p1)].mean())
         errors["P2"] = float(wrong[torch.as_tensor(p2)].mean())
