@@ -42,7 +42,7 @@ import torch
 from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_perturbation
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import load_mnist
-from blindspot_gui.core.files import atomic_write, atomic_write_json
+from blindspot_gui.core.files import StoredFileError, atomic_write, atomic_write_json, read_arrays
 from blindspot_gui.core.imagenet import find_photo_model, is_photo_model_name, load_photo_model, photo_model_status
 from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
 from blindspot_gui.core.monitor import Monitor
@@ -110,7 +110,7 @@ def check_target_rule(rule: str) -> str:
     return rule
 
 
-class PartError(ValueError):
+class PartError(StoredFileError):
     """A stored part that can be read but does not hold what it should; it is computed again."""
 
 
@@ -138,7 +138,7 @@ def _is_fraction(value) -> bool:
 
 def _why(error: Exception) -> str:
     """What is wrong with a stored file, in words."""
-    if isinstance(error, PartError):
+    if isinstance(error, StoredFileError):
         return str(error)
     if isinstance(error, json.JSONDecodeError):
         return f"it is not valid JSON ({error.msg})"
@@ -190,11 +190,7 @@ class PartStore:
         if not path.is_file():
             return None
         try:
-            with open(path, "rb") as stream:
-                stored = np.load(stream, allow_pickle=False)
-                _require(isinstance(stored, np.lib.npyio.NpzFile), "it is a single array, not a set of arrays")
-                with stored:
-                    arrays = {name: stored[name] for name in stored.files}
+            arrays = read_arrays(path)
             if check is not None:
                 check(arrays)
         except Exception as error:  # a damaged zip, a CRC error, a truncation, an object array: computed again

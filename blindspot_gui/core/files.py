@@ -17,9 +17,25 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+import numpy as np
+
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once, while the module is imported (os.umask can only be read by setting it)
+
+
+class StoredFileError(ValueError):
+    """A file kept for later (an experiment part, a cache) that can be read but does not hold what it should."""
+
+
+def read_arrays(path) -> dict:
+    """Every array of an .npz file kept for later, never unpickling anything; StoredFileError for a lone array."""
+    with open(path, "rb") as stream:
+        stored = np.load(stream, allow_pickle=False)
+        if not isinstance(stored, np.lib.npyio.NpzFile):
+            raise StoredFileError("it is a single array, not a set of arrays")
+        with stored:
+            return {name: stored[name] for name in stored.files}
 
 
 def os_reason(error: OSError) -> str:

@@ -22,7 +22,7 @@ from torch import nn
 
 from blindspot_gui.core.attack.search import frozen_eval_mode, model_device
 from blindspot_gui.core.data import Dataset
-from blindspot_gui.core.files import atomic_write
+from blindspot_gui.core.files import StoredFileError, atomic_write, read_arrays
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import user_dir
 
@@ -239,15 +239,11 @@ class ActivationCache:
         if not path.is_file():
             return None
         try:
-            with open(path, "rb") as stream:
-                stored = np.load(stream, allow_pickle=False)
-                if not isinstance(stored, np.lib.npyio.NpzFile):
-                    raise CacheError("it is a single array, not a cache file")
-                with stored:
-                    missing = {"values", "unit_shape"} - set(stored.files)
-                    if missing:
-                        raise CacheError(f"it lacks {', '.join(sorted(missing))}")
-                    values, unit_shape = stored["values"], stored["unit_shape"]
+            stored = read_arrays(path)
+            missing = {"values", "unit_shape"} - set(stored)
+            if missing:
+                raise CacheError(f"it lacks {', '.join(sorted(missing))}")
+            values, unit_shape = stored["values"], stored["unit_shape"]
             shape = _checked_cache(values, unit_shape, len(data), mode)
         except Exception as error:  # damaged (bad zip, CRC, truncation) or wrong content: computed again
             self._discard(path, error, monitor)
@@ -260,7 +256,7 @@ class ActivationCache:
 
     def _discard(self, path: Path, error: Exception, monitor: Monitor | None) -> None:
         """Remove an unusable cache file and say why, in ``notes`` and through the monitor's message."""
-        reason = str(error) if isinstance(error, CacheError) else f"it cannot be read ({type(error).__name__})"
+        reason = str(error) if isinstance(error, StoredFileError) else f"it cannot be read ({type(error).__name__})"
         note = f"ignored the activation cache {path}: {reason}; computing again"
         self.notes.append(note)
         (monitor or Monitor()).progress(0.0, note)
@@ -276,7 +272,7 @@ class ActivationCache:
             pass  # no disk cache (read-only or full disk): memory still works
 
 
-class CacheError(ValueError):
+class CacheError(StoredFileError):
     """An activation cache file that can be read but does not hold what it should."""
 
 
