@@ -515,13 +515,13 @@ class MainWindow(QMainWindow):
         if result.distortion == 0:
             self.viewer.show_readout(result.message.capitalize() + ".")
             return
-        opening = (f"Cancelled after {seconds:.2f} s: the best change found so far turns {result.original_prediction} "
-                   f"into {after}, but it is not the smallest — press Run to finish the search. Best so far: "
+        opening = (f"Cancelled after {seconds:.2f} s: {result.original_prediction} → {after} with the best change so "
+                   f"far, not the smallest (Run finishes the search); "
                    if result.cancelled else f"Changed {result.original_prediction} → {after} with ")
         self.viewer.show_readout(
             f"{opening}distortion (RMS) {result.distortion:.4f}, L2 {result.l2:.3f}, L∞ {result.linf:.3f}, "
-            f"c = {result.c:.3g}; {result.steps} L-BFGS steps ({result.iterations} iterations over all target "
-            f"and c pairs), {result.function_evaluations} evaluations" + ("" if result.cancelled else f", {seconds:.2f} s"))
+            f"c = {result.c:.3g}; {result.steps} L-BFGS steps ({result.iterations} iterations in all), "
+            f"{result.function_evaluations} evaluations" + ("" if result.cancelled else f", {seconds:.2f} s"))
 
     # --- transfer and noise -----------------------------------------------------------------------------
     def _start_transfer(self, result: AttackResult) -> None:

@@ -18,7 +18,11 @@ def ask_trust(parent: QWidget, path, show_dialogs: bool = True) -> bool:
     """True only if the user explicitly chose to run this file's code (never without a dialog)."""
     if not show_dialogs:
         return False
-    answer = QMessageBox.warning(parent, "Run this file's code?", TRUST_QUESTION.format(name=Path(path).name),
-                                 QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
-                                 QMessageBox.StandardButton.Cancel)
-    return answer == QMessageBox.StandardButton.Open
+    box = QMessageBox(QMessageBox.Icon.Warning, "Run this file's code?", TRUST_QUESTION.format(name=Path(path).name),
+                      parent=parent)
+    trust = box.addButton("I trust it: load it", QMessageBox.ButtonRole.AcceptRole)
+    refuse = box.addButton("Don't load it", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(refuse)  # Enter, or a presenter remote's click, never runs a stranger's code
+    box.setEscapeButton(refuse)
+    box.exec()
+    return box.clickedButton() is trust
