@@ -115,12 +115,17 @@ class _Files(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a client that hung up mid-download (a cancelled download is one) is not the server's failure
+
+
 @pytest.fixture
 def file_server(tmp_path):
     """A local web server for the files put in its folder; yields (folder, base URL)."""
     folder = tmp_path / "served"
     folder.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Files, directory=str(folder)))
+    server = _QuietServer(("127.0.0.1", 0), partial(_Files, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield folder, f"http://127.0.0.1:{server.server_address[1]}"
