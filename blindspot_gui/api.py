@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from blindspot_gui.core import data as _data
 from blindspot_gui.core.attack.search import AttackConfig, AttackResult, blindspot_search
+from blindspot_gui.core.models.classifier import Classifier
+from blindspot_gui.core.models.mnist_zoo import zoo_names
+from blindspot_gui.core.models.registry import load_classifier as _load_classifier
+from blindspot_gui.core.models.zoo_weights import load_zoo_model
 from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.weights import load_zoo_model
-from blindspot_gui.core.zoo import zoo_names
 
-__all__ = ["attack", "load_model", "load_mnist", "model_names", "AttackConfig", "AttackResult", "Monitor"]
+__all__ = ["attack", "load_classifier", "load_model", "load_mnist", "model_names", "AttackConfig", "AttackResult",
+           "Classifier", "Monitor"]
 
 
-def load_model(name: str, device: str = "cpu") -> nn.Module:
-    """A zoo model with its trained weights, in eval mode.
+def load_classifier(name, device: str = "cpu", **file_options) -> Classifier:
+    """Any network as a :class:`Classifier`: a zoo name, a photo network's name (e.g. "EfficientNet-Lite0"), or the
+    path of a weights file of your own.
+
+    A Classifier maps float images (N, C, H, W) with pixels in [0, 1] in its ``input_shape`` to
+    logits, normalising them itself, and knows its ``class_names``. For a file, ``file_options``
+    are ``architecture`` (a zoo or torchvision name), ``preprocessing`` ("imagenet",
+    "efficientnet-lite" or "none"), ``class_names_file`` and ``trust_code`` (TorchScript only).
+    """
+    return _load_classifier(name, device=device, **file_options)
+
+
+def load_model(name: str, device: str = "cpu") -> Classifier:
+    """A zoo model with its trained weights, as a Classifier (in eval mode).
 
     It maps float images of shape (N, 1, 28, 28) with pixels in [0, 1] to logits of shape (N, 10).
     ``name`` is a zoo name such as "FC100-100-10" or its file key such as "fc100-100-10";
@@ -50,12 +64,13 @@ def attack(
 ) -> list[AttackResult]:
     """The paper's box-constrained L-BFGS blind-spot search on ``images``; one result per image.
 
-    ``model`` is a torch module or a zoo name; ``images`` (N, 1, 28, 28) in [0, 1]; ``targets`` is
+    ``model`` is a Classifier, a network's name (see :func:`load_classifier`) or any torch module mapping
+    ``images`` to logits (put in eval mode); ``images`` (N, C, H, W) in [0, 1] in the network's input shape; ``targets`` is
     "next", "random", "least-likely", "none" (untargeted), one label, or one label per image;
     ``labels`` are the true labels (default: the model's predictions). See
     :func:`blindspot_gui.core.attack.search.blindspot_search` for the details.
     """
     if isinstance(model, str):
-        model = load_model(model)
+        model = load_classifier(model)
     return blindspot_search(model, images, targets, labels, engine=engine, config=config or AttackConfig(),
                             monitor=monitor)

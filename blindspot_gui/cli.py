@@ -20,10 +20,9 @@ from blindspot_gui.core.images import ImageFileError
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.report import percent
 from blindspot_gui.core.threads import configure_threads
-from blindspot_gui.core.weights import (
-    UntrustedCodeError, WeightsError, load_zoo_model, model_status, save_model, user_models_dir,
-)
-from blindspot_gui.core.zoo import ZOO, UnknownModelError, find_spec
+from blindspot_gui.core.models.weights_io import UntrustedCodeError, WeightsError
+from blindspot_gui.core.models.zoo_weights import load_zoo_model, model_status, save_model, user_models_dir
+from blindspot_gui.core.models.mnist_zoo import ZOO, UnknownModelError, find_spec
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -188,7 +187,7 @@ def command_eval(args) -> int:
 
 
 def check_eval(args) -> None:
-    from blindspot_gui.core.imagenet import is_photo_model_name
+    from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
 
     if is_photo_model_name(args.name):
         raise UsageError(f"{args.name} classifies photos; eval re-measures the MNIST zoo's errors — "
@@ -281,7 +280,7 @@ DIGIT_OPTIONS = {"images": "--images"}
 
 def check_attack(args) -> None:
     """Refuse, before any work, options the chosen path would ignore and outputs that could not be written."""
-    from blindspot_gui.core.imagenet import is_photo_model_name
+    from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
 
     if args.model_file and args.model:
         raise UsageError("give --model or --model-file, not both")
@@ -321,7 +320,7 @@ def _check_search_options(args) -> None:
 
 def _check_architecture_file(args) -> None:
     """--architecture describes a state dict; a TorchScript file carries its own, and only it has code to trust."""
-    from blindspot_gui.core.weights import is_torchscript
+    from blindspot_gui.core.models.weights_io import is_torchscript
 
     if not (args.model_file and Path(args.model_file).is_file()):
         return
@@ -414,24 +413,24 @@ def command_attack_photo(args) -> int:
     import numpy as np
     import torch
 
-    from blindspot_gui.core.attack.search import blindspot_search
-    from blindspot_gui.core.imagenet import (
-        DEFAULT_PHOTO_MODEL, PHOTO_ATTACK, load_custom_photo_model, load_photo_model, read_photo,
-    )
+    from blindspot_gui.core.attack.search import blindspot_search, config_for
+    from blindspot_gui.core.models.own_network import load_own_network
+    from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, load_photo_model
+    from blindspot_gui.core.photos import read_photo
 
     if args.model_file:
-        model = load_custom_photo_model(args.model_file, args.architecture, args.preprocessing or "imagenet",
-                                        args.classes, trust_code=args.trust_code, monitor=cancellable(args))
+        model = load_own_network(args.model_file, args.architecture, args.preprocessing or "imagenet",
+                                 args.classes, trust_code=args.trust_code, monitor=cancellable(args))
     else:
         model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
-    pixels = torch.from_numpy(read_photo(args.image, model.preprocessing))
+    pixels = torch.from_numpy(read_photo(args.image, model.preprocessing.resize, model.preprocessing.crop))
     target = _photo_target(args.target, model)
     bar = TerminalProgress(f"attack {model.name}")
     monitor = cancellable(args, on_progress=bar)
     started = time.perf_counter()
     try:
         result = blindspot_search(model, pixels[None], target, None, engine=args.engine or "fast",
-                                  config=_search_config(PHOTO_ATTACK, args), monitor=monitor)[0]
+                                  config=_search_config(config_for(model), args), monitor=monitor)[0]
     finally:
         bar.finish()
     monitor.check()
@@ -463,7 +462,7 @@ def _quantised_photo(model, result):
     import numpy as np
 
     from blindspot_gui.core.attack.search import distortion_measures
-    from blindspot_gui.core.imagenet import quantised_adversarial
+    from blindspot_gui.core.attack.quantise import quantised_adversarial
 
     if not result.success:
         print("  not saved: the search did not fool the network")
@@ -488,7 +487,7 @@ def _save_photo(saved, path: Path) -> None:
 def _photo_target(text: str, model):
     """A rule name (next, random, least-likely, none) as it is; otherwise the class the text names."""
     from blindspot_gui.core.attack.search import TARGET_POLICIES
-    from blindspot_gui.core.imagenet import class_index
+    from blindspot_gui.core.models.class_names import class_index
 
     return text if text in TARGET_POLICIES else class_index(text, model.class_names)
 

@@ -2,7 +2,7 @@
 
 Each attacked table is split into parts (one per model); a part is saved as soon as it is done,
 so a cancelled or crashed run picks up where it stopped. A part is reused only if it was computed
-with the weights in use now (``units.weights_fingerprint``) and holds what it should; anything
+with the weights in use now (``Classifier.fingerprint``) and holds what it should; anything
 else is computed again, and the reason is given in the result's ``notes``. Results are plain dictionaries;
 ``comparison_table`` turns any of them into rows of (ours, paper, difference) cells for the
 command line, the window and the CSV export.
@@ -43,7 +43,13 @@ from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_pertur
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, random_wrong_labels
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.files import StoredFileError, atomic_write, atomic_write_json, read_arrays
-from blindspot_gui.core.imagenet import find_photo_model, is_photo_model_name, load_photo_model, photo_model_status
+from blindspot_gui.core.models.photo_catalogue import (
+    find_photo_model,
+    is_photo_model_name,
+    load_photo_model,
+    photo_model_status,
+)
+from blindspot_gui.core.models.classifier import Classifier, weights_fingerprint
 from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.report import format_value
@@ -51,9 +57,8 @@ from blindspot_gui.core.resources import user_dir
 from blindspot_gui.core.training.adversarial import PROBE_IMAGES, average_min_distortion
 from blindspot_gui.core.training.loop import error_names, measure_errors, predict_labels
 from blindspot_gui.core.training.plain import train_model
-from blindspot_gui.core.units import weights_fingerprint
-from blindspot_gui.core.weights import load_zoo_model, save_model, user_models_dir
-from blindspot_gui.core.zoo import find_spec
+from blindspot_gui.core.models.zoo_weights import load_zoo_model, save_model, user_models_dir
+from blindspot_gui.core.models.mnist_zoo import find_spec
 
 TABLE1_MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
 TABLE3_MODELS = ("FC100-100-10 (P1)", "FC123-456-10 (P1)", "FC100-100-10' (P2)")
@@ -296,10 +301,10 @@ def _stored_attack(store: PartStore, name: str, images: torch.Tensor, fingerprin
 
 
 def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
-                   monitor: Monitor) -> tuple[list[dict], PartStore, dict[str, dict], dict[str, torch.nn.Module]]:
+                   monitor: Monitor) -> tuple[list[dict], PartStore, dict[str, dict], dict[str, Classifier]]:
     """Errors and the attack of each model on the first n images of ``split``; finished parts are reused.
 
-    A part is reused only if it was computed with the weights in use now (``weights_fingerprint``)
+    A part is reused only if it was computed with the weights in use now (``Classifier.fingerprint``)
     and holds what it should. Returns the rows, the store, each model's arrays (adversarial images,
     success, distortion) and the models themselves.
     """
@@ -309,7 +314,7 @@ def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
     for position, name in enumerate(names):
         part = monitor.scaled(position / len(names), (position + 1) / len(names))
         model = models[name] = load_zoo_model(name)
-        fingerprint = weights_fingerprint(model)
+        fingerprint = model.fingerprint
         known_problems = len(store.notes)
         record, arrays = _stored_attack(store, name, images, fingerprint)
         if record is None:
@@ -473,12 +478,12 @@ def _network_for_bounds(model_name: str | None) -> _BoundedNetwork:
         return _photo_network_for_bounds("alexnet", normalised=False)
     if is_photo_model_name(model_name):
         return _photo_network_for_bounds(model_name, normalised=True)
-    return _BoundedNetwork(load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights", (1, 28, 28),
+    return _BoundedNetwork(load_zoo_model(model_name).network, f"{find_spec(model_name).name}, shipped weights", (1, 28, 28),
                            True, None, False)
 
 
 def _photo_network_for_bounds(name: str, normalised: bool) -> _BoundedNetwork:
-    """A photo network of core/imagenet.py, with its weights when they are on this machine and randomly
+    """A photo network of the catalogue (core/models/photo_catalogue.py), with its weights when they are on this machine and randomly
     initialised (seed 0, and saying so) when they are not."""
 
     entry = find_photo_model(name)
@@ -583,7 +588,7 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
     test = load_mnist("test")
     probe, probe_labels = test.images[:PROBE_IMAGES], test.labels[:PROBE_IMAGES]
     model = load_zoo_model(ADVTRAIN_BASELINE)
-    fingerprint = weights_fingerprint(model)
+    fingerprint = model.fingerprint
     baseline = store.load_record("baseline", lambda record: _check_baseline(record, fingerprint))
     if baseline is None:
         monitor.progress(0.0, f"{ADVTRAIN_BASELINE} (weight decay only): average minimum distortion"

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from blindspot_gui.core.data import Dataset
-from blindspot_gui.core.imagenet import read_photo
+from blindspot_gui.core.photos import read_photo
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, load_digit_image
 from blindspot_gui.core.monitor import Monitor
 

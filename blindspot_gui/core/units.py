@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from blindspot_gui.core.attack.search import frozen_eval_mode, model_device
 from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.files import StoredFileError, atomic_write, read_arrays
+from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.resources import user_dir
 
@@ -82,9 +81,9 @@ def label_purity(labels) -> float:
     return Counter(labels).most_common(1)[0][1] / len(labels)
 
 
-def layer_names(model: nn.Module) -> list[str]:
-    """Names of the model's layers (leaf modules) whose outputs can be explored, input to output."""
-    return [name for name, module in model.named_modules() if name and not list(module.children())
+def layer_names(model: Classifier) -> list[str]:
+    """Names of the network's layers (leaf modules) whose outputs can be explored, input to output."""
+    return [name for name, module in model.layers().items() if not list(module.children())
             and not isinstance(module, (nn.Flatten, nn.Dropout))]
 
 
@@ -96,13 +95,13 @@ def _reduce(output: torch.Tensor, mode: str) -> torch.Tensor:
     return output.flatten(1)
 
 
-def capture_activations(model: nn.Module, data: Dataset, layer: str, mode: str = "full",
+def capture_activations(model: Classifier, data: Dataset, layer: str, mode: str = "full",
                         monitor: Monitor | None = None, batch_size: int = CAPTURE_BATCH) -> Activations:
     """phi(x) at ``layer`` for every image of ``data``, with a forward hook that is always removed."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    modules = dict(model.named_modules())
-    if layer not in modules or not layer:
+    modules = model.layers()
+    if layer not in modules:
         raise LayerError(f"{layer!r} is not a layer of this model; its layers are: {', '.join(layer_names(model))}")
     monitor = monitor or Monitor()
     captured: list[torch.Tensor] = []
@@ -123,10 +122,10 @@ def capture_activations(model: nn.Module, data: Dataset, layer: str, mode: str =
         handle = modules[layer].register_forward_hook(hook)
     except RuntimeError as error:  # e.g. TorchScript modules take no Python hooks
         raise LayerError(f"cannot watch layer {layer!r} of this model: {error}") from None
-    device = model_device(model)
+    device = model.device
     batch_size = max(1, min(batch_size, CAPTURE_PIXELS // max(1, data.images[0].numel())))
     try:
-        with frozen_eval_mode(model), torch.inference_mode():
+        with torch.inference_mode():
             for start in range(0, len(data), batch_size):
                 monitor.check()
                 before = len(captured)
@@ -138,41 +137,6 @@ def capture_activations(model: nn.Module, data: Dataset, layer: str, mode: str =
     finally:
         handle.remove()
     return Activations(torch.cat(captured), data.labels.clone(), layer, mode, shapes[0] if shapes else ())
-
-
-_FINGERPRINTS: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, str]]" = weakref.WeakKeyDictionary()
-_FINGERPRINTS_LOCK = threading.Lock()
-
-
-def weights_fingerprint(model: nn.Module) -> str:
-    """A SHA-256 of the model's parameters and buffers, so a cache never outlives the weights it came from.
-
-    Remembered per model until one of its tensors is replaced or changed in place (torch's version
-    counters tell), so asking again for the same weights costs nothing (AlexNet takes 0.3 s to hash).
-    """
-    state = model.state_dict()
-    stamp = _tensor_stamp(state)
-    with _FINGERPRINTS_LOCK:
-        known = _FINGERPRINTS.get(model)
-    if stamp is not None and known is not None and known[0] == stamp:
-        return known[1]
-    digest = hashlib.sha256()
-    for name, tensor in state.items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    fingerprint = digest.hexdigest()[:20]
-    if stamp is not None:
-        with _FINGERPRINTS_LOCK:
-            _FINGERPRINTS[model] = (stamp, fingerprint)
-    return fingerprint
-
-
-def _tensor_stamp(state: dict[str, torch.Tensor]) -> tuple | None:
-    """Which tensors a state dict holds and how often each was changed in place; None where torch cannot tell."""
-    try:
-        return tuple((name, tensor.data_ptr(), tensor._version) for name, tensor in state.items())
-    except RuntimeError:  # tensors made in inference mode keep no version counter
-        return None
 
 
 def default_cache_dir() -> Path:
@@ -192,9 +156,9 @@ class ActivationCache:
         self.notes: list[str] = []
         """Why cache files were ignored (damaged, or holding the wrong content), one line each."""
 
-    def key(self, model: nn.Module, layer: str, mode: str, data: Dataset) -> str:
+    def key(self, model: Classifier, layer: str, mode: str, data: Dataset) -> str:
         layer_id = hashlib.sha256(layer.encode()).hexdigest()[:12]
-        return f"{weights_fingerprint(model)}-{layer_id}-{mode}-{self._data_fingerprint(data)}"
+        return f"{model.fingerprint}-{layer_id}-{mode}-{self._data_fingerprint(data)}"
 
     def _data_fingerprint(self, data: Dataset) -> str:
         """A SHA-256 of the images and labels themselves (computed once per data set object)."""
@@ -209,7 +173,7 @@ class ActivationCache:
             self._data_ids[id(data)] = (data, fingerprint)
         return fingerprint
 
-    def get(self, model: nn.Module, data: Dataset, layer: str, mode: str = "full",
+    def get(self, model: Classifier, data: Dataset, layer: str, mode: str = "full",
             monitor: Monitor | None = None) -> Activations:
         """The activations, from memory, from disk, or captured now (and then stored in both)."""
         key = self.key(model, layer, mode, data)
@@ -232,7 +196,7 @@ class ActivationCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npz"
 
-    def _load(self, key: str, model: nn.Module, data: Dataset, layer: str, mode: str,
+    def _load(self, key: str, model: Classifier, data: Dataset, layer: str, mode: str,
               monitor: Monitor | None) -> Activations | None:
         """The activations stored under ``key`` if the file holds what it should; else None (the file is removed)."""
         path = self._path(key)
@@ -299,7 +263,7 @@ def _checked_cache(values: np.ndarray, unit_shape: np.ndarray, count: int, mode:
     return shape
 
 
-def _probe_mismatch(model: nn.Module, data: Dataset, layer: str, mode: str, values: np.ndarray,
+def _probe_mismatch(model: Classifier, data: Dataset, layer: str, mode: str, values: np.ndarray,
                     shape: tuple[int, ...]) -> str:
     """Why cached ``values`` are not this layer's (its output for the first image, computed now), or ""."""
     if len(data) == 0:

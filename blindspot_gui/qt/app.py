@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
-    from blindspot_gui.core.zoo import DEFAULT_MODEL
+    from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
     from blindspot_gui.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

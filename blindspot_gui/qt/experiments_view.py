@@ -44,8 +44,8 @@ from blindspot_gui.core.experiments import (
 )
 from blindspot_gui.core.files import atomic_write_json, atomic_write_text
 from blindspot_gui.core.report import format_value
-from blindspot_gui.core.imagenet import PHOTO_MODELS
-from blindspot_gui.core.zoo import ZOO, find_spec
+from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
+from blindspot_gui.core.models.mnist_zoo import ZOO, find_spec
 
 DESCRIPTIONS = {
     "table1": ("Table 1 — MNIST models", "Training and test error of the six networks, and the average size of the "

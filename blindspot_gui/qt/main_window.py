@@ -36,11 +36,11 @@ from blindspot_gui.core.models.registry import ModelCache
 from blindspot_gui.core.monitor import Monitor, ScaledMonitor
 from blindspot_gui.core.training.loop import warm_up
 from blindspot_gui.core.training.plain import train_model
-from blindspot_gui.core.transfer import class_probabilities, transfer_predictions
-from blindspot_gui.core.weights import (
-    UntrustedCodeError, load_weights_file, save_model, user_models_dir,
-)
-from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
+from blindspot_gui.core.attack.transfer import transfer_predictions
+from blindspot_gui.core.models.weights_io import UntrustedCodeError
+from blindspot_gui.core.models.zoo_weights import save_model, user_models_dir
+from blindspot_gui.core.models.own_network import load_own_network
+from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt.blindspot_view import BlindspotView
 from blindspot_gui.qt.experiments_view import ExperimentsView
 from blindspot_gui.qt.image_source import ImageChoice, ImageSource
@@ -421,7 +421,7 @@ class MainWindow(QMainWindow):
         self.viewer.show_original(choice.pixels, "no network" if name is None else "…", None)
         self.viewer.show_noise(None)
         if name is not None:
-            self.runner.start("classify", lambda monitor: class_probabilities(models.get(name), choice.pixels),
+            self.runner.start("classify", lambda monitor: models.get(name).probabilities(choice.pixels),
                               on_finished=lambda probabilities: self._show_answer(name, choice, probabilities),
                               on_failed=lambda message: self.show_message(f"{name} could not classify the image: "
                                                                           f"{message}"))
@@ -634,8 +634,8 @@ class MainWindow(QMainWindow):
         ``show_message``.
         """
         self.statusBar().showMessage(f"Loading {Path(path).name}…")
-        self.runner.start("load-weights", lambda monitor: load_weights_file(path, trust_code=trust_code, monitor=monitor),
-                          on_finished=lambda loaded: self._add_user_network(path, *loaded),
+        self.runner.start("load-weights", lambda monitor: load_own_network(path, trust_code=trust_code, monitor=monitor),
+                          on_finished=lambda loaded: self._add_user_network(path, loaded, loaded.description),
                           on_error=lambda error: self._on_weights_failed(path, error))
 
     def _on_weights_failed(self, path, error: BaseException) -> None:
@@ -739,7 +739,7 @@ class MainWindow(QMainWindow):
             atomic_write(path, lambda stream: rounded.append(save_grey_png(result.adversarial[0], stream)))
             rounded = rounded[0]
             try:
-                return int(class_probabilities(models.get(name), rounded).argmax()), None
+                return int(models.get(name).probabilities(rounded).argmax()), None
             except Exception as error:  # saved; only the check failed
                 return None, describe_error(error)
 

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from blindspot_gui.core.report import percent
-from blindspot_gui.core.weights import ModelStatus, model_status
-from blindspot_gui.core.zoo import ZOO
+from blindspot_gui.core.models.zoo_weights import ModelStatus, model_status
+from blindspot_gui.core.models.mnist_zoo import ZOO
 
 
 def available_devices() -> list[str]:

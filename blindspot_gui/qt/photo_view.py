@@ -46,26 +46,23 @@ from PySide6.QtWidgets import (
 from blindspot_gui.core.attack.search import AttackResult, SearchProgress, blindspot_search
 from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError, save_rgb_png
-from blindspot_gui.core.imagenet import (
+from blindspot_gui.core.attack.quantise import quantised_adversarial
+from blindspot_gui.core.attack.search import PHOTO_ATTACK
+from blindspot_gui.core.models.own_network import load_own_network
+from blindspot_gui.core.models.class_names import class_index
+from blindspot_gui.core.models.classifier import PREPROCESSINGS, Classifier
+from blindspot_gui.core.models.download import download_weights
+from blindspot_gui.core.models.photo_catalogue import (
     DEFAULT_PHOTO_MODEL,
-    PHOTO_ATTACK,
     PHOTO_MODELS,
-    PREPROCESSINGS,
-    PhotoClassifier,
     PhotoModelStatus,
-    class_index,
-    classify,
-    download_weights,
     find_photo_model,
-    load_custom_photo_model,
     load_photo_model,
     photo_model_status,
-    quantised_adversarial,
-    read_photo,
-    sample_photos,
     torchvision_architectures,
 )
-from blindspot_gui.core.weights import UntrustedCodeError, WeightsError
+from blindspot_gui.core.photos import read_photo, sample_photos
+from blindspot_gui.core.models.weights_io import UntrustedCodeError, WeightsError
 from blindspot_gui.qt.image_source import rgb_pixmap
 from blindspot_gui.qt.settings import read_int, read_text
 from blindspot_gui.qt.task_runner import describe_error
@@ -287,10 +284,10 @@ class PhotoView(QWidget):
         self.runner = runner
         self.settings = settings
         self.show_dialogs = show_dialogs
-        self.loaded: dict[str, PhotoClassifier] = {}
+        self.loaded: dict[str, Classifier] = {}
         self.statuses: dict[str, PhotoModelStatus] = {}
         """where each catalogue network's weights are, once looked for (in the background: it imports torchvision)."""
-        self.model: PhotoClassifier | None = None
+        self.model: Classifier | None = None
         self.model_name: str | None = None
         self.pixels: np.ndarray | None = None
         self.photo_name = ""
@@ -528,7 +525,7 @@ class PhotoView(QWidget):
         A TorchScript file runs only after the user trusts this one file (``ask_trust``).
         """
         def job(monitor):
-            return load_custom_photo_model(path, architecture, preprocessing, classes, trust_code=trust_code,
+            return load_own_network(path, architecture, preprocessing, classes, trust_code=trust_code,
                                            monitor=monitor)
 
         def failed(error: BaseException) -> None:
@@ -551,7 +548,7 @@ class PhotoView(QWidget):
             self._mark_current(self.model_name)
         self._fail(message, about_network=True)
 
-    def _use_model(self, name: str, model: PhotoClassifier) -> None:
+    def _use_model(self, name: str, model: Classifier) -> None:
         self.loaded[name] = model
         self.model, self.model_name = model, name
         self.completer.setModel(QStringListModel(model.class_names, self.completer))
@@ -644,7 +641,7 @@ class PhotoView(QWidget):
             return
         model, pixels, name = self.model, self.pixels, self.photo_name
         self.original_panel.show_answer("…")
-        self.runner.start("photo-classify", lambda _monitor: classify(model, pixels),
+        self.runner.start("photo-classify", lambda _monitor: model.probabilities(pixels),
                           on_finished=lambda probabilities: self._show_original(probabilities, name),
                           on_failed=self._fail)
 

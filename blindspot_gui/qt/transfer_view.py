@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from blindspot_gui.core.transfer import TransferRow
+from blindspot_gui.core.attack.transfer import TransferRow
 
 FOOLED = QColor(250, 210, 200)
 HELD = QColor(215, 240, 215)

@@ -41,7 +41,7 @@ from blindspot_gui.core.units import (
     rank_units,
     unit_title,
 )
-from blindspot_gui.core.imagenet import PhotoClassifier, find_photo_model, is_photo_model_name
+from blindspot_gui.core.models.photo_catalogue import find_photo_model, is_photo_model_name
 from blindspot_gui.core.image_folders import PHOTO_FOLDER_LIMIT, load_image_folder
 from blindspot_gui.core.resources import resource_path
 from blindspot_gui.qt.image_source import ImageChoice, pixmap_of
@@ -265,7 +265,7 @@ class UnitExplorer(QWidget):
         self.layer.clear()
         self.layer.addItems(names)
         if names:
-            self.layer.setCurrentText(default_layer(names, isinstance(model, PhotoClassifier)))
+            self.layer.setCurrentText(default_layer(names, not model.is_digit_network))
         self.layer.blockSignals(False)
         if not names:
             self.progress.setFormat("this network has no layers to explore")
@@ -286,7 +286,7 @@ class UnitExplorer(QWidget):
 
     def _fit_data_to(self, model) -> bool:
         """Photos for a photo network, digits for a digit network; False while photos are being read."""
-        photos = isinstance(model, PhotoClassifier)
+        photos = not model.is_digit_network
         if photos == self.showing_photos:
             return True
         if photos:
@@ -302,7 +302,8 @@ class UnitExplorer(QWidget):
 
     @property
     def wants_photos(self) -> bool:
-        return isinstance(self.models.loaded().get(self.model.currentText()), PhotoClassifier)
+        model = self.models.loaded().get(self.model.currentText())
+        return model is not None and not model.is_digit_network
 
     def _on_data_chosen(self, index: int) -> None:
         if index == 0:

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from blindspot_gui.core.attack.search import frozen_eval_mode, model_device, rms, validate_images
+from blindspot_gui.core.attack.search import rms, validate_images
+from blindspot_gui.core.models.classifier import Classifier, as_classifier
 from blindspot_gui.core.monitor import Monitor
 
 
@@ -31,7 +32,7 @@ class NoiseReport:
 
 
 def gaussian_noise_error(
-    model: nn.Module, images, labels, stddev, draws: int = 10, seed: int = 0, batch_size: int = 4096,
+    model: Classifier | nn.Module, images, labels, stddev, draws: int = 10, seed: int = 0, batch_size: int = 4096,
     monitor: Monitor | None = None, clip: bool = True,
 ) -> NoiseReport:
     """Add N(0, stddev^2) noise per pixel, clip to [0, 1], and measure the error against ``labels``.
@@ -57,8 +58,9 @@ def gaussian_noise_error(
     scale = torch.as_tensor(stddev, dtype=torch.float32).view(-1, *([1] * (images.ndim - 1)))
     wrong = torch.zeros(len(images), draws)
     example = example_prediction = example_probabilities = None
-    device = model_device(model)
-    with frozen_eval_mode(model), torch.inference_mode():
+    model = as_classifier(model, tuple(images.shape[1:]))
+    device = model.device
+    with torch.inference_mode():
         for draw in range(draws):
             if monitor is not None:
                 monitor.check()

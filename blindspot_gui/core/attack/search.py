@@ -31,9 +31,8 @@ once with a batched torch L-BFGS-B (``batched_lbfgsb``).
 from __future__ import annotations
 
 import math
-import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from blindspot_gui.core.attack.batched_lbfgsb import SolverOptions, minimize_box_lbfgs
+from blindspot_gui.core.models.classifier import Classifier, as_classifier
 from blindspot_gui.core.monitor import Cancelled, Monitor
 
 TARGET_POLICIES = ("next", "random", "least-likely", "none")
@@ -93,6 +93,18 @@ class AttackConfig:
         for holds, message in checks:
             if not holds:
                 raise ValueError(f"invalid AttackConfig: {message}")
+
+
+PHOTO_ATTACK = AttackConfig(grid_size=2, bisection_rounds=2, max_iterations=25, boundary_steps=8)
+"""The search for one 224x224 photo: fewer c values and iterations than for digits, as every
+evaluation is a pass through a deep network (see benchmarks/photo_attack.py for time and distortion)."""
+LARGE_INPUT = 10_000
+"""Networks whose input has more values than this (photos, not 28x28 digits) get :data:`PHOTO_ATTACK`."""
+
+
+def config_for(model: Classifier) -> AttackConfig:
+    """The search settings the application uses for ``model``: the defaults for digits, PHOTO_ATTACK for photos."""
+    return PHOTO_ATTACK if math.prod(model.input_shape) > LARGE_INPUT else AttackConfig()
 
 
 @dataclass
@@ -164,40 +176,6 @@ class _Tasks:
     best_c: torch.Tensor
     evaluations: torch.Tensor
     iterations: torch.Tensor
-
-
-_FROZEN_LOCK = threading.Lock()
-_FROZEN: dict[int, tuple[int, bool, list[bool]]] = {}
-"""id(model) -> (searches using it, its training flag, its parameters' requires_grad flags) before the first."""
-
-
-@contextmanager
-def frozen_eval_mode(model: nn.Module):
-    """Eval mode and no parameter gradients while searching; the model's own settings restored afterwards.
-
-    Searches running at once on the same model (a cancelled one finishing while its successor
-    starts) share the freeze: the first saves the settings, the last restores them.
-    """
-    key = id(model)
-    with _FROZEN_LOCK:
-        users, was_training, requires_grad = _FROZEN.get(key, (0, model.training, None))
-        if users == 0:
-            requires_grad = [parameter.requires_grad for parameter in model.parameters()]
-            model.eval()
-            for parameter in model.parameters():
-                parameter.requires_grad_(False)
-        _FROZEN[key] = (users + 1, was_training, requires_grad)
-    try:
-        yield model
-    finally:
-        with _FROZEN_LOCK:
-            users, was_training, requires_grad = _FROZEN.pop(key)
-            if users > 1:
-                _FROZEN[key] = (users - 1, was_training, requires_grad)
-            else:
-                for parameter, flag in zip(model.parameters(), requires_grad):
-                    parameter.requires_grad_(flag)
-                model.train(was_training)
 
 
 def rms(perturbation) -> np.ndarray:
@@ -595,7 +573,7 @@ def _untargeted_candidates(model, images_flat, image_shape, labels, classes, kee
 
 
 def blindspot_search(
-    model: nn.Module,
+    model: Classifier | nn.Module,
     images,
     targets="next",
     labels=None,
@@ -608,7 +586,8 @@ def blindspot_search(
 
     Parameters
     ----------
-    model : maps float images (N, C, H, W) in [0, 1] to logits (N, K).
+    model : a Classifier, or a bare network mapping float images (N, C, H, W) in [0, 1] to logits (N, K),
+        which is then put in eval mode and its parameters stop requiring gradients (see ``as_classifier``).
     images : (N, C, H, W) or (C, H, W), pixels in [0, 1].
     targets : "next" ((y + 1) mod K), "random" (seeded wrong label), "least-likely", "none" or None
         (untargeted: the nearest wrong class), one label, or one label per image.
@@ -622,19 +601,15 @@ def blindspot_search(
     if config.untargeted_candidates < 1:
         raise ValueError("untargeted_candidates must be at least 1")
     monitor = monitor or Monitor()
-    device = model_device(model)
-    images = validate_images(images).to(device)
+    images = validate_images(images)
+    model = as_classifier(model, tuple(images.shape[1:]))
+    device = model.device
+    images = images.to(device)
     # Tensors the search creates land on the model's device (a thread-local default). The CPU is
     # the default already, and the device mode costs time on every tensor operation, so skip it there.
     on_device = torch.device(device) if device.type != "cpu" else nullcontext()
-    with on_device, frozen_eval_mode(model):
+    with on_device:
         return _search(model, images, targets, labels, engine, config, monitor)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's parameters (the CPU for a model without any)."""
-    parameter = next(iter(model.parameters()), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _search(model, images, targets, labels, engine, config, monitor) -> list[AttackResult]:

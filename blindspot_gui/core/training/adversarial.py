@@ -35,8 +35,8 @@ from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, ran
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.training.loop import error_rate, random_shift, train_epoch
-from blindspot_gui.core.zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
+from blindspot_gui.core.training.loop import error_rate, random_shift, searchable, train_epoch
+from blindspot_gui.core.models.mnist_zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
 
 POOL_SEARCHES = {
     "quick": AttackConfig(grid_size=2, bisection_rounds=0, max_iterations=10, boundary_steps=4, untargeted_candidates=1),
@@ -102,8 +102,9 @@ def make_examples(model: nn.Sequential, layer: str, images, labels, generator: t
         inputs = inputs.flatten(1).clamp(0, 1)[:, None, None, :]
         upper = _Features(upper)
     targets = random_wrong_labels(labels, generator) if recipe.target == "random" else "none"
-    results = blindspot_search(upper, inputs.clone(), targets, labels, config=POOL_SEARCHES[recipe.search],
-                               monitor=monitor)
+    with searchable(upper, tuple(inputs.shape[1:])) as classifier:
+        results = blindspot_search(classifier, inputs.clone(), targets, labels, config=POOL_SEARCHES[recipe.search],
+                                   monitor=monitor)
     cap = recipe.max_distortion[recipe.layers.index(layer)] if layer in recipe.layers else max(recipe.max_distortion)
     kept = [result for result in results if result.success and result.original_prediction == result.label
             and result.distortion <= cap]
@@ -118,7 +119,8 @@ def average_min_distortion(model: nn.Module, images, labels, seed: int = 0, moni
     """Mean RMS of the smallest perturbation to a seeded random wrong label, over the images the net gets right."""
     generator = torch.Generator().manual_seed(seed)
     targets = random_wrong_labels(labels, generator)
-    results = blindspot_search(model, images, targets, labels, config=DISTORTION_ATTACK, monitor=monitor)
+    with searchable(model, tuple(images.shape[1:])) as classifier:
+        results = blindspot_search(classifier, images, targets, labels, config=DISTORTION_ATTACK, monitor=monitor)
     values = [result.distortion for result in results if result.success and result.original_prediction == result.label]
     return sum(values) / len(values) if values else float("nan")
 

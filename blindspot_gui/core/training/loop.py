@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from blindspot_gui.core.data import Dataset, load_mnist, p1_p2_split
+from blindspot_gui.core.models.classifier import Classifier, as_classifier
+from blindspot_gui.core.models.mnist_zoo import ModelSpec
 from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.zoo import ModelSpec
 
 
 EVAL_BATCH = 2000
@@ -26,6 +29,23 @@ class EpochReport:
     epochs: int
     loss: float
     test_error: float
+
+
+@contextmanager
+def searchable(network: nn.Module, input_shape: tuple[int, ...]) -> Iterator[Classifier]:
+    """A network being trained, as a Classifier for a blind-spot search: in eval mode with frozen parameters until
+    the block ends, then as it was (the trainer owns its network; a loaded Classifier never leaves eval mode)."""
+    if isinstance(network, Classifier):
+        yield network
+        return
+    was_training = network.training
+    flags = [parameter.requires_grad for parameter in network.parameters()]
+    try:
+        yield as_classifier(network, input_shape)
+    finally:
+        for parameter, flag in zip(network.parameters(), flags):
+            parameter.requires_grad_(flag)
+        network.train(was_training)
 
 
 def warm_up(_monitor=None) -> None:

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.zoo import ModelSpec, build_decoder, weight_decay_penalty
+from blindspot_gui.core.models.mnist_zoo import ModelSpec, build_decoder, weight_decay_penalty
 from blindspot_gui.core.training.adversarial import train_adversarially
 from blindspot_gui.core.training.loop import EpochReport, error_rate, measure_errors, train_epoch
 

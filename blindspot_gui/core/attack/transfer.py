@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-from torch import nn
-
-from blindspot_gui.core.attack.search import frozen_eval_mode, model_device
+from blindspot_gui.core.models.classifier import Classifier
 
 
 @dataclass(frozen=True)
@@ -27,21 +23,13 @@ class TransferRow:
         return self.adversarial_prediction != self.original_prediction
 
 
-def class_probabilities(model: nn.Module, image) -> np.ndarray:
-    """The model's class probabilities (K,) for one image in [0, 1], (C, H, W) or grey (H, W): one forward pass."""
-    pixels = torch.as_tensor(np.asarray(image, dtype=np.float32))
-    batch = (pixels[None] if pixels.ndim == 2 else pixels)[None].to(model_device(model))
-    with frozen_eval_mode(model), torch.inference_mode():
-        return model(batch).softmax(dim=1)[0].cpu().numpy()
-
-
-def _answer(model: nn.Module, image) -> tuple[int, float]:
-    probabilities = class_probabilities(model, image)
+def _answer(model: Classifier, image) -> tuple[int, float]:
+    probabilities = model.probabilities(image)
     label = int(probabilities.argmax())
     return label, float(probabilities[label])
 
 
-def transfer_predictions(models: dict[str, nn.Module], original, adversarial) -> list[TransferRow]:
+def transfer_predictions(models: dict[str, Classifier], original, adversarial) -> list[TransferRow]:
     """Each model's prediction and confidence on ``original`` and ``adversarial`` (each one image, as above)."""
     rows = []
     for name, model in models.items():

@@ -1,32 +1,27 @@
-"""Finding, loading and saving model weights; weight files are untrusted input.
+"""Reading and writing weight files, which are untrusted input: state dicts as data, TorchScript only when trusted.
 
 State dicts are data: a ``safetensors`` file, or ``torch.save``'s format read only with
 ``torch.load(weights_only=True)``, after checking that its zip records do not inflate absurdly;
 weights holding NaN or infinite values are refused. A TorchScript archive is a program rather
 than data (its code can write files, even inside ``torch.jit.load``): it is refused unless the
 user says they trust the file, and even then only loaded when an inspection of its code and
-pickles (:mod:`blindspot_gui.core.torchscript`) finds no file-system or process operation.
+pickles (:mod:`blindspot_gui.core.models.torchscript`) finds no file-system or process operation.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import pickletools
 import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from blindspot_gui.core.files import atomic_file, atomic_write, atomic_write_text
-from blindspot_gui.core.monitor import Monitor
-from blindspot_gui.core.resources import resource_path, user_dir
-from blindspot_gui.core.torchscript import find_dangerous_code, member_kind
-from blindspot_gui.core.zoo import ZOO, ModelSpec, find_spec
+from blindspot_gui.core.files import atomic_write
+from blindspot_gui.core.models.torchscript import find_dangerous_code, member_kind
 
 MAX_INFLATION = 100
 """A weights archive whose compressed records expand to more than this many times the file's size is refused."""
@@ -50,54 +45,6 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's message, or its type when the message is empty."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
-
-
-def user_models_dir() -> Path:
-    """Where models trained by the user go: $BLINDSPOT_HOME/models, else ~/.local/share/blindspot_gui/models."""
-    return user_dir("models")
-
-
-def bundled_models_dir() -> Path:
-    """The weights shipped with the application (resources/models)."""
-    return resource_path("models")
-
-
-def model_dirs() -> list[Path]:
-    """Folders searched for weights, first match wins: the user's trained models, then the shipped ones."""
-    return [user_models_dir(), bundled_models_dir()]
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """Whether a zoo model's weights are present, where, and what its training record says."""
-
-    spec: ModelSpec
-    weights_path: Path | None
-    metadata: dict | None
-
-    @property
-    def available(self) -> bool:
-        return self.weights_path is not None
-
-    @property
-    def test_error(self) -> float | None:
-        return (self.metadata or {}).get("errors", {}).get("test")
-
-
-def read_metadata(path: Path) -> dict | None:
-    """The JSON training record at ``path``, or None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def model_status(spec: ModelSpec) -> ModelStatus:
-    for directory in model_dirs():
-        weights = directory / spec.weights_file
-        if weights.is_file():
-            return ModelStatus(spec, weights, read_metadata(directory / spec.metadata_file))
-    return ModelStatus(spec, None, None)
 
 
 def existing_file(path, what: str = "Weights file") -> Path:
@@ -284,44 +231,6 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
     return model
 
 
-def load_zoo_model(name: str, weights_path=None, device: str = "cpu") -> nn.Module:
-    """The zoo model ``name`` with its trained weights (or those at ``weights_path``), in eval mode."""
-    spec = find_spec(name)
-    if weights_path is None:
-        status = model_status(spec)
-        if not status.available:
-            raise WeightsError(
-                f"No weights for {spec.name}: train them with `blindspot train {spec.key}` "
-                f"(looked in {', '.join(str(d) for d in model_dirs())})."
-            )
-        weights_path = status.weights_path
-    model = load_state_into(spec.build(), read_state_dict(weights_path), str(weights_path))
-    return model.to(device).eval()
-
-
-def save_model(model: nn.Module, spec: ModelSpec, metadata: dict, directory) -> Path:
-    """Write ``<key>.pt`` (state dict) and ``<key>.json`` (training record) into ``directory``, each in one step.
-
-    The order makes sure a record is only ever found beside the weights it describes: the new
-    weights are written to a temporary file (so a full disk fails before anything is replaced),
-    the old record is removed, the weights are renamed into place, and the new record follows.
-    Writing the record first would, after a crash, leave the new record beside the old weights;
-    writing it after the weights without removing the old one would leave the old record beside
-    the new weights. This way a crash leaves the old pair, or weights without a record (shown
-    as untested), never a record of other weights.
-    """
-    directory = Path(directory)
-    weights_path = directory / spec.weights_file
-    metadata_path = directory / spec.metadata_file
-    record = json.dumps(metadata, indent=2) + "\n"  # fails now, before any file is touched, if it cannot be written
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    with atomic_file(weights_path) as stream:
-        torch.save(state, stream)
-        metadata_path.unlink(missing_ok=True)
-    atomic_write_text(metadata_path, record)
-    return weights_path
-
-
 def is_torchscript(path) -> bool:
     """Whether ``path`` is a TorchScript archive (a zip with compiled code or constants) rather than a state dict."""
     try:
@@ -368,52 +277,3 @@ def load_torchscript(path, trust_code: bool = False) -> nn.Module:
         raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
     check_finite(dict(model.state_dict()), path.name)
     return model.eval()
-
-
-def check_classifier(model: nn.Module, source: str, monitor: Monitor | None = None) -> nn.Module:
-    """Refuse a model that does not map (1, 1, 28, 28) images to (1, 10) logits.
-
-    Runs the model's forward once: call it from a worker thread. ``monitor`` is checked before
-    and after, so a Cancel takes effect as soon as the forward returns.
-    """
-    monitor = monitor or Monitor()
-    monitor.check()
-    try:
-        with torch.inference_mode():
-            output = model(torch.zeros(1, 1, 28, 28))
-    except Exception as error:  # a user's model may fail in any way
-        raise WeightsError(f"'{source}' fails on a 28x28 grey image: {first_line(error)}") from None
-    monitor.check()
-    if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, 10):
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise WeightsError(f"'{source}' returns {shape} for one image; a digit classifier must return 10 logits.")
-    return model
-
-
-def load_weights_file(path, architecture: str | None = None, *, trust_code: bool = False,
-                      monitor: Monitor | None = None) -> tuple[nn.Module, str]:
-    """A user's weights file as an eval-mode model, and a description of what it is.
-
-    A state dict (safetensors, or ``torch.save``'s format read with ``weights_only=True``) of the
-    zoo architecture ``architecture`` or, when none is given, of the first zoo architecture it
-    fits. A TorchScript file is refused (:class:`UntrustedCodeError`) unless ``trust_code``, then
-    inspected (:func:`load_torchscript`) and run once on a blank digit: call this from a worker
-    thread; ``monitor`` lets a Cancel stop it between steps.
-    """
-    path = existing_file(path)
-    monitor = monitor or Monitor()
-    if is_torchscript(path):
-        model = load_torchscript(path, trust_code)
-        return check_classifier(model, path.name, monitor), "TorchScript model"
-    state = read_state_dict(path)
-    candidates = [find_spec(architecture)] if architecture else list(ZOO)
-    for spec in candidates:
-        monitor.check()
-        try:
-            model = load_state_into(spec.build(), state, path.name)
-        except WeightsError:
-            if architecture:
-                raise
-            continue
-        return model.eval(), f"{spec.name} architecture"
-    raise WeightsError(f"'{path.name}' holds a state dict that fits none of the zoo's architectures.")
