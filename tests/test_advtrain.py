@@ -8,8 +8,8 @@ import torch
 from blindspot_gui.core.training import adversarial as advtrain
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Cancelled, Monitor
-from blindspot_gui.core.weights import load_zoo_model
-from blindspot_gui.core.zoo import AdversarialRecipe, find_spec
+from blindspot_gui.core.models.zoo_weights import load_zoo_model
+from blindspot_gui.core.models.mnist_zoo import AdversarialRecipe, find_spec
 
 
 def small_spec(epochs=2, layers=("input",)):

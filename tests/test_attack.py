@@ -230,7 +230,7 @@ def test_invalid_search_settings_are_refused(settings):
 def test_class_probabilities_take_grey_and_colour_images_of_any_size():
     from torch import nn
 
-    from blindspot_gui.core.transfer import class_probabilities
+    from blindspot_gui.core.attack.transfer import class_probabilities
 
     torch.manual_seed(0)
     colour = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)).eval()

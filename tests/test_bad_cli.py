@@ -22,7 +22,7 @@ from blindspot_gui.core.threads import (
     parse_thread_count,
     thread_count_choice,
 )
-from blindspot_gui.core.zoo import find_spec
+from blindspot_gui.core.models.mnist_zoo import find_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT = ROOT / "resources" / "samples" / "cat.png"

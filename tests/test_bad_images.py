@@ -17,9 +17,9 @@ from blindspot_gui.core import image_folders, images, imagenet
 from blindspot_gui.core.data import DatasetError, load_idx_dataset, parse_class_names, read_class_names
 from blindspot_gui.core.image_folders import load_image_folder
 from blindspot_gui.core.images import ImageFileError, load_digit_image, read_image
-from blindspot_gui.core.imagenet import prepare_photo, sample_photos
+from blindspot_gui.core.photos import prepare_photo, sample_photos
 from blindspot_gui.core.monitor import Cancelled, Monitor
-from blindspot_gui.core.weights import WeightsError
+from blindspot_gui.core.models.weights_io import WeightsError
 from conftest import write_idx
 
 # --- measuring ------------------------------------------------------------------------------------------

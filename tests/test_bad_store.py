@@ -21,8 +21,8 @@ from blindspot_gui.core.training import adversarial as advtrain
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.units import ActivationCache, capture_activations
-from blindspot_gui.core.weights import load_zoo_model, save_model, user_models_dir
-from blindspot_gui.core.zoo import find_spec
+from blindspot_gui.core.models.zoo_weights import load_zoo_model, save_model, user_models_dir
+from blindspot_gui.core.models.mnist_zoo import find_spec
 
 N = 6
 MODEL = "FC10(1e-4)"

@@ -17,22 +17,20 @@ from torch import nn
 
 from blindspot_gui import api
 from blindspot_gui.core import imagenet, weights
-from blindspot_gui.core.imagenet import build_architecture, download_weights, find_photo_model, load_custom_photo_model
+from blindspot_gui.core.imagenet import load_custom_photo_model
+from blindspot_gui.core.models.download import download_weights
+from blindspot_gui.core.models.photo_catalogue import build_architecture, find_photo_model
 from blindspot_gui.core.monitor import Cancelled, Monitor
-from blindspot_gui.core.weights import (
+from blindspot_gui.core.models.weights_io import (
     DangerousCodeError,
     UntrustedCodeError,
     WeightsError,
-    bundled_models_dir,
-    check_classifier,
-    load_weights_file,
-    load_zoo_model,
-    model_status,
     read_state_dict,
-    save_model,
     write_safetensors,
 )
-from blindspot_gui.core.zoo import find_spec
+from blindspot_gui.core.models.zoo_weights import bundled_models_dir, load_zoo_model, model_status, save_model
+from blindspot_gui.core.weights import check_classifier, load_weights_file
+from blindspot_gui.core.models.mnist_zoo import find_spec
 
 
 def script(module: nn.Module, path) -> None:

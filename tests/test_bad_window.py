@@ -11,7 +11,7 @@ import torch
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from blindspot_gui.core.zoo import DEFAULT_MODEL, find_spec
+from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt import app, platform_check
 from conftest import open_window
 from test_window import choose_target, click_model, drop_file, measure_heartbeat, run_and_wait

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from blindspot_gui.cli import main
-from blindspot_gui.core.zoo import ZOO
+from blindspot_gui.core.models.mnist_zoo import ZOO
 
 
 def test_models_json_lists_every_model_with_status(capsys):

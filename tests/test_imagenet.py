@@ -13,23 +13,19 @@ from PIL import Image
 from torch import nn
 
 from blindspot_gui.core import imagenet
-from blindspot_gui.core.imagenet import (
+from blindspot_gui.core.imagenet import classify, load_custom_photo_model
+from blindspot_gui.core.models.class_names import class_index, imagenet_class_names
+from blindspot_gui.core.models.classifier import PREPROCESSINGS, Classifier as PhotoClassifier
+from blindspot_gui.core.models.download import download_weights
+from blindspot_gui.core.models.photo_catalogue import (
     PHOTO_MODELS,
-    PREPROCESSINGS,
-    PhotoClassifier,
-    class_index,
-    classify,
-    download_weights,
     find_photo_model,
-    imagenet_class_names,
-    load_custom_photo_model,
     load_photo_model,
     photo_model_status,
-    prepare_photo,
-    sample_photos,
 )
+from blindspot_gui.core.photos import prepare_photo, sample_photos
 from blindspot_gui.core.monitor import Cancelled, Monitor
-from blindspot_gui.core.weights import UntrustedCodeError, WeightsError
+from blindspot_gui.core.models.weights_io import UntrustedCodeError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +211,8 @@ def test_every_catalogue_entry_builds_and_maps_a_photo_to_1000_classes():
 
 def test_saved_adversarial_photo_survives_rounding(lite0):
     from blindspot_gui.core.attack.search import blindspot_search
-    from blindspot_gui.core.imagenet import PHOTO_ATTACK, quantised_adversarial
+    from blindspot_gui.core.attack.quantise import quantised_adversarial
+    from blindspot_gui.core.imagenet import PHOTO_ATTACK
 
     pixels = sample("coffee")
     result = blindspot_search(lite0, torch.from_numpy(pixels)[None], 9, None, config=PHOTO_ATTACK)[0]

@@ -135,7 +135,7 @@ def test_table5_for_a_photo_network_counts_its_normalisation_and_says_when_the_p
 
 
 def test_every_layer_of_every_photo_network_has_a_bound():
-    from blindspot_gui.core.imagenet import PHOTO_MODELS, build_architecture
+    from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS, build_architecture
     from blindspot_gui.core.lipschitz import ACTIVATION_BOUNDS, _bounded_modules
 
     for entry in PHOTO_MODELS:

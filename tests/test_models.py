@@ -9,8 +9,9 @@ from torch import nn
 
 from blindspot_gui import api
 from blindspot_gui.core.training.loop import error_rate
-from blindspot_gui.core.weights import WeightsError, load_zoo_model, model_status, read_state_dict, save_model
-from blindspot_gui.core.zoo import ZOO, find_spec, weight_decay_penalty
+from blindspot_gui.core.models.weights_io import WeightsError, read_state_dict
+from blindspot_gui.core.models.zoo_weights import load_zoo_model, model_status, save_model
+from blindspot_gui.core.models.mnist_zoo import ZOO, find_spec, weight_decay_penalty
 
 # The targets: test error at most this (fraction), for the shipped weights.
 TARGET_TEST_ERROR = {

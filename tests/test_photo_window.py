@@ -150,7 +150,7 @@ def drop(window, path) -> None:
 
 
 def test_the_unit_explorer_ranks_photos_for_a_photo_network(qtbot, window, tmp_path):
-    from blindspot_gui.qt.unit_explorer import ImageTile
+    from blindspot_gui.qt.tabs.unit_explorer import ImageTile
 
     explorer = window.unit_explorer
     window.tabs.setCurrentWidget(explorer)

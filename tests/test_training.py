@@ -12,8 +12,8 @@ from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.training.loop import EpochReport, random_shift
 from blindspot_gui.core.training.plain import train_model
-from blindspot_gui.core.weights import model_status
-from blindspot_gui.core.zoo import find_spec
+from blindspot_gui.core.models.zoo_weights import model_status
+from blindspot_gui.core.models.mnist_zoo import find_spec
 
 
 def short(spec_name, epochs=1, **changes):

@@ -9,7 +9,7 @@ from torch import nn
 
 from blindspot_gui.cli import main
 from blindspot_gui.core.data import Dataset, load_mnist
-from blindspot_gui.core.zoo import find_spec
+from blindspot_gui.core.models.mnist_zoo import find_spec
 from blindspot_gui.core.units import (
     ActivationCache,
     LayerError,

@@ -16,7 +16,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from blindspot_gui import api
-from blindspot_gui.core.zoo import DEFAULT_MODEL, ZOO, find_spec
+from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL, ZOO, find_spec
 from blindspot_gui.qt import app
 from conftest import open_window
 
@@ -316,7 +316,7 @@ def test_unit_explorer_end_to_end(qtbot, window):
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
         explorer.model.setCurrentText("ConvNet")
     assert explorer.layer.currentText() == "relu3"
-    from blindspot_gui.qt.unit_explorer import ImageTile
+    from blindspot_gui.qt.tabs.unit_explorer import ImageTile
 
     def shown_tiles(grid):
         return [grid.grid.itemAt(i).widget() for i in range(grid.grid.count())

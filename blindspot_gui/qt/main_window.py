@@ -42,7 +42,7 @@ from blindspot_gui.core.models.zoo_weights import save_model, user_models_dir
 from blindspot_gui.core.models.own_network import load_own_network
 from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL, find_spec
 from blindspot_gui.qt.blindspot_view import BlindspotView
-from blindspot_gui.qt.experiments_view import ExperimentsView
+from blindspot_gui.qt.tabs.experiments import ExperimentsView
 from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.photo_view import PhotoView
@@ -51,7 +51,7 @@ from blindspot_gui.qt.settings import read_bytes, read_int, read_text, user_sett
 from blindspot_gui.qt.task_runner import TaskRunner, describe_error
 from blindspot_gui.qt.transfer_view import TransferView
 from blindspot_gui.qt.trust import ask_trust
-from blindspot_gui.qt.unit_explorer import UnitExplorer
+from blindspot_gui.qt.tabs.unit_explorer import UnitExplorer
 
 WINDOW_TITLE = "Blind spots of neural networks"
 NOISE_DRAWS = 100
