@@ -139,14 +139,37 @@ def test_bad_input_raises_a_clear_value_error(fc100, images, targets, match):
         blindspot_search(fc100, images, targets)
 
 
-def test_model_mode_and_gradients_are_restored(fc100, test_digits):
+def test_a_classifier_stays_in_eval_mode_with_frozen_parameters(fc100, test_digits):
     images, labels = test_digits
-    fc100.train()
-    try:
-        blindspot_search(fc100, images[:1], "next", labels[:1], config=AttackConfig(max_iterations=3))
-        assert fc100.training and all(p.requires_grad for p in fc100.parameters())
-    finally:
-        fc100.eval()
+    assert not fc100.training and not fc100.network.training
+    assert not any(p.requires_grad for p in fc100.parameters())
+    with pytest.raises(RuntimeError, match="Classifier"):
+        fc100.train()
+    blindspot_search(fc100, images[:1], "next", labels[:1], config=AttackConfig(max_iterations=3))
+    assert not fc100.training and not any(p.requires_grad for p in fc100.parameters())
+
+
+def test_a_bare_network_given_to_the_search_is_put_in_eval_mode(test_digits):
+    images, labels = test_digits
+    network = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.Dropout(0.5), nn.ReLU(), nn.Linear(32, 10))
+    network.train()
+    blindspot_search(network, images[:1], "next", labels[:1], config=AttackConfig(max_iterations=3))
+    assert not network.training and not any(module.training for module in network.modules())
+    assert not any(p.requires_grad for p in network.parameters())
+
+
+def test_a_network_being_trained_gets_its_mode_and_gradients_back_after_a_search(test_digits):
+    from blindspot_gui.core.training.loop import searchable
+
+    images, labels = test_digits
+    network = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+    network.train()
+    network[1].bias.requires_grad_(False)  # a frozen bias stays frozen
+    with searchable(network, (1, 28, 28)) as classifier:
+        assert not network.training and not any(p.requires_grad for p in network.parameters())
+        blindspot_search(classifier, images[:1], "next", labels[:1], config=AttackConfig(max_iterations=3))
+    assert network.training
+    assert [p.requires_grad for p in network.parameters()] == [True, False, True, True]
 
 
 def test_monitor_gets_progress_and_partial_results(fc100, test_digits):
@@ -228,15 +251,13 @@ def test_invalid_search_settings_are_refused(settings):
 
 
 def test_class_probabilities_take_grey_and_colour_images_of_any_size():
-    from torch import nn
-
-    from blindspot_gui.core.attack.transfer import class_probabilities
+    from blindspot_gui.core.models.classifier import as_classifier
 
     torch.manual_seed(0)
     colour = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)).eval()
     pixels = np.random.default_rng(0).random((3, 40, 30)).astype(np.float32)
     expected = colour(torch.from_numpy(pixels)[None]).softmax(dim=1)[0].detach().numpy()
-    assert np.allclose(class_probabilities(colour, pixels), expected, atol=1e-6)
-    grey = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval()
+    assert np.allclose(as_classifier(colour, (3, 40, 30)).probabilities(pixels), expected, atol=1e-6)
+    grey = as_classifier(nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval(), (1, 28, 28))
     digit = np.random.default_rng(1).random((28, 28)).astype(np.float32)
-    assert np.allclose(class_probabilities(grey, digit), class_probabilities(grey, digit[None]))
+    assert np.allclose(grey.probabilities(digit), grey.probabilities(digit[None]))

@@ -129,13 +129,13 @@ def test_saved_model_round_trips_and_user_folder_takes_precedence(isolated_user_
     status = model_status(spec)
     assert status.weights_path == path and status.test_error == 0.9
     loaded = load_zoo_model(spec.name)
-    assert torch.equal(loaded.fc1.weight, model.fc1.weight)
+    assert torch.equal(loaded.network.fc1.weight, model.fc1.weight)
 
 
 def test_missing_weights_say_how_to_train(monkeypatch, tmp_path):
-    import blindspot_gui.core.weights as weights
+    from blindspot_gui.core.models import zoo_weights
 
-    monkeypatch.setattr(weights, "bundled_models_dir", lambda: tmp_path / "nothing")
+    monkeypatch.setattr(zoo_weights, "bundled_models_dir", lambda: tmp_path / "nothing")
     with pytest.raises(WeightsError, match="blindspot train fc100-100-10"):
         load_zoo_model("FC100-100-10")
 

@@ -20,7 +20,7 @@ from torch import nn
 from blindspot_gui.core.data import MNIST_CLASS_NAMES
 from blindspot_gui.core.models.class_names import imagenet_class_names, read_class_names
 from blindspot_gui.core.models.classifier import PREPROCESSINGS, Classifier, Preprocessing
-from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, ZOO, find_spec
+from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, ZOO, UnknownModelError, find_spec
 from blindspot_gui.core.models.photo_catalogue import build_architecture, photo_classifier
 from blindspot_gui.core.models.weights_io import (
     WeightsError,
@@ -70,7 +70,7 @@ def _photo_architectures() -> set[str]:
 
 def _digit_state_classifier(path: Path, architecture: str | None, monitor: Monitor) -> Classifier:
     state = read_state_dict(path)
-    candidates = [find_spec(architecture)] if architecture else list(ZOO)
+    candidates = [_zoo_architecture(architecture)] if architecture else list(ZOO)
     for spec in candidates:
         monitor.check()
         try:
@@ -82,6 +82,14 @@ def _digit_state_classifier(path: Path, architecture: str | None, monitor: Monit
         return _digit_classifier(network, path, f"{spec.name} architecture")
     raise WeightsError(f"'{path.name}' holds a state dict that fits none of the zoo's architectures; for a photo "
                        "network, say which torchvision architecture it belongs to.")
+
+
+def _zoo_architecture(architecture: str):
+    try:
+        return find_spec(architecture)
+    except UnknownModelError:
+        raise WeightsError(f"no classifier called {architecture!r} in the zoo or in torchvision (for example: "
+                           "fc100-100-10, conv, alexnet, resnet18, mobilenet_v3_small)") from None
 
 
 def _digit_classifier(network: nn.Module, path: Path, description: str, classes: int = 10) -> Classifier:

@@ -1,4 +1,4 @@
-"""Photo models: preprocessing owned by the wrapper, the catalogue's weights (offline), downloads, users' own models."""
+"""Photo networks: preprocessing owned by the Classifier, the catalogue's weights (offline), downloads, users' own models."""
 
 import hashlib
 import http.server
@@ -12,20 +12,24 @@ import torch
 from PIL import Image
 from torch import nn
 
-from blindspot_gui.core import imagenet
-from blindspot_gui.core.imagenet import classify, load_custom_photo_model
+from blindspot_gui.core.attack.quantise import quantised_adversarial
+from blindspot_gui.core.attack.search import PHOTO_ATTACK, blindspot_search, config_for
+from blindspot_gui.core.models import photo_catalogue
 from blindspot_gui.core.models.class_names import class_index, imagenet_class_names
-from blindspot_gui.core.models.classifier import PREPROCESSINGS, Classifier as PhotoClassifier
+from blindspot_gui.core.models.classifier import PREPROCESSINGS
 from blindspot_gui.core.models.download import download_weights
+from blindspot_gui.core.models.own_network import load_own_network
 from blindspot_gui.core.models.photo_catalogue import (
     PHOTO_MODELS,
+    build_architecture,
     find_photo_model,
     load_photo_model,
+    photo_classifier,
     photo_model_status,
 )
-from blindspot_gui.core.photos import prepare_photo, sample_photos
-from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.models.weights_io import UntrustedCodeError, WeightsError
+from blindspot_gui.core.monitor import Cancelled, Monitor
+from blindspot_gui.core.photos import prepare_photo, sample_photos
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +77,9 @@ def test_prepare_photo_resizes_the_shorter_side_and_crops_the_centre():
     assert prepare_photo(Image.new("L", (50, 80), 128)).shape == (3, 224, 224)  # grey and small: upscaled
 
 
-def test_the_wrapper_owns_normalisation():
+def test_the_classifier_owns_normalisation():
     network = TinyPhotoNet()
-    model = PhotoClassifier(network, PREPROCESSINGS["efficientnet-lite"], ["a", "b", "c"], "tiny")
+    model = photo_classifier(network, PREPROCESSINGS["efficientnet-lite"], ["a", "b", "c"], "tiny", "module")
     pixels = torch.rand(2, 3, 32, 32)
     expected = network((pixels * 255 - 127) / 128)
     assert torch.allclose(model(pixels), expected, atol=1e-5)
@@ -83,8 +87,8 @@ def test_the_wrapper_owns_normalisation():
 
 def test_shipped_efficientnet_lite0_recognises_the_sample_photos(lite0):
     names = lite0.class_names
-    assert names[int(classify(lite0, sample("coffee")).argmax())] == "espresso"
-    assert names[int(classify(lite0, sample("cat")).argmax())] in ("tiger cat", "tabby", "Egyptian cat")
+    assert names[int(lite0.probabilities(sample("coffee")).argmax())] == "espresso"
+    assert names[int(lite0.probabilities(sample("cat")).argmax())] in ("tiger cat", "tabby", "Egyptian cat")
 
 
 def test_torchvision_weights_are_looked_for_only_in_the_local_cache():
@@ -98,7 +102,7 @@ def test_torchvision_weights_are_looked_for_only_in_the_local_cache():
 def test_weights_in_the_hub_cache_are_found_and_loaded():
     entry = find_photo_model("resnet18")
     torch.manual_seed(0)
-    network = imagenet.build_architecture("resnet18")
+    network = build_architecture("resnet18")
     entry.cache_path().parent.mkdir(parents=True)
     torch.save(network.state_dict(), entry.cache_path())
     assert photo_model_status(entry).available
@@ -130,12 +134,12 @@ def file_server(tmp_path):
 
 
 def _serve_weights(monkeypatch, url: str) -> None:
-    monkeypatch.setattr(imagenet.PhotoModelEntry, "url", property(lambda self: url))
+    monkeypatch.setattr(photo_catalogue.PhotoModelEntry, "url", property(lambda self: url))
 
 
 def test_download_checks_the_file_and_reports_progress(monkeypatch, file_server):
     folder, base = file_server
-    torch.save(imagenet.build_architecture("resnet18").state_dict(), folder / "weights.pth")
+    torch.save(build_architecture("resnet18").state_dict(), folder / "weights.pth")
     digest = hashlib.sha256((folder / "weights.pth").read_bytes()).hexdigest()[:8]
     (folder / "weights.pth").rename(folder / f"resnet18-{digest}.pth")
     _serve_weights(monkeypatch, f"{base}/resnet18-{digest}.pth")
@@ -181,23 +185,24 @@ def test_own_models_torchscript_or_state_dict_with_class_names(tmp_path):
         torch.jit.script(network).save(str(scripted))
     (tmp_path / "names.txt").write_text("apple\nbanana\n\ncherry\n")
     with pytest.raises(UntrustedCodeError, match="tiny.pt"):  # a program: never run without the user's word
-        load_custom_photo_model(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt")
-    model = load_custom_photo_model(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt",
-                                    trust_code=True)
+        load_own_network(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt")
+    model = load_own_network(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt",
+                             trust_code=True)
     assert model.class_names == ["apple", "banana", "cherry"] and model.name == "tiny.pt"
     (tmp_path / "two.txt").write_text("apple\nbanana\n")
     with pytest.raises(WeightsError, match="names 2 classes but the model has 3 outputs"):
-        load_custom_photo_model(scripted, class_names_file=tmp_path / "two.txt", trust_code=True)
+        load_own_network(scripted, preprocessing="imagenet", class_names_file=tmp_path / "two.txt", trust_code=True)
 
     state = tmp_path / "resnet.pth"
-    torch.save(imagenet.build_architecture("resnet18", classes=10).state_dict(), state)
-    with pytest.raises(WeightsError, match="say which torchvision architecture"):
-        load_custom_photo_model(state)
+    torch.save(build_architecture("resnet18", classes=10).state_dict(), state)
+    for preprocessing in (None, "imagenet"):  # a photo state dict fits none of the digit architectures either
+        with pytest.raises(WeightsError, match="say which torchvision architecture"):
+            load_own_network(state, preprocessing=preprocessing)
     with pytest.raises(WeightsError, match="does not fit"):
-        load_custom_photo_model(state, "alexnet")
+        load_own_network(state, "alexnet")
     with pytest.raises(WeightsError, match="no classifier called"):
-        load_custom_photo_model(state, "resnet19")
-    model = load_custom_photo_model(state, "resnet18")
+        load_own_network(state, "resnet19")
+    model = load_own_network(state, "resnet18")
     assert model.class_names[:2] == ["class 0", "class 1"] and len(model.class_names) == 10
 
 
@@ -206,23 +211,20 @@ def test_every_catalogue_entry_builds_and_maps_a_photo_to_1000_classes():
         if entry.key in ("vgg16", "resnet50"):
             continue  # large; same code path as the others
         model = load_photo_model(entry.key, random_weights=True)
-        assert classify(model, np.full((3, 224, 224), 0.5, np.float32)).shape == (1000,)
+        assert model.probabilities(np.full((3, 224, 224), 0.5, np.float32)).shape == (1000,)
 
 
 def test_saved_adversarial_photo_survives_rounding(lite0):
-    from blindspot_gui.core.attack.search import blindspot_search
-    from blindspot_gui.core.attack.quantise import quantised_adversarial
-    from blindspot_gui.core.imagenet import PHOTO_ATTACK
-
     pixels = sample("coffee")
-    result = blindspot_search(lite0, torch.from_numpy(pixels)[None], 9, None, config=PHOTO_ATTACK)[0]
+    assert config_for(lite0) is PHOTO_ATTACK
+    result = blindspot_search(lite0, torch.from_numpy(pixels)[None], 9, None, config=config_for(lite0))[0]
     assert result.success and lite0.class_names[result.adversarial_prediction] == "ostrich"
     assert 0 < result.distortion <= 0.01
     kept = quantised_adversarial(lite0, result.original, result.adversarial, result.original_prediction, result.target)
     assert kept is not None
     rounded, scale = kept
     assert np.allclose(rounded * 255, np.round(rounded * 255), atol=1e-3) and scale >= 1.0
-    assert int(classify(lite0, rounded).argmax()) == 9
+    assert int(lite0.probabilities(rounded).argmax()) == 9
 
 
 def test_nothing_reaches_for_the_network_unless_a_download_is_asked_for(monkeypatch):
