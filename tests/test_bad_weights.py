@@ -16,11 +16,11 @@ import torch
 from torch import nn
 
 from blindspot_gui import api
-from blindspot_gui.core import imagenet, weights
-from blindspot_gui.core.imagenet import load_custom_photo_model
+from blindspot_gui.core.models import download, own_network, photo_catalogue, zoo_weights
 from blindspot_gui.core.models.download import download_weights
+from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, find_spec
+from blindspot_gui.core.models.own_network import DIGIT_PROBE, load_own_network, output_size
 from blindspot_gui.core.models.photo_catalogue import build_architecture, find_photo_model
-from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.models.weights_io import (
     DangerousCodeError,
     UntrustedCodeError,
@@ -29,8 +29,7 @@ from blindspot_gui.core.models.weights_io import (
     write_safetensors,
 )
 from blindspot_gui.core.models.zoo_weights import bundled_models_dir, load_zoo_model, model_status, save_model
-from blindspot_gui.core.weights import check_classifier, load_weights_file
-from blindspot_gui.core.models.mnist_zoo import find_spec
+from blindspot_gui.core.monitor import Cancelled, Monitor
 
 
 def script(module: nn.Module, path) -> None:
@@ -115,13 +114,13 @@ def test_torchscript_that_writes_files_is_refused_and_writes_nothing(tmp_path, a
     path = tmp_path / "model.pt"
     script(attack(str(target)), path)
     with pytest.raises(UntrustedCodeError, match=r"'model.pt' is a TorchScript file: a program.*write files.*safetensors"):
-        load_weights_file(path)
+        load_own_network(path)
     with pytest.raises(DangerousCodeError, match=f"Refused 'model.pt' although you trust it: .*{finding}"):
-        load_weights_file(path, trust_code=True)
+        load_own_network(path, trust_code=True)
     with pytest.raises(UntrustedCodeError, match="'model.pt' is a TorchScript file"):
-        load_custom_photo_model(path)
+        load_own_network(path, preprocessing="imagenet")
     with pytest.raises(DangerousCodeError, match=finding):
-        load_custom_photo_model(path, trust_code=True)
+        load_own_network(path, preprocessing="imagenet", trust_code=True)
     assert target.read_bytes() == b"precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "proof", "proof.pt", "target"]
 
@@ -129,13 +128,13 @@ def test_torchscript_that_writes_files_is_refused_and_writes_nothing(tmp_path, a
 def test_a_trusted_benign_torchscript_digit_net_loads_and_agrees_with_the_zoo(tmp_path):
     zoo = load_zoo_model("FC100-100-10")
     path = tmp_path / "fc100.pt"
-    script(zoo, path)
+    script(zoo.network, path)
     with pytest.raises(UntrustedCodeError):
-        load_weights_file(path)
+        load_own_network(path)
     with pytest.raises(WeightsError, match="'.*fc100.pt' is a TorchScript file .a program., not a state dict"):
         load_zoo_model("FC100-100-10", weights_path=path)  # a zoo model's weights are only ever read as data
-    model, kind = load_weights_file(path, trust_code=True)
-    assert kind == "TorchScript model"
+    model = load_own_network(path, trust_code=True)
+    assert model.description == "TorchScript model" and model.is_digit_network and model.origin == "file"
     images, _ = api.load_mnist("test")
     assert torch.equal(model(images[:50]), zoo(images[:50]))
 
@@ -154,8 +153,8 @@ def test_a_trusted_scripted_photo_net_loads_and_counts_its_outputs(tmp_path):
     network = TinyPhotoNet(7).eval()
     path = tmp_path / "tiny.pt"
     script(network, path)
-    model = load_custom_photo_model(path, preprocessing="none", trust_code=True)
-    assert len(model.class_names) == 7
+    model = load_own_network(path, preprocessing="none", trust_code=True)
+    assert len(model.class_names) == 7 and model.input_shape == (3, 224, 224)
     pixels = torch.rand(1, 3, 224, 224)
     assert torch.allclose(model(pixels), network(pixels), atol=1e-6)
 
@@ -186,7 +185,7 @@ def test_hand_edited_torchscript_code_is_inspected_before_loading(tmp_path, code
     with zipfile.ZipFile(tmp_path / "edited.pt") as archive:
         assert any(code.encode() in archive.read(name) for name in archive.namelist())
     with pytest.raises(DangerousCodeError, match=finding):
-        load_weights_file(tmp_path / "edited.pt", trust_code=True)
+        load_own_network(tmp_path / "edited.pt", trust_code=True)
 
 
 def test_torchscript_pickles_may_name_only_tensors_and_the_archives_own_classes(tmp_path):
@@ -195,7 +194,7 @@ def test_torchscript_pickles_may_name_only_tensors_and_the_archives_own_classes(
     _rewrite(tmp_path / "benign.pt", tmp_path / "edited.pt",
              lambda name, data: evil if name.endswith("/constants.pkl") else data)
     with pytest.raises(DangerousCodeError, match=r"os\.system"):
-        load_weights_file(tmp_path / "edited.pt", trust_code=True)
+        load_own_network(tmp_path / "edited.pt", trust_code=True)
 
 
 def test_an_archive_naming_a_record_twice_is_refused(tmp_path):
@@ -208,7 +207,7 @@ def test_an_archive_naming_a_record_twice_is_refused(tmp_path):
             code = next(name for name in source.namelist() if name.endswith(".py"))
             copy.writestr(code, b"def forward(self, x):\n  return torch.save(x, 'out')\n")
     with pytest.raises(WeightsError, match="'twice.pt' is a damaged weights archive: it holds two records of the same name"):
-        load_weights_file(tmp_path / "twice.pt", trust_code=True)
+        load_own_network(tmp_path / "twice.pt", trust_code=True)
 
 
 # --- safetensors ----------------------------------------------------------------------------------------
@@ -216,15 +215,15 @@ def test_an_archive_naming_a_record_twice_is_refused(tmp_path):
 
 def test_a_zoo_model_saved_as_safetensors_is_recognised_and_predicts_the_same(tmp_path):
     zoo = load_zoo_model("ConvNet")
-    path = write_safetensors(zoo.state_dict(), tmp_path / "conv.safetensors")
-    model, kind = load_weights_file(path)
-    assert kind == "ConvNet architecture"
+    path = write_safetensors(zoo.network.state_dict(), tmp_path / "conv.safetensors")
+    model = load_own_network(path)
+    assert model.description == "ConvNet architecture"
     images, _ = api.load_mnist("test")
     assert torch.equal(model(images[:100]), zoo(images[:100]))
     assert torch.equal(load_zoo_model("ConvNet", weights_path=path)(images[:10]), zoo(images[:10]))
     renamed = tmp_path / "conv.weights"  # found by its content, whatever its name
     renamed.write_bytes(path.read_bytes())
-    assert torch.equal(read_state_dict(renamed)["conv1.weight"], zoo.conv1.weight)
+    assert torch.equal(read_state_dict(renamed)["conv1.weight"], zoo.network.conv1.weight)
 
 
 def test_a_photo_network_saved_as_safetensors_loads_with_its_architecture(tmp_path):
@@ -232,8 +231,7 @@ def test_a_photo_network_saved_as_safetensors_loads_with_its_architecture(tmp_pa
     network = build_architecture("mobilenet_v3_small", classes=5).eval()
     path = write_safetensors(network.state_dict(), tmp_path / "mobile.safetensors")
     (tmp_path / "names.txt").write_text("a\nb\nc\nd\ne\n")
-    model = load_custom_photo_model(path, "mobilenet_v3_small", preprocessing="none",
-                                    class_names_file=tmp_path / "names.txt")
+    model = load_own_network(path, "mobilenet_v3_small", preprocessing="none", class_names_file=tmp_path / "names.txt")
     assert model.class_names == ["a", "b", "c", "d", "e"]
     pixels = torch.rand(2, 3, 224, 224)
     assert torch.equal(model(pixels), network(pixels))
@@ -243,8 +241,8 @@ def test_a_classifier_head_is_found_whatever_the_order_of_the_keys():
     with torch.device("meta"):  # shapes only: a ConvNeXt's blocks hold linear layers whose names sort after its head
         state = build_architecture("convnext_tiny", classes=12).state_dict()
     assert [name for name in sorted(state) if state[name].ndim == 2][-1].startswith("features.")
-    assert imagenet._classes_in_state(dict(sorted(state.items())), "convnext_tiny") == 12
-    assert imagenet._classes_in_state(state, "convnext_tiny") == 12
+    assert own_network._classes_in_state(dict(sorted(state.items())), "convnext_tiny") == 12
+    assert own_network._classes_in_state(state, "convnext_tiny") == 12
 
 
 # --- malformed files: a fuzz test -------------------------------------------------------------------------
@@ -307,7 +305,7 @@ def test_hundreds_of_damaged_weight_files_each_give_a_clear_message(tmp_path):
         (tmp_path / name).write_bytes(data)
     for name in [name for name, _ in files] + ["folder.pt"]:
         try:
-            model, _ = load_weights_file(tmp_path / name)
+            model = load_own_network(tmp_path / name)
             model(torch.zeros(1, 1, 28, 28))
             outcomes["loaded"] += 1
         except WeightsError as error:
@@ -339,9 +337,9 @@ def test_a_record_that_inflates_a_thousandfold_is_refused_before_loading(tmp_pat
     with pytest.raises(WeightsError, match=r"Refused 'bomb.pt': its compressed records would expand .*decompression bomb"):
         read_state_dict(tmp_path / "bomb.pt")
     with pytest.raises(WeightsError, match="decompression bomb"):
-        load_weights_file(tmp_path / "bomb.pt")
+        load_own_network(tmp_path / "bomb.pt")
     _deflated_copy(bundled_models_dir() / "fc10-1e-4.pt", tmp_path / "deflated.pt")  # ordinary compression is fine
-    assert load_weights_file(tmp_path / "deflated.pt")[1] == "FC10(1e-4) architecture"
+    assert load_own_network(tmp_path / "deflated.pt").description == "FC10(1e-4) architecture"
 
 
 @pytest.mark.parametrize("bad, word", [(float("nan"), "NaN"), (float("inf"), "infinite"), (-float("inf"), "infinite")])
@@ -352,7 +350,7 @@ def test_nan_or_infinite_weights_are_refused_naming_the_tensor(tmp_path, bad, wo
     write_safetensors(state, tmp_path / "bad.safetensors")
     for path in (tmp_path / "bad.pt", tmp_path / "bad.safetensors"):
         with pytest.raises(WeightsError, match=f"'{path.name}' holds {word} values in 'fc1.bias'"):
-            load_weights_file(path)
+            load_own_network(path)
         with pytest.raises(WeightsError, match=f"holds {word} values in 'fc1.bias'"):
             load_zoo_model("FC10(1e-4)", weights_path=path)
     model = find_spec("FC10(1e-4)").build().eval()
@@ -360,7 +358,7 @@ def test_nan_or_infinite_weights_are_refused_naming_the_tensor(tmp_path, bad, wo
         model.fc1.weight[0, 0] = bad
     script(model, tmp_path / "bad-scripted.pt")
     with pytest.raises(WeightsError, match=f"holds {word} values in 'fc1.weight'"):
-        load_weights_file(tmp_path / "bad-scripted.pt", trust_code=True)
+        load_own_network(tmp_path / "bad-scripted.pt", trust_code=True)
 
 
 def test_nan_weights_of_a_photo_network_are_refused(tmp_path):
@@ -369,7 +367,7 @@ def test_nan_weights_of_a_photo_network_are_refused(tmp_path):
     state["classifier.3.weight"][1, 2] = float("nan")
     write_safetensors(state, tmp_path / "mobile.safetensors")
     with pytest.raises(WeightsError, match="'mobile.safetensors' holds NaN values in 'classifier.3.weight'"):
-        load_custom_photo_model(tmp_path / "mobile.safetensors", "mobilenet_v3_small")
+        load_own_network(tmp_path / "mobile.safetensors", "mobilenet_v3_small")
 
 
 # --- saving: one step per file, the record never beside other weights ------------------------------------------
@@ -389,7 +387,7 @@ def test_save_model_leaves_no_temporary_files_and_a_failed_write_keeps_the_old_p
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(weights.torch, "save", disk_full)
+    monkeypatch.setattr(zoo_weights.torch, "save", disk_full)
     with pytest.raises(OSError, match="No space left"):
         save_model(spec.build(), spec, {"errors": {"test": 0.1}}, folder)
     assert _saved_pair(folder, spec) == before
@@ -404,7 +402,7 @@ def test_a_crash_before_the_record_is_written_leaves_new_weights_without_the_old
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # stands for the process dying between the two files
 
-    monkeypatch.setattr(weights, "atomic_write_text", crash)
+    monkeypatch.setattr(zoo_weights, "atomic_write_text", crash)
     model = spec.build()
     with pytest.raises(KeyboardInterrupt):
         save_model(model, spec, {"errors": {"test": 0.1}}, folder)
@@ -427,7 +425,7 @@ def test_saved_weights_round_trip_through_the_model_status(isolated_user_folder)
     model = spec.build()
     save_model(model, spec, {"errors": {"test": 0.25}}, isolated_user_folder / "models")
     assert model_status(spec).test_error == 0.25
-    assert torch.equal(load_zoo_model(spec.name).fc1.weight, model.fc1.weight)
+    assert torch.equal(load_zoo_model(spec.name).network.fc1.weight, model.fc1.weight)
 
 
 # --- running a model's code: cancellable between steps --------------------------------------------------------
@@ -449,18 +447,18 @@ def test_probing_a_model_honours_a_cancel_before_running_it(tmp_path):
     cancelled = Monitor()
     cancelled.cancel()
     with pytest.raises(Cancelled):
-        check_classifier(model, "counts", cancelled)
+        output_size(model, IMAGE_SHAPE, "counts", DIGIT_PROBE, cancelled)
     assert model.calls == 0
-    check_classifier(model, "counts", Monitor())
+    assert output_size(model, IMAGE_SHAPE, "counts", DIGIT_PROBE, Monitor()) == 10
     assert model.calls == 1
     script(find_spec("FC10(1e-4)").build().eval(), tmp_path / "fc10.pt")
     with pytest.raises(Cancelled):
-        load_weights_file(tmp_path / "fc10.pt", trust_code=True, monitor=cancelled)
+        load_own_network(tmp_path / "fc10.pt", trust_code=True, monitor=cancelled)
     with pytest.raises(Cancelled):
-        load_custom_photo_model(tmp_path / "fc10.pt", trust_code=True, monitor=cancelled)
+        load_own_network(tmp_path / "fc10.pt", preprocessing="imagenet", trust_code=True, monitor=cancelled)
     write_safetensors(build_architecture("mobilenet_v3_small", 3).state_dict(), tmp_path / "m.safetensors")
     with pytest.raises(Cancelled):
-        load_custom_photo_model(tmp_path / "m.safetensors", "mobilenet_v3_small", monitor=cancelled)
+        load_own_network(tmp_path / "m.safetensors", "mobilenet_v3_small", monitor=cancelled)
 
 
 # --- downloads that trickle or stall ------------------------------------------------------------------------------
@@ -509,7 +507,7 @@ def silent_server():
 
 
 def _serve_weights(monkeypatch, url: str) -> None:
-    monkeypatch.setattr(imagenet.PhotoModelEntry, "url", property(lambda self: url))
+    monkeypatch.setattr(photo_catalogue.PhotoModelEntry, "url", property(lambda self: url))
 
 
 def _cache_folder():
@@ -531,7 +529,7 @@ def test_a_download_from_a_slow_server_is_cancelled_at_once_and_leaves_nothing(m
 
 
 def test_a_server_that_sends_nothing_fails_after_the_download_timeout(monkeypatch, silent_server):
-    monkeypatch.setattr(imagenet, "DOWNLOAD_TIMEOUT", 1)
+    monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT", 1)
     _serve_weights(monkeypatch, silent_server + "/resnet18-00000000.pth")
     started = time.monotonic()
     with pytest.raises(WeightsError, match="no data from the server for 1 s. Is this machine online"):
@@ -549,7 +547,7 @@ def test_code_records_named_in_another_letter_case_are_still_inspected(tmp_path,
     _rewrite_names(tmp_path / "evil.pt", tmp_path / "renamed.pt",
                    lambda name: rename(name) if name.endswith(".py") and "/code/" in name else name)
     with pytest.raises(DangerousCodeError, match="aten::save"):
-        load_weights_file(tmp_path / "renamed.pt", trust_code=True)
+        load_own_network(tmp_path / "renamed.pt", trust_code=True)
     assert not target.exists()
 
 
