@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from blindspot_gui.core import image_folders, images, imagenet
+from blindspot_gui.core import image_folders, images, photos
 from blindspot_gui.core.data import DatasetError, load_idx_dataset, parse_class_names, read_class_names
 from blindspot_gui.core.image_folders import load_image_folder
 from blindspot_gui.core.images import ImageFileError, load_digit_image, read_image
 from blindspot_gui.core.photos import prepare_photo, sample_photos
 from blindspot_gui.core.monitor import Cancelled, Monitor
+from blindspot_gui.core.models import class_names
 from blindspot_gui.core.models.weights_io import WeightsError
 from conftest import write_idx
 
@@ -455,13 +456,13 @@ def test_bad_class_name_files_give_a_clear_error(tmp_path, content, message):
     with pytest.raises(DatasetError, match="names.txt.*" + message):
         parse_class_names(path)
     with pytest.raises(WeightsError, match="names.txt.*" + message):
-        imagenet.read_class_names(path)
+        class_names.read_class_names(path)
 
 
 def test_good_class_name_files_are_read(tmp_path):
     path = _names_file(tmp_path, "\ufeffT-shirt/top\r\n\nTrouser \r\n caf\u00e9\n\n\n".encode())
     assert parse_class_names(path) == ("T-shirt/top", "Trouser", "caf\u00e9")
-    assert imagenet.read_class_names(path) == ["T-shirt/top", "Trouser", "caf\u00e9"]
+    assert class_names.read_class_names(path) == ["T-shirt/top", "Trouser", "caf\u00e9"]
     with pytest.raises(DatasetError, match="names 3 classes but the labels go up to 3"):
         read_class_names(path, 4)
 
@@ -490,7 +491,7 @@ def test_a_damaged_sample_list_keeps_the_good_entries(tmp_path, monkeypatch):
         ' {"file": "../good.png", "title": "outside"}, {"file": "good.png", "title": ["x"]},'
         ' {"file": "missing.png", "title": "gone"}, {"file": "good.png", "title": "Good", "label": 5}]'
     )
-    monkeypatch.setattr(imagenet, "resource_path", lambda *parts: tmp_path)
+    monkeypatch.setattr(photos, "resource_path", lambda *parts: tmp_path)
     found = sample_photos()
     assert [(s.path.name, s.title, s.label) for s in found] == [("good.png", "Good", "Good")] * 2
     (tmp_path / "samples.json").write_text('{"file": "good.png"}')
