@@ -34,7 +34,7 @@ def test_fourier_and_power_iteration_agree_on_a_stride_one_convolution():
 
 
 def test_bound_is_never_below_the_measured_ratio_on_random_pairs():
-    model = api.load_model("ConvNet").double()
+    model = api.load_model("ConvNet").network.double()  # the bare network: MNIST's Classifier has no preprocessing
     bounds = layer_bounds(model, (1, 28, 28))
     assert [bound.name for bound in bounds if bound.kind in ("conv", "linear")] == ["conv1", "conv2", "fc1", "fc2"]
     bound = network_bound(bounds)
@@ -47,7 +47,7 @@ def test_bound_is_never_below_the_measured_ratio_on_random_pairs():
 
 
 def test_sigmoid_nets_carry_the_quarter_slope():
-    bounds = layer_bounds(api.load_model("FC100-100-10").double(), (1, 28, 28))
+    bounds = layer_bounds(api.load_model("FC100-100-10").network.double(), (1, 28, 28))
     assert [bound.kind for bound in bounds] == ["linear", "sigmoid", "linear", "sigmoid", "linear"]
     assert [bound.bound for bound in bounds if bound.kind == "sigmoid"] == [0.25, 0.25]
 
@@ -116,14 +116,15 @@ def test_batch_norm_grouped_and_self_padding_convolutions_are_bounded_as_they_ru
 
 
 def test_table5_for_a_photo_network_counts_its_normalisation_and_says_when_the_product_is_no_bound(monkeypatch):
-    from blindspot_gui.core import experiments, imagenet
+    from blindspot_gui.core import experiments
+    from blindspot_gui.core.models import photo_catalogue
 
     def small_network(architecture, classes=1000):  # a quick stand-in with the same kinds of layers
         assert architecture == "mobilenet_v3_small"
         return nn.Sequential(nn.Conv2d(3, 4, 3, stride=8), nn.BatchNorm2d(4), nn.Hardswish(),
                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, classes))
 
-    monkeypatch.setattr(imagenet, "build_architecture", small_network)
+    monkeypatch.setattr(photo_catalogue, "build_architecture", small_network)
     result = experiments.table5("mobilenet_v3_small")
     assert "random initial weights" in result["model"] and "not a bound of the network" in result["model"]
     assert result["network_bound"] is None and not result["chain"]
