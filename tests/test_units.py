@@ -9,6 +9,7 @@ from torch import nn
 
 from blindspot_gui.cli import main
 from blindspot_gui.core.data import Dataset, load_mnist
+from blindspot_gui.core.models.classifier import as_classifier, weights_fingerprint
 from blindspot_gui.core.models.mnist_zoo import find_spec
 from blindspot_gui.core.units import (
     ActivationCache,
@@ -39,6 +40,11 @@ class Tiny(nn.Module):
         return self.out(self.relu(self.hidden(self.flatten(x))))
 
 
+def tiny(network_class=Tiny):
+    """The network as a Classifier of 2x2 grey images."""
+    return as_classifier(network_class(), (1, 2, 2))
+
+
 @pytest.fixture
 def tiny_data():
     images = torch.tensor([[0.9, 0.05, 0.0, 0], [0.2, 0.8, 0.5, 0], [0.5, 0.5, 0.0, 0], [0.1, 0.2, 0.9, 0]])
@@ -46,7 +52,7 @@ def tiny_data():
 
 
 def test_top_k_matches_activations_computed_by_hand(tiny_data):
-    activations = capture_activations(Tiny(), tiny_data, "relu", batch_size=3)
+    activations = capture_activations(tiny(), tiny_data, "relu", batch_size=3)
     by_hand = torch.relu(tiny_data.images.reshape(4, 4) @ Tiny().hidden.weight.T)
     assert torch.allclose(activations.values, by_hand)
     result = top_images(activations, unit_direction(3, 0), k=2)
@@ -57,19 +63,19 @@ def test_top_k_matches_activations_computed_by_hand(tiny_data):
 
 
 def test_hooks_are_removed_even_when_the_forward_pass_fails(tiny_data):
-    model = Tiny()
+    model = tiny()
 
     def explode(*_):
         raise RuntimeError("boom")
 
-    model.out.register_forward_pre_hook(explode)
+    model.network.out.register_forward_pre_hook(explode)
     with pytest.raises(RuntimeError, match="boom"):
         capture_activations(model, tiny_data, "relu")
-    assert not model.relu._forward_hooks
+    assert not model.network.relu._forward_hooks
 
 
 def test_bad_layer_mode_direction_and_unit_are_clear(tiny_data):
-    model = Tiny()
+    model = tiny()
     with pytest.raises(LayerError, match="'nope' is not a layer.*hidden, relu, out"):
         capture_activations(model, tiny_data, "nope")
     with pytest.raises(ValueError, match="mode must be"):
@@ -115,7 +121,7 @@ def test_cache_serves_memory_then_disk_and_recomputes_after_new_weights(tmp_path
     assert torch.equal(fresh.values, first.values)
     assert len(list(tmp_path.glob("*.npz"))) == 1
     with torch.no_grad():
-        model.fc1.weight.add_(0.01)
+        model.network.fc1.weight.add_(0.01)
     cache.get(model, data, "sigmoid2")
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
@@ -178,12 +184,10 @@ def test_a_layer_used_twice_in_one_forward_pass_is_refused(tiny_data):
             return self.out(self.relu(hidden))
 
     with pytest.raises(LayerError, match="ran 2 times"):
-        capture_activations(Twice(), tiny_data, "relu")
+        capture_activations(tiny(Twice), tiny_data, "relu")
 
 
 def test_the_weights_fingerprint_follows_every_change_of_the_weights():
-    from blindspot_gui.core.units import weights_fingerprint
-
     model = find_spec("FC100-100-10").build()
     first = weights_fingerprint(model)
     assert weights_fingerprint(model) == first
@@ -196,3 +200,4 @@ def test_the_weights_fingerprint_follows_every_change_of_the_weights():
     assert third not in (first, second)
     model.fc1.weight = torch.nn.Parameter(model.fc1.weight.detach().clone() * 2)  # replaced
     assert weights_fingerprint(model) != third
+    assert as_classifier(model).fingerprint == weights_fingerprint(model)  # a Classifier's is its network's
