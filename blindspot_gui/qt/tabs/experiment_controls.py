@@ -1,0 +1,183 @@
+"""The Experiments tab's controls: which of the paper's experiments, its settings, Run / Cancel, progress, export."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from blindspot_gui.core import experiments
+from blindspot_gui.core.models.mnist_zoo import ZOO, find_spec
+from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
+
+DESCRIPTIONS = {
+    "table1": ("Table 1 — MNIST models", "Training and test error of the six networks, and the average size of the "
+               "smallest change that fools each (attacks on training images)."),
+    "table2": ("Table 2 — fooling other networks", "Examples made for one network, fed to every other network: how "
+               "often they fool it. Random noise for comparison."),
+    "table3": ("Table 3 — two halves of the data", "Three networks trained on disjoint halves P1 and P2 of the "
+               "training set: their errors and smallest changes (test images)."),
+    "table4": ("Table 4 — across training sets", "Examples made for a net trained on one half fool nets trained on "
+               "the other half; amplified, far more so. Noise for comparison."),
+    "table5": ("Table 5 — Lipschitz bounds", "An upper bound on how much each layer can stretch a small change "
+               "(operator norms)."),
+    "advtrain": ("Adversarial training", "Train a 100-100-10 net with a pool of its own adversarial examples "
+                 "(section 4.2): a lower test error than weight decay alone, and blind spots further away. "
+                 "The full recipe takes about 25 minutes on a 2-core laptop."),
+}
+ALEXNET = "AlexNet (torchvision architecture)"
+
+
+class ExperimentControls(QGroupBox):
+    """Which experiment, its settings, Run / Cancel, progress and export."""
+
+    def __init__(self, parent=None):
+        super().__init__("Experiment", parent)
+        self.list = QListWidget()
+        self.list.setObjectName("experiment_list")
+        for key in experiments.REGISTRY:
+            title, text = DESCRIPTIONS[key]
+            item = QListWidgetItem(title)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(text)
+            self.list.addItem(item)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.images = QSpinBox()
+        self.images.setObjectName("images")
+        self.images.setRange(10, 60000)
+        self.images.setSingleStep(100)
+        self.images.setValue(1000)
+        self.images.setToolTip("How many images each network is attacked on (the paper used all of them)")
+        self.all_images = QCheckBox("all")
+        self.all_images.setToolTip("Every image of the split: 60,000 training or 10,000 test images (slow)")
+        self.rule = QComboBox()
+        self.rule.setObjectName("rule")
+        for key, text in experiments.TARGET_RULES.items():
+            self.rule.addItem(text, key)
+        self.rule.setToolTip("The paper does not say which wrong label its attacks aimed at")
+
+        self.model = QComboBox()
+        self.model.setObjectName("bounds_model")
+        self.model.addItem(ALEXNET, None)
+        for spec in ZOO:
+            self.model.addItem(spec.name, spec.name)
+        for entry in PHOTO_MODELS:
+            self.model.addItem(f"{entry.name} (photos)", entry.key)
+        for combo in (self.rule, self.model):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(18)
+        self.per_layer = QCheckBox("per-layer variant")
+        self.per_layer.setToolTip("Also make adversarial examples of each hidden layer's output and train the layers "
+                                  "above on them (the variant the paper found necessary)")
+        self.per_layer.setObjectName("per_layer")
+        self.per_layer.toggled.connect(self._fit_epochs_to_recipe)
+        self.epochs = QSpinBox()
+        self.epochs.setObjectName("epochs")
+        self.epochs.setRange(1, find_spec(experiments.ADVTRAIN_MODELS[False]).recipe.epochs)
+        self.epochs.setValue(self.epochs.maximum())
+        self.epochs.setToolTip("The full recipe trains the zoo's net; a shorter run is a quick look, kept apart")
+        self.run_button = QPushButton("Run experiment  (Ctrl+Enter)")
+        self.run_button.setObjectName("run_experiment")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancel_experiment")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setFormat("ready")
+        self.status = QLabel("Finished parts are kept on disk: after Cancel, Run resumes where it stopped.")
+        self.status.setWordWrap(True)
+        self.export_csv = QPushButton("CSV…")
+        self.export_json = QPushButton("JSON…")
+        self.export_png = QPushButton("PNG…")
+        for button, what in ((self.export_csv, "the table (ours, paper, difference)"),
+                             (self.export_json, "the full result"), (self.export_png, "a picture of the result")):
+            button.setToolTip(f"Save {what}")
+            button.setEnabled(False)
+
+        self.form = QFormLayout()
+        images_row = QHBoxLayout()
+        images_row.addWidget(self.images, stretch=1)
+        images_row.addWidget(self.all_images)
+        self.form.addRow("Images:", images_row)
+        self.form.addRow("Target:", self.rule)
+        self.form.addRow("Network:", self.model)
+        self.form.addRow(self.per_layer)
+        self.form.addRow("Epochs:", self.epochs)
+        self.list.setMaximumHeight(self.list.sizeHintForRow(0) * (self.list.count() + 1))
+        self.setMaximumWidth(360)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button, stretch=1)
+        buttons.addWidget(self.cancel_button)
+        exports = QHBoxLayout()
+        exports.addWidget(QLabel("Save:"))
+        for button in (self.export_csv, self.export_json, self.export_png):
+            exports.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addWidget(self.description)
+        layout.addLayout(self.form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(exports)
+        layout.addStretch(1)
+        self.all_images.toggled.connect(lambda checked: self.images.setEnabled(not checked))
+        self.list.currentItemChanged.connect(lambda *_: self._show_settings())
+        self.list.setCurrentRow(0)
+
+    def experiment(self) -> str:
+        return self.list.currentItem().data(Qt.ItemDataRole.UserRole)
+
+    def _show_settings(self) -> None:
+        key = self.experiment()
+        self.description.setText(DESCRIPTIONS[key][1])
+        attacked = key in ("table1", "table2", "table3", "table4")
+        for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain")):
+            self.form.setRowVisible(row, shown)
+
+    def _fit_epochs_to_recipe(self, per_layer: bool) -> None:
+        """The epochs box runs up to the chosen net's full recipe (the whole recipe trains the zoo's net)."""
+        full = find_spec(experiments.ADVTRAIN_MODELS[per_layer]).recipe.epochs
+        was_full = self.epochs.value() == self.epochs.maximum()
+        self.epochs.setMaximum(full)
+        if was_full:
+            self.epochs.setValue(full)
+
+    def image_count(self) -> int | None:
+        return None if self.all_images.isChecked() else self.images.value()
+
+    def settings(self):
+        """The chosen experiment's settings: an instance of its settings class in experiments.REGISTRY."""
+        key = self.experiment()
+        if key == "table5":
+            return experiments.BoundsSettings(self.model.currentData())
+        if key == "advtrain":
+            epochs = self.epochs.value()
+            return experiments.AdvTrainSettings(self.per_layer.isChecked(),
+                                                None if epochs == self.epochs.maximum() else epochs)
+        return experiments.AttackedTableSettings(self.image_count(), self.rule.currentData())
+
+    def set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.list.setEnabled(not running)
+        if running:
+            self.progress.setValue(0)
+            self.progress.setFormat("starting…")
+
+    def show_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.progress.setFormat(f"{fraction:.0%}  {message}")
