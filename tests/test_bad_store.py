@@ -223,15 +223,13 @@ def test_a_bad_table5_bounds_record_is_recomputed(case):
 
 
 def test_the_advtrain_baseline_is_keyed_by_its_weights(isolated_user_folder):
-    from blindspot_gui.core.units import weights_fingerprint
-
-    fingerprint = weights_fingerprint(load_zoo_model(experiments.ADVTRAIN_BASELINE))
+    fingerprint = load_zoo_model(experiments.ADVTRAIN_BASELINE).fingerprint
     good = {"model": experiments.ADVTRAIN_BASELINE, "test_error": 0.02, "distortion": 0.06, "weights": fingerprint}
-    experiments._check_baseline(good, fingerprint)
+    experiments.check_baseline(good, fingerprint)
     for bad, reason in ((good | {"weights": "0" * 20}, "other weights"), (good | {"test_error": None}, "test error"),
                         (good | {"distortion": float("inf")}, "distortion")):
         with pytest.raises(experiments.PartError, match=reason):
-            experiments._check_baseline(bad, fingerprint)
+            experiments.check_baseline(bad, fingerprint)
 
 
 @pytest.fixture(scope="module")

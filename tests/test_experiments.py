@@ -117,3 +117,25 @@ def test_both_front_ends_run_experiments_through_one_registry(isolated_user_fold
         experiments.run_experiment("table9", experiments.AttackedTableSettings())
     text = experiments.table_as_csv_text(experiments.comparison_table(direct))
     assert text.splitlines()[0] == ",".join(experiments.table_as_csv(experiments.comparison_table(direct))[0])
+
+
+def test_advtrain_sends_its_baseline_as_a_typed_partial_and_keeps_it_for_the_next_run(isolated_user_folder):
+    partials, messages = [], []
+
+    def stop_at_the_baseline(report):
+        partials.append(report)
+        monitor.cancel()  # the training that follows stops at its first check
+
+    for run in range(2):
+        messages.append([])
+        monitor = Monitor(on_progress=lambda fraction, message: messages[-1].append(message),
+                          on_partial=stop_at_the_baseline)
+        with pytest.raises(Cancelled):
+            experiments.run_experiment("advtrain", experiments.AdvTrainSettings(epochs=1), monitor)
+    first, second = partials
+    assert isinstance(first, experiments.AdvTrainBaseline) and first.model == experiments.ADVTRAIN_BASELINE
+    assert 0 < first.test_error < 0.05 and 0 < first.distortion < 0.2
+    (stored,) = experiments.experiments_dir().glob("advtrain-*/baseline.json")
+    assert json.loads(stored.read_text())["distortion"] == first.distortion
+    assert any("weight decay only" in message for message in messages[0])
+    assert second == first and not any("weight decay only" in message for message in messages[1])  # read, not measured

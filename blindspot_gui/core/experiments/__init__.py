@@ -1,0 +1,70 @@
+"""The paper's experiments (Tables 1 to 5 and adversarial training) as resumable jobs with the paper's figures beside ours.
+
+Results are plain dictionaries; ``comparison_table`` turns any of them into rows of (ours, paper,
+difference) cells for the command line, the window and the CSV export. Modules by role:
+
+- ``registry``: ``REGISTRY`` {name: (settings dataclass, run(settings, monitor))} and ``run_experiment``,
+  which both front ends call;
+- ``store``: the finished parts on disk (``PartStore``) and the checks a part passes before reuse;
+- ``targets``: the target rule of the attacks, a choice where the paper is silent;
+- ``attacked``: Tables 1 and 3 (each model's errors and the attack of its images);
+- ``generalisation``: Tables 2 and 4 (examples made for one model fed to the others; Gaussian noise);
+- ``bounds``: Table 5 (upper Lipschitz bounds);
+- ``adversarial_training``: section 4.2 (partial results ``AdvTrainBaseline``, then ``AdvTrainReport`` per epoch);
+- ``paper``: the paper's figures;
+- ``comparison``: the report writers (``ComparisonTable``, text and CSV).
+
+The choices where the paper is silent are stated in the modules that make them and in every result.
+"""
+
+from blindspot_gui.core.experiments.adversarial_training import (
+    ADVTRAIN_BASELINE,
+    ADVTRAIN_MODELS,
+    AdvTrainBaseline,
+    advtrain,
+    check_baseline,
+)
+from blindspot_gui.core.experiments.attacked import ATTACK_BATCH, EXPERIMENT_THREADS, table1, table3
+from blindspot_gui.core.experiments.bounds import table5
+from blindspot_gui.core.experiments.comparison import (
+    Cell,
+    ComparisonTable,
+    comparison_table,
+    table_as_csv,
+    table_as_csv_text,
+    table_as_text,
+)
+from blindspot_gui.core.experiments.generalisation import NOISE_STDDEVS, table2, table4
+from blindspot_gui.core.experiments.paper import (
+    PAPER_ADVTRAIN,
+    PAPER_TABLE2,
+    PAPER_TABLE4,
+    PAPER_TABLE5,
+    TABLE1_MODELS,
+    TABLE3_MODELS,
+)
+from blindspot_gui.core.experiments.registry import (
+    REGISTRY,
+    AdvTrainSettings,
+    AttackedTableSettings,
+    BoundsSettings,
+    run_experiment,
+)
+from blindspot_gui.core.experiments.store import STORE_VERSION, PartError, PartStore, experiments_dir
+from blindspot_gui.core.experiments.targets import (
+    DEFAULT_TARGET_RULE,
+    TARGET_RULES,
+    TARGET_SEED,
+    check_target_rule,
+    experiment_targets,
+)
+
+__all__ = [
+    "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvTrainBaseline", "AdvTrainSettings",
+    "AttackedTableSettings", "BoundsSettings", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
+    "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
+    "REGISTRY", "STORE_VERSION", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
+    "check_baseline", "check_target_rule", "comparison_table", "experiment_targets", "experiments_dir",
+    "run_experiment", "table1", "table2", "table3", "table4", "table5", "table_as_csv", "table_as_csv_text",
+    "table_as_text",
+]

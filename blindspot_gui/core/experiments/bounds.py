@@ -1,0 +1,131 @@
+"""Table 5: upper Lipschitz bounds of each layer of AlexNet (or of a zoo or photo network), kept layer by layer.
+
+The bounds themselves are computed by core/lipschitz.py; each one is stored as soon as it is
+known, keyed by the network's weights, so a cancelled run resumes at the next layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from blindspot_gui.core.experiments.paper import PAPER_TABLE5
+from blindspot_gui.core.experiments.store import STORE_VERSION, PartStore, experiments_dir, is_count, is_number, require
+from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
+from blindspot_gui.core.models.classifier import Classifier
+from blindspot_gui.core.models.mnist_zoo import find_spec
+from blindspot_gui.core.models.photo_catalogue import (
+    find_photo_model,
+    is_photo_model_name,
+    load_photo_model,
+    photo_model_status,
+)
+from blindspot_gui.core.models.zoo_weights import load_zoo_model
+from blindspot_gui.core.monitor import Monitor
+
+WEIGHT_LAYERS = ("conv", "linear")
+LAYER_BOUND_FIELDS = {"name", "kind", "bound", "method", "input_shape", "stride"}
+
+
+@dataclass(frozen=True)
+class _BoundedNetwork:
+    """What Table 5 bounds: the network, what it is, and how its bounds combine."""
+
+    classifier: Classifier
+    description: str
+    chain: bool
+    """a plain chain of layers, so that the product of the layers' bounds bounds the network."""
+    normalisation: LayerBound | None
+    """a photo network's (x - mean) / std, a layer of bound 1 / min(std) in [0, 1] pixel space."""
+    paper: bool
+    """AlexNet: compared with the paper's Table 5."""
+
+
+def _network_for_bounds(model_name: str | None) -> _BoundedNetwork:
+    """None: torchvision's AlexNet as Table 5 bounds it (no normalisation); else a zoo model or a photo network."""
+    if model_name is None:
+        return _photo_network_for_bounds("alexnet", normalised=False)
+    if is_photo_model_name(model_name):
+        return _photo_network_for_bounds(model_name, normalised=True)
+    return _BoundedNetwork(load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights", True, None,
+                           False)
+
+
+def _photo_network_for_bounds(name: str, normalised: bool) -> _BoundedNetwork:
+    """A photo network of the catalogue (core/models/photo_catalogue.py), with its weights when they are on this
+    machine and randomly initialised (seed 0, and saying so) when they are not."""
+    entry = find_photo_model(name)
+    status = photo_model_status(entry)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the random initialisation is the same on every run
+        classifier = load_photo_model(entry.name, random_weights=not status.available)
+    description = (f"{entry.name}, ImageNet weights from {status.weights_path}" if status.available else
+                   f"{entry.name} architecture with random initial weights, seed 0 ({status.reason})")
+    if entry.key == "alexnet":
+        description += "; its channel counts differ from the paper's network"
+    if not entry.chain:
+        description += "; it has skip connections or gates, so the product of its layers' bounds is not a bound of the network"
+    scale = LayerBound("normalisation", "scale", 1.0 / min(classifier.preprocessing.std), "1 / smallest std",
+                       classifier.input_shape) if normalised else None
+    return _BoundedNetwork(classifier, description, entry.chain, scale, entry.key == "alexnet")
+
+
+def _check_bounds(record: dict) -> None:
+    """Raise PartError unless ``record`` maps layer names to the fields of a LayerBound."""
+    for name, fields in record.items():
+        require(isinstance(fields, dict), f"its entry {name!r} is not an object")
+        require(set(fields) == LAYER_BOUND_FIELDS, f"its entry {name!r} does not have the fields of a layer's bound")
+        require(fields["name"] == name and isinstance(fields["kind"], str) and isinstance(fields["method"], str),
+                f"its entry {name!r} does not name its layer, kind and method")
+        require(is_number(fields["bound"]) and fields["bound"] >= 0, f"the bound of {name!r} is not a number")
+        require(isinstance(fields["input_shape"], list) and all(is_count(size) for size in fields["input_shape"]),
+                f"the input shape of {name!r} is not a list of sizes")
+        require(fields["stride"] is None or is_count(fields["stride"]), f"the stride of {name!r} is not a count")
+
+
+def _bounds_of(target: _BoundedNetwork, store: PartStore, monitor: Monitor) -> list[LayerBound]:
+    """Every layer's bound, in order: those stored in ``store`` taken as they are, each new one stored at once."""
+    stored = store.load_record("bounds", _check_bounds) or {}
+    for note in store.notes:
+        monitor.progress(0.0, note)
+    known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])}) for name, fields in stored.items()}
+
+    def keep(bound: LayerBound) -> None:
+        stored[bound.name] = asdict(bound)
+        store.save("bounds", stored)
+
+    bounds = layer_bounds(target.classifier.network.double(), target.classifier.input_shape, conv_method="fourier",
+                          monitor=monitor.scaled(0.05, 1.0), known=known, on_bound=keep)
+    if target.normalisation is not None:
+        bounds.insert(0, target.normalisation)
+    return bounds
+
+
+def _bound_rows(target: _BoundedNetwork, bounds: list[LayerBound]) -> list[dict]:
+    """The weight layers' bounds as table rows, beside the paper's AlexNet figures when ``target`` is AlexNet."""
+    rows = []
+    for position, bound in enumerate(bound for bound in bounds if bound.kind in WEIGHT_LAYERS):
+        paper = PAPER_TABLE5[position] if target.paper and position < len(PAPER_TABLE5) else (None, None)
+        rows.append({"layer": bound.name, "kind": bound.kind, "stride": bound.stride, "method": bound.method,
+                     "input_shape": list(bound.input_shape), "bound": bound.bound,
+                     "paper_layer": paper[0], "paper_bound": paper[1]})
+    return rows
+
+
+def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dict:
+    """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo or photo model is named).
+
+    Each layer's bound is kept on disk as soon as it is computed, keyed by the weights themselves,
+    so a cancelled run resumes at the next layer.
+    """
+    monitor = monitor or Monitor()
+    monitor.progress(0.0, "loading the network")
+    target = _network_for_bounds(model_name)
+    store = PartStore(experiments_dir() / f"table5-{target.classifier.fingerprint}-v{STORE_VERSION}")
+    bounds = _bounds_of(target, store, monitor)
+    return {"experiment": "table5", "model": target.description, "rows": _bound_rows(target, bounds),
+            "network_bound": network_bound(bounds) if target.chain else None,
+            "chain": target.chain,
+            "other_factors": [{"layer": b.name, "bound": b.bound} for b in bounds if b.kind not in WEIGHT_LAYERS],
+            "folder": str(store.folder), "notes": list(store.notes)}

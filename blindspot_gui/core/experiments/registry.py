@@ -1,0 +1,57 @@
+"""Every experiment by name, with the settings it takes: the one entry point of the command line and the window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from blindspot_gui.core.experiments.adversarial_training import advtrain
+from blindspot_gui.core.experiments.attacked import table1, table3
+from blindspot_gui.core.experiments.bounds import table5
+from blindspot_gui.core.experiments.generalisation import table2, table4
+from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE
+from blindspot_gui.core.monitor import Monitor
+
+
+@dataclass(frozen=True)
+class AttackedTableSettings:
+    """Tables 1 to 4: images attacked per model (None: all of them) and the target rule."""
+
+    n: int | None = 1000
+    rule: str = DEFAULT_TARGET_RULE
+
+
+@dataclass(frozen=True)
+class BoundsSettings:
+    """Table 5: the network whose layers are bounded (None: the paper's AlexNet)."""
+
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class AdvTrainSettings:
+    """Adversarial training: examples of every hidden layer too, and fewer epochs for a quick look (None: all)."""
+
+    per_layer: bool = False
+    epochs: int | None = None
+
+
+REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
+    "table1": (AttackedTableSettings, lambda settings, monitor: table1(settings.n, monitor, settings.rule)),
+    "table2": (AttackedTableSettings, lambda settings, monitor: table2(settings.n, monitor, settings.rule)),
+    "table3": (AttackedTableSettings, lambda settings, monitor: table3(settings.n, monitor, settings.rule)),
+    "table4": (AttackedTableSettings, lambda settings, monitor: table4(settings.n, monitor, settings.rule)),
+    "table5": (BoundsSettings, lambda settings, monitor: table5(settings.model, monitor)),
+    "advtrain": (AdvTrainSettings, lambda settings, monitor: advtrain(settings.per_layer, monitor, settings.epochs)),
+}
+"""Every experiment by name: the settings it takes and how to run it; the command line and the window both use it."""
+
+
+def run_experiment(name: str, settings, monitor: Monitor | None = None) -> dict:
+    """Run experiment ``name`` with ``settings`` (an instance of its settings class in REGISTRY)."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}; use one of {', '.join(REGISTRY)}")
+    kind, run = REGISTRY[name]
+    if not isinstance(settings, kind):
+        raise TypeError(f"{name} takes {kind.__name__}, not {type(settings).__name__}")
+    return run(settings, monitor)
