@@ -55,6 +55,16 @@ class ExperimentControls(QGroupBox):
             self.list.addItem(item)
         self.description = QLabel()
         self.description.setWordWrap(True)
+        self._make_settings()
+        self._make_buttons()
+        self._layout()
+        self.all_images.toggled.connect(lambda checked: self.images.setEnabled(not checked))
+        self.per_layer.toggled.connect(self._fit_epochs_to_recipe)
+        self.list.currentItemChanged.connect(lambda *_: self._show_settings())
+        self.list.setCurrentRow(0)
+
+    def _make_settings(self) -> None:
+        """Images and target rule (Tables 1-4), network (Table 5), per-layer variant and epochs (adversarial training)."""
         self.images = QSpinBox()
         self.images.setObjectName("images")
         self.images.setRange(10, 60000)
@@ -83,12 +93,14 @@ class ExperimentControls(QGroupBox):
         self.per_layer.setToolTip("Also make adversarial examples of each hidden layer's output and train the layers "
                                   "above on them (the variant the paper found necessary)")
         self.per_layer.setObjectName("per_layer")
-        self.per_layer.toggled.connect(self._fit_epochs_to_recipe)
         self.epochs = QSpinBox()
         self.epochs.setObjectName("epochs")
         self.epochs.setRange(1, find_spec(experiments.ADVTRAIN_MODELS[False]).recipe.epochs)
         self.epochs.setValue(self.epochs.maximum())
         self.epochs.setToolTip("The full recipe trains the zoo's net; a shorter run is a quick look, kept apart")
+
+    def _make_buttons(self) -> None:
+        """Run, Cancel, the progress and status of the run, and the exports of its result."""
         self.run_button = QPushButton("Run experiment  (Ctrl+Enter)")
         self.run_button.setObjectName("run_experiment")
         self.cancel_button = QPushButton("Cancel")
@@ -107,6 +119,7 @@ class ExperimentControls(QGroupBox):
             button.setToolTip(f"Save {what}")
             button.setEnabled(False)
 
+    def _layout(self) -> None:
         self.form = QFormLayout()
         images_row = QHBoxLayout()
         images_row.addWidget(self.images, stretch=1)
@@ -134,9 +147,6 @@ class ExperimentControls(QGroupBox):
         layout.addWidget(self.status)
         layout.addLayout(exports)
         layout.addStretch(1)
-        self.all_images.toggled.connect(lambda checked: self.images.setEnabled(not checked))
-        self.list.currentItemChanged.connect(lambda *_: self._show_settings())
-        self.list.setCurrentRow(0)
 
     def experiment(self) -> str:
         return self.list.currentItem().data(Qt.ItemDataRole.UserRole)
