@@ -42,7 +42,7 @@ def test_the_pool_fills_then_fresh_examples_replace_random_entries():
 
 
 def test_examples_of_a_hidden_layer_are_its_activations_and_fool_the_layers_above():
-    model = load_zoo_model("FC100-100-10")
+    model = load_zoo_model("FC100-100-10").network  # the chain of layers, as the trainer holds it
     images, labels = load_mnist("test").images[:30], load_mnist("test").labels[:30]
     examples, kept, distortion = advtrain.make_examples(model, "sigmoid1", images, labels,
                                                         torch.Generator().manual_seed(1),
