@@ -29,7 +29,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as home:
             os.environ["BLINDSPOT_HOME"] = home
             started = time.perf_counter()
-            result = getattr(experiments, name)(n, rule=args.rule)
+            result = experiments.run_experiment(name, experiments.AttackedTableSettings(n, args.rule))
             seconds = time.perf_counter() - started
         timings.append((name, result["n"], seconds))
         header, rows = table_as_text(comparison_table(result))

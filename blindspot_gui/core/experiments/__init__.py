@@ -1,4 +1,4 @@
-"""The paper's experiments (Tables 1 to 5 and adversarial training) as resumable jobs with the paper's figures beside ours.
+"""The paper's experiments (Tables 1 to 5, adversarial training) as resumable jobs, the paper's figures beside ours.
 
 Results are plain dictionaries; ``comparison_table`` turns any of them into rows of (ours, paper,
 difference) cells for the command line, the window and the CSV export. Modules by role:

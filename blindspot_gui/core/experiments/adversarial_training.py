@@ -100,10 +100,11 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
     trained = train_model(spec, monitor.scaled(0.02, 1.0), checkpoint=store.path("checkpoint", ".pt"))
     saved = save_model(trained.model, spec, trained.metadata, user_models_dir() if epochs is None else store.folder)
     metadata = trained.metadata
-    return {"experiment": "advtrain", "model": spec.name, "per_layer": per_layer, "layers": list(spec.adversarial.layers),
-            "epochs": spec.recipe.epochs, "baseline": baseline,
+    return {"experiment": "advtrain", "model": spec.name, "per_layer": per_layer,
+            "layers": list(spec.adversarial.layers), "epochs": spec.recipe.epochs, "baseline": baseline,
             "adversarial": {"model": spec.name, "test_error": metadata["errors"]["test"],
-                            "train_error": metadata["errors"]["train"], "distortion": metadata["average_min_distortion"]},
+                            "train_error": metadata["errors"]["train"],
+                            "distortion": metadata["average_min_distortion"]},
             "paper": PAPER_ADVTRAIN, "curve": metadata["curve"], "probe_images": PROBE_IMAGES,
             "seconds": metadata["wall_time_s"], "weights": str(saved), "saved_to_zoo": epochs is None,
             "folder": str(store.folder), "notes": list(store.notes)}

@@ -103,14 +103,15 @@ def _check_attack_arrays(arrays: dict, record: dict, images: torch.Tensor, finge
     require(weights is not None and weights.dtype.kind == "U" and weights.shape == () and str(weights) == fingerprint,
             "its arrays were computed with other weights of this model")
     adversarial, success, distortion = arrays["adversarial"], arrays["success"], arrays["distortion"]
-    require(bool(np.isfinite(adversarial).all()) and adversarial.min(initial=0) >= 0 and adversarial.max(initial=0) <= 1,
-            "its adversarial images are not all numbers in [0, 1]")
+    in_range = adversarial.min(initial=0) >= 0 and adversarial.max(initial=0) <= 1
+    require(bool(np.isfinite(adversarial).all()) and in_range, "its adversarial images are not all numbers in [0, 1]")
     require(bool(np.isfinite(distortion[success]).all()), "its distortions are not all numbers")
     require(int(success.sum()) == round(record["success"] * record["attacked"]),
             "its arrays do not belong to its record (the counts of successes differ)")
 
 
-def _stored_attack(store: PartStore, name: str, images: torch.Tensor, fingerprint: str) -> tuple[dict | None, dict | None]:
+def _stored_attack(store: PartStore, name: str, images: torch.Tensor,
+                   fingerprint: str) -> tuple[dict | None, dict | None]:
     """The stored record and arrays of ``name``'s part when both are valid for these images and weights."""
     record = store.load_record(name, lambda stored: _check_attack_record(stored, name, len(images), fingerprint))
     if record is None:

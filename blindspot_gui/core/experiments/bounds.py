@@ -65,7 +65,8 @@ def _photo_network_for_bounds(name: str, normalised: bool) -> _BoundedNetwork:
     if entry.key == "alexnet":
         description += "; its channel counts differ from the paper's network"
     if not entry.chain:
-        description += "; it has skip connections or gates, so the product of its layers' bounds is not a bound of the network"
+        description += ("; it has skip connections or gates, so the product of its layers' bounds is not a bound of"
+                        " the network")
     scale = LayerBound("normalisation", "scale", 1.0 / min(classifier.preprocessing.std), "1 / smallest std",
                        classifier.input_shape) if normalised else None
     return _BoundedNetwork(classifier, description, entry.chain, scale, entry.key == "alexnet")
@@ -89,7 +90,8 @@ def _bounds_of(target: _BoundedNetwork, store: PartStore, monitor: Monitor) -> l
     stored = store.load_record("bounds", _check_bounds) or {}
     for note in store.notes:
         monitor.progress(0.0, note)
-    known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])}) for name, fields in stored.items()}
+    known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])})
+             for name, fields in stored.items()}
 
     def keep(bound: LayerBound) -> None:
         stored[bound.name] = asdict(bound)

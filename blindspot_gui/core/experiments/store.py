@@ -20,7 +20,8 @@ from blindspot_gui.core.files import StoredFileError, atomic_write, atomic_write
 from blindspot_gui.core.resources import user_dir
 
 STORE_VERSION = 3
-"""Part of every store folder's name: results computed by an older version are not reused (3: parts keyed by weights)."""
+"""Part of every store folder's name: results computed by an older version are not reused
+(3: parts keyed by weights)."""
 
 
 def experiments_dir() -> Path:
