@@ -40,7 +40,7 @@ def gaussian_noise_error(
     ``clip=False`` leaves the noisy pixels outside [0, 1]. On MNIST's black background clipping
     keeps only the positive half of the noise, a brightening of mean 0.4 * stddev that costs the
     nets far more than the noise itself; the paper's noise rows of Tables 2 and 4 are matched by
-    unclipped noise (see core/experiments.py).
+    unclipped noise (see core/experiments/generalisation.py).
 
     ``stddev`` is one number for all images or one per image (for example the RMS of each image's
     adversarial perturbation, as in Tables 2 and 4).
