@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from blindspot_gui.core import data as _data
-from blindspot_gui.core.attack.search import AttackConfig, AttackResult, blindspot_search
-from blindspot_gui.core.models.classifier import Classifier
+from blindspot_gui.core.attack.search import AttackConfig, AttackResult, blindspot_search, config_for, validate_images
+from blindspot_gui.core.models.classifier import Classifier, as_classifier
 from blindspot_gui.core.models.mnist_zoo import zoo_names
 from blindspot_gui.core.models.registry import load_classifier as _load_classifier
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
@@ -64,13 +66,14 @@ def attack(
 ) -> list[AttackResult]:
     """The paper's box-constrained L-BFGS blind-spot search on ``images``; one result per image.
 
-    ``model`` is a Classifier, a network's name (see :func:`load_classifier`) or any torch module mapping
+    ``model`` is a Classifier, a network's name or file (see :func:`load_classifier`) or any torch module mapping
     ``images`` to logits (put in eval mode); ``images`` (N, C, H, W) in [0, 1] in the network's input shape; ``targets`` is
     "next", "random", "least-likely", "none" (untargeted), one label, or one label per image;
-    ``labels`` are the true labels (default: the model's predictions). See
+    ``labels`` are the true labels (default: the model's predictions); ``config`` defaults to the settings the
+    application uses for that network (fewer, cheaper solves for photos). See
     :func:`blindspot_gui.core.attack.search.blindspot_search` for the details.
     """
-    if isinstance(model, str):
-        model = load_classifier(model)
-    return blindspot_search(model, images, targets, labels, engine=engine, config=config or AttackConfig(),
+    images = validate_images(images)
+    classifier = load_classifier(model) if isinstance(model, (str, Path)) else as_classifier(model, images.shape[1:])
+    return blindspot_search(classifier, images, targets, labels, engine=engine, config=config or config_for(classifier),
                             monitor=monitor)

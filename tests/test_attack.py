@@ -132,6 +132,7 @@ def test_target_equal_to_prediction_returns_at_once_with_zero_perturbation(fc100
         (torch.full((1, 1, 28, 28), math.nan), 1, "NaN"),
         (torch.full((1, 1, 28, 28), 255.0), 1, r"pixels must lie in \[0, 1\]"),
         (torch.empty(0, 1, 28, 28), 1, "no images"),
+        (torch.rand(1, 3, 28, 28), 1, r"FC100-100-10 takes images of shape \(1, 28, 28\)"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(fc100, images, targets, match):

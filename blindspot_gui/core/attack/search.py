@@ -603,6 +603,9 @@ def blindspot_search(
     monitor = monitor or Monitor()
     images = validate_images(images)
     model = as_classifier(model, tuple(images.shape[1:]))
+    if tuple(images.shape[1:]) != model.input_shape:
+        raise ValueError(f"{model.name} takes images of shape {model.input_shape} (channels, height, width), "
+                         f"not {tuple(images.shape[1:])}")
     device = model.device
     images = images.to(device)
     # Tensors the search creates land on the model's device (a thread-local default). The CPU is
