@@ -105,9 +105,9 @@ def test_damaged_settings_are_ignored_and_the_defaults_used(qtbot, settings_file
     size = QApplication.font().pointSize()
     main = open_window(qtbot, settings_file)
     try:
-        assert main.active_model_name == DEFAULT_MODEL
-        assert main.choice.index == 0
-        assert main.viewer.magnification_factor == 10
+        assert main.blindspots.active_model_name == DEFAULT_MODEL
+        assert main.blindspots.choice.index == 0
+        assert main.blindspots.viewer.magnification_factor == 10
         assert QApplication.font().pointSize() == size
         assert main.model_dock.isVisible() and main.image_dock.isVisible()
         assert main.photo_view.mode.currentIndex() == 0
@@ -135,10 +135,10 @@ def test_the_demo_pauses_with_space_and_stops_with_escape(qtbot, window, monkeyp
     monkeypatch.setattr(app, "DEMO_PAUSE_MS", 50)
     demo = app.DemoLoop(window)
     finished = []
-    window.sig_search_finished.connect(finished.append)
+    window.blindspots.sig_search_finished.connect(finished.append)
     demo.next_search()
     qtbot.waitUntil(lambda: len(finished) >= 1, timeout=20000)
-    window.viewer.setFocus()
+    window.blindspots.viewer.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert demo.paused
     qtbot.waitUntil(lambda: not window.runner.is_running("search"), timeout=20000)
@@ -159,17 +159,17 @@ def test_the_demo_pauses_with_space_and_stops_with_escape(qtbot, window, monkeyp
 def test_a_cancelled_search_says_so_and_its_figures_agree(qtbot, window):
     click_model(qtbot, window, "ConvNet")
     choose_target(window, "none")
-    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.search_panel._points) >= 2, timeout=20000)
-    with qtbot.waitSignal(window.sig_search_finished, timeout=5000) as blocker:
-        window.cancel_search()
+    qtbot.mouseClick(window.blindspots.search_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.blindspots.search_panel._points) >= 2, timeout=20000)
+    with qtbot.waitSignal(window.blindspots.sig_search_finished, timeout=5000) as blocker:
+        window.blindspots.cancel_search()
     result = blocker.args[0]
     assert result.cancelled and result.steps > 0 and result.iterations >= result.steps
-    readout = window.viewer.readout.text()
+    readout = window.blindspots.viewer.readout.text()
     assert readout.startswith("Cancelled") and "not the smallest" in readout
     assert f"{result.steps} L-BFGS steps" in readout and f"{result.iterations} iterations" in readout
-    assert window.viewer.adversarial_panel.answer.text().startswith("cancelled")
-    assert max(window.search_panel.curve.xData) == result.steps
+    assert window.blindspots.viewer.adversarial_panel.answer.text().startswith("cancelled")
+    assert max(window.blindspots.search_panel.curve.xData) == result.steps
 
 
 # --- work that must never block the window -------------------------------------------------------------------
@@ -198,23 +198,23 @@ def test_a_torchscript_file_is_refused_unless_trusted(qtbot, window, tmp_path):
     path = tmp_path / "program.pt"
     _scripted_slow_net(path)
     asked = []
-    window.ask_trust = lambda given: asked.append(given) or False
-    window.load_weights(path)
+    window.blindspots.ask_trust = lambda given: asked.append(given) or False
+    window.blindspots.load_own_network(path)
     qtbot.waitUntil(lambda: len(asked) == 1, timeout=10000)
     qtbot.waitUntil(lambda: not window.runner.is_running("load-weights"), timeout=5000)
-    assert "program.pt" not in window.model_panel.names()
-    assert window.active_model_name == DEFAULT_MODEL
+    assert "program.pt" not in window.blindspots.network_panel.names()
+    assert window.blindspots.active_model_name == DEFAULT_MODEL
 
 
 def test_loading_a_slow_network_never_blocks_the_window(qtbot, window, tmp_path):
     path = tmp_path / "slow.pt"
     _scripted_slow_net(path)
-    window.ask_trust = lambda given: True
-    with qtbot.waitSignal(window.sig_network_added, timeout=60000):
-        window.load_weights(path)
+    window.blindspots.ask_trust = lambda given: True
+    with qtbot.waitSignal(window.blindspots.sig_network_added, timeout=60000):
+        window.blindspots.load_own_network(path)
         gap = measure_heartbeat(qtbot, 0.5)
     assert gap < 0.3, f"the event loop stalled {gap * 1000:.0f} ms while a network loaded"
-    qtbot.waitUntil(lambda: window.original_probabilities is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.blindspots.original_probabilities is not None, timeout=60000)
 
 
 def test_closing_while_a_worker_ignores_cancel_takes_under_a_second(qtbot, settings_file):
@@ -258,12 +258,12 @@ def test_a_dropped_image_is_decoded_off_the_gui_thread(qtbot, window, tmp_path):
 
     path = tmp_path / "big.png"
     Image.fromarray((np.random.default_rng(0).random((3000, 3000)) * 255).astype(np.uint8)).save(path)
-    with qtbot.waitSignal(window.image_source.sig_image_chosen, timeout=30000):
+    with qtbot.waitSignal(window.blindspots.image_source.sig_image_chosen, timeout=30000):
         started = time.perf_counter()
         drop_file(window, path)
         returned = time.perf_counter() - started
     assert returned < 0.3, f"the drop handler took {returned:.2f} s"
-    assert window.choice.source == "big.png"
+    assert window.blindspots.choice.source == "big.png"
 
 
 def test_reading_an_image_folder_can_be_cancelled(qtbot, window, tmp_path):

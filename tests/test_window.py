@@ -17,60 +17,63 @@ from PySide6.QtWidgets import QApplication
 
 from blindspot_gui import api
 from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL, ZOO, find_spec
+from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
 from blindspot_gui.qt import app
 from conftest import open_window
 
 
 def click_model(qtbot, window, name):
-    table = window.model_panel.table
+    table = window.blindspots.network_panel.table
     row = next(row for row in range(table.rowCount()) if table.item(row, 0).text() == name)
     rect = table.visualItemRect(table.item(row, 0))
     table.scrollToItem(table.item(row, 0))
     rect = table.visualItemRect(table.item(row, 0))
-    with qtbot.waitSignal(window.model_panel.sig_model_selected, timeout=2000):
+    with qtbot.waitSignal(window.blindspots.network_panel.sig_model_selected, timeout=2000):
         qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
 
 
 def choose_target(window, data):
-    combo = window.search_panel.target
-    combo.setCurrentIndex(combo.findData(data))
+    window.blindspots.search_panel.choose(data)
 
 
 def run_and_wait(qtbot, window, timeout=20000):
-    with qtbot.waitSignal(window.sig_search_finished, timeout=timeout) as blocker:
-        qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.blindspots.sig_search_finished, timeout=timeout) as blocker:
+        qtbot.mouseClick(window.blindspots.search_panel.run_button, Qt.MouseButton.LeftButton)
     return blocker.args[0]
 
 
 def test_window_lists_every_zoo_model_with_status_and_error(window):
-    table = window.model_panel.table
-    assert [table.item(row, 0).text() for row in range(table.rowCount())] == [spec.name for spec in ZOO]
-    assert all(table.item(row, 1).text() == "present" for row in range(table.rowCount()))
-    assert all(table.item(row, 2).text().endswith("%") for row in range(table.rowCount()))
-    assert window.active_model_name == DEFAULT_MODEL
+    table = window.blindspots.network_panel.table
+    zoo_rows = range(len(ZOO))  # the one list: the zoo, then the photo catalogue (then the user's own networks)
+    assert [table.item(row, 0).text() for row in zoo_rows] == [spec.name for spec in ZOO]
+    assert [table.item(row, 0).text() for row in range(len(ZOO), table.rowCount())] == [
+        entry.name for entry in PHOTO_MODELS]
+    assert all(table.item(row, 1).text() == "present" for row in zoo_rows)
+    assert all(table.item(row, 2).text().endswith("%") for row in zoo_rows)
+    assert window.blindspots.active_model_name == DEFAULT_MODEL
 
 
 def test_run_makes_the_network_say_the_chosen_target_and_checks_transfer(qtbot, window):
     click_model(qtbot, window, "FC200-200-10")
     choose_target(window, 3)
-    with qtbot.waitSignal(window.sig_transfer_shown, timeout=20000):
+    with qtbot.waitSignal(window.blindspots.sig_transfer_shown, timeout=20000):
         result = run_and_wait(qtbot, window)
     assert result.success and result.target == 3 and result.adversarial_prediction == 3
-    assert window.viewer.adversarial_panel.answer.text().startswith("says 3")
-    assert "distortion (RMS)" in window.viewer.readout.text()
-    assert window.transfer_view.table.rowCount() == len(ZOO)
-    assert "other networks" in window.transfer_view.summary.text()
-    assert len(window.search_panel.curve.xData) >= 1
+    assert window.blindspots.viewer.adversarial_panel.answer.text().startswith("says 3")
+    assert "distortion (RMS)" in window.blindspots.viewer.readout.text()
+    assert window.blindspots.transfer_view.table.rowCount() == len(ZOO)
+    assert "other networks" in window.blindspots.transfer_view.summary.text()
+    assert len(window.blindspots.search_panel.curve.xData) >= 1
 
 
 def test_space_runs_and_escape_cancels_quickly_keeping_the_best(qtbot, window):
     click_model(qtbot, window, "ConvNet")
     choose_target(window, "none")
     window.activateWindow()
-    window.viewer.setFocus()
+    window.blindspots.viewer.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.search_panel.progress.value() > 0, timeout=5000)
-    with qtbot.waitSignal(window.sig_search_finished, timeout=5000) as blocker:
+    qtbot.waitUntil(lambda: window.blindspots.search_panel.progress.value() > 0, timeout=5000)
+    with qtbot.waitSignal(window.blindspots.sig_search_finished, timeout=5000) as blocker:
         pressed = time.perf_counter()
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     elapsed = time.perf_counter() - pressed
@@ -79,17 +82,18 @@ def test_space_runs_and_escape_cancels_quickly_keeping_the_best(qtbot, window):
     assert elapsed < 0.15, f"the search took {elapsed:.3f} s to stop"
     if result.success:
         assert result.adversarial_prediction != result.original_prediction
-    assert not window.search_panel.cancel_button.isEnabled()
+    assert not window.blindspots.search_panel.cancel_button.isEnabled()
 
 
 def test_a_new_run_replaces_the_old_one(qtbot, window):
     click_model(qtbot, window, "ConvNet")
     choose_target(window, "none")
     finished = []
-    window.sig_search_finished.connect(finished.append)
-    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    window.blindspots.sig_search_finished.connect(finished.append)
+    qtbot.mouseClick(window.blindspots.search_panel.run_button, Qt.MouseButton.LeftButton)
     choose_target(window, 5)
-    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    window.blindspots.viewer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # Run is greyed out while a search runs; Space starts a new one
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=20000)
     qtbot.waitUntil(lambda: window.runner.running_count == 0, timeout=5000)
     qtbot.wait(100)
@@ -111,26 +115,26 @@ def test_gui_thread_never_blocks_during_search_or_training(qtbot, window):
     qtbot.waitUntil(lambda: not window.runner.is_running("warm-up"), timeout=10000)
     click_model(qtbot, window, "ConvNet")
     choose_target(window, "none")
-    qtbot.mouseClick(window.search_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.blindspots.search_panel.run_button, Qt.MouseButton.LeftButton)
     search_gap = measure_heartbeat(qtbot, 0.8)
-    window.cancel_search()
+    window.blindspots.cancel_search()
     qtbot.waitUntil(lambda: not window.runner.is_running("search"), timeout=5000)
     click_model(qtbot, window, "FC200-200-10")
-    qtbot.mouseClick(window.model_panel.train_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.blindspots.network_panel.train_button, Qt.MouseButton.LeftButton)
     training_gap = measure_heartbeat(qtbot, 1.5)
-    qtbot.mouseClick(window.model_panel.cancel_training_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.model_panel.train_button.isEnabled(), timeout=5000)
+    qtbot.mouseClick(window.blindspots.network_panel.cancel_training_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.blindspots.network_panel.train_button.isEnabled(), timeout=5000)
     assert search_gap < 0.05, f"event loop stalled {search_gap * 1000:.0f} ms during a search"
     assert training_gap < 0.05, f"event loop stalled {training_gap * 1000:.0f} ms during training"
-    assert window.model_panel.status_of("FC200-200-10").weights_path.parent.name == "models"
+    assert window.blindspots.network_panel.status_of("FC200-200-10").weights_path.parent.name == "models"
 
 
 def test_closing_during_a_search_exits_within_a_second_cleanly(qtbot, settings_file, qtlog):
     main = open_window(qtbot, settings_file)
     click_model(qtbot, main, "ConvNet")
     choose_target(main, "none")
-    qtbot.mouseClick(main.search_panel.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: main.search_panel.progress.value() > 0, timeout=5000)
+    qtbot.mouseClick(main.blindspots.search_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: main.blindspots.search_panel.progress.value() > 0, timeout=5000)
     started = time.perf_counter()
     main.close()
     assert time.perf_counter() - started < 1.0
@@ -158,12 +162,12 @@ def test_dropping_a_photo_converts_it_the_mnist_way(qtbot, window, tmp_path):
     ImageDraw.Draw(photo).line([(60, 10), (62, 70)], fill=(20, 20, 20), width=8)
     path = tmp_path / "my_one.png"
     photo.save(path)
-    with qtbot.waitSignal(window.image_source.sig_image_chosen, timeout=5000):
+    with qtbot.waitSignal(window.blindspots.image_source.sig_image_chosen, timeout=5000):
         drop_file(window, path)
-    assert window.choice.source == "my_one.png" and window.choice.label is None
-    pixels = window.choice.pixels
+    assert window.blindspots.choice.source == "my_one.png" and window.blindspots.choice.label is None
+    pixels = window.blindspots.choice.pixels
     assert pixels.shape == (28, 28) and pixels[0].max() == 0 and pixels.max() > 0.9
-    caption = window.image_source.caption.text()
+    caption = window.blindspots.image_source.caption.text()
     assert "colour to grey" in caption and "inverted" in caption and "centred by mass" in caption
     result = run_and_wait(qtbot, window)
     assert result.success
@@ -171,13 +175,13 @@ def test_dropping_a_photo_converts_it_the_mnist_way(qtbot, window, tmp_path):
 
 @pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n broken", b"plain text, not an image"])
 def test_a_bad_image_file_is_explained_and_the_image_kept(qtbot, window, tmp_path, content):
-    before = window.choice.source
+    before = window.blindspots.choice.source
     path = tmp_path / "digit.png"
     path.write_bytes(content)
     with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
         drop_file(window, path)
     assert "digit.png" in blocker.args[0]
-    assert window.choice.source == before
+    assert window.blindspots.choice.source == before
     assert run_and_wait(qtbot, window).success
 
 
@@ -188,21 +192,22 @@ def test_bad_weight_files_are_explained_and_good_ones_join_the_panel(qtbot, wind
     corrupt.write_bytes(b"\x00\x01 not a checkpoint")
     for path, message in ((wrong, "fits none"), (corrupt, "not a readable")):
         with qtbot.waitSignal(window.sig_message, timeout=5000) as blocker:
-            window.load_weights(path)
+            window.blindspots.load_own_network(path)
         assert message in blocker.args[0]
     good = tmp_path / "mine.pt"
     torch.save(find_spec("FC200-200-10").build().state_dict(), good)
     scripted = tmp_path / "scripted.pt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
-        torch.jit.script(api.load_model("FC100-100-10")).save(str(scripted))
-    window.ask_trust = lambda path: True  # the user trusts this one TorchScript file in the dialog
+        model = api.load_model("FC100-100-10")
+        torch.jit.script(getattr(model, "network", model)).save(str(scripted))  # the bare network of a Classifier
+    window.blindspots.ask_trust = lambda path: True  # the user trusts this one TorchScript file in the dialog
     for path in (good, scripted):
-        with qtbot.waitSignal(window.sig_network_added, timeout=10000) as blocker:
-            window.load_weights(path)
+        with qtbot.waitSignal(window.blindspots.sig_network_added, timeout=10000) as blocker:
+            window.blindspots.load_own_network(path)
         assert blocker.args[0] == path.name
-    assert {"mine.pt", "scripted.pt"} <= set(window.model_panel.names())
-    assert window.active_model_name == "scripted.pt"
+    assert {"mine.pt", "scripted.pt"} <= set(window.blindspots.network_panel.names())
+    assert window.blindspots.active_model_name == "scripted.pt"
     assert run_and_wait(qtbot, window).success
 
 
@@ -210,65 +215,65 @@ def test_exports_write_the_images_and_the_record(qtbot, window, tmp_path):
     choose_target(window, 1)
     result = run_and_wait(qtbot, window)
     triptych, adversarial, record = tmp_path / "three.png", tmp_path / "adv.png", tmp_path / "search.json"
-    assert window.export_triptych(str(triptych))
+    assert window.blindspots.export_triptych(str(triptych))
     with Image.open(triptych) as image:
         assert image.size[0] > 300
-    with qtbot.waitSignal(window.sig_exported, timeout=5000):
-        assert window.export_adversarial(str(adversarial))
+    with qtbot.waitSignal(window.blindspots.sig_exported, timeout=5000):
+        assert window.blindspots.export_adversarial(str(adversarial))
     with Image.open(adversarial) as image:
         saved = np.asarray(image)
     assert saved.shape == (28, 28) and saved.dtype == np.uint8
     assert np.abs(saved / 255.0 - result.adversarial[0]).max() <= 0.5 / 255 + 1e-6
     assert "rounded to 8 bits" in window.statusBar().currentMessage()
-    assert window.export_record(str(record))
+    assert window.blindspots.export_record(str(record))
     data = json.loads(record.read_text())
     assert data["model"] == DEFAULT_MODEL and data["target"] == 1 and data["distortion"] == pytest.approx(
         result.distortion)
 
 
 def test_noise_of_the_same_size_is_shown_with_its_error_rate(qtbot, window):
-    box = window.search_panel.noise
+    box = window.blindspots.search_panel.noise
     qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
-    assert window.search_panel.noise.isChecked()
-    with qtbot.waitSignal(window.sig_noise_shown, timeout=20000) as blocker:
+    assert window.blindspots.search_panel.noise.isChecked()
+    with qtbot.waitSignal(window.blindspots.sig_noise_shown, timeout=20000) as blocker:
         run_and_wait(qtbot, window)
     assert 0.0 <= blocker.args[0] <= 1.0
-    assert window.viewer.noise_panel.isVisible()
-    assert "/100 fooled" in window.viewer.noise_panel.answer.text()
+    assert window.blindspots.viewer.noise_panel.isVisible()
+    assert "/100 fooled" in window.blindspots.viewer.noise_panel.answer.text()
 
 
 def test_arrow_keys_browse_the_test_set(qtbot, window):
-    start = window.image_source.index.value()
-    window.viewer.setFocus()
+    start = window.blindspots.image_source.index.value()
+    window.blindspots.viewer.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_Right)
-    assert window.image_source.index.value() == start + 1
+    assert window.blindspots.image_source.index.value() == start + 1
     qtbot.keyClick(window, Qt.Key.Key_Left)
-    assert window.image_source.index.value() == start
-    assert window.choice.index == start
+    assert window.blindspots.image_source.index.value() == start
+    assert window.blindspots.choice.index == start
 
 
 def test_settings_persist_between_runs(qtbot, settings_file):
     first = open_window(qtbot, settings_file)
     click_model(qtbot, first, "AE400-10")
-    first.viewer.magnification.setValue(25)
+    first.blindspots.viewer.magnification.setValue(25)
     size = QApplication.font().pointSize()
     first.findChild(type(first.menuBar().actions()[0]), "action_larger").trigger()
     assert QApplication.font().pointSize() == size + 1
-    first.image_source.choose_index(42)
+    first.blindspots.image_source.choose_index(42)
     first.close()
     second = open_window(qtbot, settings_file)
     try:
-        assert second.active_model_name == "AE400-10"
-        assert second.viewer.magnification_factor == 25
+        assert second.blindspots.active_model_name == "AE400-10"
+        assert second.blindspots.viewer.magnification_factor == 25
         assert QApplication.font().pointSize() == size + 1
-        assert second.choice.index == 42
+        assert second.blindspots.choice.index == 42
     finally:
         second.set_font_size(size)
         second.close()
 
 
 def test_full_screen_toggles_with_f11(qtbot, window):
-    window.viewer.setFocus()
+    window.blindspots.viewer.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_F11)
     assert window.windowState() & Qt.WindowState.WindowFullScreen
     qtbot.keyClick(window, Qt.Key.Key_F11)
@@ -301,7 +306,7 @@ def test_demo_mode_keeps_showing_searches_on_new_images(qtbot, window, monkeypat
     monkeypatch.setattr(app, "DEMO_PAUSE_MS", 50)
     demo = app.DemoLoop(window)
     seen = []
-    window.sig_search_finished.connect(lambda result: seen.append((window.choice.index, result.success)))
+    window.blindspots.sig_search_finished.connect(lambda result: seen.append((window.blindspots.choice.index, result.success)))
     demo.next_search()
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=30000)
     demo.stop()
@@ -316,7 +321,7 @@ def test_unit_explorer_end_to_end(qtbot, window):
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
         explorer.model.setCurrentText("ConvNet")
     assert explorer.layer.currentText() == "relu3"
-    from blindspot_gui.qt.tabs.unit_explorer import ImageTile
+    from blindspot_gui.qt.tabs.unit_grid import ImageTile
 
     def shown_tiles(grid):
         return [grid.grid.itemAt(i).widget() for i in range(grid.grid.count())
@@ -345,7 +350,7 @@ def test_unit_explorer_end_to_end(qtbot, window):
 
     tile = shown_tiles(explorer.left)[0]
     qtbot.mouseDClick(tile, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentIndex() == 0 and window.image_source.index.value() == tile.index
+    assert window.tabs.currentIndex() == 0 and window.blindspots.image_source.index.value() == tile.index
 
 
 def test_unit_explorer_cache_building_can_be_cancelled(qtbot, window):
@@ -378,4 +383,4 @@ def test_unit_explorer_ranks_a_folder_of_your_own_images(qtbot, window, tmp_path
     tile = next(explorer.left.grid.itemAt(i).widget() for i in range(explorer.left.grid.count())
                 if explorer.left.grid.itemAt(i).widget().objectName() != "row_title")
     qtbot.mouseDClick(tile, Qt.MouseButton.LeftButton)
-    assert window.tabs.currentIndex() == 0 and window.choice.source.startswith(f"image {tile.index} of folder")
+    assert window.tabs.currentIndex() == 0 and window.blindspots.choice.source.startswith(f"image {tile.index} of folder")

@@ -49,7 +49,7 @@ class DemoLoop:
         self.timer = QTimer(window)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.next_search)
-        window.sig_search_finished.connect(self._on_search_finished)
+        window.blindspots.sig_search_finished.connect(self._on_search_finished)
         window.demo = self
 
     def _on_search_finished(self, _result) -> None:
@@ -58,8 +58,8 @@ class DemoLoop:
 
     def next_search(self) -> None:
         if self.active and not self.paused:
-            self.window.image_source.choose_random()
-            self.window.run_search()
+            self.window.blindspots.random_image()
+            self.window.blindspots.run_search()
 
     def toggle_pause(self) -> None:
         if not self.active:
@@ -105,9 +105,9 @@ def main(argv=None) -> int:
     app.setApplicationName("blindspot-gui")
     window = MainWindow()
     if args.demo or args.screenshot:
-        window.model_panel.select(DEFAULT_MODEL)
+        window.blindspots.network_panel.select(DEFAULT_MODEL)
     if args.image is not None:
-        window.image_source.choose_index(min(max(args.image, 0), len(window.test_set) - 1))
+        window.blindspots.image_source.choose_index(min(max(args.image, 0), len(window.test_set) - 1))
     window.show()
     if args.screenshot:
         saved = []
@@ -123,10 +123,10 @@ def main(argv=None) -> int:
                 saved.append(True)
                 QTimer.singleShot(300, save_now)
 
-        window.sig_transfer_shown.connect(save_and_quit)
-        window.sig_search_finished.connect(lambda result: None if result.success and result.distortion > 0
+        window.blindspots.sig_transfer_shown.connect(save_and_quit)
+        window.blindspots.sig_search_finished.connect(lambda result: None if result.success and result.distortion > 0
                                            else save_and_quit())
-        QTimer.singleShot(300, window.run_search)
+        QTimer.singleShot(300, window.blindspots.run_search)
     elif args.demo:
         demo = DemoLoop(window)
         QTimer.singleShot(500, demo.next_search)

@@ -1,4 +1,9 @@
-"""The image source: browse the MNIST test set or open your own picture, converted the way MNIST was made."""
+"""The image sources: the MNIST browser (and your own picture converted the way MNIST was made) for digit networks,
+the sample photos and any photo file, as the network sees it, for photo networks.
+
+Every file is decoded on a worker thread (cancellable: a newer choice replaces it); a file that
+cannot be read is reported by its name, and the image shown before stays.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from PySide6.QtWidgets import (
 
 from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, load_digit_image
-from blindspot_gui.qt.task_runner import TaskRunner
+from blindspot_gui.qt.tabs.controller import TaskController
+from blindspot_gui.qt.task_runner import TaskRunner, describe_error
 
 THUMBNAILS = 15
 THUMBNAIL_SIZE = 44
@@ -36,6 +42,13 @@ class ImageChoice:
     source: str
     index: int | None = None
     description: str = ""
+    path: str | None = None
+    """the file it was read from (a photo), to read it again for a network that sees another size."""
+
+    def fits(self, input_shape) -> bool:
+        """Whether these pixels are an input of that shape (C, H, W): same size, grey or colour alike."""
+        return int(np.prod(self.pixels.shape)) == int(np.prod(input_shape)) and (
+            self.pixels.ndim == 2) == (input_shape[0] == 1)
 
 
 def grey_pixmap(pixels: np.ndarray, size: int) -> QPixmap:
@@ -64,8 +77,8 @@ def pixmap_of(pixels: np.ndarray, size: int) -> QPixmap:
     return grey_pixmap(pixels.reshape(pixels.shape[-2:]), size)
 
 
-class ImageSource(QWidget):
-    """Index box, previous / next / random, a strip of thumbnails, and "Open image..."."""
+class ImageSource(QWidget, TaskController):
+    """The MNIST browser: index box, previous / next / random, a strip of thumbnails, and "Open image..."."""
 
     sig_image_chosen = Signal(object)
     sig_error = Signal(str)
@@ -136,26 +149,31 @@ class ImageSource(QWidget):
         if not self.runner.is_running("open-image"):  # else it says "reading" another file: keep the one before
             self._caption_before = self.caption.text()
         self.caption.setText(f"reading <b>{name}</b>…")
-        self.runner.start("open-image", lambda monitor: load_digit_image(path),
-                          on_finished=lambda converted: self._use_file(name, converted),
-                          on_failed=self._on_file_failed)
+        self._reading = name
+        self.start("open-image", _read_digit, path)
 
-    def _on_file_failed(self, message: str) -> None:
+    def _on_task_failed(self, slot: str, error: BaseException) -> None:
         self.caption.setText(self._caption_before)
-        self.sig_error.emit(message)
+        self.sig_error.emit(describe_error(error))
 
-    def _use_file(self, name: str, converted) -> None:
+    def _on_task_done(self, slot: str, converted) -> None:
+        name = self._reading
         self.caption.setText(f"<b>{name}</b>: {converted.description}")
         self.strip.clearSelection()
         self.sig_image_chosen.emit(ImageChoice(converted.pixels, None, name, None, converted.description))
+
+    def current_choice(self) -> ImageChoice:
+        """The test image the browser is on (a file read since is the controller's to remember)."""
+        index = self.index.value()
+        return ImageChoice(self.dataset.images[index, 0].numpy(), int(self.dataset.labels[index]),
+                           f"MNIST test image {index}", index)
 
     def _on_index_changed(self, index: int) -> None:
         self.runner.replace("open-image")  # a file still being read is no longer wanted
         self._fill_strip(index)
         label = int(self.dataset.labels[index])
         self.caption.setText(f"MNIST test image {index}: the digit is a <b>{self.dataset.class_names[label]}</b>")
-        pixels = self.dataset.images[index, 0].numpy()
-        self.sig_image_chosen.emit(ImageChoice(pixels, label, f"MNIST test image {index}", index))
+        self.sig_image_chosen.emit(self.current_choice())
 
     def _fill_strip(self, centre: int) -> None:
         self.strip.clear()
@@ -177,3 +195,9 @@ class ImageSource(QWidget):
                                               f"Images ({' '.join(IMAGE_FILE_PATTERNS)});;All files (*)")
         if path:
             self.open_path(path)
+
+
+def _read_digit(path, *, monitor):
+    """A digit image file converted the MNIST way (on a worker thread)."""
+    monitor.check()
+    return load_digit_image(path)

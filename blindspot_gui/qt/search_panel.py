@@ -1,23 +1,36 @@
-"""The search controls: target, Run and Cancel, progress, and a live plot of distortion against iterations."""
+"""The search controls: target, Run and Cancel, progress, the noise control and a live plot of distortion.
+
+The target is the nearest wrong class (untargeted), a random wrong class, or a class of the
+user's choice typed by name or number, with completion over the network's class names (ten
+digits or ImageNet's 1,000), read by :func:`blindspot_gui.core.models.class_names.class_index`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QCompleter,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
+from blindspot_gui.core.models.class_names import class_index
+
 UNTARGETED = "none"
 RANDOM = "random"
+CHOSEN = "class"
+DEFAULT_PHOTO_TARGET = "ostrich"
+"""The paper pushed every ImageNet example to "ostrich" (section 4.2)."""
+IMAGENET_CLASSES = 1000
 
 
 class SearchPanel(QWidget):
@@ -26,28 +39,67 @@ class SearchPanel(QWidget):
     sig_run_requested = Signal()
     sig_cancel_requested = Signal()
     sig_noise_toggled = Signal(bool)
+    sig_save_requested = Signal()
 
-    def __init__(self, class_names=tuple(str(d) for d in range(10)), parent=None):
+    def __init__(self, photo_target: str = DEFAULT_PHOTO_TARGET, parent=None):
         super().__init__(parent)
-        self.target = QComboBox()
-        self.target.setObjectName("target")
-        self.target.setToolTip("Which wrong answer the search should force")
-        self.target.addItem("nearest wrong class (untargeted)", UNTARGETED)
-        self.target.addItem("a random wrong class", RANDOM)
-        for label, name in enumerate(class_names):
-            self.target.addItem(f"make it a {name}", label)
+        self.class_names: list[str] = [str(digit) for digit in range(10)]
+        self._remembered: dict[tuple, tuple[str, str]] = {}
+        self.photo_target = photo_target
+        self._build_target()
         self.run_button = QPushButton("Run  (Space)")
         self.run_button.setObjectName("run")
+        self.run_button.setDefault(True)
         self.run_button.setToolTip("Search for the smallest change that fools the network (box-constrained L-BFGS)")
         self.cancel_button = QPushButton("Cancel  (Esc)")
         self.cancel_button.setObjectName("cancel")
         self.cancel_button.setEnabled(False)
+        self.save_button = QPushButton("Save adversarial…")
+        self.save_button.setObjectName("save_adversarial")
+        self.save_button.setToolTip("The adversarial image as an 8-bit PNG that still fools the network (Ctrl+Shift+S)")
+        self.save_button.setEnabled(False)
         self.noise = QCheckBox("Compare with random noise of the same size")
         self.noise.setObjectName("noise")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.progress.setFormat("ready")
+        self._build_plot()
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Target:"))
+        row.addWidget(self.policy)
+        row.addWidget(self.class_field, stretch=1)
+        for widget in (self.run_button, self.cancel_button, self.save_button):
+            row.addWidget(widget)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.noise)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.plot, stretch=1)
+        self.run_button.clicked.connect(lambda: self.sig_run_requested.emit())
+        self.cancel_button.clicked.connect(lambda: self.sig_cancel_requested.emit())
+        self.save_button.clicked.connect(lambda: self.sig_save_requested.emit())
+        self.noise.toggled.connect(lambda checked: self.sig_noise_toggled.emit(bool(checked)))
+
+    def _build_target(self) -> None:
+        self.policy = QComboBox()
+        self.policy.setObjectName("target")
+        self.policy.setToolTip("Which wrong answer the search should force")
+        self.policy.addItem("nearest wrong class (untargeted)", UNTARGETED)
+        self.policy.addItem("a random wrong class", RANDOM)
+        self.policy.addItem("this class:", CHOSEN)
+        self.class_field = QLineEdit()
+        self.class_field.setObjectName("target_class")
+        self.class_field.setPlaceholderText("a class name or number, e.g. 3 or ostrich")
+        self.class_field.setToolTip("The class the image should be taken for; type part of a name to see matches")
+        self.completer = QCompleter(self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.class_field.setCompleter(self.completer)
+        self.class_field.textEdited.connect(lambda _: self.policy.setCurrentIndex(self.policy.findData(CHOSEN)))
+        self.class_field.returnPressed.connect(lambda: self.sig_run_requested.emit())
+
+    def _build_plot(self) -> None:
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("distortion_plot")
         self.plot.setLabel("left", "distortion (RMS)")
@@ -59,28 +111,38 @@ class SearchPanel(QWidget):
         self.curve = self.plot.plot([], [], pen=pg.mkPen((200, 50, 40), width=2), symbol="o", symbolSize=5)
         self._points: list[tuple[int, float]] = []
 
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Target:"))
-        row.addWidget(self.target, stretch=1)
-        row.addWidget(self.run_button)
-        row.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(row)
-        layout.addWidget(self.noise)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.plot, stretch=1)
+    # --- the target ------------------------------------------------------------------------------
+    def set_class_names(self, names) -> None:
+        """The classes of the network in use; the target chosen for networks with these classes comes back."""
+        self._remembered[tuple(self.class_names)] = (self.policy.currentData(), self.class_field.text())
+        self.class_names = list(names)
+        self.completer.setModel(QStringListModel(self.class_names, self.completer))
+        default = (CHOSEN, self.photo_target) if len(self.class_names) == IMAGENET_CLASSES else (UNTARGETED, "")
+        policy, text = self._remembered.get(tuple(self.class_names), default)
+        self.policy.setCurrentIndex(self.policy.findData(policy))
+        self.class_field.setText(text)
 
-        self.run_button.clicked.connect(lambda: self.sig_run_requested.emit())
-        self.cancel_button.clicked.connect(lambda: self.sig_cancel_requested.emit())
-        self.noise.toggled.connect(lambda checked: self.sig_noise_toggled.emit(bool(checked)))
+    def choose(self, target) -> None:
+        """Choose "none", "random", or a class (its number or name)."""
+        if target in (UNTARGETED, RANDOM):
+            self.policy.setCurrentIndex(self.policy.findData(target))
+        else:
+            self.policy.setCurrentIndex(self.policy.findData(CHOSEN))
+            self.class_field.setText(str(target))
 
     def target_choice(self):
-        """"none", "random" or a label."""
-        return self.target.currentData()
+        """"none", "random" or a class index; ValueError naming close matches for a class it cannot read."""
+        policy = self.policy.currentData()
+        if policy != CHOSEN:
+            return policy
+        return class_index(self.class_field.text(), self.class_names)
 
+    # --- running ---------------------------------------------------------------------------------
     def set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         if running:
+            self.save_button.setEnabled(False)
             self._points.clear()
             self.curve.setData([], [])
             self.progress.setValue(0)

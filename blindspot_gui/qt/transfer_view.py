@@ -1,4 +1,4 @@
-"""The transfer view: the adversarial image shown to every other loaded network, and whether it fools them too."""
+"""The transfer view: the adversarial image shown to the other networks of the same input, and whether it fools them."""
 
 from __future__ import annotations
 
@@ -36,8 +36,12 @@ class TransferView(QWidget):
         layout.addWidget(self.table, stretch=1)
         layout.addWidget(self.summary)
 
+    def set_class_names(self, names) -> None:
+        self.class_names = tuple(names)
+
     def _answer(self, label: int, confidence: float) -> str:
-        return f"{self.class_names[label]}  ({100 * confidence:.0f}%)"
+        name = self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
+        return f"{name}  ({100 * confidence:.0f}%)"
 
     def show_rows(self, rows: list[TransferRow], made_for: str) -> None:
         self.table.setRowCount(len(rows))

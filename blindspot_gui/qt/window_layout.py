@@ -1,0 +1,140 @@
+"""The window's layout for the main window's shell: settings of the layout, fonts, full screen, docks per tab.
+
+A mixin of :class:`blindspot_gui.qt.main_window.MainWindow`: it restores the geometry and the
+dock layout (a damaged or off-screen value is ignored for the default), lets the docks step aside
+for the tabs that do not use them (and come back), scales every widget's font for projectors,
+and toggles full screen for talks.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
+
+from blindspot_gui.qt.settings import read_bytes, read_int
+
+FONT_RANGE = (8, 32)
+
+
+class WindowLayout:
+    """Layout, fonts and full screen of the main window (which has ``model_dock``, ``image_dock``, ``tabs``)."""
+
+    _state_before_full_screen = None
+    _docks_hidden_for_tab: list[QDockWidget] = []
+
+    def _docks(self) -> tuple[QDockWidget, ...]:
+        return (self.model_dock, self.image_dock)
+
+    def _restore_layout(self) -> None:
+        """Restore geometry, dock layout and text size; any value that is damaged or out of range is ignored."""
+        self._docks_hidden_for_tab = []
+        geometry, state = read_bytes(self.settings, "window/geometry"), read_bytes(self.settings, "window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self._fit_on_screen()
+        if state is not None and not self.restoreState(state):
+            self.restoreState(self._default_state)
+        self._make_docks_reachable()
+        size = read_int(self.settings, "view/font_size", 0, *FONT_RANGE)
+        if size:
+            self.set_font_size(size)
+
+    def _fit_on_screen(self) -> None:
+        """Keep the window inside the screen it opens on (a geometry saved on a larger screen is shrunk and moved)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        available = screen.availableGeometry()
+        frame = self.frameGeometry()
+        if available.contains(frame):
+            return
+        self.resize(min(self.width(), available.width()), min(self.height(), available.height()))
+        frame = self.frameGeometry()
+        frame.moveCenter(available.center())
+        self.move(max(frame.left(), available.left()), max(frame.top(), available.top()))
+
+    def _make_docks_reachable(self) -> None:
+        """Whatever the saved state says, every panel can be brought back from the View menu, docked and on screen."""
+        screen = self.screen() or QApplication.primaryScreen()
+        for dock in self._docks():
+            if dock.isFloating() and screen is not None and not screen.availableGeometry().intersects(dock.geometry()):
+                dock.setFloating(False)
+
+    def _fit_docks_to_tab(self) -> None:
+        """The network and image docks serve the blind-spot tab; the Experiments tab gets the whole window."""
+        if self.tabs.currentWidget() is self.experiments_view:
+            self._docks_hidden_for_tab = self._docks_hidden_for_tab or [
+                dock for dock in self._docks() if dock.isVisible()]
+            for dock in self._docks_hidden_for_tab:
+                dock.hide()
+        else:
+            for dock in self._docks_hidden_for_tab:
+                dock.show()
+            self._docks_hidden_for_tab = []
+
+    def reset_layout(self) -> None:
+        """Every panel back where it was on first start, shown, and the window fitted to the screen."""
+        if self.isFullScreen():
+            self.toggle_full_screen()
+        self._docks_hidden_for_tab = []
+        self.restoreState(self._default_state)
+        for dock in self._docks():
+            dock.setFloating(False)
+            dock.show()
+        self._make_docks_reachable()
+        self._fit_docks_to_tab()
+        self.statusBar().showMessage("Layout reset: every panel is back in its place.", 5000)
+
+    def save_settings(self) -> None:
+        if self.isFullScreen():
+            self.toggle_full_screen()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self._user_state())
+        self.settings.setValue("view/font_size", QApplication.font().pointSize())
+        self.blindspots.save_settings()
+        self.settings.sync()
+
+    def _user_state(self):
+        """The dock layout as the user chose it: panels hidden only because of the tab shown count as shown."""
+        hidden = [dock for dock in self._docks_hidden_for_tab if dock.isHidden()]
+        for dock in hidden:
+            dock.show()
+        state = self.saveState()
+        for dock in hidden:
+            dock.hide()
+        return state
+
+    # --- fonts and full screen ---------------------------------------------------------------------
+    def _remember_font_factors(self) -> None:
+        """Note each widget's font size relative to the application's, so big labels stay big when scaling."""
+        base = max(QApplication.font().pointSizeF(), 1.0)
+        for widget in self.findChildren(QWidget):
+            size = widget.font().pointSizeF()
+            widget.setProperty("font_factor", size / base if size > 0 else 1.0)
+
+    def set_font_size(self, points: int) -> None:
+        points = min(max(points, FONT_RANGE[0]), FONT_RANGE[1])
+        font = QFont(QApplication.font())
+        font.setPointSize(points)
+        QApplication.setFont(font)
+        for widget in self.findChildren(QWidget):
+            factor = widget.property("font_factor")
+            scaled = QFont(widget.font())
+            scaled.setPointSizeF(points * (float(factor) if factor is not None else 1.0))
+            widget.setFont(scaled)
+        self.settings.setValue("view/font_size", points)
+
+    def change_font_size(self, step: int) -> None:
+        self.set_font_size(QApplication.font().pointSize() + step)
+
+    def toggle_full_screen(self) -> None:
+        """Full screen for talks: the docks step aside so the images get the room (View menu brings them back)."""
+        if self.isFullScreen():
+            self.showNormal()
+            if self._state_before_full_screen is not None:
+                self.restoreState(self._state_before_full_screen)
+        else:
+            self._state_before_full_screen = self.saveState()
+            for dock in self._docks():
+                dock.hide()
+            self.showFullScreen()
