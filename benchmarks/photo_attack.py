@@ -2,7 +2,7 @@
 
 Each photo (resources/samples, 224x224 as the network sees it) is pushed to "ostrich", the
 class the paper used for AlexNet, with the search the window and `blindspot attack --image`
-use (core/imagenet.py PHOTO_ATTACK). Reported per photo: the time of the search alone, its RMS
+use (core/attack/search.py: config_for(network), PHOTO_ATTACK for photos). Reported per photo: the time of the search alone, its RMS
 distortion (pixels in [0, 1]; the paper's AlexNet average was 0.0065), whether the 8-bit PNG
 still fools the network and by how much its change had to be scaled, and the process's peak
 resident memory sampled every 50 ms during the search.
@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blindspot_gui.core.attack.search import blindspot_search
+from blindspot_gui.core.attack.quantise import quantised_adversarial
+from blindspot_gui.core.attack.search import PHOTO_ATTACK, blindspot_search, config_for
 from blindspot_gui.core.images import read_image
-from blindspot_gui.core.imagenet import (
-    PHOTO_ATTACK, class_index, load_photo_model, prepare_photo, quantised_adversarial, sample_photos,
-)
+from blindspot_gui.core.models.class_names import class_index
+from blindspot_gui.core.models.photo_catalogue import load_photo_model
+from blindspot_gui.core.photos import prepare_photo, sample_photos
 
 TARGET_SECONDS, TARGET_DISTORTION, TARGET_MEMORY_GB = 60.0, 0.01, 4.0
 
@@ -59,17 +60,19 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     model = load_photo_model("efficientnet-lite0")
+    config = config_for(model)
+    assert config == PHOTO_ATTACK, "a photo network gets the photo search"
     target = class_index(args.target, model.class_names)
     names = model.class_names
     rows = []
-    print(f"EfficientNet-Lite0, target {names[target]!r}, {torch.get_num_threads()} threads, config {PHOTO_ATTACK}")
+    print(f"EfficientNet-Lite0, target {names[target]!r}, {torch.get_num_threads()} threads, config {config}")
     print("| photo | before | after | seconds | distortion | largest change (/255) | 8-bit PNG still fools (scale) | peak memory GB |")
     print("|---|---|---|---|---|---|---|---|")
     for photo in sample_photos():
         pixels = torch.from_numpy(prepare_photo(read_image(photo.path)))[None]
         with PeakMemory() as memory:
             started = time.perf_counter()
-            result = blindspot_search(model, pixels, target, None, config=PHOTO_ATTACK)[0]
+            result = blindspot_search(model, pixels, target, None, config=config)[0]
             seconds = time.perf_counter() - started
         kept = quantised_adversarial(model, result.original, result.adversarial, result.original_prediction,
                                      result.target) if result.success else None

@@ -12,7 +12,7 @@ import time
 from blindspot_gui.api import load_model
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.units import capture_activations, layer_names, purity_comparison, random_direction, top_images
-from blindspot_gui.core.zoo import ZOO
+from blindspot_gui.core.models.mnist_zoo import ZOO
 
 
 def main() -> None:

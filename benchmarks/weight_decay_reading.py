@@ -7,7 +7,7 @@ test error beside the paper's. Run: python benchmarks/weight_decay_reading.py  (
 import dataclasses
 
 from blindspot_gui.core.training.plain import train_model
-from blindspot_gui.core.zoo import ZOO
+from blindspot_gui.core.models.mnist_zoo import ZOO
 
 NUM_TRAIN = 60000
 READINGS = {
