@@ -80,6 +80,8 @@ class UnitExplorer(QWidget, TaskController):
         self.reading = ""
         """The folder being read."""
         self.test_set = dataset
+        self.rows_of: Dataset | None = None
+        """The images the grids show rows of."""
         self._make_widgets(model_names)
         self._layout_widgets()
         self._connect()
@@ -257,12 +259,16 @@ class UnitExplorer(QWidget, TaskController):
         """Rank the images of ``folder`` instead of the MNIST test set: as digits (MNIST-style) or, for a photo
         network, as photos."""
         self.reading = str(folder)
+        self.runner.replace("units")  # rows of the images about to be replaced are not wanted
         self.progress.setFormat(f"reading {folder}…")
         self.start("units-data", load_image_folder, folder, photos=self.wants_photos)
 
     def _show_data_in_use(self) -> None:
-        """The data choice names the images in use again (after a folder was not chosen or not read)."""
+        """The data choice names the images in use again (after a folder was not chosen or not read); they are
+        ranked again if asking for the folder dropped their rows."""
         self.data.setCurrentIndex(0 if self.dataset is self.test_set else 1)
+        if self.rows_of is not self.dataset:
+            self.refresh()
 
     def _on_folder_loaded(self, outcome) -> None:
         dataset, skipped = outcome
@@ -315,6 +321,7 @@ class UnitExplorer(QWidget, TaskController):
         self.first_unit.setRange(0, max(rows.dimension - 1, 0))
         self.first_unit.blockSignals(False)
         self.grids.show_rows(rows.units, rows.randoms, self.dataset)
+        self.rows_of = self.dataset
         if not self.grids.quizzing:
             self.statistics.setText(self.data_note + self._purity_text(rows))
         self.sig_rows_shown.emit()
