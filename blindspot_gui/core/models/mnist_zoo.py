@@ -262,8 +262,8 @@ ZOO: tuple[ModelSpec, ...] = (
 DEFAULT_MODEL = "FC100-100-10"
 
 
-class UnknownModelError(KeyError):
-    """No zoo model has the given name or key."""
+class UnknownModelError(KeyError, ValueError):
+    """No network has the given name or key (a KeyError for lookups, a ValueError for a clear message)."""
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -33,7 +33,7 @@ class TaskController:
             throttle_partials=throttle_partials,
         )
 
-    def cancel(self, slot: str) -> None:
+    def cancel_task(self, slot: str) -> None:
         """Ask the task in ``slot`` to stop; what it returns (a search: its best so far) still arrives."""
         self.runner.cancel(slot)
 
