@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from blindspot_gui.core.photos import PHOTO_CROP, PHOTO_RESIZE
+
 PIXEL_BOUNDS = (0.0, 1.0)
 """The box every image lives in: pixels in [0, 1]."""
 
@@ -40,15 +42,12 @@ class Preprocessing:
         return all(value == 0.0 for value in self.mean) and all(value == 1.0 for value in self.std)
 
 
-PHOTO_SIDE = 224
-"""Side of the square every photo network sees (and the viewer shows)."""
-
 PREPROCESSINGS = {
     "imagenet": Preprocessing("imagenet", "torchvision's ImageNet normalisation (mean and std per channel)",
-                              256, PHOTO_SIDE, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                              PHOTO_RESIZE, PHOTO_CROP, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "efficientnet-lite": Preprocessing("efficientnet-lite", "(x·255 − 127) / 128, as EfficientNet-Lite was trained",
-                                       256, PHOTO_SIDE, (127 / 255,) * 3, (128 / 255,) * 3),
-    "none": Preprocessing("none", "pixels in [0, 1] as they are", 256, PHOTO_SIDE, (0.0,) * 3, (1.0,) * 3),
+                                       PHOTO_RESIZE, PHOTO_CROP, (127 / 255,) * 3, (128 / 255,) * 3),
+    "none": Preprocessing("none", "pixels in [0, 1] as they are", PHOTO_RESIZE, PHOTO_CROP, (0.0,) * 3, (1.0,) * 3),
 }
 
 
