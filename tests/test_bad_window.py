@@ -56,7 +56,7 @@ def test_the_platform_check_resolves_qts_real_plugin_consistently():
 
 
 # --- the saved layout ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("tab", ["photo_view", "experiments_view"])
+@pytest.mark.parametrize("tab", ["experiments_view"])  # the one blind-spot tab uses the docks for every network
 def test_quitting_on_a_tab_without_docks_keeps_every_panel(qtbot, settings_file, tab):
     first = open_window(qtbot, settings_file)
     first.tabs.setCurrentWidget(getattr(first, tab))
@@ -110,8 +110,8 @@ def test_damaged_settings_are_ignored_and_the_defaults_used(qtbot, settings_file
         assert main.blindspots.viewer.magnification_factor == 10
         assert QApplication.font().pointSize() == size
         assert main.model_dock.isVisible() and main.image_dock.isVisible()
-        assert main.photo_view.mode.currentIndex() == 0
-        assert main.photo_view.target.text() == "ostrich"
+        assert main.blindspots.viewer.mode.currentIndex() == 0
+        assert main.blindspots.search_panel.photo_target == "ostrich"
         assert run_and_wait(qtbot, main).success
     finally:
         main.close()
@@ -201,7 +201,7 @@ def test_a_torchscript_file_is_refused_unless_trusted(qtbot, window, tmp_path):
     window.blindspots.ask_trust = lambda given: asked.append(given) or False
     window.blindspots.load_own_network(path)
     qtbot.waitUntil(lambda: len(asked) == 1, timeout=10000)
-    qtbot.waitUntil(lambda: not window.runner.is_running("load-weights"), timeout=5000)
+    qtbot.waitUntil(lambda: not window.runner.is_running("own-network"), timeout=5000)
     assert "program.pt" not in window.blindspots.network_panel.names()
     assert window.blindspots.active_model_name == DEFAULT_MODEL
 

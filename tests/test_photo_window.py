@@ -1,4 +1,4 @@
-"""The Photos tab of the real window, driven through clicks, typing, drops and signals (pytest-qt)."""
+"""Photo networks in the one blind-spot view of the real window, driven through clicks, typing, drops and signals."""
 
 import warnings
 
@@ -6,24 +6,24 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from torch import nn
 
-from blindspot_gui.core import imagenet
-from blindspot_gui.core.imagenet import classify
-from blindspot_gui.qt.main_window import MainWindow
+from blindspot_gui.core.models import photo_catalogue
+from conftest import open_window
+from test_window import click_model
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    """The main window on the Photos tab, with EfficientNet-Lite0 loaded and the first sample photo shown."""
-    main = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat), show_dialogs=False)
-    qtbot.addWidget(main)
-    main.show()
-    qtbot.waitExposed(main)
-    with qtbot.waitSignal(main.photo_view.sig_photo_shown, timeout=30000):
-        main.tabs.setCurrentWidget(main.photo_view)
+def window(qtbot, settings_file):
+    """The main window with EfficientNet-Lite0 chosen in the network list and the first sample photo shown."""
+    main = open_window(qtbot, settings_file)
+    qtbot.waitUntil(lambda: not main.runner.is_running("catalogue"), timeout=30000)  # the photo networks' weights
+    click_model(qtbot, main, "EfficientNet-Lite0")
+    view = main.blindspots
+    qtbot.waitUntil(lambda: view.network_name == "EfficientNet-Lite0" and view.original_probabilities is not None
+                    and view.choice.path is not None, timeout=60000)
     yield main
     main.close()
     assert main.runner.running_count == 0, "a test left a task running"
@@ -40,86 +40,88 @@ def top_class(panel) -> str:
 
 
 def test_a_newcomer_finds_an_ostrich_in_the_espresso(qtbot, window, tmp_path):
-    view = window.photo_view
-    assert not window.model_dock.isVisible()  # the digit docks step aside on this tab
-    with qtbot.waitSignal(view.sig_photo_shown, timeout=10000):
-        click_item(qtbot, view.sample_list, "Espresso")
-    assert top_class(view.original_panel) == "espresso"
-    view.target.clear()
-    qtbot.keyClicks(view.target, "ostri")
-    assert view.target.completer().currentCompletion() == "ostrich"
-    view.target.setText("ostrich")
+    view = window.blindspots
+    assert view.image_sources.currentWidget() is view.photo_source  # photos, not the MNIST browser, for this network
+    with qtbot.waitSignal(view.sig_answer_shown, timeout=10000):
+        click_item(qtbot, view.photo_source.sample_list, "Espresso")
+    assert top_class(view.viewer.original_panel) == "espresso"
+    target = view.search_panel.class_field
+    target.clear()
+    qtbot.keyClicks(target, "ostri")
+    assert target.completer().currentCompletion() == "ostrich"
+    target.setText("ostrich")
     with qtbot.waitSignal(view.sig_search_finished, timeout=240000) as blocker:
-        qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
-        assert view.cancel_button.isEnabled() and not view.run_button.isEnabled()
+        qtbot.mouseClick(view.search_panel.run_button, Qt.MouseButton.LeftButton)
+        assert view.search_panel.cancel_button.isEnabled() and not view.search_panel.run_button.isEnabled()
     result = blocker.args[0]
     assert result.success and 0 < result.distortion <= 0.01
-    assert view.adversarial_panel.classes.texts()[0] == "ostrich  (target)"
-    assert "became “ostrich”" in view.readout.text()
-    signed = view.change_panel.image.image.copy()
-    view.mode.setCurrentIndex(0)
-    assert view.change_panel.image.image.ndim == 2 and signed.ndim in (2, 3)
+    assert view.viewer.adversarial_panel.classes.texts()[0] == "ostrich  (target)"
+    assert "became “ostrich”" in view.viewer.readout.text()
+    signed = view.viewer.perturbation_panel.image.image.copy()
+    view.viewer.mode.setCurrentIndex(0)
+    assert view.viewer.perturbation_panel.image.image.ndim == 2 and signed.ndim in (2, 3)
 
     saved = tmp_path / "ostrich.png"
-    with qtbot.waitSignal(view.sig_saved, timeout=60000):
-        view.save_adversarial(str(saved))
+    with qtbot.waitSignal(view.sig_exported, timeout=60000):
+        view.export_adversarial(str(saved))
     with Image.open(saved) as image:
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255
-    assert view.model.class_names[int(classify(view.model, pixels).argmax())] == "ostrich"
+    assert view.classifier.class_names[int(view.classifier.probabilities(pixels).argmax())] == "ostrich"
 
 
 def test_cancel_keeps_the_best_so_far_and_the_window_responsive(qtbot, window):
-    view = window.photo_view
+    view = window.blindspots
     with qtbot.waitSignal(view.sig_search_finished, timeout=120000) as blocker:
-        qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.search_panel.run_button, Qt.MouseButton.LeftButton)
         qtbot.wait(1500)
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert "cancelled" in blocker.args[0].message
-    assert view.run_button.isEnabled() and not view.cancel_button.isEnabled()
+    assert view.search_panel.run_button.isEnabled() and not view.search_panel.cancel_button.isEnabled()
 
 
 def test_bad_targets_photos_and_missing_weights_are_explained(qtbot, window, tmp_path):
-    view = window.photo_view
-    view.target.clear()
-    qtbot.keyClicks(view.target, "tiger cat")  # a space typed in the box is text, not the Run key
-    assert view.target.text() == "tiger cat" and not window.runner.is_running("photo-search")
-    view.target.setText("ostrch")
+    view = window.blindspots
+    target = view.search_panel.class_field
+    target.clear()
+    qtbot.keyClicks(target, "tiger cat")  # a space typed in the box is text, not the Run key
+    assert target.text() == "tiger cat" and not window.runner.is_running("search")
+    target.setText("ostrch")
     with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
-        qtbot.mouseClick(view.run_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.search_panel.run_button, Qt.MouseButton.LeftButton)
     assert "did you mean ostrich" in blocker.args[0]
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
-    shown = view.original_panel.image.image.copy()
+    shown = view.viewer.original_panel.image.image.copy()
     with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
         drop(window, broken)
     assert "broken.jpg" in blocker.args[0]
-    assert np.array_equal(view.original_panel.image.image, shown)  # the photo shown before is kept
+    assert np.array_equal(view.viewer.original_panel.image.image, shown)  # the photo shown before is kept
 
-    click_item(qtbot, view.model_list, "AlexNet")
-    assert "not in the torch hub cache" in view.model_status.text()
-    assert view.download_button.isEnabled()
-    assert view.model_name == "EfficientNet-Lite0"  # still usable
+    click_model(qtbot, window, "AlexNet")
+    assert "not in the torch hub cache" in view.network_panel.status.text()
+    assert view.network_panel.download_button.isEnabled()
+    assert view.network_name == "EfficientNet-Lite0"  # still usable
 
 
 def test_offline_download_is_a_message_not_a_hang(qtbot, window, monkeypatch):
-    view = window.photo_view
-    monkeypatch.setattr(imagenet.PhotoModelEntry, "url",
+    view = window.blindspots
+    monkeypatch.setattr(photo_catalogue.PhotoModelEntry, "url",
                         property(lambda self: "http://127.0.0.1:9/resnet18-12345678.pth"))
-    click_item(qtbot, view.model_list, "ResNet-18")
+    click_model(qtbot, window, "ResNet-18")
     with qtbot.waitSignal(window.sig_message, timeout=30000) as blocker:
-        qtbot.mouseClick(view.download_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.network_panel.download_button, Qt.MouseButton.LeftButton)
     assert "Is this machine online" in blocker.args[0]
-    assert view.run_button.isEnabled()
+    assert view.search_panel.run_button.isEnabled()
 
 
 def test_a_dropped_photo_and_your_own_model(qtbot, window, tmp_path):
-    view = window.photo_view
+    view = window.blindspots
     photo = tmp_path / "stripes.png"
     Image.fromarray((np.indices((300, 400)).sum(axis=0) % 40 < 20).astype(np.uint8) * 255).convert("RGB").save(photo)
-    with qtbot.waitSignal(view.sig_photo_shown, timeout=10000):
+    with qtbot.waitSignal(view.sig_answer_shown, timeout=10000):
         drop(window, photo)
-    assert "stripes.png" in view.original_panel.title.text()
+    assert "stripes.png" in view.viewer.original_panel.title.text()
 
     torch.manual_seed(0)
     network = nn.Sequential(nn.Conv2d(3, 4, 8, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
@@ -131,14 +133,14 @@ def test_a_dropped_photo_and_your_own_model(qtbot, window, tmp_path):
     asked = []
     view.ask_trust = lambda given: asked.append(given) or False  # the user declines to run the file's code
     with qtbot.waitSignal(window.sig_message, timeout=10000) as refused:
-        view.load_own_model(str(path), None, "none", str(tmp_path / "names.txt"))
-    assert asked == [str(path)] and "TorchScript" in refused.args[0] and "mine.pt" not in view.model_names()
+        view.load_own_network(str(path), None, "none", str(tmp_path / "names.txt"))
+    assert asked == [str(path)] and "TorchScript" in refused.args[0] and "mine.pt" not in view.network_panel.names()
     view.ask_trust = lambda given: True  # ... then trusts this one file
-    with qtbot.waitSignal(view.sig_photo_shown, timeout=10000):
-        view.load_own_model(str(path), None, "none", str(tmp_path / "names.txt"))
-    assert view.model_name == "mine.pt" and "mine.pt" in view.model_names()
-    assert set(view.original_panel.classes.texts()) <= {"circle", "square", "triangle",
-                                                       "circle  (target)", "square  (target)", "triangle  (target)"}
+    with qtbot.waitSignal(view.sig_answer_shown, timeout=10000):
+        view.load_own_network(str(path), None, "none", str(tmp_path / "names.txt"))
+    assert view.network_name == "mine.pt" and "mine.pt" in view.network_panel.names()
+    assert set(view.viewer.original_panel.classes.texts()) <= {
+        "circle", "square", "triangle", "circle  (target)", "square  (target)", "triangle  (target)"}
 
 
 def drop(window, path) -> None:
@@ -150,22 +152,22 @@ def drop(window, path) -> None:
 
 
 def test_the_unit_explorer_ranks_photos_for_a_photo_network(qtbot, window, tmp_path):
-    from blindspot_gui.qt.tabs.unit_explorer import ImageTile
+    from blindspot_gui.qt.tabs.unit_grid import ImageTile
 
     explorer = window.unit_explorer
     window.tabs.setCurrentWidget(explorer)
     assert "EfficientNet-Lite0" in [explorer.model.itemText(i) for i in range(explorer.model.count())]
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=60000):
         explorer.model.setCurrentText("EfficientNet-Lite0")
-    assert explorer.layer.currentText() == "network._avg_pooling"
+    assert explorer.layer.currentText().endswith("_avg_pooling")
     assert explorer.dataset.images.shape[1:] == (3, 224, 224) and len(explorer.dataset) == 4  # the sample photos
     tiles = [explorer.left.grid.itemAt(i).widget() for i in range(explorer.left.grid.count())
              if isinstance(explorer.left.grid.itemAt(i).widget(), ImageTile)]
     assert tiles and not tiles[0].pixmap().toImage().isGrayscale()
-    with qtbot.waitSignal(window.photo_view.sig_photo_shown, timeout=20000) as blocker:
+    with qtbot.waitSignal(window.blindspots.sig_answer_shown, timeout=20000) as blocker:
         qtbot.mouseDClick(tiles[0], Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.photo_view
-    assert blocker.args[0] == window.photo_view.photo_name
+    assert window.tabs.currentWidget() is window.blindspots
+    assert blocker.args[0] == window.blindspots.choice.source
 
     window.tabs.setCurrentWidget(explorer)
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
@@ -174,11 +176,11 @@ def test_the_unit_explorer_ranks_photos_for_a_photo_network(qtbot, window, tmp_p
 
 
 def test_a_damaged_weights_file_keeps_the_network_in_use(qtbot, window, tmp_path):
-    view = window.photo_view
+    view = window.blindspots
     damaged = tmp_path / "resnet18.pth"
     damaged.write_bytes(b"PK\x03\x04 not really a zip")
     with qtbot.waitSignal(window.sig_message, timeout=10000) as blocker:
-        view.select_model("ResNet-18", str(damaged))
+        view.use_weights_file("ResNet-18", str(damaged))
     assert "resnet18.pth" in blocker.args[0]
-    assert view.model_name == "EfficientNet-Lite0"
-    assert view.model_list.currentItem().data(Qt.ItemDataRole.UserRole) == "EfficientNet-Lite0"
+    assert view.network_name == "EfficientNet-Lite0"
+    assert view.network_panel.selected_name() == "EfficientNet-Lite0"

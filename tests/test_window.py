@@ -23,13 +23,16 @@ from conftest import open_window
 
 
 def click_model(qtbot, window, name):
-    table = window.blindspots.network_panel.table
+    """Click the network's row in the one network list (scrolled into view first)."""
+    panel = window.blindspots.network_panel
+    table = panel.table
     row = next(row for row in range(table.rowCount()) if table.item(row, 0).text() == name)
-    rect = table.visualItemRect(table.item(row, 0))
     table.scrollToItem(table.item(row, 0))
+    qtbot.wait(20)  # the scrolled layout is applied
     rect = table.visualItemRect(table.item(row, 0))
-    with qtbot.waitSignal(window.blindspots.network_panel.sig_model_selected, timeout=2000):
+    with qtbot.waitSignal(panel.sig_model_selected, timeout=2000):
         qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert panel.selected_name() == name
 
 
 def choose_target(window, data):

@@ -110,7 +110,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         panel = self.network_panel
         panel.sig_model_selected.connect(self.select_network)
         panel.sig_train_requested.connect(self.start_training)
-        panel.sig_cancel_training_requested.connect(lambda: self.cancel("training"))
+        panel.sig_cancel_training_requested.connect(lambda: self.cancel_task("training"))
         panel.sig_load_weights_requested.connect(self.ask_own_network)
         panel.sig_download_requested.connect(self.download)
         panel.sig_weights_file_requested.connect(self.ask_weights_file)
@@ -254,6 +254,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         if not self.is_running("search") and self.result is None:
             self.viewer.show_readout(f"{choice.source}" + (f" (a {choice.label})" if known else "")
                                      + f". {name} says “{answer}”. Press Run to find the smallest change that fools it.")
+
         self.sig_answer_shown.emit(choice.source)
         if self._run_when_ready:
             self.run_search()
@@ -298,10 +299,10 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
     def cancel_search(self) -> None:
         """Esc: stop the search (its best so far is shown) and a download under way."""
         if self.is_running("search"):
-            self.cancel("search")
+            self.cancel_task("search")
             self.search_panel.show_status("cancelling…")
         if self.is_running("download"):
-            self.cancel("download")
+            self.cancel_task("download")
 
     def _progress_search(self, fraction: float, message: str) -> None:
         self.search_panel.show_progress(fraction, message)
