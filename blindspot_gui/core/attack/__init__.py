@@ -1,4 +1,4 @@
-"""Blind-spot search (the paper's box-constrained L-BFGS), its batched solver and the noise companions."""
+"""Blind-spot search (the paper's box-constrained L-BFGS): settings, objective, engines, batched solver, noise, transfer, 8-bit export."""
 
 from blindspot_gui.core.attack.search import AttackConfig, AttackResult, SearchProgress, blindspot_search
 

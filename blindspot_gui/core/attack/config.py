@@ -1,0 +1,70 @@
+"""How a blind-spot search is tuned: the settings of both engines, and the settings the application uses per network."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from blindspot_gui.core.models.classifier import Classifier
+
+TARGET_POLICIES = ("next", "random", "least-likely", "none")
+"""Named target rules: (y + 1) mod K, a seeded random wrong label, the least likely label, untargeted."""
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Everything tunable about the search; the defaults are what the application uses."""
+
+    c_min: float = 1e-3
+    c_max: float = 1e4
+    """reference engine: the range its bracketing may search."""
+    grid_size: int = 3
+    grid_span: float = 4.0
+    """fast engine: c values tried at once to bracket c, log-spaced from estimate / span to estimate * span."""
+    bisection_rounds: int = 3
+    bisection_size: int = 1
+    warm_start: bool = True
+    """fast engine: start bisection solves from the task's best successful point instead of the original."""
+    """fast engine: c values tried at once inside the bracket in each round."""
+    reference_start_c: float = 1.0
+    reference_bisection_steps: int = 8
+    """reference engine: bracketing by factors of 10 from ``reference_start_c``, then this many halvings."""
+    max_iterations: int = 40
+    """L-BFGS iterations per solve at most; more changed the mean distortion by under 0.1% (FC100-100-10)."""
+    history: int = 5
+    gradient_tolerance: float = 1e-5
+    temperature: float = 0.15
+    """of the loss (see ``target_loss``): 1 is the plain softmax cross-entropy."""
+    boundary_steps: int = 12
+    """after the c search, halvings of the scale t of x + t * r towards the decision boundary (0: none)."""
+    untargeted_candidates: int = 9
+    """untargeted search: how many wrong labels to search, the most promising first (9: all of them)."""
+    seed: int = 0
+    """seed of the "random" target rule."""
+    partial_interval: float = 0.05
+    """seconds between two partial results sent to the monitor (0: after every iteration)."""
+
+    def __post_init__(self):
+        checks = (
+            (0 < self.c_min < self.c_max, "c_min must be positive and below c_max"),
+            (self.grid_size >= 2 and self.grid_span > 1, "grid_size must be at least 2 and grid_span above 1"),
+            (self.bisection_rounds >= 0 and self.bisection_size >= 1, "bisection_size must be at least 1"),
+            (self.max_iterations >= 1 and self.history >= 1, "max_iterations and history must be at least 1"),
+            (self.temperature > 0, "temperature must be positive"),
+            (self.boundary_steps >= 0 and self.reference_bisection_steps >= 0, "step counts cannot be negative"),
+        )
+        for holds, message in checks:
+            if not holds:
+                raise ValueError(f"invalid AttackConfig: {message}")
+
+
+PHOTO_ATTACK = AttackConfig(grid_size=2, bisection_rounds=2, max_iterations=25, boundary_steps=8)
+"""The search for one 224x224 photo: fewer c values and iterations than for digits, as every
+evaluation is a pass through a deep network (see benchmarks/photo_attack.py for time and distortion)."""
+LARGE_INPUT = 10_000
+"""Networks whose input has more values than this (photos, not 28x28 digits) get :data:`PHOTO_ATTACK`."""
+
+
+def config_for(model: Classifier) -> AttackConfig:
+    """The search settings the application uses for ``model``: the defaults for digits, PHOTO_ATTACK for photos."""
+    return PHOTO_ATTACK if math.prod(model.input_shape) > LARGE_INPUT else AttackConfig()

@@ -1,0 +1,171 @@
+"""What the search minimises and records: c * ||a - x||^2 + a target loss over batched (task, c) rows, with the
+best successful point of each task, and the progress and partial results it reports."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from blindspot_gui.core.monitor import Monitor
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """Partial result sent to the monitor while a search runs."""
+
+    stage: str
+    step: int
+    steps: int
+    iteration: int
+    best_distortion: np.ndarray
+    """(N,) smallest successful distortion so far per image; inf where none yet."""
+    best_adversarial: np.ndarray
+    """(N, *image shape) the corresponding images (the original where none yet)."""
+    elapsed: float
+    total_iterations: int = 0
+    """L-BFGS iterations run so far over all steps (batched iterations for the fast engine)."""
+
+
+@dataclass
+class Tasks:
+    """The (image, target) pairs being searched, with the best successful point of each."""
+
+    image_index: torch.Tensor
+    target: torch.Tensor
+    best_squared_norm: torch.Tensor
+    best_point: torch.Tensor
+    best_c: torch.Tensor
+    evaluations: torch.Tensor
+    iterations: torch.Tensor
+
+
+
+def target_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """loss_f(a, l) = softplus(T * logsumexp_{j != l}(z_j / T) - z_l) per row.
+
+    With T = 1 this is exactly the softmax cross-entropy -log p_l; as T falls towards 0 the
+    competing classes are pooled by an ever harder maximum, so that the loss, like the boundary
+    the search is after, depends on the strongest competitor only.
+    """
+    target_logit = logits.gather(1, target[:, None]).squeeze(1)
+    competitors = logits.scatter(1, target[:, None], -math.inf)
+    return F.softplus(temperature * torch.logsumexp(competitors / temperature, dim=1) - target_logit)
+
+
+class Objective:
+    """c * ||a - x||^2 + cross-entropy(f(a), target) on rows (task, c); records the best successful a of each task."""
+
+    def __init__(self, model, images_flat, image_shape, tasks: Tasks, monitor: Monitor, temperature: float):
+        self.temperature = temperature
+        self.model = model
+        self.images_flat = images_flat
+        self.image_shape = image_shape
+        self.tasks = tasks
+        self.monitor = monitor
+        self.row_task = torch.empty(0, dtype=torch.long)
+        self.row_c = torch.empty(0)
+
+    def set_rows(self, row_task: torch.Tensor, row_c: torch.Tensor) -> None:
+        self.row_task, self.row_c = row_task, row_c
+
+    def evaluate(self, points: torch.Tensor, task: torch.Tensor, c: torch.Tensor):
+        """Objective (B,) and gradient (B, D) at ``points`` for the given tasks and c values."""
+        self.monitor.check()
+        tasks = self.tasks
+        origin = self.images_flat[tasks.image_index[task]]
+        target = tasks.target[task]
+        with torch.enable_grad():
+            points = points.detach().requires_grad_(True)
+            logits = self.model(points.view(-1, *self.image_shape))
+            squared_norm = (points - origin).pow(2).sum(dim=1)
+            value = c * squared_norm + target_loss(logits, target, self.temperature)
+            (gradient,) = torch.autograd.grad(value.sum(), points)
+        self._record(points.detach(), squared_norm.detach(), logits.detach(), task, c)
+        return value.detach(), gradient
+
+    def _record(self, points, squared_norm, logits, task, c) -> None:
+        tasks = self.tasks
+        tasks.evaluations.index_add_(0, task, torch.ones_like(task))
+        success = logits.argmax(dim=1) == tasks.target[task]
+        if not success.any():
+            return
+        candidates = torch.where(success, squared_norm, torch.full_like(squared_norm, math.inf))
+        # Several rows may share a task (one per c) and writes through repeated indices may
+        # interleave, so only each task's smallest row is written (exact ties aside, which would
+        # need two different points with bit-identical norms).
+        smallest = torch.full_like(tasks.best_squared_norm, math.inf).scatter_reduce_(0, task, candidates, "amin")
+        better = torch.nonzero((candidates == smallest[task]) & (candidates < tasks.best_squared_norm[task])).flatten()
+        if len(better) == 0:
+            return
+        owners = task[better]
+        tasks.best_squared_norm[owners] = candidates[better]
+        tasks.best_point[owners] = points[better]
+        tasks.best_c[owners] = c[better]
+
+    def __call__(self, points: torch.Tensor, rows: torch.Tensor):
+        return self.evaluate(points, self.row_task[rows], self.row_c[rows])
+
+    def predictions(self, points: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model(points.view(-1, *self.image_shape)).argmax(dim=1)
+
+
+class ProgressReporter:
+    """Maps c steps and iterations onto the monitor, and sends throttled partial results."""
+
+    def __init__(self, monitor: Monitor, tasks: Tasks, images_flat, image_shape, count: int, steps: int,
+                 partial_interval: float = 0.05):
+        self.partial_interval = partial_interval
+        self.monitor, self.tasks, self.images_flat = monitor, tasks, images_flat
+        self.image_shape, self.count, self.steps = image_shape, count, steps
+        self.started = time.perf_counter()
+        self._last_partial = -math.inf
+        self.step, self.stage = 0, ""
+        self.total_iterations = 0
+
+    def begin_step(self, step: int, stage: str) -> None:
+        self.step, self.stage = step, stage
+        self.monitor.progress(step / self.steps, f"{stage} (c step {step + 1}/{self.steps})")
+
+    def iteration(self, iteration: int, max_iterations: int) -> None:
+        self.monitor.check()
+        self.total_iterations += 1
+        fraction = (self.step + min(iteration / max_iterations, 1.0)) / self.steps
+        self.monitor.progress(fraction, f"{self.stage}: iteration {iteration}")
+        now = time.perf_counter()
+        if now - self._last_partial >= self.partial_interval:
+            self._last_partial = now
+            self.send_partial(iteration)
+
+    def send_partial(self, iteration: int) -> None:
+        best_norm, best_point = best_per_image(self.tasks, self.images_flat, self.count)
+        distortion = (best_norm.sqrt() / math.sqrt(self.images_flat.shape[1])).cpu().numpy()
+        self.monitor.partial(SearchProgress(
+            self.stage, self.step, self.steps, iteration, distortion,
+            best_point.view(-1, *self.image_shape).cpu().numpy(), time.perf_counter() - self.started,
+            self.total_iterations,
+        ))
+
+
+def best_per_image(tasks: Tasks, images_flat: torch.Tensor, count: int):
+    """The smallest successful squared norm per image over its tasks, and that point (the original if none).
+
+    Vectorised, as it runs at every partial result: each image's winning task is the first one
+    whose norm equals the image's minimum (one write per image).
+    """
+    best_norm = torch.full((count,), math.inf).scatter_reduce_(0, tasks.image_index, tasks.best_squared_norm, "amin")
+    best_point = images_flat.clone()
+    winners = torch.nonzero(torch.isfinite(tasks.best_squared_norm)
+                            & (tasks.best_squared_norm == best_norm[tasks.image_index])).flatten()
+    if len(winners):
+        owners = tasks.image_index[winners]
+        order = torch.argsort(owners, stable=True)
+        winners, owners = winners[order], owners[order]
+        first = torch.ones_like(owners, dtype=torch.bool)
+        first[1:] = owners[1:] != owners[:-1]
+        best_point[owners[first]] = tasks.best_point[winners[first]]
+    return best_norm, best_point
