@@ -75,12 +75,12 @@ class ImagePanel(QWidget):
         super().__init__(parent)
         self.title = QLabel(title)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title.setWordWrap(True)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clipped, never wider
         self.title.setFont(_scaled_bold(self.title.font(), 1.3))
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground("k")
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.canvas.setMinimumSize(120, 120)
+        self.canvas.setMinimumSize(80, 80)
         self.view = self.canvas.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
@@ -236,6 +236,7 @@ class BlindspotView(QWidget):
     def show_original(self, pixels: np.ndarray, answer: str, probabilities, title: str = "Original") -> None:
         self.original_panel.show_image(pixels)
         self.original_panel.title.setText(title)
+        self.original_panel.title.setToolTip(title)
         self.original_panel.show_answer(answer, probabilities)
         self.clear_result()
         self._fit_views(picture_of(pixels).shape[-2:])
@@ -256,6 +257,8 @@ class BlindspotView(QWidget):
     def show_noise(self, noisy: np.ndarray | None, answer: str = "", probabilities=None) -> None:
         self.noise_panel.setVisible(noisy is not None)
         self.panels.setColumnStretch(3, 1 if noisy is not None else 0)
+        if noisy is None and getattr(self, "_shape", None) is not None:
+            self._fit_views(self._shape)  # the panels widen again
         if noisy is not None:
             self.noise_panel.show_image(noisy)
             self.noise_panel.show_answer(answer, probabilities)
@@ -263,8 +266,15 @@ class BlindspotView(QWidget):
 
     def _fit_views(self, shape) -> None:
         """Show the whole image, edge to edge, in all the linked views."""
+        self._shape = tuple(shape)
         height, width = shape
         self.original_panel.view.setRange(xRange=(0, width), yRange=(0, height), padding=0.0)
+
+    def resizeEvent(self, event) -> None:
+        """A resized window (full screen, a panel shown or hidden) still shows the whole image, as large as it fits."""
+        super().resizeEvent(event)
+        if getattr(self, "_shape", None) is not None:
+            self._fit_views(self._shape)
 
     def show_readout(self, text: str) -> None:
         self.readout.setText(text)
@@ -288,8 +298,8 @@ class BlindspotView(QWidget):
         peak = float(np.abs(change).max())
         self.perturbation_panel.title.setText(f"Perturbation ×{factor:.0f}")
         self.perturbation_panel.title.setToolTip("The change, magnified so that it can be seen")
-        self.perturbation_panel.show_answer(f"largest change {peak:.3f} ({255 * peak:.1f}/255)" if peak > 0
-                                            else "no change")
+        size = f"{255 * peak:.1f}/255" if change.ndim == 3 else f"{peak:.3f}"
+        self.perturbation_panel.show_answer(f"largest change {size}" if peak > 0 else "no change")
 
     def _on_magnification_changed(self, *_) -> None:
         self.magnification.setEnabled(not self.auto_magnification.isChecked())

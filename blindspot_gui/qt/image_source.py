@@ -117,11 +117,10 @@ class ImageSource(QWidget, TaskController):
         buttons = QHBoxLayout()
         for widget in (self.previous, self.index, self.next, self.random, self.open_file):
             buttons.addWidget(widget)
-        buttons.addStretch(1)
+        buttons.addWidget(self.caption, stretch=1)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.strip)
-        layout.addWidget(self.caption)
 
         self.index.valueChanged.connect(self._on_index_changed)
         self.previous.clicked.connect(lambda: self.step(-1))

@@ -114,14 +114,15 @@ class ModelPanel(QWidget):
         self.device.addItems(available_devices())
         self.device.setToolTip("Where the networks run")
         self.buttons = QHBoxLayout()
-        for widget in (self.train_button, self.cancel_training_button, self.download_button, self.weights_button):
+        for widget in (self.train_button, self.cancel_training_button):
             self.buttons.addWidget(widget)
         self.buttons.addStretch(1)
+        self.buttons.addWidget(QLabel("Device:"))
+        self.buttons.addWidget(self.device)
         self.more_buttons = QHBoxLayout()
-        self.more_buttons.addWidget(self.load_button)
+        for widget in (self.download_button, self.weights_button, self.load_button):
+            self.more_buttons.addWidget(widget)
         self.more_buttons.addStretch(1)
-        self.more_buttons.addWidget(QLabel("Device:"))
-        self.more_buttons.addWidget(self.device)
         self.train_button.clicked.connect(lambda: self._announce(self.sig_train_requested))
         self.cancel_training_button.clicked.connect(lambda: self.sig_cancel_training_requested.emit())
         self.download_button.clicked.connect(lambda: self._announce(self.sig_download_requested))

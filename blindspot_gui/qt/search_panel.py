@@ -54,7 +54,7 @@ class SearchPanel(QWidget):
         self.cancel_button = QPushButton("Cancel  (Esc)")
         self.cancel_button.setObjectName("cancel")
         self.cancel_button.setEnabled(False)
-        self.save_button = QPushButton("Save adversarial…")
+        self.save_button = QPushButton("Save…")
         self.save_button.setObjectName("save_adversarial")
         self.save_button.setToolTip("The adversarial image as an 8-bit PNG that still fools the network (Ctrl+Shift+S)")
         self.save_button.setEnabled(False)
@@ -84,13 +84,15 @@ class SearchPanel(QWidget):
     def _build_target(self) -> None:
         self.policy = QComboBox()
         self.policy.setObjectName("target")
-        self.policy.setToolTip("Which wrong answer the search should force")
-        self.policy.addItem("nearest wrong class (untargeted)", UNTARGETED)
+        self.policy.setToolTip("Which wrong answer the search should force: the nearest (untargeted), a random one, "
+                               "or a class of your choice")
+        self.policy.addItem("nearest wrong class", UNTARGETED)
         self.policy.addItem("a random wrong class", RANDOM)
         self.policy.addItem("this class:", CHOSEN)
         self.class_field = QLineEdit()
         self.class_field.setObjectName("target_class")
-        self.class_field.setPlaceholderText("a class name or number, e.g. 3 or ostrich")
+        self.class_field.setPlaceholderText("a class, e.g. 3 or ostrich")
+        self.class_field.setMinimumWidth(self.class_field.fontMetrics().averageCharWidth() * 14)
         self.class_field.setToolTip("The class the image should be taken for; type part of a name to see matches")
         self.completer = QCompleter(self)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
@@ -107,7 +109,7 @@ class SearchPanel(QWidget):
         self.plot.setLabel("bottom", "L-BFGS steps")
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
-        self.plot.setMinimumHeight(100)
+        self.plot.setMinimumHeight(70)
         self.curve = self.plot.plot([], [], pen=pg.mkPen((200, 50, 40), width=2), symbol="o", symbolSize=5)
         self._points: list[tuple[int, float]] = []
 

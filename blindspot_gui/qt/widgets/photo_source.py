@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QFontMetrics, QIcon
-from PySide6.QtWidgets import QFileDialog, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError
 from blindspot_gui.core.photos import PHOTO_CROP, PHOTO_RESIZE, read_photo
@@ -21,7 +30,7 @@ from blindspot_gui.qt.image_source import ImageChoice, pixmap_of
 from blindspot_gui.qt.tabs.controller import TaskController
 from blindspot_gui.qt.task_runner import describe_error
 
-THUMBNAIL = 72
+THUMBNAIL = 56
 
 
 def network_geometry(classifier) -> tuple[int, int, int]:
@@ -81,10 +90,13 @@ class PhotoSource(QWidget, TaskController):
         self.caption = QLabel("Sample photos (public domain or CC0): click one, open a file, or drop one on the window.")
         self.caption.setObjectName("photo_caption")
         self.caption.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.sample_list)
-        layout.addWidget(self.open_button, alignment=Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.caption)
+        side = QVBoxLayout()
+        side.addWidget(self.open_button, alignment=Qt.AlignmentFlag.AlignLeft)
+        side.addWidget(self.caption)
+        side.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(self.sample_list, stretch=2)
+        layout.addLayout(side, stretch=1)
         self._fit_to_font()
 
     def _fit_to_font(self) -> None:

@@ -42,7 +42,7 @@ class ProbabilityChart(pg.PlotWidget):
         self.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
         self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7, brush=OTHER_BRUSH)
         self.addItem(self.bars)
-        self.setMinimumHeight(70)
+        self.setMinimumSize(60, 60)
         self.set_class_names([str(digit) for digit in range(10)])
 
     def set_class_names(self, names) -> None:
