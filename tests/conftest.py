@@ -6,9 +6,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import gc  # noqa: E402
 import gzip  # noqa: E402
+import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +28,19 @@ def collect_garbage_after_each_test():
     blindspot_gui.qt.task_runner.collect_garbage_on_the_gui_thread), so memory stays bounded over the suite."""
     yield
     gc.collect()
+
+
+def script(module: torch.nn.Module, path) -> None:
+    """Save ``module`` as a TorchScript file (as a user's own network would come)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch calls TorchScript deprecated; users still have such files
+        torch.jit.script(module).save(str(path))
+
+
+def jit_load(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(path))
 
 
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from blindspot_gui import api
+from conftest import jit_load, script
 from blindspot_gui.core.models import download, own_network, photo_catalogue, zoo_weights
 from blindspot_gui.core.models.download import download_weights
 from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, find_spec
@@ -30,18 +31,6 @@ from blindspot_gui.core.models.weights_io import (
 )
 from blindspot_gui.core.models.zoo_weights import bundled_models_dir, load_zoo_model, model_status, save_model
 from blindspot_gui.core.monitor import Cancelled, Monitor
-
-
-def script(module: nn.Module, path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch calls TorchScript deprecated; users still have such files
-        torch.jit.script(module).save(str(path))
-
-
-def jit_load(path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return torch.jit.load(str(path))
 
 
 # --- TorchScript that writes files -----------------------------------------------------------------------

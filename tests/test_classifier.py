@@ -1,14 +1,13 @@
 """The Classifier: the same logits as the raw network on the same pixels, whatever the network's origin; the API
 and the cache of loaded networks on top of it."""
 
-import warnings
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from blindspot_gui import api
+from conftest import jit_load, script
 from blindspot_gui.core.models.classifier import PREPROCESSINGS, Classifier, as_classifier
 from blindspot_gui.core.models.mnist_zoo import find_spec
 from blindspot_gui.core.models.own_network import load_own_network
@@ -24,18 +23,6 @@ IMAGENET = PREPROCESSINGS["imagenet"]
 def normalised(pixels: torch.Tensor, mean, std) -> torch.Tensor:
     """(x - mean) / std per channel, computed here rather than by the Classifier."""
     return (pixels - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
-
-
-def script(module: nn.Module, path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch calls TorchScript deprecated; users still have such files
-        torch.jit.script(module).save(str(path))
-
-
-def jit_load(path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return torch.jit.load(str(path))
 
 
 @pytest.fixture(scope="module")
