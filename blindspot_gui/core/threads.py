@@ -127,7 +127,7 @@ def configure_threads(requested: int | None = None, warn: Callable[[str], None] 
     A malformed value raises ValueError, or, when ``warn`` is given, is reported through ``warn``
     and the count is chosen automatically instead.
     """
-    import torch
+    import torch  # here, not at the top: the command line's --help and argument errors answer before torch loads
 
     problem = None
     try:  # the cores are only measured (about 50 ms) when the choice is automatic

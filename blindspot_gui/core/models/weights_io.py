@@ -113,7 +113,7 @@ def is_safetensors(path) -> bool:
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # here: a broken installation is then a message about this file
     except ImportError:
         raise WeightsError(f"Reading '{path.name}' needs the package safetensors (pip install safetensors).") from None
     try:
@@ -128,7 +128,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def write_safetensors(state: dict[str, torch.Tensor], path) -> Path:
     """Save a state dict as a safetensors file in one step (the safe format for sharing weights)."""
-    from safetensors.torch import save
+    from safetensors.torch import save  # as in _read_safetensors
 
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
     return atomic_write(path, lambda stream: stream.write(save(tensors)))
