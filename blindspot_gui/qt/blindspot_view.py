@@ -254,6 +254,14 @@ class BlindspotView(QWidget):
         self.adversarial_panel.show_answer(answer, probabilities, target, colour)
         self._draw_perturbation()
 
+    def show_partial(self, adversarial: np.ndarray, perturbation: np.ndarray, answer: str) -> None:
+        """The search's best image so far: only the pictures and the answer's text change (no relayout, no
+        restyling), as it comes several times a second."""
+        self._perturbation = picture_of(perturbation)
+        self.adversarial_panel.show_image(adversarial)
+        self.adversarial_panel.answer.setText(answer)
+        self._draw_perturbation()
+
     def show_noise(self, noisy: np.ndarray | None, answer: str = "", probabilities=None) -> None:
         self.noise_panel.setVisible(noisy is not None)
         self.panels.setColumnStretch(3, 1 if noisy is not None else 0)

@@ -312,8 +312,8 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.search_panel.add_point(progress.total_iterations, distortion)
         if np.isfinite(distortion) and self.choice is not None:
             adversarial = progress.best_adversarial[0]
-            self.viewer.show_adversarial(adversarial, adversarial - self.choice.pixels.reshape(adversarial.shape),
-                                         f"searching… RMS {distortion:.4f}")
+            self.viewer.show_partial(adversarial, adversarial - self.choice.pixels.reshape(adversarial.shape),
+                                     f"searching… RMS {distortion:.4f}")
 
     def _failed_search(self, error: BaseException) -> None:
         self.search_panel.set_running(False)
