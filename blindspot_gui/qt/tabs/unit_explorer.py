@@ -398,9 +398,11 @@ class UnitExplorer(QWidget, TaskController):
         self.statistics.setText(f"Could not {what}: {message}")
 
     def _on_task_cancelled(self, slot: str) -> None:
-        if slot == "units-data":
-            self._show_data_in_use()
+        if slot == "units-data":  # said where it stays: the images in use may be ranked again at once
+            self.data_note = f"Reading {self.reading} was cancelled: the images in use are unchanged. "
+            self.statistics.setText(self.data_note)
             self.progress.setFormat("cancelled: the images in use are unchanged")
+            self._show_data_in_use()
         elif slot == "units":
             self.progress.setFormat("cancelled: nothing changed")
         elif slot == "unit-statistics":
