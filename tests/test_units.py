@@ -201,3 +201,15 @@ def test_the_weights_fingerprint_follows_every_change_of_the_weights():
     model.fc1.weight = torch.nn.Parameter(model.fc1.weight.detach().clone() * 2)  # replaced
     assert weights_fingerprint(model) != third
     assert as_classifier(model).fingerprint == weights_fingerprint(model)  # a Classifier's is its network's
+
+
+def test_two_threads_can_capture_the_same_network_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from blindspot_gui.api import load_model
+
+    model, data = load_model("FC100-100-10"), load_mnist("test").subset(range(3000))
+    alone = capture_activations(model, data, "sigmoid2", batch_size=100).values
+    with ThreadPoolExecutor(2) as pool:  # a replaced ranking may still be ending while the next one starts
+        both = list(pool.map(lambda _: capture_activations(model, data, "sigmoid2", batch_size=100).values, range(2)))
+    assert all(torch.equal(values, alone) for values in both)

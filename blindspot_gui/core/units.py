@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,11 @@ def capture_activations(model: Classifier, data: Dataset, layer: str, mode: str 
     captured: list[torch.Tensor] = []
     shapes: list[tuple[int, ...]] = []
 
+    capturing_thread = threading.get_ident()
+
     def hook(_module, _inputs, output):
+        if threading.get_ident() != capturing_thread:
+            return  # another thread's forward pass through the same network (a replaced ranking still ending)
         if not isinstance(output, torch.Tensor):
             raise LayerError(f"layer {layer!r} does not output a tensor")
         reduced = _reduce(output, mode)
@@ -343,14 +348,168 @@ def unit_title(layer: str, unit: int, mode: str, unit_shape) -> str:
     return f"unit {unit} of layer {layer}"
 
 
-def purity_comparison(activations: Activations, count: int = 50, k: int = 8, seed: int = 0) -> dict:
-    """Mean label purity of the top-k images of ``count`` units against ``count`` random directions."""
-    count = min(count, activations.dimension)
-    units = np.random.default_rng(seed).choice(activations.dimension, size=count, replace=False)
-    unit_purity = [top_images(activations, unit_direction(activations.dimension, int(unit)), k).purity
-                   for unit in units]
-    random_purity = [top_images(activations, random_direction(activations.dimension, seed + 1 + index), k).purity
-                     for index in range(count)]
-    return {"layer": activations.layer, "mode": activations.mode, "directions": count, "k": k,
-            "unit_purity": float(np.mean(unit_purity)), "random_purity": float(np.mean(random_purity)),
-            "unit_purity_std": float(np.std(unit_purity)), "random_purity_std": float(np.std(random_purity))}
+COMPARED_DIRECTIONS = 100
+"""How many units (at most the layer's width) and how many random directions a purity comparison ranks."""
+Z_95 = 1.959964
+"""The normal quantile of a two-sided 95% interval."""
+
+
+def mean_interval(values) -> tuple[float, float, float]:
+    """(mean, lower, upper): the mean with a 95% normal-approximation interval (mean +- 1.96 standard errors)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    error = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+    return mean, mean - Z_95 * error, mean + Z_95 * error
+
+
+def _difference_interval(first, second) -> tuple[float, float, float]:
+    """The difference of two independent means with its 95% normal-approximation interval."""
+    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    difference = float(first.mean() - second.mean())
+    error = float(np.sqrt(first.var(ddof=1) / len(first) + second.var(ddof=1) / len(second)))
+    return difference, difference - Z_95 * error, difference + Z_95 * error
+
+
+def purity_comparison(activations: Activations, count: int = COMPARED_DIRECTIONS, k: int = 8, seed: int = 0,
+                      random_count: int | None = None) -> dict:
+    """Mean label purity of the top-k images of ``count`` units (at most the layer's width) against
+    ``random_count`` (default ``count``) random directions, each mean with a 95% interval over the
+    directions, and the difference units - random with its own interval."""
+    random_count = count if random_count is None else random_count
+    if count < 2 or random_count < 2:
+        raise ValueError("a comparison needs at least 2 units and 2 random directions")
+    units = np.sort(np.random.default_rng(seed).choice(activations.dimension, size=min(count, activations.dimension),
+                                                      replace=False))
+    unit_purities = [row.purity for row in rank_units(activations, units.tolist(), k)]
+    directions = torch.stack([random_direction(activations.dimension, seed + 1 + index)
+                              for index in range(random_count)])
+    random_purities = [row.purity for row in rank_many(activations, directions, k)]
+    unit_mean, unit_low, unit_high = mean_interval(unit_purities)
+    random_mean, random_low, random_high = mean_interval(random_purities)
+    difference = _difference_interval(unit_purities, random_purities)
+    return {"layer": activations.layer, "mode": activations.mode, "directions": len(units), "units": len(units),
+            "random_directions": random_count, "width": activations.dimension, "k": k,
+            "unit_purity": unit_mean, "random_purity": random_mean,
+            "unit_interval": (unit_low, unit_high), "random_interval": (random_low, random_high),
+            "difference": difference[0], "difference_interval": difference[1:],
+            "unit_purity_std": float(np.std(unit_purities)), "random_purity_std": float(np.std(random_purities))}
+
+
+def randomly_initialised(model: Classifier, seed: int = 0) -> Classifier:
+    """A copy of ``model`` with the same architecture and fresh, untrained weights drawn from ``seed``
+    (every module's own ``reset_parameters``, PyTorch's default initialisation)."""
+    copy = deepcopy(model)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        reset = [module.reset_parameters() for module in copy.network.modules() if hasattr(module, "reset_parameters")]
+    if not reset:
+        raise LayerError(f"{model.name} has no layers that can be initialised afresh (a TorchScript file?)")
+    return copy
+
+
+@dataclass(frozen=True)
+class TrainingComparison:
+    """Units against random directions of one layer, in the trained network and in a randomly initialised copy."""
+
+    trained: dict
+    untrained: dict
+
+    @property
+    def summary(self) -> dict:
+        return {**self.trained, "untrained": self.untrained}
+
+
+def compare_with_untrained(model: Classifier, data: Dataset, layer: str, mode: str = "full", k: int = 8,
+                           count: int = COMPARED_DIRECTIONS, seed: int = 0, cache: "ActivationCache | None" = None,
+                           monitor: Monitor | None = None) -> TrainingComparison:
+    """``purity_comparison`` on ``layer`` of the trained network and of a seeded random initialisation of it:
+    what training puts in the space, against what the architecture alone gives."""
+    monitor = monitor or Monitor()
+    fetch = cache.get if cache is not None else (lambda m, d, name, how, mon: capture_activations(m, d, name, how, mon))
+    trained = purity_comparison(fetch(model, data, layer, mode, monitor.scaled(0.0, 0.45)), count, k, seed)
+    monitor.check()
+    untrained_model = randomly_initialised(model, seed).to(model.device)
+    untrained = purity_comparison(fetch(untrained_model, data, layer, mode, monitor.scaled(0.5, 0.95)), count, k, seed)
+    monitor.progress(1.0, "compared")
+    output = layer == layer_names(model)[-1]
+    return TrainingComparison({**trained, "output": output}, {**untrained, "output": output})
+
+
+PREFERRED_NETWORKS = ("FC100-100-10", "ConvNet", "FC200-200-10", "AE400-10")
+"""Networks with hidden layers the unit explorer opens on, in this order of preference (the first ranks the
+10,000 test images in a fraction of a second); a network without hidden layers has only output units, one per
+class, which beat random directions by construction."""
+
+
+def default_network(names) -> str:
+    """The network the unit explorer opens on: the first of PREFERRED_NETWORKS listed, else the first name."""
+    names = list(names)
+    return next((name for name in PREFERRED_NETWORKS if name in names), names[0] if names else "")
+
+
+def default_layer(names: list[str], photos: bool) -> str:
+    """The layer shown first: a digit network's last hidden layer (never its output layer when it has hidden
+    ones); a photo network's pooled features."""
+    if photos:
+        pooled = [name for name in names if "pool" in name.lower()]
+        return pooled[-1] if pooled else names[-1]
+    hidden = hidden_layers(names)
+    nonlinear = [name for name in hidden if name.startswith(("sigmoid", "relu", "code", "tanh"))]
+    return (nonlinear or hidden or names)[-1]
+
+
+def hidden_layers(names: list[str]) -> list[str]:
+    """The layers before the last one, whose output is the network's answer (the logits)."""
+    return list(names[:-1])
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _interval(low: float, high: float, points: bool = False) -> str:
+    if points:
+        return f"{100 * low:+.0f} to {100 * high:+.0f} points"
+    return f"{100 * max(low, 0.0):.0f}–{100 * min(high, 1.0):.0f}%"  # a purity lies in [0, 1]
+
+
+def _verdict(summary: dict) -> str:
+    """"purer", "less pure" or "as pure": units against random directions, by the difference's 95% interval."""
+    low, high = summary["difference_interval"]
+    return "purer than" if low > 0 else "less pure than" if high < 0 else "no purer than"
+
+
+def comparison_text(summary: dict) -> str:
+    """What a comparison shows, in plain words, whichever way it goes (``summary`` from ``TrainingComparison``)."""
+    layer, k = summary["layer"], summary["k"]
+    untrained = summary.get("untrained")
+    lines = [f"Layer {layer}, top {k} images per direction, mean label purity with its 95% interval: "
+             f"{summary['units']} units {_percent(summary['unit_purity'])} ({_interval(*summary['unit_interval'])}), "
+             f"{summary['random_directions']} random directions {_percent(summary['random_purity'])} "
+             f"({_interval(*summary['random_interval'])})."]
+    if summary["units"] < COMPARED_DIRECTIONS:
+        lines.append(f"(This layer has only {summary['width']} units: all of them are compared.)")
+    verdict = _verdict(summary)
+    difference = f"{100 * summary['difference']:+.0f} points, 95% interval {_interval(*summary['difference_interval'], True)}"
+    if verdict == "no purer than":
+        lines.append(f"On this layer single units are no purer than random directions ({difference}): "
+                     "as the paper found, the meaning is spread over the space, not held by single units.")
+    elif verdict == "purer than":
+        lines.append(f"On this layer single units are purer than random directions ({difference}): here the "
+                     "units do carry more of the meaning than other directions, against the paper's finding.")
+    else:
+        lines.append(f"On this layer random directions are purer than single units ({difference}): the units "
+                     "hold no privileged meaning here; mixtures of units sort the images better than any one unit.")
+    if summary.get("output"):
+        lines.append("But this is the output layer: its units are the classes themselves, pure by construction. "
+                     "Choose a hidden layer to test the paper's claim.")
+    if untrained is not None:
+        lines.append(f"A randomly initialised copy of the network (same layers, no training): units "
+                     f"{_percent(untrained['unit_purity'])} ({_interval(*untrained['unit_interval'])}), random "
+                     f"directions {_percent(untrained['random_purity'])} ({_interval(*untrained['random_interval'])}); "
+                     f"its units are {_verdict(untrained)} its random directions. Training took units from "
+                     f"{_percent(untrained['unit_purity'])} to {_percent(summary['unit_purity'])} and random "
+                     f"directions from {_percent(untrained['random_purity'])} to {_percent(summary['random_purity'])}.")
+    lines.append("The other side: Bau et al., \"Network Dissection\" (CVPR 2017), measured many labelled concepts on "
+                 "ImageNet networks and found units more interpretable than random rotations of the same space.")
+    return " ".join(lines)

@@ -2,7 +2,10 @@
 
 Rows are directions, columns the top-k images; natural-basis rows on the left, random-direction
 rows on the right, each titled by what it is and by its label purity (the share of its images
-that carry the most frequent label). A quiz hides which grid is which until "Reveal". Any
+that carry the most frequent label). It opens on a hidden layer of a network with hidden layers.
+A quiz mixes the rows in a seeded random order and hides every label until "Reveal"; "Compare"
+measures the mean purity of 100 units against 100 random directions, with 95% intervals, in the
+network and in a randomly initialised copy of it, and says what that shows on the layer. Any
 Classifier can be explored: digit networks rank the MNIST test set (or a folder of digits),
 photo networks photos. Loading a network, reading a folder, building the activation cache and
 ranking all run in the task runner, with progress and Cancel.
@@ -31,23 +34,23 @@ from blindspot_gui.core.image_folders import PHOTO_FOLDER_LIMIT, load_image_fold
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.registry import ModelCache
 from blindspot_gui.core.resources import resource_path
-from blindspot_gui.core.units import MODES, ActivationCache, layer_names
+from blindspot_gui.core.units import (
+    COMPARED_DIRECTIONS,
+    MODES,
+    ActivationCache,
+    comparison_text,
+    default_layer,
+    default_network,
+    layer_names,
+)
 from blindspot_gui.qt.image_source import ImageChoice
 from blindspot_gui.qt.tabs.controller import TaskController
 from blindspot_gui.qt.tabs.unit_grid import GridPair
-from blindspot_gui.qt.tabs.unit_jobs import (
-    COMPARED_DIRECTIONS,
-    RankedRows,
-    RowRequest,
-    compare_purity_of,
-    default_layer,
-    load_network,
-    rank_rows,
-)
+from blindspot_gui.qt.tabs.unit_jobs import RankedRows, RowRequest, compare_purity_of, load_network, rank_rows
 from blindspot_gui.qt.task_runner import describe_error
 
-CANCELLABLE_SLOTS = ("units", "units-data")
-"""The runner slots of this tab that Cancel stops: ranking images along directions, reading a folder."""
+CANCELLABLE_SLOTS = ("units", "units-data", "unit-statistics")
+"""The runner slots of this tab that Cancel stops: ranking images along directions, reading a folder, comparing."""
 
 
 def _row(*widgets) -> QHBoxLayout:
@@ -77,11 +80,15 @@ class UnitExplorer(QWidget, TaskController):
         self.cache = ActivationCache()
         self.random_seed = 1
         self.data_note = ""
+        self.layer_note = ""
+        """Why the network's layer is not a hidden one, when it has none."""
         self.reading = ""
         """The folder being read."""
         self.test_set = dataset
         self.rows_of: Dataset | None = None
         """The images the grids show rows of."""
+        self.compared_directions = COMPARED_DIRECTIONS
+        """How many units (at most the layer's width) and random directions "Compare" ranks."""
         self._make_widgets(model_names)
         self._layout_widgets()
         self._connect()
@@ -96,6 +103,7 @@ class UnitExplorer(QWidget, TaskController):
         self.model = QComboBox()
         self.model.setObjectName("units_model")
         self.model.addItems(model_names)
+        self.model.setCurrentText(default_network(model_names))  # a network with hidden layers, not FC10
         self.layer = QComboBox()
         self.layer.setObjectName("units_layer")
         self.mode = QComboBox()
@@ -117,10 +125,13 @@ class UnitExplorer(QWidget, TaskController):
         self.new_random = QPushButton("New random directions")
         self.new_random.setObjectName("new_random")
         self.quiz = QPushButton("Quiz")
-        self.quiz.setToolTip("Hide which grid shows units and which random directions; the audience guesses")
+        self.quiz.setToolTip("Mix the rows of units and random directions in a random order and hide every label; "
+                             "the audience guesses which rows are single units")
         self.reveal_button = QPushButton("Reveal")
         self.reveal_button.setEnabled(False)
         self.compare = QPushButton(f"Compare {COMPARED_DIRECTIONS} units with {COMPARED_DIRECTIONS} random directions")
+        self.compare.setObjectName("compare_units")
+        self.compare.setToolTip("Mean label purity with 95% intervals, in this network and in an untrained copy of it")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("ready")
@@ -136,9 +147,10 @@ class UnitExplorer(QWidget, TaskController):
         for combo in (self.model, self.layer):  # long names must not widen the window beyond a laptop screen
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(14)
-        explanation = QLabel("Are the images that most excite <b>one unit</b> more alike than those that most "
-                             "excite a <b>random direction</b> of the same layer? The paper found they are not: "
-                             "meaning lives in the space, not in the units. Double-click an image to attack it.")
+        explanation = QLabel("Are the images that most excite <b>one unit</b> of a hidden layer more alike than "
+                             "those that most excite a <b>random direction</b> of it? Szegedy et al. found they are "
+                             "not; Bau et al. (2017) found units more interpretable on ImageNet networks. Compare "
+                             "measures it here. Double-click an image to attack it.")
         explanation.setWordWrap(True)
         actions = QHBoxLayout()
         for widget in (self.compare, self.progress, self.cancel):
@@ -177,12 +189,11 @@ class UnitExplorer(QWidget, TaskController):
         The rows are computed again when ``reload`` (the networks may have new weights) or when the
         chosen network is no longer there.
         """
-        current = self.model.currentText()
+        current, names = self.model.currentText(), list(names)
         self.model.blockSignals(True)
         self.model.clear()
-        self.model.addItems(list(names))
-        if current in names:
-            self.model.setCurrentText(current)
+        self.model.addItems(names)
+        self.model.setCurrentText(current if current in names else default_network(names))
         self.model.blockSignals(False)
         if reload or self.model.currentText() != current:
             self._on_model_changed()
@@ -209,7 +220,11 @@ class UnitExplorer(QWidget, TaskController):
         self._list_layers(names, default_layer(names, not network.is_digit_network) if names else "")
         if not names:
             self.progress.setFormat("this network has no layers to explore")
-        elif self._fit_data_to(network):
+            return
+        self.layer_note = "" if len(names) > 1 else (
+            f"{network.name} has no hidden layer: its only units are its output classes, which beat random "
+            "directions by construction. Choose a network with hidden layers. ")
+        if self._fit_data_to(network):
             self.refresh()
 
     def _list_layers(self, names: list[str], current: str = "") -> None:
@@ -323,7 +338,7 @@ class UnitExplorer(QWidget, TaskController):
         self.grids.show_rows(rows.units, rows.randoms, self.dataset)
         self.rows_of = self.dataset
         if not self.grids.quizzing:
-            self.statistics.setText(self.data_note + self._purity_text(rows))
+            self.statistics.setText(self.layer_note + self.data_note + self._purity_text(rows))
         self.sig_rows_shown.emit()
 
     def _purity_text(self, rows: RankedRows) -> str:
@@ -336,15 +351,19 @@ class UnitExplorer(QWidget, TaskController):
                 f"random directions {100 * random_purity:.0f}%.")
 
     def start_quiz(self) -> None:
-        self.grids.start_quiz()
+        """New random directions, mixed with the units' rows in an order drawn from the directions' seed."""
+        self.random_seed += self.rows.value()
+        self.grids.start_quiz(self.random_seed)
         self.reveal_button.setEnabled(True)
-        self.statistics.setText("Quiz: which grid shows single units, A or B? Press Reveal when the room has voted.")
-        self.next_random_directions()
+        self.statistics.setText("Quiz: which rows show single units, which random directions? Press Reveal when the "
+                                "room has voted.")
+        self.refresh()
 
     def reveal(self) -> None:
-        grid_a = self.grids.reveal()
-        if grid_a is not None:
-            self.statistics.setText(f"Grid A was {grid_a.lower()}.")
+        unit_rows = self.grids.reveal()
+        if unit_rows is not None:
+            self.statistics.setText(f"Rows {', '.join(map(str, unit_rows))} were single units; the others random "
+                                    "directions. Compare measures the difference over many of each.")
             self.reveal_button.setEnabled(False)
 
     def compare_purity(self) -> None:
@@ -352,16 +371,17 @@ class UnitExplorer(QWidget, TaskController):
         if self.network is None or not layer:
             return
         self.compare.setEnabled(False)
-        self.statistics.setText(f"Comparing {COMPARED_DIRECTIONS} units with {COMPARED_DIRECTIONS} random directions…")
+        count = self.compared_directions
+        self.statistics.setText(f"Comparing {count} units with {count} random directions, in {self.network.name} "
+                                "and in a randomly initialised copy of it…")
         self.start("unit-statistics", compare_purity_of, self.cache, self.network, self.dataset, layer,
-                   self.mode.currentText(), min(self.top_k.value(), len(self.dataset)))
+                   self.mode.currentText(), min(self.top_k.value(), len(self.dataset)), count)
 
     def _show_statistics(self, summary: dict) -> None:
         self.compare.setEnabled(True)
-        self.statistics.setText(
-            f"{summary['directions']} units against {summary['directions']} random directions of layer "
-            f"{summary['layer']}, top {summary['k']} images each: mean label purity {100 * summary['unit_purity']:.0f}% "
-            f"for units, {100 * summary['random_purity']:.0f}% for random directions.")
+        self.progress.setValue(1000)
+        self.progress.setFormat("compared")
+        self.statistics.setText(comparison_text(summary))
         self.sig_statistics_shown.emit(summary)
 
     # --- the task runner's reports ---------------------------------------------------------------------------------
@@ -378,7 +398,8 @@ class UnitExplorer(QWidget, TaskController):
     def _on_task_progress(self, slot: str, fraction: float, message: str) -> None:
         if slot in CANCELLABLE_SLOTS:
             self.progress.setValue(int(1000 * fraction))
-            self.progress.setFormat(f"computing {message}  %p%" if slot == "units" else f"reading {self.reading}…  %p%")
+            self.progress.setFormat({"units": f"computing {message}  %p%", "unit-statistics": "comparing…  %p%"}
+                                    .get(slot, f"reading {self.reading}…  %p%"))
 
     def _on_task_done(self, slot: str, result) -> None:
         shown = {"units-model": self._use_network, "units-data": self._on_folder_loaded, "units": self._show_rows,
@@ -407,3 +428,5 @@ class UnitExplorer(QWidget, TaskController):
             self.progress.setFormat("cancelled: nothing changed")
         elif slot == "unit-statistics":
             self.compare.setEnabled(True)
+            self.progress.setFormat("cancelled: nothing changed")
+            self.statistics.setText("The comparison was cancelled.")

@@ -1,8 +1,9 @@
 """The unit explorer's grids: the images ranked along single units beside those of random directions, and the quiz.
 
 Each grid has one row per direction, titled by what the direction is and by its label purity;
-a double-clicked image is sent on to be attacked. In a quiz the two grids are shown as "Grid A"
-and "Grid B" in a random order, their row titles hidden, until they are revealed.
+a double-clicked image is sent on to be attacked. In a quiz the units' rows and the random
+directions' rows are mixed in one grid in a seeded random order, every title, purity and score
+hidden, until they are revealed.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ class ImageTile(QLabel):
     sig_open = Signal(object, int)
     """The data set the tile was drawn from, and the image's index in it."""
 
-    def __init__(self, dataset: Dataset, index: int, pixels: np.ndarray, label: int, score: float):
+    def __init__(self, dataset: Dataset, index: int, pixels: np.ndarray, label: int, score: float,
+                 hide_score: bool = False):
         super().__init__()
         self.dataset = dataset
         self.index = index
         self.setPixmap(pixmap_of(pixels, TILE))
         what = (f"test image {index}: a {label}" if dataset.files is None
                 else f"{Path(dataset.files[index]).name} ({dataset.class_names[label]})")
-        self.setToolTip(f"{what}, score ⟨φ(x), v⟩ = {score:.3f}\nDouble-click to attack it")
+        self.full_tip = f"{what}, score ⟨φ(x), v⟩ = {score:.3f}\nDouble-click to attack it"
+        self.setToolTip("Double-click to attack it" if hide_score else self.full_tip)  # a score's scale gives units away
         self.setFixedSize(TILE + 4, TILE + 4)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
@@ -62,24 +65,39 @@ class DirectionGrid(QGroupBox):
         self.row_titles = []
         for row, result in enumerate(results):
             text = f"{result.title} — purity {100 * result.purity:.0f}%"
+            if hide_titles:
+                text = f"Row {row + 1}: {text}"
             self.row_titles.append(text)
-            caption = QLabel(f"row {row + 1} — purity {100 * result.purity:.0f}%" if hide_titles else text)
+            caption = QLabel(f"Row {row + 1}" if hide_titles else text)
             caption.setObjectName("row_title")
             self.grid.addWidget(caption, 2 * row, 0, 1, max(len(result.indices), 1))
             for column, (index, score, label) in enumerate(zip(result.indices, result.scores, result.labels)):
-                tile = ImageTile(dataset, int(index), dataset.images[int(index)].numpy(), int(label), float(score))
+                tile = ImageTile(dataset, int(index), dataset.images[int(index)].numpy(), int(label), float(score),
+                                 hide_titles)
                 tile.sig_open.connect(self.sig_open)
                 self.grid.addWidget(tile, 2 * row + 1, column)
 
+    def widgets(self) -> list[QWidget]:
+        return [self.grid.itemAt(i).widget() for i in range(self.grid.count())]
+
+    def captions(self) -> list[str]:
+        """The row titles as shown now."""
+        return [widget.text() for widget in self.widgets() if widget.objectName() == "row_title"]
+
     def reveal(self, title: str) -> None:
         self.setTitle(title)
-        captions = [self.grid.itemAt(i).widget() for i in range(self.grid.count())]
-        for caption, text in zip((c for c in captions if c.objectName() == "row_title"), self.row_titles):
+        for caption, text in zip((w for w in self.widgets() if w.objectName() == "row_title"), self.row_titles):
             caption.setText(text)
+        for tile in self.widgets():
+            if isinstance(tile, ImageTile):
+                tile.setToolTip(tile.full_tip)
+
+
+QUIZ_TITLE = "Quiz: which rows are single units, which random directions?"
 
 
 class GridPair(QWidget):
-    """Units on the left, random directions on the right; in a quiz, Grid A and Grid B in a random order."""
+    """Units on the left, random directions on the right; in a quiz, all rows mixed in one grid."""
 
     sig_open = Signal(object, int)
 
@@ -87,8 +105,10 @@ class GridPair(QWidget):
         super().__init__(parent)
         self.left = DirectionGrid(UNITS_TITLE)
         self.right = DirectionGrid(RANDOM_TITLE)
-        self.quiz_order: tuple[str, str] | None = None
-        """What Grid A and Grid B show while a quiz hides it: ("units", "random") or ("random", "units")."""
+        self.quiz_seed: int | None = None
+        """While a quiz hides which row is which: the seed of its row order."""
+        self.quiz_kinds: list[str] = []
+        """What each row of the quiz shows, top to bottom: "unit" or "random"."""
         layout = QHBoxLayout(self)
         for grid in (self.left, self.right):
             grid.sig_open.connect(self.sig_open)
@@ -96,27 +116,36 @@ class GridPair(QWidget):
 
     @property
     def quizzing(self) -> bool:
-        return self.quiz_order is not None
+        return self.quiz_seed is not None
 
-    def start_quiz(self) -> None:
-        """The next rows shown hide which grid is which."""
-        self.quiz_order = random.choice([("units", "random"), ("random", "units")])
+    def start_quiz(self, seed: int) -> None:
+        """The next rows shown are mixed in an order drawn from ``seed``, every label hidden."""
+        self.quiz_seed = seed
 
     def show_rows(self, units, randoms, dataset: Dataset) -> None:
-        hidden = self.quizzing
-        first, second = (self.right, self.left) if self.quiz_order == ("random", "units") else (self.left, self.right)
-        first.show_rows(units, dataset, hide_titles=hidden)
-        second.show_rows(randoms, dataset, hide_titles=hidden)
-        self.left.setTitle("Grid A" if hidden else UNITS_TITLE)
-        self.right.setTitle("Grid B" if hidden else RANDOM_TITLE)
+        if self.quizzing:
+            self._show_quiz(units, randoms, dataset)
+            return
+        self.right.setVisible(True)
+        self.left.show_rows(units, dataset)
+        self.right.show_rows(randoms, dataset)
+        self.left.setTitle(UNITS_TITLE)
+        self.right.setTitle(RANDOM_TITLE)
 
-    def reveal(self) -> str | None:
-        """Name both grids and their rows again; what Grid A was (None when no quiz was on)."""
-        if self.quiz_order is None:
+    def _show_quiz(self, units, randoms, dataset: Dataset) -> None:
+        rows = [("unit", row) for row in units] + [("random", row) for row in randoms]
+        random.Random(self.quiz_seed).shuffle(rows)
+        self.quiz_kinds = [kind for kind, _ in rows]
+        self.left.show_rows([row for _, row in rows], dataset, hide_titles=True)
+        self.left.setTitle(QUIZ_TITLE)
+        self.right.show_rows([], dataset)
+        self.right.setVisible(False)
+
+    def reveal(self) -> list[int] | None:
+        """Name every row of the quiz; the (1-based) rows that were single units (None when no quiz was on)."""
+        if not self.quizzing:
             return None
-        names = {"units": UNITS_TITLE, "random": RANDOM_TITLE}
-        self.left.reveal(f"Grid A: {names[self.quiz_order[0]]}")
-        self.right.reveal(f"Grid B: {names[self.quiz_order[1]]}")
-        grid_a = names[self.quiz_order[0]]
-        self.quiz_order = None
-        return grid_a
+        unit_rows = [row + 1 for row, kind in enumerate(self.quiz_kinds) if kind == "unit"]
+        self.left.reveal(f"Quiz revealed: rows {', '.join(map(str, unit_rows))} were single units")
+        self.quiz_seed = None
+        return unit_rows

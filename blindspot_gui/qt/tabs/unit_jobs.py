@@ -1,8 +1,8 @@
 """What the unit explorer runs in the task runner: Qt-free functions of a Classifier and a data set.
 
 Loading a network, ranking the images along a layer's units and random directions, and comparing
-the label purity of many of each; each takes the task's ``monitor`` last, as TaskController.start
-passes it.
+the label purity of many of each (in the network and in a randomly initialised copy); each takes the
+task's ``monitor`` last, as TaskController.start passes it.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.registry import ModelCache
 from blindspot_gui.core.units import (
+    COMPARED_DIRECTIONS,
     ActivationCache,
     DirectionResult,
-    purity_comparison,
+    compare_with_untrained,
     random_direction,
     rank_many,
     rank_units,
     unit_title,
 )
-
-COMPARED_DIRECTIONS = 50
-"""How many units and random directions "Compare" ranks."""
 
 
 class RowRequest(NamedTuple):
@@ -70,16 +68,7 @@ def rank_rows(cache: ActivationCache, network: Classifier, dataset: Dataset, req
 
 
 def compare_purity_of(cache: ActivationCache, network: Classifier, dataset: Dataset, layer: str, mode: str,
-                      k: int, monitor=None) -> dict:
-    """Mean label purity of the top-k images of COMPARED_DIRECTIONS units against as many random directions."""
-    activations = cache.get(network, dataset, layer, mode, monitor)
-    return purity_comparison(activations, count=COMPARED_DIRECTIONS, k=k)
-
-
-def default_layer(names: list[str], photos: bool) -> str:
-    """The layer shown first: a digit network's last hidden layer; a photo network's pooled features."""
-    if photos:
-        pooled = [name for name in names if "pool" in name.lower()]
-        return pooled[-1] if pooled else names[-1]
-    hidden = [name for name in names if name.startswith(("sigmoid", "relu", "code"))]
-    return hidden[-1] if hidden else names[-1]
+                      k: int, count: int = COMPARED_DIRECTIONS, seed: int = 0, monitor=None) -> dict:
+    """Mean label purity (95% intervals) of ``count`` units against as many random directions, in the network
+    and in a randomly initialised copy of it (see ``compare_with_untrained``)."""
+    return compare_with_untrained(network, dataset, layer, mode, k, count, seed, cache, monitor).summary
