@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="for talks: load the default network and keep searching random test images")
     parser.add_argument("--screenshot", metavar="FILE",
                         help="run one search, save the window as a PNG to FILE and exit")
+    parser.add_argument("--tour", action="store_true",
+                        help="open the window on the first step of the guided tour (also Help ▸ Tour, F1)")
     parser.add_argument("--image", type=int, metavar="INDEX", help="start on this MNIST test image")
     return parser
 
@@ -130,6 +132,8 @@ def main(argv=None) -> int:
     elif args.demo:
         demo = DemoLoop(window)
         QTimer.singleShot(500, demo.next_search)
+    elif args.tour:
+        QTimer.singleShot(0, window.tour.start)
     status = app.exec()
     if window.runner.running_count:  # a worker ignored Cancel (stuck in a network's own code): do not wait for it
         sys.stdout.flush()

@@ -21,6 +21,7 @@ from blindspot_gui.qt.tabs.blindspots import BlindspotsTab
 from blindspot_gui.qt.tabs.experiments import ExperimentsView
 from blindspot_gui.qt.tabs.unit_explorer import UnitExplorer
 from blindspot_gui.qt.task_runner import TaskRunner
+from blindspot_gui.qt.tour import install_tour
 from blindspot_gui.qt.window_layout import WindowLayout
 
 WINDOW_TITLE = "Blind spots of neural networks"
@@ -46,6 +47,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.demo = None
         """The talk demo (app.DemoLoop) while one runs: Space pauses it, Esc stops it."""
         self._build_tabs()
+        install_tour(self)
         self._build_actions()
         self._remember_font_factors()
         self._default_state = self.saveState()
@@ -134,6 +136,8 @@ class MainWindow(WindowLayout, QMainWindow):
         view_menu.addAction(self.model_dock.toggleViewAction())
         view_menu.addAction(self.image_dock.toggleViewAction())
         self._action(view_menu, "&Reset layout", "Ctrl+Shift+R", self.reset_layout, "action_reset_layout")
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Tour: the paper in nine live steps", "F1", lambda: self.tour.start(), "action_tour")
 
     # --- routing keys and requests to the tabs ---------------------------------------------------------
     def _on_tab(self, handler):
