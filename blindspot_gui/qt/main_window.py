@@ -113,6 +113,8 @@ class MainWindow(WindowLayout, QMainWindow):
         self._action(file_menu, "Save the &adversarial image (8-bit PNG)…", "Ctrl+Shift+S",
                      lambda: view.export_adversarial())
         self._action(file_menu, "Save the search &record (JSON)…", "Ctrl+J", lambda: view.export_record())
+        self._action(file_menu, "&Figure sheet for slides…", "Ctrl+Shift+F", lambda: view.export_figure_sheets(),
+                     "action_figure_sheets")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         search_menu = bar.addMenu("&Search")

@@ -3,8 +3,10 @@
 A mixin of :class:`blindspot_gui.qt.tabs.blindspots.BlindspotsTab`. Transfer asks every other
 network of the same input (digit networks are loaded for it; photo networks only when already
 loaded); the noise control draws Gaussian noise of the adversarial change's RMS, 100 times; the
-exports are the three panels as a PNG, the adversarial image as an 8-bit PNG that still fools the
-network (``quantised_adversarial``, for every network), and the search record as JSON.
+exports are the three panels as a PNG painted from the images and their captions (no controls), the
+adversarial image as an 8-bit PNG that still fools the network (``quantised_adversarial``, for every
+network), the search record as JSON, and the figure sheets for slides (Figures 5 and 7 of the paper,
+1920x1080 PNG, SVG and PDF), computed and written in the background with progress and Cancel.
 """
 
 from __future__ import annotations
@@ -12,14 +14,22 @@ from __future__ import annotations
 import random
 import time
 
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QProgressDialog
 
 from blindspot_gui.core.attack.noise import gaussian_noise_error
 from blindspot_gui.core.attack.search import AttackResult
+from blindspot_gui.core.experiments.figures import DIGIT_EXAMPLES, PHOTO_EXAMPLES, digit_figure_data, photo_figure_data
 from blindspot_gui.core.files import atomic_write_json
+from blindspot_gui.core.models.class_names import class_index
+from blindspot_gui.core.photos import sample_photos
+from blindspot_gui.qt import figures
+from blindspot_gui.qt.blindspot_view import magnification_for, picture_of
 from blindspot_gui.qt.model_panel import ZOO_KIND
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
+from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, RANDOM, UNTARGETED
 from blindspot_gui.qt.task_runner import describe_error
+from blindspot_gui.qt.widgets.photo_source import network_geometry
 
 NOISE_DRAWS = 100
 
@@ -57,6 +67,7 @@ class ResultActions:
                    draws=NOISE_DRAWS, seed=random.randrange(2**31))
 
     def _done_noise(self, report) -> None:
+        self.noise_example = report.example[0]
         predicted = int(report.example_prediction[0])
         fooled = round(report.error_rate * report.draws)
         self.viewer.show_noise(report.example[0], f"says {self.classifier.class_name(predicted)}  "
@@ -79,15 +90,116 @@ class ResultActions:
         return path or None
 
     def export_triptych(self, path: str | None = None) -> bool:
-        """The panels (original, perturbation, adversarial, and noise when shown) as one PNG."""
+        """The panels (original, perturbation, adversarial, and noise when shown) as one PNG: only the images and
+        their captions, painted from the result (see ``figures.write_triptych``)."""
         if not self._need_result() or not (path := self._ask_path("Save the images", "blindspot.png", "PNG (*.png)",
                                                                    path)):
             return False
-        if not self.viewer.grab().save(path, "PNG"):
-            self.sig_error.emit(f"Could not write {path}: check that its folder exists and is writable.")
+        try:
+            figures.write_triptych(self.triptych_panels(), path)
+        except OSError as error:
+            self.sig_error.emit(f"Could not write {path}: {describe_error(error)}")
             return False
         self.sig_status.emit(f"Saved {path}", 0)
         return True
+
+    def triptych_panels(self) -> list:
+        """(title, picture, answer, colour) of each panel shown, as the viewer captions it."""
+        viewer, result = self.viewer, self.result
+        change = picture_of(result.perturbation)
+        mode = viewer.mode.currentIndex()
+        factor = magnification_for(change, viewer.magnification_factor, mode)
+        fooled = result.adversarial_prediction != result.original_prediction
+        panels = [(viewer.original_panel, figures.qimage_of(result.original), figures.INK),
+                  (viewer.perturbation_panel, figures.change_picture(change, factor, mode), figures.INK),
+                  (viewer.adversarial_panel, figures.qimage_of(result.adversarial),
+                   figures.FOOLED if fooled else figures.KEPT)]
+        noise = getattr(self, "noise_example", None)
+        if viewer.noise_panel.isVisibleTo(viewer) and noise is not None:
+            panels.append((viewer.noise_panel, figures.qimage_of(noise), figures.INK))
+        return [(panel.title.text(), picture, panel.answer.text(), colour) for panel, picture, colour in panels]
+
+    # --- figure sheets for slides ------------------------------------------------------------------------
+    def export_figure_sheets(self, path: str | None = None) -> bool:
+        """Figure-5 and Figure-7 sheets of the network in use, 1920x1080 PNG, SVG and PDF, next to ``path`` (computed
+        in the background: N blind-spot searches to one target, and noise). True once started; ``sig_exported``
+        with the Figure-5 PNG once written."""
+        classifier = self.classifier
+        if classifier is None:
+            self.sig_error.emit("Choose a network with weights first: the sheets show its blind spots.")
+            return False
+        if not (path := self._ask_path("Save the figure sheets for slides", "slides.png",
+                                       "PNG, with SVG and PDF beside it (*.png)", path)):
+            return False
+        job = self._sheet_job(classifier)
+        if job is None:
+            return False
+        self._sheets_to = path
+        self.start("sheets", make_sheets, job, path)
+        self._show_sheet_progress(len(job[2]))
+        return True
+
+    def _sheet_job(self, classifier):
+        """(function, classifier, images or photo paths, further arguments) of the sheets' search, or None."""
+        try:
+            chosen = self.search_panel.target_choice()
+        except ValueError as error:
+            self.sig_error.emit(f"Target: {error}")
+            return None
+        one_target = chosen not in (UNTARGETED, RANDOM)
+        if classifier.is_digit_network:
+            first = self.choice.index if self.choice is not None and self.choice.index is not None else 0
+            indices = list(range(first, first + DIGIT_EXAMPLES))
+            return (digit_figure_data, classifier, indices, self.test_set, chosen if one_target else "next")
+        paths = [sample.path for sample in sample_photos()][:PHOTO_EXAMPLES]
+        if not paths:
+            self.sig_error.emit("The sample photos are missing, so there is nothing to put on the sheet. Reinstall "
+                                "blindspot_gui, or use a digit network.")
+            return None
+        if not one_target:
+            try:
+                chosen = class_index(DEFAULT_PHOTO_TARGET, classifier.class_names)
+            except ValueError:
+                chosen = "next"
+        resize, crop, _ = network_geometry(classifier)
+        return (photo_figure_data, classifier, paths, resize, crop, chosen)
+
+    def _show_sheet_progress(self, count: int) -> None:
+        dialog = QProgressDialog(f"Searching the blind spots of {count} images for the sheets…", "Cancel", 0, 1000, self)
+        dialog.setObjectName("sheet_progress")
+        dialog.setWindowTitle("Figure sheets for slides")
+        dialog.setWindowModality(Qt.WindowModality.NonModal)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.setMinimumDuration(0)
+        dialog.canceled.connect(lambda: self.runner.cancel("sheets"))
+        self.sheet_progress = dialog
+        dialog.show()
+
+    def _progress_sheets(self, fraction: float, message: str) -> None:
+        if getattr(self, "sheet_progress", None) is not None:
+            self.sheet_progress.setValue(int(1000 * fraction))
+
+    def _close_sheet_progress(self) -> None:
+        dialog, self.sheet_progress = getattr(self, "sheet_progress", None), None
+        if dialog is not None:
+            dialog.canceled.disconnect()
+            dialog.close()
+            dialog.deleteLater()
+
+    def _done_sheets(self, written) -> None:
+        self._close_sheet_progress()
+        self.sig_status.emit(f"Saved the figure sheets: {', '.join(path.name for path in written)} "
+                             f"in {written[0].parent}", 0)
+        self.sig_exported.emit(str(written[0]))
+
+    def _failed_sheets(self, error: BaseException) -> None:
+        self._close_sheet_progress()
+        self.sig_error.emit(f"The figure sheets were not saved ({self._sheets_to}): {describe_error(error)}")
+
+    def _cancelled_sheets(self) -> None:
+        self._close_sheet_progress()
+        self.sig_status.emit("Figure sheets cancelled: nothing was saved.", 5000)
 
     def export_adversarial(self, path: str | None = None) -> bool:
         """Save the adversarial image as an 8-bit PNG that still fools the network once rounded (in a worker).
@@ -130,3 +242,15 @@ class ResultActions:
             return False
         self.sig_status.emit(f"Saved {path}", 0)
         return True
+
+
+def make_sheets(job, path, *, monitor):
+    """Run the sheets' search ``job`` (see ``ResultActions._sheet_job``) and write both sheets next to ``path``."""
+    function, classifier, images, *rest = job
+    if function is digit_figure_data:
+        dataset, target = rest
+        data = function(classifier, dataset, images[0], len(images), target, monitor=monitor)
+    else:
+        data = function(classifier, images, *rest, monitor=monitor)
+    monitor.check()
+    return figures.write_sheets(data, path)
