@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from blindspot_gui.qt.widgets.probabilities import ProbabilityView
+from blindspot_gui.qt.widgets.fitted_label import FittedLabel
+from blindspot_gui.qt.widgets.probabilities import BAR_CLASSES, ProbabilityView
 
 DIVERGING = pg.ColorMap(
     pos=np.array([0.0, 0.5, 1.0]),
@@ -69,39 +70,75 @@ def perturbation_picture(change: np.ndarray, mode: int, factor: float) -> np.nda
 
 
 class ImagePanel(QWidget):
-    """One image with its title, the network's answer and its class probabilities (or a legend)."""
+    """One image with its title, the network's answer and its class probabilities (or a legend).
+
+    The title, the answer and what is below the image have heights set by the font alone (the same
+    in every panel), so the images of all panels get the same room and fill it at any text size.
+    """
 
     def __init__(self, title: str, with_probabilities: bool = True, parent=None):
         super().__init__(parent)
-        self.title = QLabel(title)
+        self.title = FittedLabel(title)
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clipped, never wider
         self.title.setFont(_scaled_bold(self.title.font(), 1.3))
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground("k")
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.canvas.setMinimumSize(80, 80)
+        self.canvas.ci.setContentsMargins(0, 0, 0, 0)
         self.view = self.canvas.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
-        self.answer = QLabel("—")
+        self.answer = FittedLabel("—")
         self.answer.setObjectName("answer")
         self.answer.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.answer.setWordWrap(True)
         self.answer.setFont(_scaled_bold(self.answer.font(), 1.6))
         self.classes = ProbabilityView() if with_probabilities else None
         self.legend = None if with_probabilities else QLabel(GREY_LEGEND)
+        self.as_bars = True
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(3)
         layout.addWidget(self.title)
-        layout.addWidget(self.canvas, stretch=4)
+        layout.addWidget(self.canvas, stretch=1)
         layout.addWidget(self.answer)
+        self.below = self.classes if self.legend is None else QWidget()
+        """What is under the answer: the probabilities, or the legend and the perturbation's controls."""
         if self.legend is not None:
             self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.legend.setWordWrap(True)
-            layout.addWidget(self.legend, stretch=1)
-        else:
-            layout.addWidget(self.classes, stretch=1)
+            self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            below = QVBoxLayout(self.below)
+            below.setContentsMargins(0, 0, 0, 0)
+            below.setSpacing(2)
+            below.addWidget(self.legend, stretch=1)
+        layout.addWidget(self.below)
+        self._fit_below()
+
+    def set_class_names(self, names) -> None:
+        """The network's classes: bars for a few, the likeliest five for many (the legend keeps the same height)."""
+        self.as_bars = len(names) <= BAR_CLASSES
+        if self.classes is not None:
+            self.classes.set_class_names(names)
+        self._fit_below()
+
+    def _fit_below(self) -> None:
+        self.below.setFixedHeight(ProbabilityView.height_for(self.font(), self.as_bars))
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "answer"):
+            self._fit_below()
+
+    def image_fill(self) -> float:
+        """How much of the canvas's shorter side the image covers (1.0: edge to edge), in view pixels."""
+        if self.image.image is None or self.canvas.width() <= 0 or self.canvas.height() <= 0:
+            return 0.0
+        self.view.updateMatrix()  # the view's transform is otherwise brought up to date only when it is painted
+        shown = self.image.mapRectToScene(self.image.boundingRect()).intersected(self.view.sceneBoundingRect())
+        if self.canvas.height() <= self.canvas.width():
+            return shown.height() / self.canvas.height()
+        return shown.width() / self.canvas.width()
 
     def show_image(self, pixels: np.ndarray) -> None:
         """A grey (H, W) or (1, H, W) image, or a colour (3, H, W) one, in [0, 1]."""
@@ -167,7 +204,6 @@ class BlindspotView(QWidget):
             self.panels.setColumnStretch(column, 1 if panel is not self.noise_panel else 0)
         layout = QVBoxLayout(self)
         layout.addLayout(self.panels, stretch=1)
-        layout.addLayout(self.controls)
         layout.addWidget(self.readout)
         self.colour = False
         self._factors = dict(DEFAULT_FACTORS)
@@ -181,22 +217,30 @@ class BlindspotView(QWidget):
         self.magnification.setValue(10)
         self.magnification.setPrefix("×")
         self.magnification.setToolTip("How much the perturbation is magnified for display")
-        self.auto_magnification = QCheckBox("Auto (full range)")
+        self.auto_magnification = QCheckBox("Auto")
         self.auto_magnification.setObjectName("auto_magnification")
+        self.auto_magnification.setToolTip("Magnify the largest change to the full range")
         self.mode = QComboBox()
         self.mode.setObjectName("perturbation_mode")
         self.mode.addItems(PERTURBATION_MODES)
         self.mode.setToolTip("How a change of a colour image is drawn")
+        self.mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode.setMinimumContentsLength(8)
+        self.mode.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.mode_label = QLabel("shown as")
         self.magnification.valueChanged.connect(self._on_magnification_changed)
         self.auto_magnification.toggled.connect(self._on_magnification_changed)
         self.mode.currentIndexChanged.connect(self._on_mode_changed)
-        self.controls = QHBoxLayout()
-        self.controls.addStretch(1)
-        for widget in (QLabel("Magnify perturbation"), self.magnification, self.auto_magnification, self.mode_label,
-                       self.mode):
-            self.controls.addWidget(widget)
-        self.controls.addStretch(1)
+        magnify, shown_as = QHBoxLayout(), QHBoxLayout()  # under the perturbation, below its legend
+        magnify.addStretch(1)
+        for widget in (QLabel("Magnify"), self.magnification, self.auto_magnification):
+            magnify.addWidget(widget)
+        magnify.addStretch(1)
+        shown_as.addWidget(self.mode_label)
+        shown_as.addWidget(self.mode, stretch=1)
+        below = self.perturbation_panel.below.layout()
+        below.addLayout(magnify)
+        below.addLayout(shown_as)
 
     # --- what is shown -------------------------------------------------------------------------
     @property
@@ -230,8 +274,11 @@ class BlindspotView(QWidget):
         self._set_legend()
 
     def set_class_names(self, names) -> None:
-        for panel in (self.original_panel, self.adversarial_panel, self.noise_panel):
-            panel.classes.set_class_names(names)
+        for panel in self.all_panels():
+            panel.set_class_names(names)
+
+    def all_panels(self) -> tuple[ImagePanel, ...]:
+        return (self.original_panel, self.perturbation_panel, self.adversarial_panel, self.noise_panel)
 
     def show_original(self, pixels: np.ndarray, answer: str, probabilities, title: str = "Original") -> None:
         self.original_panel.show_image(pixels)
@@ -276,13 +323,33 @@ class BlindspotView(QWidget):
         """Show the whole image, edge to edge, in all the linked views."""
         self._shape = tuple(shape)
         height, width = shape
-        self.original_panel.view.setRange(xRange=(0, width), yRange=(0, height), padding=0.0)
+        views = [panel.view for panel in self.all_panels()]
+        for view in views:  # each canvas fits on its own: a link would line the others up by their screen position
+            view.blockLink(True)
+        for view in views:
+            view.setRange(xRange=(0, width), yRange=(0, height), padding=0.0)
+        for view in views:
+            view.blockLink(False)
+
+    def fit_images(self) -> None:
+        """The whole image, as large as its panel allows, in every panel (after a zoom, a resize, a text size)."""
+        if getattr(self, "_shape", None) is not None:
+            self._fit_views(self._shape)
+
+    def fit_images_soon(self) -> None:
+        """Fit once the layout has settled (the canvases get their new size after the event that changed it)."""
+        QTimer.singleShot(0, self.fit_images)
 
     def resizeEvent(self, event) -> None:
         """A resized window (full screen, a panel shown or hidden) still shows the whole image, as large as it fits."""
         super().resizeEvent(event)
-        if getattr(self, "_shape", None) is not None:
-            self._fit_views(self._shape)
+        self.fit_images()
+        self.fit_images_soon()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.fit_images_soon()
 
     def show_readout(self, text: str) -> None:
         self.readout.setText(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -107,20 +107,26 @@ class ImageSource(QWidget, TaskController):
         self.strip.setFlow(QListWidget.Flow.LeftToRight)
         self.strip.setWrapping(False)
         self.strip.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-        self.strip.setFixedHeight(THUMBNAIL_SIZE + 30)
+        self._fit_strip_to_font()
         self.strip.setMovement(QListWidget.Movement.Static)
         self.caption = QLabel("")
         self._caption_before = ""
         self.caption.setObjectName("image_caption")
         self.caption.setWordWrap(True)
 
-        buttons = QHBoxLayout()
-        for widget in (self.previous, self.index, self.next, self.random, self.open_file):
-            buttons.addWidget(widget)
-        buttons.addWidget(self.caption, stretch=1)
+        browse, more = QHBoxLayout(), QHBoxLayout()  # two short rows: the panel sits in a column beside the images
+        for widget in (self.previous, self.index, self.next):
+            browse.addWidget(widget)
+        for widget in (self.random, self.open_file):
+            more.addWidget(widget)
+        more.addStretch(1)
+        self.index.setMinimumWidth(self.index.fontMetrics().horizontalAdvance("test image 00000") + 30)
         layout = QVBoxLayout(self)
-        layout.addLayout(buttons)
+        layout.addLayout(browse)
+        layout.addLayout(more)
+        layout.addWidget(self.caption)
         layout.addWidget(self.strip)
+        layout.addStretch(1)
 
         self.index.valueChanged.connect(self._on_index_changed)
         self.previous.clicked.connect(lambda: self.step(-1))
@@ -128,6 +134,16 @@ class ImageSource(QWidget, TaskController):
         self.random.clicked.connect(self.choose_random)
         self.open_file.clicked.connect(self._on_open_file_clicked)
         self.strip.itemClicked.connect(self._on_strip_clicked)
+
+    def _fit_strip_to_font(self) -> None:
+        """The strip as tall as a thumbnail, its number under it, and a scroll bar, at any text size."""
+        scroll_bar = self.strip.horizontalScrollBar().sizeHint().height()
+        self.strip.setFixedHeight(THUMBNAIL_SIZE + self.fontMetrics().height() + scroll_bar + 16)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "strip"):
+            self._fit_strip_to_font()
 
     def step(self, offset: int) -> None:
         self.index.setValue((self.index.value() + offset) % len(self.dataset))

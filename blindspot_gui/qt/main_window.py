@@ -8,7 +8,7 @@ shown, shows their messages, and remembers the layout.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget, QWidget
 
@@ -22,11 +22,14 @@ from blindspot_gui.qt.tabs.experiments import ExperimentsView
 from blindspot_gui.qt.tabs.unit_explorer import UnitExplorer
 from blindspot_gui.qt.task_runner import TaskRunner
 from blindspot_gui.qt.tour import install_tour
+from blindspot_gui.qt.widgets.blank_screen import BlankScreen
 from blindspot_gui.qt.window_layout import WindowLayout
 
 WINDOW_TITLE = "Blind spots of neural networks"
 CLOSE_WAIT_MS = 700
 """How long closing waits for workers to honour Cancel (a stuck one is left behind: see app.main)."""
+DOCK_WIDTH = 400
+"""Width of the panels' column on first start (the network list above the image source)."""
 
 
 class MainWindow(WindowLayout, QMainWindow):
@@ -46,10 +49,15 @@ class MainWindow(WindowLayout, QMainWindow):
         self.test_set = load_mnist("test")
         self.demo = None
         """The talk demo (app.DemoLoop) while one runs: Space pauses it, Esc stops it."""
+        self.tour = None
+        """The guided tour, if one is installed: while its ``active`` is true, Page Down / Page Up call its
+        ``next()`` / ``back()`` (a presenter remote's buttons) instead of stepping the image."""
+        self.blank = BlankScreen(self)
         self._build_tabs()
         install_tour(self)
         self._build_actions()
         self._remember_font_factors()
+        self._size_window_for_tab()
         self._default_state = self.saveState()
         self._restore_layout()
         self.blindspots.restore_settings(DEFAULT_MODEL)
@@ -65,8 +73,9 @@ class MainWindow(WindowLayout, QMainWindow):
         self.model_dock = self._dock("Networks", "model_dock", self.blindspots.network_panel,
                                      Qt.DockWidgetArea.LeftDockWidgetArea)
         self.image_dock = self._dock("Image", "image_dock", self.blindspots.image_sources,
-                                     Qt.DockWidgetArea.TopDockWidgetArea)
-        self.resizeDocks([self.model_dock], [430], Qt.Orientation.Horizontal)
+                                     Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.splitDockWidget(self.model_dock, self.image_dock, Qt.Orientation.Vertical)  # the images get the height
+        self.resizeDocks([self.model_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self.unit_explorer = UnitExplorer(self.runner, self.blindspots.models, self.test_set,
                                           self.blindspots.network_names_with_weights())
         self.tabs.addTab(self.unit_explorer, "Unit explorer")
@@ -88,6 +97,8 @@ class MainWindow(WindowLayout, QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View brings a closed panel back
+        dock.visibilityChanged.connect(lambda _: self.fit_images_soon())
+        dock.topLevelChanged.connect(lambda _: self.fit_images_soon())
         self.addDockWidget(area, dock)
         return dock
 
@@ -124,13 +135,21 @@ class MainWindow(WindowLayout, QMainWindow):
         self._action(search_menu, "&Previous image", "Left", self._on_tab(lambda: view.step_image(-1)),
                      "action_previous")
         self._action(search_menu, "R&andom image", "R", self._on_tab(view.random_image))
+        search_menu.addSeparator()
+        self._action(search_menu, "Step &forward (presenter remote)", "PgDown", lambda: self.presenter_step(1),
+                     "action_page_down")
+        self._action(search_menu, "Step &back (presenter remote)", "PgUp", lambda: self.presenter_step(-1),
+                     "action_page_up")
         experiment_menu = bar.addMenu("E&xperiments")
         self._action(experiment_menu, "&Run the chosen experiment", [QKeySequence("Ctrl+Return"),
                                                                      QKeySequence("Ctrl+Enter")],
                      self._run_experiment, "action_run_experiment")
         self._action(experiment_menu, "&Cancel the experiment", "Ctrl+.", self.experiments_view.cancel)
         view_menu = bar.addMenu("&View")
-        self._action(view_menu, "&Full screen", "F11", self.toggle_full_screen)
+        self._action(view_menu, "&Full screen", "F11", self.toggle_full_screen, "action_full_screen")
+        self._action(view_menu, "Start &presenting (full screen)", "F5", self.start_presenting, "action_present")
+        self._action(view_menu, "&Blank the screen", "B", self.blank.toggle, "action_blank")
+        self._action(view_menu, "F&it images", "Ctrl+0", self.fit_images, "action_fit_images")
         self._action(view_menu, "&Larger text", [QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")],
                      lambda: self.change_font_size(+1), "action_larger")
         self._action(view_menu, "&Smaller text", "Ctrl+-", lambda: self.change_font_size(-1), "action_smaller")
@@ -148,6 +167,20 @@ class MainWindow(WindowLayout, QMainWindow):
             if self.tabs.currentWidget() is self.blindspots:
                 handler()
         return act
+
+    def presenter_step(self, offset: int) -> None:
+        """Page Down / Page Up (a presenter remote): the tour's next or previous step while a tour runs, else the
+        next or previous image on the blind-spot tab."""
+        tour = self.tour
+        if tour is not None and getattr(tour, "active", False):
+            tour.next() if offset > 0 else tour.back()
+        elif self.tabs.currentWidget() is self.blindspots:
+            self.blindspots.step_image(offset)
+
+    def start_presenting(self) -> None:
+        """F5, as in slide software: full screen (F11 or Reset layout leaves it)."""
+        if not self.isFullScreen():
+            self.toggle_full_screen()
 
     def _run_on_tab(self) -> None:
         """Space: pause or resume a running demo, else search on the blind-spot tab."""
@@ -206,6 +239,16 @@ class MainWindow(WindowLayout, QMainWindow):
         self.sig_message.emit(text)
         if self.show_dialogs:
             QMessageBox.warning(self, WINDOW_TITLE, text)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.blank.cover()
+        self.fit_images_soon()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.WindowStateChange:
+            self.fit_images_soon()
 
     def closeEvent(self, event) -> None:
         self.save_settings()

@@ -8,12 +8,18 @@ and toggles full screen for talks.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import QApplication, QDockWidget, QSizePolicy, QTableView, QWidget
 
 from blindspot_gui.qt.settings import read_bytes, read_int
+from blindspot_gui.qt.widgets.plot_style import style_plots
 
 FONT_RANGE = (8, 32)
+ROW_PADDING = 8
+FRAME_ALLOWANCE = (8, 38)
+"""Window borders and title bar assumed before the window is shown (pixels at each side, and on top)."""
+"""Pixels of a table row beyond its line of text."""
 
 
 class WindowLayout:
@@ -36,8 +42,7 @@ class WindowLayout:
             self.restoreState(self._default_state)
         self._make_docks_reachable()
         size = read_int(self.settings, "view/font_size", 0, *FONT_RANGE)
-        if size:
-            self.set_font_size(size)
+        self.set_font_size(size or QApplication.font().pointSize())
 
     def _fit_on_screen(self) -> None:
         """Keep the window inside the screen it opens on (a geometry saved on a larger screen is shrunk and moved)."""
@@ -46,9 +51,13 @@ class WindowLayout:
             return
         available = screen.availableGeometry()
         frame = self.frameGeometry()
+        if not self.isVisible():  # the title bar and borders are not known yet: leave room for typical ones
+            frame = frame.adjusted(-FRAME_ALLOWANCE[0], -FRAME_ALLOWANCE[1], FRAME_ALLOWANCE[0], FRAME_ALLOWANCE[0])
         if available.contains(frame):
             return
-        self.resize(min(self.width(), available.width()), min(self.height(), available.height()))
+        extra_width, extra_height = frame.width() - self.width(), frame.height() - self.height()
+        self.resize(min(self.width(), available.width() - extra_width),
+                    min(self.height(), available.height() - extra_height))
         frame = self.frameGeometry()
         frame.moveCenter(available.center())
         self.move(max(frame.left(), available.left()), max(frame.top(), available.top()))
@@ -61,8 +70,10 @@ class WindowLayout:
                 dock.setFloating(False)
 
     def _fit_docks_to_tab(self) -> None:
-        """The network and image docks serve the blind-spot tab; the Experiments tab gets the whole window."""
-        if self.tabs.currentWidget() is self.experiments_view:
+        """The network and image docks serve the blind-spot tab; the other tabs (which choose their own network)
+        get the whole window."""
+        self._size_window_for_tab()
+        if self.tabs.currentWidget() is not self.blindspots:
             self._docks_hidden_for_tab = self._docks_hidden_for_tab or [
                 dock for dock in self._docks() if dock.isVisible()]
             for dock in self._docks_hidden_for_tab:
@@ -71,6 +82,14 @@ class WindowLayout:
             for dock in self._docks_hidden_for_tab:
                 dock.show()
             self._docks_hidden_for_tab = []
+
+    def _size_window_for_tab(self) -> None:
+        """The window's minimum is the tab shown's (with its panels), not the largest of all tabs: a tab not shown
+        asks for no room, so the blind-spot tab and its panels fit a projector's screen."""
+        for index in range(self.tabs.count()):
+            page = self.tabs.widget(index)
+            policy = QSizePolicy.Policy.Preferred if page is self.tabs.currentWidget() else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
 
     def reset_layout(self) -> None:
         """Every panel back where it was on first start, shown, and the window fitted to the screen."""
@@ -122,7 +141,26 @@ class WindowLayout:
             scaled = QFont(widget.font())
             scaled.setPointSizeF(points * (float(factor) if factor is not None else 1.0))
             widget.setFont(scaled)
+        self._fit_tables_and_charts(font)
         self.settings.setValue("view/font_size", points)
+        self.fit_images_soon()
+
+    def _fit_tables_and_charts(self, font: QFont) -> None:
+        """Table rows as tall as their text, chart axes and tick labels in the window's text size."""
+        height = QFontMetrics(font).height() + ROW_PADDING
+        for table in self.findChildren(QTableView):
+            table.verticalHeader().setMinimumSectionSize(QFontMetrics(font).height())
+            table.verticalHeader().setDefaultSectionSize(height)
+        style_plots(self, font)
+
+    def fit_images(self) -> None:
+        """Every image as large as its panel allows, the whole image shown (View ▸ Fit images)."""
+        self.blindspots.viewer.fit_images()
+
+    def fit_images_soon(self) -> None:
+        """Fit the images once the layout has settled (after a resize, full screen, a text size, a panel)."""
+        QTimer.singleShot(0, self.fit_images)
+        QTimer.singleShot(50, self.fit_images)
 
     def change_font_size(self, step: int) -> None:
         self.set_font_size(QApplication.font().pointSize() + step)

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
+
+from blindspot_gui.qt.widgets.fitted_label import FittedLabel
 
 BAR_CLASSES = 12
 """Networks with at most this many classes get one bar per class."""
 TOP = 5
+CHART_LINES = 4.5
+"""A bar chart is this many lines of text tall (bars, and the class names under them)."""
+ROW_PADDING = 4
+"""Pixels above a line of text in a row of the likeliest classes."""
 GOOD, BAD, TARGET_COLOUR = "#1a7f37", "#c0392b", "#d68910"
 PREDICTED_BRUSH = pg.mkBrush(220, 60, 40)
 TARGET_BRUSH = pg.mkBrush(250, 170, 40)
@@ -42,7 +48,8 @@ class ProbabilityChart(pg.PlotWidget):
         self.getAxis("left").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
         self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7, brush=OTHER_BRUSH)
         self.addItem(self.bars)
-        self.setMinimumSize(60, 60)
+        self.setMinimumSize(60, 40)
+        self.getPlotItem().setContentsMargins(0, 2, 4, 0)
         self.set_class_names([str(digit) for digit in range(10)])
 
     def set_class_names(self, names) -> None:
@@ -69,31 +76,28 @@ class TopClasses(QWidget):
     @staticmethod
     def height_for(font: QFont) -> int:
         """Room for every row at this font, so that all panels keep the same image size at any text size."""
-        return (TOP + 1) * (QFontMetrics(font).height() + 6)
+        return (TOP + 1) * (QFontMetrics(font).height() + ROW_PADDING + 1)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows = []
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setVerticalSpacing(2)
+        layout.setVerticalSpacing(1)
         for row in range(TOP + 1):
-            name, bar = QLabel(""), QProgressBar()
-            name.setMinimumWidth(60)
-            name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            name, bar = FittedLabel(""), QProgressBar()
+            name.setMinimumWidth(40)
             bar.setRange(0, 1000)
+            bar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+            bar.setMinimumWidth(40)
             layout.addWidget(name, row, 0)
             layout.addWidget(bar, row, 1)
+            layout.setRowStretch(row, 1)
             self.rows.append((name, bar))
         layout.setColumnStretch(0, 3)
         layout.setColumnStretch(1, 2)
-        self.setFixedHeight(self.height_for(self.font()))
         self.clear()
-
-    def changeEvent(self, event) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.FontChange:
-            self.setFixedHeight(self.height_for(self.font()))
 
     def show_classes(self, probabilities: np.ndarray, names: list[str], target: int | None = None,
                      winner_colour: str = GOOD) -> None:
@@ -123,6 +127,11 @@ class TopClasses(QWidget):
 
 class ProbabilityView(QWidget):
     """Bars for every class of a network with few classes, the likeliest five of one with many."""
+
+    @staticmethod
+    def height_for(font: QFont, as_bars: bool) -> int:
+        """The height of the bars (or the likeliest classes) at this font: the same in every panel."""
+        return int(CHART_LINES * QFontMetrics(font).height()) if as_bars else TopClasses.height_for(font)
 
     def __init__(self, parent=None):
         super().__init__(parent)

@@ -1,0 +1,250 @@
+"""The window on a projector: it fits 1280×720 and 1366×768 at two text sizes, images fill their panels, and a
+presenter remote's keys work (pytest-qt; geometry, not pixels)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QSizePolicy, QWidget
+
+from conftest import open_window
+from test_window import click_model, run_and_wait
+
+SCREENS = ((1280, 720), (1366, 768))
+LARGER_TEXT_STEPS = 2
+FILL = 0.8
+"""An image covers at least this much of its canvas's shorter side."""
+IMAGE_SHARE = 0.22
+"""Each image's canvas is at least this share of the window's height (a photo's was 82 of 720 pixels before)."""
+
+
+# --- geometry ------------------------------------------------------------------------------------------
+def laid_out(widget: QWidget) -> bool:
+    """Whether a layout of the widget's parent places it (not a widget's own internals, such as a header)."""
+    parent = widget.parentWidget()
+    stack = [parent.layout()] if parent is not None and parent.layout() is not None else []
+    while stack:
+        layout = stack.pop()
+        for index in range(layout.count()):
+            item = layout.itemAt(index)
+            if item.widget() is widget:
+                return True
+            if item.layout() is not None:
+                stack.append(item.layout())
+    return False
+
+
+def scrolled(widget: QWidget, window: QWidget) -> bool:
+    """Whether the widget lives in a scroll area's viewport (where being partly out of sight is the point)."""
+    parent = widget.parentWidget()
+    while parent is not None and parent is not window:
+        above = parent.parentWidget()
+        if isinstance(above, QAbstractScrollArea) and above.viewport() is parent:
+            return True
+        parent = above
+    return False
+
+
+def smallest_size(widget: QWidget) -> tuple[int, int]:
+    """The size a layout must give the widget: its minimum size where set, else its minimumSizeHint (none for an
+    Ignored size policy, which asks to be clipped)."""
+    hint, explicit, policy = widget.minimumSizeHint(), widget.minimumSize(), widget.sizePolicy()
+
+    def one(explicit_side, hint_side, side_policy):
+        if explicit_side > 0:
+            return explicit_side
+        return 0 if side_policy == QSizePolicy.Policy.Ignored else max(hint_side, 0)
+
+    return (one(explicit.width(), hint.width(), policy.horizontalPolicy()),
+            one(explicit.height(), hint.height(), policy.verticalPolicy()))
+
+
+def misplaced(window) -> list[str]:
+    """Every visible, laid-out widget that lies outside the window or is smaller than it needs to be."""
+    found = []
+    for widget in window.findChildren(QWidget):
+        if not widget.isVisible() or widget.isWindow() or not laid_out(widget) or scrolled(widget, window):
+            continue
+        name = f"{type(widget).__name__} {widget.objectName()!r} {getattr(widget, 'text', lambda: '')()!r}"
+        rect = widget.rect().translated(widget.mapTo(window, widget.rect().topLeft()))
+        if not window.rect().contains(rect):
+            found.append(f"{name} at {rect.getRect()} outside the window {window.rect().getRect()}")
+        need = smallest_size(widget)
+        if widget.width() < need[0] or widget.height() < need[1]:
+            found.append(f"{name} is {widget.width()}×{widget.height()}, needs {need[0]}×{need[1]}")
+    return found
+
+
+def settle(qtbot, ms=150):
+    qtbot.wait(ms)  # layouts, and the images refitted after them (fit_images_soon)
+
+
+def larger_text(qtbot, window, steps):
+    for _ in range(steps):
+        qtbot.keyClick(window, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    settle(qtbot)
+
+
+def filled(panel) -> float:
+    return panel.image_fill()
+
+
+# --- the two networks ---------------------------------------------------------------------------------
+@pytest.fixture
+def photo_window(qtbot, settings_file):
+    """The window with EfficientNet-Lite0 chosen and its first sample photo classified."""
+    main = open_window(qtbot, settings_file)
+    qtbot.waitUntil(lambda: not main.runner.is_running("catalogue"), timeout=30000)
+    click_model(qtbot, main, "EfficientNet-Lite0")
+    view = main.blindspots
+    qtbot.waitUntil(lambda: view.network_name == "EfficientNet-Lite0" and view.original_probabilities is not None,
+                    timeout=60000)
+    yield main
+    main.close()
+    assert main.runner.running_count == 0, "a test left a task running"
+
+
+@pytest.fixture(params=["digit", "photo"])
+def any_window(request, qtbot):
+    """The window with a digit network (the default), or with a photo network."""
+    if request.param == "photo":
+        return request.getfixturevalue("photo_window")
+    window = request.getfixturevalue("window")
+    qtbot.waitUntil(lambda: window.blindspots.original_probabilities is not None, timeout=20000)
+    return window
+
+
+@pytest.fixture(autouse=True)
+def default_text_size_after():
+    size = QApplication.font().pointSize()
+    yield
+    font = QApplication.font()
+    font.setPointSize(size)
+    QApplication.setFont(font)
+
+
+# --- the tests ------------------------------------------------------------------------------------------
+def test_every_panel_fits_1280x720_and_1366x768_at_two_text_sizes(qtbot, any_window):
+    window = any_window
+    assert window.model_dock.isVisible() and window.image_dock.isVisible()
+    for steps in (0, LARGER_TEXT_STEPS):
+        larger_text(qtbot, window, steps)
+        for width, height in SCREENS:
+            minimum = window.minimumSizeHint()
+            assert minimum.width() <= width and minimum.height() <= height, (steps, minimum)
+            window.resize(width, height)
+            settle(qtbot)
+            assert window.size().toTuple() == (width, height)
+            for tab in (window.blindspots, window.unit_explorer, window.experiments_view):
+                window.tabs.setCurrentWidget(tab)
+                settle(qtbot, 50)
+                assert misplaced(window) == [], (steps, width, height, type(tab).__name__)
+            window.tabs.setCurrentWidget(window.blindspots)
+            for panel in window.blindspots.viewer.all_panels()[:3]:
+                assert panel.canvas.height() >= IMAGE_SHARE * height, (steps, width, panel.canvas.size())
+            assert filled(window.blindspots.viewer.original_panel) >= FILL
+
+
+def test_images_fill_their_panels_after_full_screen_and_larger_text(qtbot, any_window):
+    window, viewer = any_window, any_window.blindspots.viewer
+    if window.blindspots.classifier.is_digit_network:
+        assert run_and_wait(qtbot, window).success  # all three panels hold an image
+    shown = [panel for panel in viewer.all_panels() if panel.isVisible() and panel.image.image is not None]
+    window.resize(*SCREENS[0])
+    settle(qtbot)
+    viewer.original_panel.view.scaleBy((3, 3))  # zoomed out: a small image in a large black square
+    assert filled(viewer.original_panel) < 0.5
+    window.findChild(type(window.menuBar().actions()[0]), "action_fit_images").trigger()
+    assert all(filled(panel) >= FILL for panel in shown)
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
+    settle(qtbot)
+    assert all(filled(panel) >= FILL for panel in shown), [filled(panel) for panel in shown]
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    larger_text(qtbot, window, LARGER_TEXT_STEPS)
+    assert all(filled(panel) >= FILL for panel in shown), [filled(panel) for panel in shown]
+    window.image_dock.hide()
+    settle(qtbot)
+    assert all(filled(panel) >= FILL for panel in shown)
+
+
+def test_larger_text_reaches_charts_and_table_rows(qtbot, window):
+    chart = window.blindspots.viewer.original_panel.classes.chart
+    table = window.blindspots.network_panel.table
+    plot = window.blindspots.search_panel.plot
+    before = (chart.getAxis("bottom").style["tickFont"].pointSizeF(), table.rowHeight(0),
+              plot.getAxis("bottom").labelStyle["font-size"])
+    larger_text(qtbot, window, LARGER_TEXT_STEPS)
+    after = (chart.getAxis("bottom").style["tickFont"].pointSizeF(), table.rowHeight(0),
+             plot.getAxis("bottom").labelStyle["font-size"])
+    assert after[0] == before[0] + LARGER_TEXT_STEPS
+    assert after[1] > before[1]
+    assert after[2] != before[2]
+
+
+def test_presenter_keys_step_blank_and_present(qtbot, window):
+    source = window.blindspots.image_source
+    start = source.index.value()
+    window.activateWindow()
+    window.blindspots.viewer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert source.index.value() == start + 1
+    qtbot.waitUntil(lambda: window.blindspots.choice.index == start + 1, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_PageUp)
+    assert source.index.value() == start
+
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.blank.isVisible() and window.blank.geometry() == window.rect()
+    qtbot.keyClick(window.blank, Qt.Key.Key_Space)  # any key lifts it, and does not run a search
+    assert not window.blank.isVisible() and not window.runner.is_running("search")
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.blank.isVisible()
+    qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_B)
+    assert not window.blank.isVisible()
+
+    qtbot.keyClick(window, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_F5)  # starting again keeps it full screen
+    assert window.isFullScreen()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+
+
+OPEN_ON_A_PROJECTOR = """
+import json, sys
+from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from blindspot_gui.qt.main_window import MainWindow
+settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
+window = MainWindow(settings, show_dialogs=False)
+window.show()
+app.processEvents()
+screen = window.screen().availableGeometry()
+print(json.dumps({"screen": screen.getRect(), "frame": window.frameGeometry().getRect(),
+                  "minimum": window.minimumSizeHint().toTuple()}))
+window.close()
+"""
+
+
+def test_a_window_saved_on_a_large_screen_opens_within_a_projector(tmp_path, settings_file, qtbot):
+    big = open_window(qtbot, settings_file)
+    big.setGeometry(1500, 900, 2400, 1500)  # as if saved on a 4K screen
+    big.set_font_size(QApplication.font().pointSize() + LARGER_TEXT_STEPS)
+    big.close()
+    config = tmp_path / "screen.json"
+    config.write_text(json.dumps({"screens": [{"name": "projector", "x": 0, "y": 0, "width": 1280, "height": 720,
+                                               "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
+    completed = subprocess.run([sys.executable, "-c", OPEN_ON_A_PROJECTOR, settings_file], capture_output=True,
+                               text=True, timeout=120,
+                               env={**os.environ, "QT_QPA_PLATFORM": f"offscreen:configfile={config}"})
+    assert completed.returncode == 0, completed.stderr
+    opened = json.loads(completed.stdout.strip().splitlines()[-1])
+    x, y, width, height = opened["frame"]
+    assert opened["screen"] == [0, 0, 1280, 720]
+    assert x >= 0 and y >= 0 and x + width <= 1280 and y + height <= 720, opened
+    assert opened["minimum"][0] <= 1280 and opened["minimum"][1] <= 720
