@@ -83,7 +83,7 @@ class TourPanel(QFrame):
         controls.addLayout(buttons)
         controls.addStretch(1)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setContentsMargins(8, 4, 8, 6)
         layout.addLayout(words, stretch=1)
         layout.addLayout(controls)
 
@@ -100,8 +100,9 @@ class TourPanel(QFrame):
         self.fit_height()
 
     def fit_height(self) -> None:
-        """Tall enough for the wrapped text at the panel's width (a dock does not ask its widget by itself)."""
-        self.setMinimumHeight(self.layout().totalHeightForWidth(max(self.width(), 1)))
+        """Just tall enough for the wrapped text at the panel's width (a dock does not ask its widget by itself)."""
+        layout = self.layout()
+        self.setFixedHeight(max(layout.totalHeightForWidth(max(self.width(), 1)), layout.totalMinimumSize().height()))
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

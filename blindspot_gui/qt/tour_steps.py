@@ -47,8 +47,8 @@ def use_network(tour, name: str):
     """Make ``name`` the network of the blind-spot tab (loading it if need be)."""
     view = tour.view
     tour.window.tabs.setCurrentWidget(view)
-    if view.is_running("catalogue"):
-        tour.say("Looking for the photo networks…")
+    if not view.network_panel.is_available(name) and view.is_running("catalogue"):
+        tour.say("Looking for the photo networks…")  # their weights are known once this start-up look is done
         yield tour.until(lambda: not view.is_running("catalogue"))
     if not view.network_panel.is_available(name):
         raise StepFailed(f"{name} has no weights on this computer, so this step cannot run. Choose it in the "
