@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -63,6 +64,8 @@ def attack(
     engine: str = "fast",
     config: AttackConfig | None = None,
     monitor: Monitor | None = None,
+    confidence: float | None = None,
+    margin: float | None = None,
 ) -> list[AttackResult]:
     """The paper's box-constrained L-BFGS blind-spot search on ``images``; one result per image.
 
@@ -70,10 +73,14 @@ def attack(
     ``images`` to logits (put in eval mode); ``images`` (N, C, H, W) in [0, 1] in the network's input shape; ``targets`` is
     "next", "random", "least-likely", "none" (untargeted), one label, or one label per image;
     ``labels`` are the true labels (default: the model's predictions); ``config`` defaults to the settings the
-    application uses for that network (fewer, cheaper solves for photos). See
+    application uses for that network (fewer, cheaper solves for photos). ``confidence`` p (0 < p < 1) asks instead
+    for the smallest change after which the network answers the target with probability >= p, ``margin`` kappa for
+    a logit margin >= kappa (each result's ``goal`` and ``target_probability`` say what was reached). See
     :func:`blindspot_gui.core.attack.search.blindspot_search` for the details.
     """
     images = validate_images(images)
     classifier = load_classifier(model) if isinstance(model, (str, Path)) else as_classifier(model, images.shape[1:])
-    return blindspot_search(classifier, images, targets, labels, engine=engine, config=config or config_for(classifier),
-                            monitor=monitor)
+    config = config or config_for(classifier)
+    if confidence is not None or margin is not None:
+        config = dataclasses.replace(config, confidence=confidence, margin=margin)
+    return blindspot_search(classifier, images, targets, labels, engine=engine, config=config, monitor=monitor)

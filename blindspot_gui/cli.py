@@ -316,6 +316,30 @@ def _check_search_options(args) -> None:
                          f"{args.target} — leave it out")
     if args.candidates is not None and args.candidates < 1:
         raise UsageError("--candidates must be at least 1")
+    args.confidence = _goal_number(args.confidence, "--confidence", percent=True)
+    args.margin = _goal_number(args.margin, "--margin")
+    from blindspot_gui.core.attack.goal import check_goal  # imports torch: only once the options are read
+
+    if args.confidence is not None and args.margin is not None:
+        raise UsageError("give --confidence or --margin, not both")
+    for option, confidence, margin in (("--confidence", args.confidence, None), ("--margin", None, args.margin)):
+        try:
+            check_goal(confidence, margin)
+        except ValueError as error:
+            raise UsageError(f"{option}: {error}") from None
+
+
+def _goal_number(text: str | None, option: str, percent: bool = False) -> float | None:
+    """The number given for a goal option (``percent``: "90%" reads as 0.9); a UsageError for anything else."""
+    if text is None:
+        return None
+    given = text.strip()
+    scale = 100.0 if percent and given.endswith("%") else 1.0
+    try:
+        return float(given.removesuffix("%") if scale != 1.0 else given) / scale
+    except ValueError:
+        example = "0.9 or 90%" if percent else "2"
+        raise UsageError(f"{option} takes a number, e.g. {example}, not {text!r}") from None
 
 
 def _check_architecture_file(args) -> None:
@@ -334,7 +358,8 @@ def _check_architecture_file(args) -> None:
 
 def _search_config(base, args):
     """The search settings of ``base`` with the seed and candidate count the user gave."""
-    changes = {"seed": args.seed, "untargeted_candidates": args.candidates}
+    changes = {"seed": args.seed, "untargeted_candidates": args.candidates, "confidence": args.confidence,
+               "margin": args.margin}
     return dataclasses.replace(base, **{name: value for name, value in changes.items() if value is not None})
 
 
@@ -367,11 +392,19 @@ def command_attack(args) -> int:
         result.index += start
     succeeded = [result for result in results if result.success]
     distortions = np.array([result.distortion for result in succeeded])
-    print(f"{len(results)} images from {split}[{start}:{stop}], target {args.target}, engine {engine}")
+    print(f"{len(results)} images from {split}[{start}:{stop}], target {args.target}, engine {engine}, "
+          f"goal {_goal_text(args)}")
     print(f"  success rate      {100 * len(succeeded) / len(results):.1f}%")
     if len(distortions):
         print(f"  mean distortion   {distortions.mean():.4f}   (RMS over pixels in [0, 1]; successful images)")
         print(f"  median distortion {np.median(distortions):.4f}")
+        print(f"  target probability median {100 * np.median([result.target_probability for result in succeeded]):.1f}%"
+              "   (untargeted: of the new answer)")
+    failed = [result for result in results if not result.success and not result.cancelled]
+    if failed:
+        print(f"  {len(failed)} image{'s' if len(failed) > 1 else ''} ({', '.join(str(r.index) for r in failed[:10])}"
+              f"{', …' if len(failed) > 10 else ''}) could not be made to look like {_wanted(args)} within the "
+              f"search's limits: {_failure_detail(AttackConfig(), args)}")
     print(f"  time per image    {1000 * seconds / len(results):.1f} ms ({args.threads} CPU thread"
           f"{'' if args.threads == 1 else 's'})")
     arrays = {"label": np.array([result.label for result in results]),
@@ -381,6 +414,25 @@ def command_attack(args) -> int:
         (args.npz, lambda path: _write_npz(path, results, arrays), "the arrays"),
         (args.save, lambda path: _save_digit(model, results[0], path), "the adversarial digit"),
     ])
+
+
+def _goal_text(args) -> str:
+    if args.confidence is not None:
+        return f"probability ≥ {args.confidence:.10g}"
+    return f"logit margin ≥ {args.margin:.10g}" if args.margin is not None else "minimal (the paper)"
+
+
+def _wanted(args) -> str:
+    wanted = "another class" if args.target == "none" else "their target"
+    return wanted + ("" if args.confidence is None and args.margin is None else f" with {_goal_text(args)}")
+
+
+def _failure_detail(base, args) -> str:
+    """The technical reason of a failure, and what to try."""
+    config = _search_config(base, args)
+    goal = " or leave out --confidence/--margin" if config.confidence is not None or config.margin is not None else ""
+    return (f"no c reached it ({config.max_iterations} L-BFGS iterations per solve, c bracketed around a linear "
+            f"estimate) — try another --target{goal}")
 
 
 def _write_npz(path: Path, results, extra: dict) -> None:
@@ -413,7 +465,7 @@ def command_attack_photo(args) -> int:
     import numpy as np
     import torch
 
-    from blindspot_gui.core.attack.search import blindspot_search, config_for
+    from blindspot_gui.core.attack.search import blindspot_search, config_for, failure_sentence
     from blindspot_gui.core.models.own_network import load_own_network
     from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, load_photo_model
     from blindspot_gui.core.photos import read_photo
@@ -440,9 +492,13 @@ def command_attack_photo(args) -> int:
     print(f"{Path(args.image).name} through {model.name}, target {wanted}")
     print(f"  before  {_top_classes(result.probabilities_before, names)}")
     print(f"  after   {_top_classes(result.probabilities_after, names)}")
-    print(f"  {'success' if result.success else 'FAILED'}: now {names[result.adversarial_prediction]!r}; "
+    print(f"  {'success' if result.success else 'FAILED'}: now {names[result.adversarial_prediction]!r} "
+          f"({100 * result.target_probability:.1f}%, goal {_goal_text(args)}); "
           f"distortion {result.distortion:.4f} RMS (pixels in [0, 1]), largest change {result.linf * 255:.1f}/255; "
           f"{seconds:.1f} s")
+    if not result.success and not result.cancelled:
+        print(f"  {failure_sentence(result, model.class_name, 'photo')} "
+              f"{_failure_detail(config_for(model), args)}")
     record = result.to_record() | {"class_names": {"original": names[result.original_prediction],
                                                    "adversarial": names[result.adversarial_prediction]},
                                    "model": model.name, "image": str(args.image), "seconds": round(seconds, 2)}
@@ -689,6 +745,13 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--engine", choices=("fast", "reference"),
                         help="fast: batched torch L-BFGS-B; reference: scipy L-BFGS-B per image (default: fast)")
     attack.add_argument("--seed", type=int, help="--target random: seed of the random wrong labels (default 0)")
+    attack.add_argument("--confidence", metavar="P",
+                        help="a confident blind spot: the smallest change after which the network answers the target "
+                             "with probability at least P (0 < P < 1, e.g. 0.9 or 90%%); default: the paper's minimal "
+                             "change, which stops at the decision boundary")
+    attack.add_argument("--margin", metavar="K",
+                        help="a confident blind spot by logits: the target's logit at least K above every other "
+                             "(K > 0); not with --confidence")
     attack.add_argument("--candidates", type=int, metavar="K",
                         help="--target none: search only the K most promising wrong classes (default 9: every wrong "
                              "digit; for photos the 9 most promising of 999)")

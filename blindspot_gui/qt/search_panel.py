@@ -1,15 +1,18 @@
-"""The search controls: target, Run and Cancel, progress, the noise control and a live plot of distortion.
+"""The search controls: target, goal, Run and Cancel, progress, the noise control and a live plot of distortion.
 
 The target is the nearest wrong class (untargeted), a random wrong class, or a class of the
 user's choice typed by name or number, with completion over the network's class names (ten
 digits or ImageNet's 1,000), read by :func:`blindspot_gui.core.models.class_names.class_index`.
+The goal is the paper's smallest change (which stops at the decision boundary, where the network
+hesitates) or a confident one: the smallest change after which the network answers the target with
+probability at least p (default 90%), both remembered in the settings.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtCore import QSettings, QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,11 +22,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from blindspot_gui.core.models.class_names import class_index
+from blindspot_gui.qt.settings import read_choice, read_int
 
 UNTARGETED = "none"
 RANDOM = "random"
@@ -31,6 +36,9 @@ CHOSEN = "class"
 DEFAULT_PHOTO_TARGET = "ostrich"
 """The paper pushed every ImageNet example to "ostrich" (section 4.2)."""
 IMAGENET_CLASSES = 1000
+MINIMAL, CONFIDENT = "minimal", "confident"
+DEFAULT_CONFIDENCE = 90
+"""Percent: the Confident goal's p unless the user chose another."""
 
 
 class SearchPanel(QWidget):
@@ -65,16 +73,24 @@ class SearchPanel(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setFormat("ready")
         self._build_plot()
-        row = QHBoxLayout()
+        self._build_goal()
+        row = QHBoxLayout()  # short rows: the panel shares its width with the transfer table at 1280×720
         row.addWidget(QLabel("Target:"))
         row.addWidget(self.policy)
         row.addWidget(self.class_field, stretch=1)
+        goal_row = QHBoxLayout()
+        goal_row.addWidget(QLabel("Goal:"))
+        goal_row.addWidget(self.goal, stretch=1)
+        goal_row.addWidget(self.confidence)
+        run_row = QHBoxLayout()
         for widget in (self.run_button, self.cancel_button, self.save_button):
-            row.addWidget(widget)
+            run_row.addWidget(widget)
+        run_row.addWidget(self.progress, stretch=1)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addLayout(goal_row)
         layout.addWidget(self.noise)
-        layout.addWidget(self.progress)
+        layout.addLayout(run_row)
         layout.addWidget(self.plot, stretch=1)
         self.run_button.clicked.connect(lambda: self.sig_run_requested.emit())
         self.cancel_button.clicked.connect(lambda: self.sig_cancel_requested.emit())
@@ -100,6 +116,50 @@ class SearchPanel(QWidget):
         self.class_field.setCompleter(self.completer)
         self.class_field.textEdited.connect(lambda _: self.policy.setCurrentIndex(self.policy.findData(CHOSEN)))
         self.class_field.returnPressed.connect(lambda: self.sig_run_requested.emit())
+
+    def _build_goal(self) -> None:
+        self.goal = QComboBox()
+        self.goal.setObjectName("goal")
+        self.goal.setToolTip("Smallest change: the paper's search, which stops where the network starts to hesitate. "
+                             "Confident: the smallest change after which the network is sure of the wrong answer")
+        self.goal.addItem("Smallest change (the paper)", MINIMAL)
+        self.goal.addItem("", CONFIDENT)
+        self.confidence = QSpinBox()
+        self.confidence.setObjectName("confidence")
+        self.confidence.setRange(51, 99)
+        self.confidence.setSuffix("%")
+        self.confidence.setValue(DEFAULT_CONFIDENCE)
+        self.confidence.setToolTip("Confident mode: how sure the network must be of the wrong answer")
+        self._settings: QSettings | None = None
+        self._show_confidence()
+        self.goal.currentIndexChanged.connect(lambda _: self._show_confidence())
+        self.confidence.valueChanged.connect(lambda _: self._show_confidence())
+
+    def _show_confidence(self) -> None:
+        self.goal.setItemText(self.goal.findData(CONFIDENT), f"Confident (p ≥ {self.confidence.value()}%)")
+        self.confidence.setEnabled(self.goal.currentData() == CONFIDENT)
+        if self._settings is not None:
+            self._settings.setValue("search/goal", self.goal.currentData())
+            self._settings.setValue("search/confidence", self.confidence.value())
+
+    def remember_goal(self, settings: QSettings) -> None:
+        """Show the goal remembered in ``settings`` (a damaged value gives the default) and remember changes there."""
+        self._settings = None
+        self.confidence.setValue(read_int(settings, "search/confidence", DEFAULT_CONFIDENCE, 51, 99))
+        self.goal.setCurrentIndex(self.goal.findData(read_choice(settings, "search/goal", MINIMAL,
+                                                                 (MINIMAL, CONFIDENT))))
+        self._settings = settings
+        self._show_confidence()
+
+    def choose_goal(self, confidence: float | None) -> None:
+        """The smallest change (None) or the Confident goal with probability ``confidence`` (e.g. 0.9)."""
+        if confidence is not None:
+            self.confidence.setValue(round(100 * confidence))
+        self.goal.setCurrentIndex(self.goal.findData(MINIMAL if confidence is None else CONFIDENT))
+
+    def goal_confidence(self) -> float | None:
+        """None for the paper's smallest change; p (e.g. 0.9) for the Confident goal."""
+        return self.confidence.value() / 100 if self.goal.currentData() == CONFIDENT else None
 
     def _build_plot(self) -> None:
         self.plot = pg.PlotWidget(background="w")

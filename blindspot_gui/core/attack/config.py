@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from blindspot_gui.core.attack.goal import Goal, check_goal
 from blindspot_gui.core.models.classifier import Classifier
 
 TARGET_POLICIES = ("next", "random", "least-likely", "none")
@@ -23,9 +24,9 @@ class AttackConfig:
     """fast engine: c values tried at once to bracket c, log-spaced from estimate / span to estimate * span."""
     bisection_rounds: int = 3
     bisection_size: int = 1
+    """fast engine: c values tried at once inside the bracket in each round."""
     warm_start: bool = True
     """fast engine: start bisection solves from the task's best successful point instead of the original."""
-    """fast engine: c values tried at once inside the bracket in each round."""
     reference_start_c: float = 1.0
     reference_bisection_steps: int = 8
     """reference engine: bracketing by factors of 10 from ``reference_start_c``, then this many halvings."""
@@ -43,6 +44,11 @@ class AttackConfig:
     """seed of the "random" target rule."""
     partial_interval: float = 0.05
     """seconds between two partial results sent to the monitor (0: after every iteration)."""
+    confidence: float | None = None
+    """a confident goal: the smallest change after which the network answers the target with probability >= this
+    (0 < p < 1); None: the paper's minimal search, which stops at the decision boundary."""
+    margin: float | None = None
+    """a confident goal as a logit margin: z_target - max_{j != target} z_j >= this (> 0); not with ``confidence``."""
 
     def __post_init__(self):
         checks = (
@@ -56,6 +62,12 @@ class AttackConfig:
         for holds, message in checks:
             if not holds:
                 raise ValueError(f"invalid AttackConfig: {message}")
+        check_goal(self.confidence, self.margin)
+
+    @property
+    def goal(self) -> Goal:
+        """What counts as reaching the target (see :mod:`blindspot_gui.core.attack.goal`)."""
+        return Goal(self.confidence, self.margin)
 
 
 PHOTO_ATTACK = AttackConfig(grid_size=2, bisection_rounds=2, max_iterations=25, boundary_steps=8)

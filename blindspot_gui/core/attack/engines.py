@@ -10,6 +10,7 @@ import torch
 
 from blindspot_gui.core.attack.batched_lbfgsb import SolverOptions, minimize_box_lbfgs
 from blindspot_gui.core.attack.config import AttackConfig
+from blindspot_gui.core.attack.goal import MINIMAL, Goal, logit_margin
 from blindspot_gui.core.attack.objective import Objective, ProgressReporter, Tasks
 from blindspot_gui.core.monitor import Cancelled
 
@@ -18,14 +19,17 @@ def _solver_options(config: AttackConfig) -> SolverOptions:
                          gradient_tolerance=config.gradient_tolerance)
 
 
-def estimate_threshold_c(model, images_flat, image_shape, tasks: Tasks) -> torch.Tensor:
+def estimate_threshold_c(model, images_flat, image_shape, tasks: Tasks, goal: Goal = MINIMAL) -> torch.Tensor:
     """A first guess of the largest c that still reaches each task's target, from a linear model of the net.
 
     Linearised, the boundary between the predicted class k and the target l lies at distance
     gap / ||g|| (gap = z_k - z_l, g its gradient), and at the threshold the minimiser of
     c ||r||^2 + cross-entropy sits where 2 c r balances half the gradient of the gap, so
     c* ~ ||g||^2 / (4 gap). On the zoo's models the true c* lies within a factor of 5 of it.
+    A confident goal: see :func:`_confident_estimate`.
     """
+    if not goal.minimal:
+        return _confident_estimate(model, images_flat, image_shape, tasks, goal)
     origin = images_flat[tasks.image_index]
     with torch.enable_grad():
         points = origin.clone().requires_grad_(True)
@@ -38,11 +42,30 @@ def estimate_threshold_c(model, images_flat, image_shape, tasks: Tasks) -> torch
     return estimate.clamp(1e-6, 1e6)
 
 
+def _confident_estimate(model, images_flat, image_shape, tasks: Tasks, goal: Goal) -> torch.Tensor:
+    """The first guess of c for a goal asking for a logit margin m over the strongest competitor k.
+
+    Linearised, that margin lies (gap + m) / ||g|| away (gap = z_k - z_l), where the loss's slope
+    is sigmoid(-m) (1 - p for a probability p) instead of 1/2 at the boundary, so
+    c* ~ sigmoid(-m) ||g||^2 / (2 (gap + m)); m = 0 gives the boundary's estimate.
+    """
+    origin = images_flat[tasks.image_index]
+    needed = goal.needed_margin()
+    with torch.enable_grad():
+        points = origin.clone().requires_grad_(True)
+        gap = -logit_margin(model(points.view(-1, *image_shape)), tasks.target)
+        (gradient,) = torch.autograd.grad(gap.sum(), points)
+    slope = 1 / (1 + math.exp(needed))
+    estimate = slope * gradient.pow(2).sum(dim=1) / (2 * (gap.detach() + needed).clamp_min(1e-6))
+    return estimate.clamp(1e-6, 1e6)
+
+
 def fast_search(objective: Objective, reporter: ProgressReporter, config: AttackConfig) -> None:
     """Bracket c on a log grid around each task's estimate, then bisect; all tasks and c values at once."""
     tasks = objective.tasks
     count = len(tasks.target)
-    estimate = estimate_threshold_c(objective.model, objective.images_flat, objective.image_shape, tasks)
+    estimate = estimate_threshold_c(objective.model, objective.images_flat, objective.image_shape, tasks,
+                                    objective.goal)
     half_span = math.log(config.grid_span)
     offsets = torch.linspace(-half_span, half_span, config.grid_size)
     reporter.begin_step(0, "bracketing c")
@@ -63,6 +86,9 @@ def fast_search(objective: Objective, reporter: ProgressReporter, config: Attack
         order = merged.argsort(dim=1)
         merged_success = torch.cat([successes[chosen], far_success], dim=1).gather(1, order)
         low[chosen], high[chosen] = _bracket(merged.gather(1, order), merged_success)
+    if not (low > 0).any():  # known now: no c reached any target, and bisection would not change that
+        reporter.monitor.progress(1.0, "no c reached the target: stopping")
+        return
     for round_number in range(1, config.bisection_rounds + 1):
         active = torch.nonzero((low > 0) & torch.isfinite(high)).flatten()
         if len(active) == 0:
@@ -106,11 +132,11 @@ def shrink_to_boundary(objective: Objective, steps: int) -> None:
     for _ in range(steps):
         objective.monitor.check()
         middle = (low + high) / 2
-        success = objective.predictions(origin + middle[:, None] * perturbation) == tasks.target[found]
+        success = objective.reaches(origin + middle[:, None] * perturbation, tasks.target[found])
         high = torch.where(success, middle, high)
         low = torch.where(success, low, middle)
     shrunk = origin + high[:, None] * perturbation
-    keep = objective.predictions(shrunk) == tasks.target[found]
+    keep = objective.reaches(shrunk, tasks.target[found])
     chosen = found[keep]
     tasks.best_point[chosen] = shrunk[keep]
     tasks.best_squared_norm[chosen] = (shrunk[keep] - origin[keep]).pow(2).sum(dim=1)
@@ -141,7 +167,7 @@ def _solve_rows(objective: Objective, reporter: ProgressReporter, config, row_ta
         tasks.iterations.index_add_(0, row_task, torch.full_like(row_task, done[0]))
         raise
     tasks.iterations.index_add_(0, row_task, result.iterations)
-    return objective.predictions(result.variables) == tasks.target[row_task]
+    return objective.reaches(result.variables, tasks.target[row_task])
 
 
 def reference_search(objective: Objective, reporter: ProgressReporter, config: AttackConfig) -> None:
@@ -160,7 +186,7 @@ def reference_search(objective: Objective, reporter: ProgressReporter, config: A
                 reporter.iteration(iteration, config.max_iterations)
 
             point, _ = solve_one(objective, task_id, c, config, on_iteration)
-            return bool(objective.predictions(point)[0] == tasks.target[task])
+            return bool(objective.reaches(point, tasks.target[task_id])[0])
 
         c = config.reference_start_c
         if succeeds(c):

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from blindspot_gui.core.attack.goal import MINIMAL, Goal
 from blindspot_gui.core.monitor import Monitor
 
 @dataclass(frozen=True)
@@ -57,10 +58,15 @@ def target_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float) 
 
 
 class Objective:
-    """c * ||a - x||^2 + cross-entropy(f(a), target) on rows (task, c); records the best successful a of each task."""
+    """c * ||a - x||^2 + cross-entropy(f(a), target) on rows (task, c); records the best successful a of each task.
 
-    def __init__(self, model, images_flat, image_shape, tasks: Tasks, monitor: Monitor, temperature: float):
-        self.temperature = temperature
+    A point is successful where it meets ``goal`` (default: the network answers the target).
+    """
+
+    def __init__(self, model, images_flat, image_shape, tasks: Tasks, monitor: Monitor, temperature: float,
+                 goal: Goal = MINIMAL):
+        self.goal = goal
+        self.temperature = goal.temperature(temperature)
         self.model = model
         self.images_flat = images_flat
         self.image_shape = image_shape
@@ -90,7 +96,7 @@ class Objective:
     def _record(self, points, squared_norm, logits, task, c) -> None:
         tasks = self.tasks
         tasks.evaluations.index_add_(0, task, torch.ones_like(task))
-        success = logits.argmax(dim=1) == tasks.target[task]
+        success = self.goal.met(logits, tasks.target[task])
         if not success.any():
             return
         candidates = torch.where(success, squared_norm, torch.full_like(squared_norm, math.inf))
@@ -109,9 +115,10 @@ class Objective:
     def __call__(self, points: torch.Tensor, rows: torch.Tensor):
         return self.evaluate(points, self.row_task[rows], self.row_c[rows])
 
-    def predictions(self, points: torch.Tensor) -> torch.Tensor:
+    def reaches(self, points: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(B,) True where ``points`` meet the goal for ``target``."""
         with torch.inference_mode():
-            return self.model(points.view(-1, *self.image_shape)).argmax(dim=1)
+            return self.goal.met(self.model(points.view(-1, *self.image_shape)), target)
 
 
 class ProgressReporter:

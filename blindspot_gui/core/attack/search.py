@@ -20,6 +20,9 @@ where the paper leaves room:
 - c is searched by bracketing, then bisection, and the smallest successful perturbation seen at
   any evaluation of any solve is kept. Finally that perturbation is scaled down towards the
   decision boundary (``shrink_to_boundary``), which only removes overshoot.
+- Beside the paper's goal (the network answers the target), a confident one: the network answers
+  the target with probability >= p (``AttackConfig.confidence``) or a logit margin >= kappa
+  (``margin``); "success" then means that everywhere, see :mod:`blindspot_gui.core.attack.goal`.
 
 Two engines share the objective, the target rules and the result records: ``reference`` solves
 one image and one c at a time with scipy's L-BFGS-B, bracketing c by factors of 10 and then
@@ -40,12 +43,13 @@ from torch import nn
 
 from blindspot_gui.core.attack.config import PHOTO_ATTACK, TARGET_POLICIES, AttackConfig, config_for
 from blindspot_gui.core.attack.engines import fast_search, reference_search, shrink_to_boundary, untargeted_candidates
+from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.core.attack.objective import Objective, ProgressReporter, SearchProgress, Tasks, best_per_image
 from blindspot_gui.core.models.classifier import Classifier, as_classifier
 from blindspot_gui.core.monitor import Cancelled, Monitor
 
 __all__ = ["AttackConfig", "AttackResult", "PHOTO_ATTACK", "SearchProgress", "TARGET_POLICIES", "blindspot_search",
-           "config_for", "distortion_measures", "random_wrong_labels", "rms", "validate_images"]
+           "config_for", "distortion_measures", "failure_sentence", "random_wrong_labels", "rms", "validate_images"]
 
 @dataclass
 class AttackResult:
@@ -77,6 +81,12 @@ class AttackResult:
     distortion curve); ``iterations`` counts each pair's iterations separately."""
     cancelled: bool = False
     """the search was stopped before it finished: a success is the best found so far, not the smallest."""
+    goal: str = "minimal"
+    """what the search was after: "minimal" (the paper: the network answers the target), "confidence" (with
+    probability >= ``goal_level``) or "margin" (a logit margin >= ``goal_level``); ``success`` means it was met."""
+    goal_level: float | None = None
+    target_probability: float = 0.0
+    """the network's probability, on the adversarial image, of the target (untargeted: of its answer there)."""
 
     def to_record(self) -> dict:
         """The scalar fields, for JSON."""
@@ -215,8 +225,10 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
     classes = logits.shape[1]
     reference_labels = predictions if labels is None else _validate_labels(labels, count, classes)
     wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
-    tasks = _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config)
-    objective = Objective(model, images_flat, image_shape, tasks, monitor, config.temperature)
+    goal = config.goal
+    already = (wanted >= 0) & goal.met(logits, wanted.clamp_min(0))
+    tasks = _make_tasks(model, images_flat, image_shape, wanted, already, predictions, classes, config)
+    objective = Objective(model, images_flat, image_shape, tasks, monitor, config.temperature, goal)
     steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
     reporter = ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps, config.partial_interval)
     cancelled = False
@@ -229,7 +241,7 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
         cancelled = True
     monitor.progress(1.0, "cancelled" if cancelled else "done")
     return _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
-                            probabilities_before, cancelled, reporter.total_iterations)
+                            probabilities_before, cancelled, reporter.total_iterations, goal, already)
 
 
 def _validate_labels(labels, count: int, classes: int) -> torch.Tensor:
@@ -241,11 +253,11 @@ def _validate_labels(labels, count: int, classes: int) -> torch.Tensor:
     return labels
 
 
-def _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, config) -> Tasks:
-    """One task per targeted image whose target differs from its prediction; several per untargeted image."""
+def _make_tasks(model, images_flat, image_shape, wanted, already, predictions, classes, config) -> Tasks:
+    """One task per targeted image whose target is not ``already`` reached; several per untargeted image."""
     image_index, target = [], []
     untargeted = torch.nonzero(wanted < 0).flatten()
-    for image in torch.nonzero((wanted >= 0) & (wanted != predictions)).flatten().tolist():
+    for image in torch.nonzero((wanted >= 0) & ~already).flatten().tolist():
         image_index.append(image)
         target.append(int(wanted[image]))
     if len(untargeted):
@@ -268,20 +280,20 @@ def _make_tasks(model, images_flat, image_shape, wanted, predictions, classes, c
 
 
 def _collect_results(model, images, image_shape, tasks, wanted, predictions, labels, probabilities_before,
-                     cancelled, steps) -> list[AttackResult]:
+                     cancelled, steps, goal: Goal, already) -> list[AttackResult]:
     count = len(images)
     images_flat = images.reshape(count, -1)
     best_norm, best_point = best_per_image(tasks, images_flat, count)
     with torch.inference_mode():
-        probabilities_after = model(best_point.view(-1, *image_shape)).softmax(dim=1)
+        logits_after = model(best_point.view(-1, *image_shape))
+    probabilities_after = logits_after.softmax(dim=1)
     results = []
     predicted_after = probabilities_after.argmax(dim=1)
+    # targeted: the goal for the target; untargeted: for the answer on the adversarial image, if not the original's
+    reached_all = goal.met(logits_after, torch.where(wanted >= 0, wanted, predicted_after))
     for image in range(count):
         mine = tasks.image_index == image
-        if wanted[image] >= 0:
-            reached = predicted_after[image] == wanted[image]
-        else:  # untargeted: any class but the one the model gave the original
-            reached = predicted_after[image] != predictions[image]
+        reached = reached_all[image] & ((wanted[image] >= 0) | (predicted_after[image] != predictions[image]))
         success = bool(torch.isfinite(best_norm[image])) and bool(reached)
         chosen_c = None
         if success:
@@ -293,8 +305,8 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
         original = images[image].cpu().numpy()
         perturbation = adversarial - original
         distortion, l2, linf = distortion_measures(perturbation)
-        message = _result_message(target, int(predictions[image]), success, cancelled)
-        if target is not None and target == int(predictions[image]):
+        message = _result_message(target, int(predictions[image]), success, cancelled, goal, bool(already[image]))
+        if already[image]:
             success = True
         results.append(AttackResult(
             index=image, original=original, adversarial=adversarial, perturbation=perturbation,
@@ -305,13 +317,30 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
             c=chosen_c, iterations=int(tasks.iterations[mine].sum()),
             function_evaluations=int(tasks.evaluations[mine].sum()),
             distortion=distortion, l2=l2, linf=linf, message=message, steps=steps, cancelled=cancelled,
+            goal=goal.name, goal_level=goal.confidence if goal.confidence is not None else goal.margin,
+            target_probability=float(probabilities_after[image, target if target is not None
+                                                          else int(predicted_after[image])]),
         ))
     return results
 
 
-def _result_message(target, prediction, success, cancelled) -> str:
-    if target is not None and target == prediction:
-        return f"the model already predicts {target}: nothing to search, the perturbation is zero"
+def _result_message(target, prediction, success, cancelled, goal: Goal, already: bool) -> str:
+    if already:
+        reached = "" if goal.minimal else f" with {goal.describe()}"
+        return f"the model already predicts {target}{reached}: nothing to search, the perturbation is zero"
     if cancelled:
         return "cancelled: best result found before cancelling" if success else "cancelled before any success"
-    return "" if success else "no c in the search range reached the target"
+    if success:
+        return ""
+    wanted = "the target" if target is not None else "another class"
+    return (f"could not be made to look like {wanted}{'' if goal.minimal else ' with ' + goal.describe()} within "
+            "the search's limits (no c in the search range reached it)")
+
+
+def failure_sentence(result: AttackResult, class_name, what: str = "image") -> str:
+    """In plain words, what a search that found nothing could not do, e.g. "This photo could not be made to look
+    like “ostrich” within the search's limits." (``class_name`` maps a label to its name, ``what`` names the image)."""
+    wanted = "any other class" if result.target is None else f"“{class_name(result.target)}”"
+    sure = f" with {100 * result.goal_level:g}% confidence" if result.goal == "confidence" else (
+        f" with a margin of {result.goal_level:g}" if result.goal == "margin" else "")
+    return f"This {what} could not be made to look like {wanted}{sure} within the search's limits."

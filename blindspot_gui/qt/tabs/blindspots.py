@@ -32,6 +32,7 @@ from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, IMAGENET_CLASSES
 from blindspot_gui.qt.settings import read_int, read_text
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.tabs.controller import TaskController
+from blindspot_gui.qt.tabs.goal_results import GoalResults, comparison, failure_advice
 from blindspot_gui.qt.tabs.networks import NetworkActions
 from blindspot_gui.qt.tabs.results import ResultActions
 from blindspot_gui.qt.task_runner import describe_error
@@ -84,6 +85,8 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
     def _build(self) -> None:
         self.viewer = BlindspotView()
         self.search_panel = SearchPanel(read_text(self.settings, "photos/target", DEFAULT_PHOTO_TARGET))
+        self.search_panel.remember_goal(self.settings)
+        self.goal_results = GoalResults()
         self.transfer_view = TransferView()
         lower = QWidget()
         lower_layout = QHBoxLayout(lower)
@@ -267,7 +270,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.search_panel.set_running(False)
 
     def run_search(self) -> None:
-        """Search for the smallest change that makes the network in use give the chosen answer."""
+        """Search for the smallest change that makes the network in use give the chosen answer.
+
+        In Confident mode the smallest change is searched first unless it is known for this image, network and
+        target, then the confident one for the same target, so that the readout compares the two.
+        """
         classifier, choice = self.classifier, self.choice
         if any(self.is_running(slot) for slot in ("network", "photo-open", "open-image")):
             self._run_when_ready = True  # Run pressed while the network or the image loads: it runs then
@@ -290,11 +297,30 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         config = dataclasses.replace(config_for(classifier), seed=random.randrange(2**31), partial_interval=interval)
         self._abandon_search()
         self.result, self.result_model = None, self.network_name
+        self._search_for = (self.network_name, choice, target)
+        self._search_inputs = (classifier, pixels, labels, config)
+        confidence = self.search_panel.goal_confidence()
+        minimal = None if confidence is None else self.goal_results.get("minimal", *self._search_for)
+        self._confident_next = confidence if minimal is None else None
+        if confidence is None or minimal is None:
+            self._start_goal_search(target, None)
+        elif minimal.success:
+            self._start_goal_search("none" if minimal.target is None else minimal.target, confidence)
+        else:  # known already: not even the smallest change reached the target
+            self.result = minimal
+            self._show_result(minimal, 0.0)
+            self.sig_search_finished.emit(minimal)
+
+    def _start_goal_search(self, target, confidence: float | None) -> None:
+        """Start the search of ``run_search`` for ``target``, for the smallest change or a ``confidence``."""
+        classifier, pixels, labels, config = self._search_inputs
+        self._goal_running = confidence
         self.search_started = time.perf_counter()
         self.search_panel.set_running(True)
         self.viewer.show_noise(None)
         self.transfer_view.clear()
-        self.start("search", jobs.search_with_trace, classifier, pixels, target, labels, config)
+        self.start("search", jobs.search_with_trace, classifier, pixels, target, labels,
+                   dataclasses.replace(config, confidence=confidence))
 
     def cancel_search(self) -> None:
         """Esc: stop the search (its best so far is shown) and a download under way."""
@@ -305,7 +331,9 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
             self.cancel_task("download")
 
     def _progress_search(self, fraction: float, message: str) -> None:
-        self.search_panel.show_progress(fraction, message)
+        stage = ("smallest change first: " if self._confident_next is not None else
+                 "" if self._goal_running is None else f"confident ({100 * self._goal_running:.0f}%): ")
+        self.search_panel.show_progress(fraction, stage + message)
 
     def _partial_search(self, progress: SearchProgress) -> None:
         distortion = float(progress.best_distortion[0])
@@ -318,33 +346,46 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
     def _failed_search(self, error: BaseException) -> None:
         self.search_panel.set_running(False)
         self.search_panel.show_status("failed")
-        self.sig_error.emit(f"The search failed: {describe_error(error)}")
+        self.sig_error.emit(f"The search stopped with an error: {describe_error(error)}")
 
     def _done_search(self, outcome) -> None:
         result, trace = outcome
         self.search_panel.set_running(False)
         self.result = result
+        self.goal_results.remember(*self._search_for, result)
         seconds = time.perf_counter() - self.search_started
         self.search_panel.show_progress(1.0, "cancelled" if result.cancelled else "done")
         found = result.success and result.distortion > 0
         self.search_panel.show_trace(trace + ([(result.steps, result.distortion)] if found else []))
         self.search_panel.save_button.setEnabled(found)
-        self._show_result(result, seconds)
+        confident, self._confident_next = self._confident_next, None
+        chained = confident is not None and result.success and not result.cancelled
+        self._show_result(result, seconds, pending=chained)
+        if chained:  # the smallest change is shown; now the confident one for the same target
+            self._start_goal_search("none" if result.target is None else result.target, confident)
+            return
         self.sig_search_finished.emit(result)
         if found:
             self._start_transfer(result)
             if self.search_panel.noise.isChecked():
                 self._start_noise(result)
 
-    def _show_result(self, result: AttackResult, seconds: float) -> None:
+    def _show_result(self, result: AttackResult, seconds: float, pending: bool = False) -> None:
+        """The result in the panels and the readout, beside the other goal's result for this image if there is one
+        (``pending``: the confident search follows)."""
         name = self.classifier.class_name
         adversarial, perturbation = result.adversarial, result.perturbation
         after, before = int(result.adversarial_prediction), int(result.original_prediction)
         self.viewer.original_panel.classes.show_probabilities(result.probabilities_before, result.target)
+        both = comparison(self.goal_results.get("minimal", *self._search_for),
+                          self.goal_results.get("confident", *self._search_for), name, pending)
         if not result.success:
             self.viewer.show_adversarial(adversarial, perturbation, "not fooled", result.probabilities_after,
                                          result.target, BAD)
-            self.viewer.show_readout(f"No blind spot found: {result.message}.")
+            what = "digit" if self.classifier.is_digit_network else "photo"
+            plain = "The search was cancelled before it fooled the network." if result.cancelled else (
+                failure_advice(result, name, what))
+            self.viewer.show_readout(plain + (f"\n{both}" if both else ""))
             return
         text = ("cancelled: " if result.cancelled else "") + (
             f"says {name(after)}  ({100 * result.probabilities_after[after]:.0f}%)")
@@ -352,8 +393,9 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         if result.distortion == 0:
             self.viewer.show_readout(result.message.capitalize() + ".")
             return
-        self.viewer.show_readout(result_readout(result, name(before), name(after), seconds,
-                                                self.classifier.num_classes == IMAGENET_CLASSES))
+        details = result_readout(result, name(before), name(after), seconds,
+                                 self.classifier.num_classes == IMAGENET_CLASSES)
+        self.viewer.show_readout(f"{both}\n{details}" if both else details)
 
 
 def result_readout(result: AttackResult, before: str, after: str, seconds: float, imagenet: bool) -> str:
