@@ -27,6 +27,7 @@ from blindspot_gui.core.models.registry import ModelCache
 from blindspot_gui.qt.blindspot_view import BlindspotView
 from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
+from blindspot_gui.qt.widgets.camera_source import CameraSource, link_camera
 from blindspot_gui.qt.widgets.photo_source import PhotoSource, network_geometry
 from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, IMAGENET_CLASSES, SearchPanel
 from blindspot_gui.qt.settings import read_int, read_text
@@ -105,6 +106,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.network_panel = ModelPanel()
         self.image_source = ImageSource(self.test_set, self.runner)
         self.photo_source = PhotoSource(self.runner)
+        self.camera = CameraSource(self.runner, lambda: self.classifier, self)
         self.image_sources = QStackedWidget()
         self.image_sources.addWidget(self.image_source)
         self.image_sources.addWidget(self.photo_source)
@@ -121,6 +123,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         for source in (self.image_source, self.photo_source):
             source.sig_image_chosen.connect(self.use_image)
             source.sig_error.connect(self.sig_error.emit)
+        link_camera(self)
         self.search_panel.sig_run_requested.connect(self.run_search)
         self.search_panel.sig_cancel_requested.connect(self.cancel_search)
         self.search_panel.sig_noise_toggled.connect(self._on_noise_toggled)
