@@ -78,12 +78,12 @@ def write_video(qtbot, path, pictures) -> None:
 
 @pytest.fixture
 def video(qtbot, tmp_path):
-    """A 3-second video: the espresso cup for 1.5 s, then the cat; and the two pictures filmed."""
+    """A 3-second video file: the espresso cup for 1.5 s, then the cat."""
     photos = {sample.label: sample.path for sample in sample_photos()}
     espresso, cat = camera_picture(photos["Espresso"]), camera_picture(photos["Cat"])
     path = tmp_path / "espresso_then_cat.mkv"
     write_video(qtbot, path, [espresso] * FRAMES_PER_PHOTO + [cat] * FRAMES_PER_PHOTO)
-    return path, espresso, cat
+    return path
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_a_missing_system_library_is_named_with_its_package(monkeypatch):
 
 
 def test_frames_are_classified_live_and_dropped_not_queued(qtbot, window, video, concurrency):  # noqa: F811
-    view, (path, _espresso, cat) = window.blindspots, video
+    view, path = window.blindspots, video
     shown = []  # (frame number, newest frame received when it was shown, its top class)
     gui_seconds, take_frame = [], view.camera.take_frame
 
@@ -163,7 +163,7 @@ def test_frames_are_classified_live_and_dropped_not_queued(qtbot, window, video,
 
 
 def test_space_freezes_the_frame_and_its_blind_spot_fools_the_network(qtbot, window, video):  # noqa: F811
-    view, (path, _espresso, _cat) = window.blindspots, video
+    view, path = window.blindspots, video
     view.camera.play_file(path)
     qtbot.waitUntil(lambda: view.camera.classified >= 3, timeout=30000)
     with qtbot.waitSignal(view.sig_search_finished, timeout=240000) as blocker:
