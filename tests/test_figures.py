@@ -118,3 +118,36 @@ def test_the_figure_sheets_can_be_cancelled(qtbot, window, tmp_path):
     qtbot.mouseClick(view.sheet_progress.findChild(QPushButton), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.runner.is_running("sheets"), timeout=30000)
     assert list(folder.iterdir()) == [] and "nothing was saved" in window.statusBar().currentMessage()
+
+
+@pytest.fixture
+def photo_window(qtbot, settings_file):
+    """The main window with EfficientNet-Lite0 chosen and its first sample photo shown."""
+    from conftest import open_window
+    from test_window import click_model
+
+    main = open_window(qtbot, settings_file)
+    qtbot.waitUntil(lambda: not main.runner.is_running("catalogue"), timeout=30000)
+    click_model(qtbot, main, "EfficientNet-Lite0")
+    qtbot.waitUntil(lambda: main.blindspots.network_name == "EfficientNet-Lite0"
+                    and main.blindspots.original_probabilities is not None, timeout=60000)
+    yield main
+    main.close()
+    assert main.runner.running_count == 0, "a test left a task running"
+
+
+def test_a_photo_networks_sheet_pushes_the_sample_photos_to_ostrich(qtbot, photo_window, tmp_path):
+    from blindspot_gui.core.experiments.figures import PHOTO_EXAMPLES, photo_figure_data
+    from blindspot_gui.qt.figures import write_sheets
+
+    view = photo_window.blindspots
+    function, classifier, paths, resize, crop, target = view._sheet_job(view.classifier)
+    assert function is photo_figure_data and len(paths) == PHOTO_EXAMPLES and classifier.class_names[target] == "ostrich"
+    data = photo_figure_data(classifier, paths[:1], resize, crop, target)  # one photo keeps the test short
+    assert data.target == "“ostrich”" and data.examples[0].original.shape == (3, crop, crop)
+    assert data.examples[0].success and data.examples[0].adversarial_prediction == target
+    write_sheets(data, tmp_path / "photos.png")
+    with Image.open(tmp_path / "photos-figure5.png") as image:
+        assert image.size == (1920, 1080) and image.mode == "RGB"
+    text = " ".join(ElementTree.parse(tmp_path / "photos-figure5.svg").getroot().itertext())
+    assert "EfficientNet-Lite0" in text and "ostrich" in text and "Difference" in text

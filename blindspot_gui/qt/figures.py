@@ -28,7 +28,8 @@ FOOLED = QColor("#b2182b")
 KEPT = QColor("#1a7f37")
 INK = QColor("#202020")
 PAPER_MAGNIFICATION = 10
-"""The paper's Figure 5 magnified the difference ten times; photos' far smaller changes are stretched to full range."""
+"""The paper's Figure 5 magnified the difference ten times; photos' far smaller changes are stretched so that all
+but the largest 0.5% of the changes fit the picture (the factor is printed)."""
 TRIPTYCH_SIDE = 336
 """Pixels per image of the three-panel export (a 28x28 digit drawn 12 times larger)."""
 
@@ -131,8 +132,9 @@ def difference_factor(data: FigureData) -> float:
     """The magnification of the sheet's differences: ×10 for digits (the paper's), full range for photos."""
     if data.examples and data.examples[0].original.shape[0] == 1:
         return float(PAPER_MAGNIFICATION)
-    changes = np.stack([example.perturbation for example in data.examples])
-    return magnification_for(changes, None, 1)
+    changes = np.abs(np.stack([example.perturbation for example in data.examples]))
+    typical = float(np.percentile(changes, 99.5))  # a photo's peak change is rare: scaled to it, the rest is grey
+    return 0.5 / typical if typical > 0 else magnification_for(changes, None, 1)
 
 
 def figure5_rows(data: FigureData) -> list[tuple[str, list[Tile]]]:

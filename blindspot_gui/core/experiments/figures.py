@@ -85,7 +85,7 @@ class FigureData:
         """The sheet's caption: the network, the mean distortion (RMS) and the date."""
         count = len(self.examples)
         if figure == 5:
-            return (f"{self.network}: {count} images, each pushed to {self.target}; {self.fooled} of {count} fooled, "
+            return (f"{self.network}: {count} image{'s' if count != 1 else ''}, each pushed to {self.target}; {self.fooled} of {count} fooled, "
                     f"mean distortion {self.mean_distortion:.4f} RMS (pixels in [0, 1]). Made {self.made} with "
                     "blindspot_gui (Szegedy et al. 2014, Figure 5 layout).")
         ratio = self.noise_stddev / self.mean_distortion if self.mean_distortion > 0 else float("nan")
