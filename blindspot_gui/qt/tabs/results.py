@@ -135,6 +135,7 @@ class ResultActions:
         if job is None:
             return False
         self._sheets_to = path
+        self._close_sheet_progress()  # sheets asked for again: the earlier ones are replaced
         self.start("sheets", make_sheets, job, path)
         self._show_sheet_progress(len(job[2]))
         return True
