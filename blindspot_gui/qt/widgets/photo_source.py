@@ -94,17 +94,15 @@ class PhotoSource(QWidget, TaskController):
         self.caption = QLabel("Sample photos (public domain or CC0): click one, open a file, or drop one on the window.")
         self.caption.setObjectName("photo_caption")
         self.caption.setWordWrap(True)
-        side = QVBoxLayout()
+        layout = QVBoxLayout(self)  # the panel sits in a column beside the images
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.camera_button)
         buttons.addStretch(1)
-        side.addLayout(buttons)
-        side.addWidget(self.caption)
-        side.addStretch(1)
-        layout = QHBoxLayout(self)
-        layout.addWidget(self.sample_list, stretch=2)
-        layout.addLayout(side, stretch=1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.sample_list)
+        layout.addStretch(1)
         self._fit_to_font()
 
     def _fit_to_font(self) -> None:
