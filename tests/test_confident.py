@@ -16,7 +16,7 @@ from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, con
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.photos import read_photo, sample_photos
 from blindspot_gui.qt.tabs.goal_results import failure_advice
-from test_window import choose_target, run_and_wait
+from test_window import choose_target, click_model, run_and_wait
 
 P = 0.9
 
@@ -175,3 +175,21 @@ def test_confident_mode_shows_both_results_and_is_remembered(qtbot, window, sett
     qtbot.waitUntil(lambda: not view.is_running("transfer"), timeout=30000)
     assert started == ["search"] and result.target_probability >= 0.91
     assert int(window.settings.value("search/confidence")) == 91
+
+
+def test_a_confidence_the_network_cannot_reach_is_said_in_plain_words_and_the_smallest_change_stays(qtbot, window):
+    view = window.blindspots
+    click_model(qtbot, window, "FC10(1)")  # weight decay 1: its answers stay unsure, 90% is out of the box's reach
+    qtbot.waitUntil(lambda: view.network_name == "FC10(1)" and view.original_probabilities is not None, timeout=10000)
+    choose_target(window, 3)
+    view.search_panel.choose_goal(P)
+    with qtbot.waitSignal(view.sig_transfer_shown, timeout=30000):
+        result = run_and_wait(qtbot, window, timeout=30000)
+    assert not result.success and result.goal == "confidence"
+    first, second = view.viewer.readout.text().splitlines()
+    assert first == ("This digit could not be made to look like “3” with 90% confidence within the search's limits. "
+                     "Try a lower p, another target, or the Confident mode off.")
+    assert second.startswith("minimal: ") and second.endswith(" · confident: not reached")
+    assert view.result.goal == "minimal" and view.result.success  # shown, and used by transfer, noise and Save
+    assert view.viewer.adversarial_panel.answer.text().startswith("says 3")
+    assert view.search_panel.save_button.isEnabled()

@@ -352,30 +352,37 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.sig_error.emit(f"The search stopped with an error: {describe_error(error)}")
 
     def _done_search(self, outcome) -> None:
+        """Show the result; a confident search that found nothing leaves the smallest change shown (and in use)."""
         result, trace = outcome
         self.search_panel.set_running(False)
-        self.result = result
         self.goal_results.remember(*self._search_for, result)
         seconds = time.perf_counter() - self.search_started
         self.search_panel.show_progress(1.0, "cancelled" if result.cancelled else "done")
-        found = result.success and result.distortion > 0
-        self.search_panel.show_trace(trace + ([(result.steps, result.distortion)] if found else []))
+        shown, note = result, ""
+        minimal = self.goal_results.get("minimal", *self._search_for)
+        if result.goal != "minimal" and not result.success and not result.cancelled and minimal and minimal.success:
+            shown = minimal
+            note = failure_advice(result, self.classifier.class_name,
+                                  "digit" if self.classifier.is_digit_network else "photo")
+        self.result = shown
+        found = shown.success and shown.distortion > 0
+        self.search_panel.show_trace(trace + ([(result.steps, result.distortion)] if result is shown and found else []))
         self.search_panel.save_button.setEnabled(found)
         confident, self._confident_next = self._confident_next, None
         chained = confident is not None and result.success and not result.cancelled
-        self._show_result(result, seconds, pending=chained)
+        self._show_result(shown, seconds, pending=chained, note=note)
         if chained:  # the smallest change is shown; now the confident one for the same target
             self._start_goal_search("none" if result.target is None else result.target, confident)
             return
         self.sig_search_finished.emit(result)
         if found:
-            self._start_transfer(result)
+            self._start_transfer(shown)
             if self.search_panel.noise.isChecked():
-                self._start_noise(result)
+                self._start_noise(shown)
 
-    def _show_result(self, result: AttackResult, seconds: float, pending: bool = False) -> None:
+    def _show_result(self, result: AttackResult, seconds: float, pending: bool = False, note: str = "") -> None:
         """The result in the panels and the readout, beside the other goal's result for this image if there is one
-        (``pending``: the confident search follows)."""
+        (``pending``: the confident search follows; ``note``: a first line, why the confident result is not shown)."""
         name = self.classifier.class_name
         adversarial, perturbation = result.adversarial, result.perturbation
         after, before = int(result.adversarial_prediction), int(result.original_prediction)
@@ -396,9 +403,9 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         if result.distortion == 0:
             self.viewer.show_readout(result.message.capitalize() + ".")
             return
-        details = result_readout(result, name(before), name(after), seconds,
-                                 self.classifier.num_classes == IMAGENET_CLASSES)
-        self.viewer.show_readout(f"{both}\n{details}" if both else details)
+        details = "" if note else result_readout(result, name(before), name(after), seconds,
+                                                 self.classifier.num_classes == IMAGENET_CLASSES)
+        self.viewer.show_readout("\n".join(line for line in (note, both, details) if line))
 
 
 def result_readout(result: AttackResult, before: str, after: str, seconds: float, imagenet: bool) -> str:
