@@ -262,3 +262,15 @@ def test_class_probabilities_take_grey_and_colour_images_of_any_size():
     grey = as_classifier(nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval(), (1, 28, 28))
     digit = np.random.default_rng(1).random((28, 28)).astype(np.float32)
     assert np.allclose(grey.probabilities(digit), grey.probabilities(digit[None]))
+
+
+def test_an_unreachable_target_stops_after_the_bracketing_and_says_so_plainly():
+    model = linear_two_class_model()
+    with torch.no_grad():
+        model[1].bias.copy_(torch.tensor([50.0, 0.0]))  # class 1 can never win inside the box
+    messages = []
+    monitor = Monitor(on_progress=lambda fraction, message: messages.append(message))
+    result = blindspot_search(model, torch.full((1, 1, 28, 28), 0.5), 1, monitor=monitor)[0]
+    assert not result.success and result.goal == "minimal" and result.c is None
+    assert result.message.startswith("could not be made to look like the target within the search's limits")
+    assert any("stopping" in message for message in messages) and not any("bisecting" in m for m in messages)

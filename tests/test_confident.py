@@ -16,6 +16,7 @@ from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, con
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.photos import read_photo, sample_photos
 from blindspot_gui.qt.tabs.goal_results import failure_advice
+from conftest import open_window
 from test_window import choose_target, click_model, run_and_wait
 
 P = 0.9
@@ -175,6 +176,10 @@ def test_confident_mode_shows_both_results_and_is_remembered(qtbot, window, sett
     qtbot.waitUntil(lambda: not view.is_running("transfer"), timeout=30000)
     assert started == ["search"] and result.target_probability >= 0.91
     assert int(window.settings.value("search/confidence")) == 91
+    window.settings.sync()
+    again = open_window(qtbot, settings_file)
+    assert again.blindspots.search_panel.goal_confidence() == 0.91
+    again.close()
 
 
 def test_a_confidence_the_network_cannot_reach_is_said_in_plain_words_and_the_smallest_change_stays(qtbot, window):
