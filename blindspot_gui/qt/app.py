@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 from blindspot_gui.qt.platform_check import missing_for_window, missing_libraries_message
 
@@ -32,7 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tour", action="store_true",
                         help="open the window on the first step of the guided tour (also Help ▸ Tour, F1)")
     parser.add_argument("--image", type=int, metavar="INDEX", help="start on this MNIST test image")
+    parser.add_argument("--network", metavar="NAME",
+                        help="start on this network (a zoo or photo network's name, e.g. EfficientNet-Lite0)")
+    parser.add_argument("--size", type=window_size, metavar="WxH",
+                        help="with --screenshot: the window's size, e.g. 1280x720 (a projector's)")
     return parser
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """``WxH`` as two whole numbers of pixels, each from 400 to 8000."""
+    width, separator, height = text.lower().partition("x")
+    if not (separator and width.isdigit() and height.isdigit() and 400 <= int(width) <= 8000
+            and 400 <= int(height) <= 8000):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a window size such as 1280x720")
+    return int(width), int(height)
 
 
 class DemoLoop:
@@ -81,6 +95,47 @@ class DemoLoop:
         self.window.statusBar().showMessage("Demo stopped: the window is yours.", 5000)
 
 
+def take_screenshot(app, window, path: str) -> None:
+    """Run one search in ``window``, save the window as a PNG at ``path`` once the result is painted, and quit."""
+    from PySide6.QtCore import QTimer
+
+    saved = []
+
+    def save_now():
+        ok = window.grab().save(path, "PNG")
+        if not ok:
+            print(f"blindspot-gui: could not write {path}", file=sys.stderr)
+        app.exit(0 if ok else 1)
+
+    def save_and_quit(_result=None):
+        if not saved:  # once, after the window has painted the result
+            saved.append(True)
+            QTimer.singleShot(300, save_now)
+
+    window.blindspots.sig_transfer_shown.connect(save_and_quit)
+    window.blindspots.sig_search_finished.connect(lambda result: None if result.success and result.distortion > 0
+                                                  else save_and_quit())
+    QTimer.singleShot(300, window.blindspots.run_search)
+
+
+def _fresh_settings(folder: str):
+    """Settings of a first start in ``folder`` (removed afterwards): a screenshot shows the default layout and leaves
+    the user's settings alone."""
+    from PySide6.QtCore import QSettings
+
+    return QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat)
+
+
+def _network_name(name: str) -> str:
+    """The list's name of a network, for any spelling of it (unknown names are returned as given)."""
+    from blindspot_gui.core.models.registry import canonical_name
+
+    try:
+        return canonical_name(name)
+    except ValueError:
+        return name
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if not has_display():
@@ -95,40 +150,40 @@ def main(argv=None) -> int:
 
     requested = read_int(user_settings(), "compute/threads", 0, 0, MOST_THREADS) or None
     configure_threads(requested, warn=lambda message: print(f"blindspot-gui: {message}", file=sys.stderr))
-    from PySide6.QtCore import QTimer
+    # Qt Multimedia (the camera) lists every audio/video library it does not find, such as PipeWire: not news to a user
+    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false")
     from PySide6.QtWidgets import QApplication
     import pyqtgraph as pg
 
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
-    from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
     from blindspot_gui.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("blindspot-gui")
-    window = MainWindow()
-    if args.demo or args.screenshot:
-        window.blindspots.network_panel.select(DEFAULT_MODEL)
+    if not args.screenshot:
+        return _run_window(app, args, MainWindow())
+    with tempfile.TemporaryDirectory(prefix="blindspot-screenshot-") as folder:
+        return _run_window(app, args, MainWindow(settings=_fresh_settings(folder)))
+
+
+def _run_window(app, args, window) -> int:
+    """Show ``window`` as the options ask (a network, an image, a screenshot, the demo or the tour) until it closes."""
+    from PySide6.QtCore import QTimer
+
+    from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
+
+    if args.demo or args.screenshot or args.network:
+        if not window.blindspots.network_panel.select(_network_name(args.network or DEFAULT_MODEL)):
+            print(f"blindspot-gui: no network called {args.network!r}; `blindspot models` lists the digit "
+                  "networks, the window's list shows them all", file=sys.stderr)
+            return 2
+    if args.size:
+        window.resize(*args.size)
     if args.image is not None:
         window.blindspots.image_source.choose_index(min(max(args.image, 0), len(window.test_set) - 1))
     window.show()
     if args.screenshot:
-        saved = []
-
-        def save_now():
-            ok = window.grab().save(args.screenshot, "PNG")
-            if not ok:
-                print(f"blindspot-gui: could not write {args.screenshot}", file=sys.stderr)
-            app.exit(0 if ok else 1)
-
-        def save_and_quit(_result=None):
-            if not saved:  # once, after the window has painted the result
-                saved.append(True)
-                QTimer.singleShot(300, save_now)
-
-        window.blindspots.sig_transfer_shown.connect(save_and_quit)
-        window.blindspots.sig_search_finished.connect(lambda result: None if result.success and result.distortion > 0
-                                           else save_and_quit())
-        QTimer.singleShot(300, window.blindspots.run_search)
+        take_screenshot(app, window, args.screenshot)
     elif args.demo:
         demo = DemoLoop(window)
         QTimer.singleShot(500, demo.next_search)
