@@ -30,6 +30,14 @@ def collect_garbage_after_each_test():
     gc.collect()
 
 
+@pytest.fixture(scope="module")
+def fc100():
+    """The shipped FC100-100-10, the paper's network of most examples, loaded once per test module."""
+    from blindspot_gui import api
+
+    return api.load_model("FC100-100-10")
+
+
 def script(module: torch.nn.Module, path) -> None:
     """Save ``module`` as a TorchScript file (as a user's own network would come)."""
     with warnings.catch_warnings():

@@ -53,11 +53,6 @@ def test_linear_two_class_search_lands_within_two_percent_of_the_closed_form(eng
 
 
 @pytest.fixture(scope="module")
-def fc100():
-    return api.load_model("FC100-100-10")
-
-
-@pytest.fixture(scope="module")
 def test_digits():
     images, labels = api.load_mnist("test")
     return images[:6], labels[:6]

@@ -23,11 +23,6 @@ P = 0.9
 
 
 @pytest.fixture(scope="module")
-def fc100():
-    return api.load_model("FC100-100-10")
-
-
-@pytest.fixture(scope="module")
 def eight_digits():
     images, labels = api.load_mnist("test")
     return images[:8], labels[:8]
