@@ -177,10 +177,10 @@ def test_larger_text_reaches_charts_and_table_rows(qtbot, window):
     table = window.blindspots.network_panel.table
     plot = window.blindspots.search_panel.plot
     before = (chart.getAxis("bottom").style["tickFont"].pointSizeF(), table.rowHeight(0),
-              plot.getAxis("bottom").labelStyle["font-size"])
+              plot.getAxis("left").labelStyle["font-size"])
     larger_text(qtbot, window, LARGER_TEXT_STEPS)
     after = (chart.getAxis("bottom").style["tickFont"].pointSizeF(), table.rowHeight(0),
-             plot.getAxis("bottom").labelStyle["font-size"])
+             plot.getAxis("left").labelStyle["font-size"])
     assert after[0] == before[0] + LARGER_TEXT_STEPS
     assert after[1] > before[1]
     assert after[2] != before[2]

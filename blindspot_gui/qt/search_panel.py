@@ -164,9 +164,10 @@ class SearchPanel(QWidget):
     def _build_plot(self) -> None:
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("distortion_plot")
-        self.plot.setLabel("left", "distortion (RMS)")
+        self.plot.setLabel("left", "distortion (RMS) by L-BFGS step")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.setLabel("bottom", "L-BFGS steps")
+        self.plot.getAxis("left").setStyle(maxTickLevel=0)  # major ticks only: a short chart at 1280x720 keeps them apart
+        self.plot.setToolTip("The smallest change found so far (RMS distortion) after each L-BFGS step of the search")
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.setMinimumHeight(70)

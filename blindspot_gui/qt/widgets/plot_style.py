@@ -1,7 +1,8 @@
 """Charts read like the rest of the window: axis titles and tick labels in the application's font and size.
 
 A chart too short for its vertical axis title (a short panel at 1280×720, or large text) shows
-that title above the chart instead, so it is never cut (as "distortion (RM" was).
+that title above the chart instead, so it is never cut (as "distortion (RM" was), and leaves out
+the values of that axis while they would lie on top of each other.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from PySide6.QtGui import QFont, QFontMetrics
 AXES = ("left", "bottom", "right", "top")
 TITLE_ROOM = 1.15
 """A vertical axis title is drawn beside the chart when the chart's height is this many times its length."""
+VALUES_ROOM = 3
+"""A vertical axis shows its values only when the chart is at least this many lines of text high."""
 
 
 def style_plot(plot: pg.PlotWidget, font: QFont) -> None:
@@ -66,6 +69,7 @@ class AxisTitleKeeper(QObject):
         room = self.plot.height() - item.getAxis("bottom").height()
         above = room < TITLE_ROOM * metrics.horizontalAdvance(text)
         left.showLabel(not above)
+        left.setStyle(showValues=room >= VALUES_ROOM * metrics.height())  # values piled on each other say nothing
         if above or self.above:
             item.setTitle(text if above else None, size=f"{self.font.pointSizeF():g}pt", color="#444")
         self.above = above
