@@ -14,7 +14,7 @@ from PySide6.QtGui import QFont, QFontMetrics
 AXES = ("left", "bottom", "right", "top")
 TITLE_ROOM = 1.15
 """A vertical axis title is drawn beside the chart when the chart's height is this many times its length."""
-VALUES_ROOM = 3
+VALUES_ROOM = 5
 """A vertical axis shows its values only when the chart is at least this many lines of text high."""
 
 
