@@ -409,11 +409,13 @@ def command_attack(args) -> int:
           f"{'' if args.threads == 1 else 's'})")
     arrays = {"label": np.array([result.label for result in results]),
               "index": np.array([result.index for result in results])}
-    return write_outputs("attack", [
+    saved = _quantised_image(model, results[0]) if args.save else None
+    code = write_outputs("attack", [
         (args.json, lambda path: atomic_write_json(path, [result.to_record() for result in results]), "the records"),
         (args.npz, lambda path: _write_npz(path, results, arrays), "the arrays"),
-        (args.save, lambda path: _save_digit(model, results[0], path), "the adversarial digit"),
+        (args.save if saved else None, lambda path: _save_digit(saved, path), "the adversarial digit"),
     ])
+    return code if saved or not args.save else EXIT_FAILURE
 
 
 def _goal_text(args) -> str:
@@ -445,19 +447,13 @@ def _write_npz(path: Path, results, extra: dict) -> None:
     atomic_write(path, lambda stream: np.savez_compressed(stream, **arrays))
 
 
-def _save_digit(model, result, path: Path) -> None:
-    """The adversarial digit as an 8-bit PNG, and whether, rounded so, it still fools the network."""
-    import torch
-
+def _save_digit(saved, path: Path) -> None:
+    """The adversarial digit as an 8-bit PNG that still fools the network (searched on the 8-bit lattice)."""
     from blindspot_gui.core.images import save_grey_png
 
-    rounded = []
-    atomic_write(path, lambda stream: rounded.append(save_grey_png(result.adversarial[0], stream)))
-    with torch.inference_mode():
-        answer = int(model(torch.as_tensor(rounded[0], dtype=torch.float32).reshape(1, 1, 28, 28)).argmax())
-    fooled = answer != result.original_prediction if result.target is None else answer == result.target
-    print(f"  saved {path}: 8-bit PNG; rounded to 8 bits the network says {answer} "
-          f"({'still fooled' if fooled else 'no longer fooled: use --npz for the exact pixels'})")
+    atomic_write(path, lambda stream: save_grey_png(saved.pixels[0], stream))
+    print(f"  saved {path}: 8-bit PNG; the network says {saved.answer} (still fooled); distortion "
+          f"{saved.distortion:.4f} RMS (float {saved.float_distortion:.4f}, ×{saved.ratio:.2f})")
 
 
 def command_attack_photo(args) -> int:
@@ -504,7 +500,7 @@ def command_attack_photo(args) -> int:
                                    "model": model.name, "image": str(args.image), "seconds": round(seconds, 2)}
     arrays = {"prediction": np.array([result.original_prediction]),
               "adversarial_prediction": np.array([result.adversarial_prediction])}
-    saved = _quantised_photo(model, result) if args.save else None
+    saved = _quantised_image(model, result) if args.save else None
     code = write_outputs("attack", [
         (args.json, lambda path: atomic_write_json(path, record), "the record"),
         (args.npz, lambda path: _write_npz(path, [result], arrays), "the arrays"),
@@ -513,31 +509,27 @@ def command_attack_photo(args) -> int:
     return code if result.success and (saved or not args.save) else EXIT_FAILURE
 
 
-def _quantised_photo(model, result):
-    """(8-bit pixels that still fool the network, scale, distortion), or None with the reason printed."""
-    import numpy as np
-
-    from blindspot_gui.core.attack.search import distortion_measures
-    from blindspot_gui.core.attack.quantise import quantised_adversarial
+def _quantised_image(model, result):
+    """The 8-bit image nearest the float result that still meets its goal (a Quantised), or None with the reason printed."""
+    from blindspot_gui.core.attack.quantise import quantise_result
 
     if not result.success:
         print("  not saved: the search did not fool the network")
         return None
-    kept = quantised_adversarial(model, result.original, result.adversarial, result.original_prediction, result.target)
+    kept = quantise_result(model, result)
     if kept is None:
-        print(f"  not saved: rounded to 8 bits the photo no longer fools {model.name}, even with 4 times the change")
-        return None
-    pixels, scale = kept
-    return pixels, scale, distortion_measures(pixels - np.asarray(result.original))[0]
+        print(f"  not saved: no 8-bit image within 4 times the change still fools {model.name}; "
+              "use --npz for the exact pixels")
+    return kept
 
 
 def _save_photo(saved, path: Path) -> None:
-    """Save the adversarial photo as an 8-bit PNG that still fools the network (its change scaled up if need be)."""
+    """Save the adversarial photo as an 8-bit PNG that still fools the network (searched on the 8-bit lattice)."""
     from blindspot_gui.core.images import save_rgb_png
 
-    pixels, scale, distortion = saved
-    atomic_write(path, lambda stream: save_rgb_png(pixels, stream))
-    print(f"  saved {path}: 8-bit PNG that still fools the network (change scaled ×{scale:.2f}, distortion {distortion:.4f})")
+    atomic_write(path, lambda stream: save_rgb_png(saved.pixels, stream))
+    print(f"  saved {path}: 8-bit PNG that still fools the network; distortion {saved.distortion:.4f} RMS "
+          f"(float {saved.float_distortion:.4f}, ×{saved.ratio:.2f})")
 
 
 def _photo_target(text: str, model):

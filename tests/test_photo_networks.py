@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from blindspot_gui.core.attack.quantise import quantised_adversarial
+from blindspot_gui.core.attack.quantise import quantise_result
 from blindspot_gui.core.attack.search import PHOTO_ATTACK, blindspot_search, config_for
 from blindspot_gui.core.models import photo_catalogue
 from blindspot_gui.core.models.class_names import class_index, imagenet_class_names
@@ -220,10 +220,10 @@ def test_saved_adversarial_photo_survives_rounding(lite0):
     result = blindspot_search(lite0, torch.from_numpy(pixels)[None], 9, None, config=config_for(lite0))[0]
     assert result.success and lite0.class_names[result.adversarial_prediction] == "ostrich"
     assert 0 < result.distortion <= 0.01
-    kept = quantised_adversarial(lite0, result.original, result.adversarial, result.original_prediction, result.target)
+    kept = quantise_result(lite0, result)
     assert kept is not None
-    rounded, scale = kept
-    assert np.allclose(rounded * 255, np.round(rounded * 255), atol=1e-3) and scale >= 1.0
+    rounded = kept.pixels
+    assert np.allclose(rounded * 255, np.round(rounded * 255), atol=1e-3) and kept.distortion > 0
     assert int(lite0.probabilities(rounded).argmax()) == 9
 
 

@@ -226,8 +226,8 @@ def test_exports_write_the_images_and_the_record(qtbot, window, tmp_path):
     with Image.open(adversarial) as image:
         saved = np.asarray(image)
     assert saved.shape == (28, 28) and saved.dtype == np.uint8
-    assert np.abs(saved / 255.0 - result.adversarial[0]).max() <= 0.5 / 255 + 1e-6
-    assert "rounded to 8 bits" in window.statusBar().currentMessage()
+    assert int(window.blindspots.classifier.probabilities(saved / np.float32(255)).argmax()) == 1  # still fooled
+    assert "as 8 bits it still makes" in window.statusBar().currentMessage()
     assert window.blindspots.export_record(str(record))
     data = json.loads(record.read_text())
     assert data["model"] == DEFAULT_MODEL and data["target"] == 1 and data["distortion"] == pytest.approx(

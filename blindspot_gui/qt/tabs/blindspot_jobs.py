@@ -7,7 +7,7 @@ training. The tab starts them through the task runner and shows what they return
 
 from __future__ import annotations
 
-from blindspot_gui.core.attack.quantise import quantised_adversarial
+from blindspot_gui.core.attack.quantise import quantise_result
 from blindspot_gui.core.attack.search import AttackResult, SearchProgress, blindspot_search
 from blindspot_gui.core.attack.transfer import transfer_predictions
 from blindspot_gui.core.files import atomic_write
@@ -85,17 +85,16 @@ def transfer_to(models: ModelCache, names: list[str], original, adversarial, *, 
 
 
 def save_adversarial(classifier: Classifier, result: AttackResult, path: str, *, monitor: Monitor):
-    """Write the adversarial image as an 8-bit PNG that still fools the network: (change scale, its answer)."""
+    """Write the adversarial image as an 8-bit PNG that still meets the search's goal: its Quantised (distortions, answer)."""
     monitor.check()
-    kept = quantised_adversarial(classifier, result.original, result.adversarial, result.original_prediction,
-                                 result.target)
+    kept = quantise_result(classifier, result)
     if kept is None:
-        raise ValueError(f"rounded to 8 bits, the adversarial image no longer fools {classifier.name}, even with its "
-                           "change scaled ×4: the blind spot is thinner than one grey level. Nothing was saved.")
-    pixels, scale = kept
+        raise ValueError(f"no 8-bit image within 4 times the change still fools {classifier.name}: the blind spot is "
+                         "thinner than one grey level. Nothing was saved; save the search record for the exact pixels.")
+    pixels = kept.pixels
     writer = save_grey_png if pixels.shape[0] == 1 else save_rgb_png
     atomic_write(path, lambda stream: writer(pixels[0] if pixels.shape[0] == 1 else pixels, stream))
-    return scale, int(classifier.probabilities(pixels).argmax())
+    return kept
 
 
 def train_and_save(spec, device: str, *, monitor: Monitor):

@@ -4,7 +4,7 @@ A mixin of :class:`blindspot_gui.qt.tabs.blindspots.BlindspotsTab`. Transfer ask
 network of the same input (digit networks are loaded for it; photo networks only when already
 loaded); the noise control draws Gaussian noise of the adversarial change's RMS, 100 times; the
 exports are the three panels as a PNG painted from the images and their captions (no controls), the
-adversarial image as an 8-bit PNG that still fools the network (``quantised_adversarial``, for every
+adversarial image as an 8-bit PNG that still fools the network (``quantise_result``, for every
 network), the search record as JSON, and the figure sheets for slides (Figures 5 and 7 of the paper,
 1920x1080 PNG, SVG and PDF), computed and written in the background with progress and Cancel.
 """
@@ -205,9 +205,9 @@ class ResultActions:
     def export_adversarial(self, path: str | None = None) -> bool:
         """Save the adversarial image as an 8-bit PNG that still fools the network once rounded (in a worker).
 
-        Rounding to 8 bits can undo a change of under half a grey level; the change is scaled up in
-        steps of 10% until the rounded image still fools the network. True once started;
-        ``sig_exported`` when saved.
+        Rounding to 8 bits can undo a change of under half a grey level; the fewest, cheapest grey-level
+        steps towards the float image that still meet the search's goal are searched for with the network
+        (core/attack/quantise.py). True once started; ``sig_exported`` when saved.
         """
         if not self._need_result() or not (path := self._ask_path(
                 "Save the adversarial image", "adversarial.png", "PNG (*.png)", path)):
@@ -217,13 +217,10 @@ class ResultActions:
         return True
 
     def _done_export(self, outcome) -> None:
-        (scale, answer), (path, name) = outcome, self._export
-        said = self.models.get(name).class_name(answer)
-        if scale == 1.0:
-            self.sig_status.emit(f"Saved {path}; rounded to 8 bits it still makes {name} say {said}.", 0)
-        else:
-            self.sig_status.emit(f"Saved {path}; its change scaled ×{scale:.2f} so that, rounded to 8 bits, it still "
-                                 f"makes {name} say {said}.", 0)
+        kept, (path, name) = outcome, self._export
+        said = self.models.get(name).class_name(kept.answer)
+        self.sig_status.emit(f"Saved {path}; as 8 bits it still makes {name} say {said} (distortion "
+                             f"{kept.distortion:.4f}, float {kept.float_distortion:.4f}).", 0)
         self.sig_exported.emit(path)
 
     def _failed_export(self, error: BaseException) -> None:
