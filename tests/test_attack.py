@@ -269,3 +269,20 @@ def test_an_unreachable_target_stops_after_the_bracketing_and_says_so_plainly():
     assert not result.success and result.goal == "minimal" and result.c is None
     assert result.message.startswith("could not be made to look like the target within the search's limits")
     assert any("stopping" in message for message in messages) and not any("bisecting" in m for m in messages)
+
+
+def test_the_first_success_is_reported_at_once_however_rarely_partials_are_sent(fc100, test_digits):
+    images, labels = test_digits
+    seen = []
+
+    class Partials(Monitor):
+        def partial(self, result) -> None:
+            seen.append(result)
+
+    config = AttackConfig(partial_interval=60.0)  # otherwise one partial a minute: only the first iteration's
+    result = blindspot_search(fc100, images[:1], "next", labels[:1], config=config, monitor=Partials())[0]
+    assert result.success
+    found = [progress for progress in seen if isinstance(progress, SearchProgress)
+             and np.isfinite(progress.best_distortion[0])]
+    assert found, "no partial result carried the first blind spot found"
+    assert found[0].best_distortion[0] >= result.distortion - 1e-9  # then refined down to the final one

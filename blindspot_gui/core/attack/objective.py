@@ -122,7 +122,7 @@ class Objective:
 
 
 class ProgressReporter:
-    """Maps c steps and iterations onto the monitor, and sends throttled partial results."""
+    """Maps c steps and iterations onto the monitor, and sends throttled partial results (the first success at once)."""
 
     def __init__(self, monitor: Monitor, tasks: Tasks, images_flat, image_shape, count: int, steps: int,
                  partial_interval: float = 0.05):
@@ -133,6 +133,7 @@ class ProgressReporter:
         self._last_partial = -math.inf
         self.step, self.stage = 0, ""
         self.total_iterations = 0
+        self._succeeded = False
 
     def begin_step(self, step: int, stage: str) -> None:
         self.step, self.stage = step, stage
@@ -144,9 +145,16 @@ class ProgressReporter:
         fraction = (self.step + min(iteration / max_iterations, 1.0)) / self.steps
         self.monitor.progress(fraction, f"{self.stage}: iteration {iteration}")
         now = time.perf_counter()
-        if now - self._last_partial >= self.partial_interval:
+        if now - self._last_partial >= self.partial_interval or self._first_success():
             self._last_partial = now
             self.send_partial(iteration)
+
+    def _first_success(self) -> bool:
+        """Whether a task has just succeeded for the first time: that blind spot is shown at once, then refined."""
+        if not self._succeeded and bool(torch.isfinite(self.tasks.best_squared_norm).any()):
+            self._succeeded = True
+            return True
+        return False
 
     def send_partial(self, iteration: int) -> None:
         best_norm, best_point = best_per_image(self.tasks, self.images_flat, self.count)
