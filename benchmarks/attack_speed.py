@@ -4,7 +4,8 @@ Attacks the first N correctly classified MNIST test images of the shipped FC100-
 fast and reference engines and with foolbox 3.3.4 (Carlini-Wagner L2 with 9 x 1000 steps, DeepFool
 L2, FMN L2) and advertorch 0.2.3 (L-BFGS), for target (y + 1) mod 10 and untargeted, and prints
 success rate, mean and median RMS distortion, time per image and the time ratio of each peer to
-our fast engine. The peers come from the `bench` extra: pip install ".[bench]".
+our fast engine. The peers come from the `bench` extra:
+PIP_CONSTRAINT=benchmarks/bench-constraints.txt pip install ".[bench]".
 
 Run: python benchmarks/attack_speed.py [--images 100] [--skip-reference] [--json FILE]
 """
