@@ -144,7 +144,8 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
             hook(partial)
 
     def _on_task_done(self, slot: str, result) -> None:
-        self._hook("done", slot)(result)
+        if (hook := self._hook("done", slot)) is not None:
+            hook(result)
 
     def _on_task_failed(self, slot: str, error: BaseException) -> None:
         if (hook := self._hook("failed", slot)) is not None:
