@@ -462,16 +462,9 @@ def command_attack_photo(args) -> int:
     import torch
 
     from blindspot_gui.core.attack.search import blindspot_search, config_for, failure_sentence
-    from blindspot_gui.core.models.own_network import load_own_network
-    from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, load_photo_model
-    from blindspot_gui.core.photos import read_photo
 
-    if args.model_file:
-        model = load_own_network(args.model_file, args.architecture, args.preprocessing or "imagenet",
-                                 args.classes, trust_code=args.trust_code, monitor=cancellable(args))
-    else:
-        model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
-    pixels = torch.from_numpy(read_photo(args.image, model.preprocessing.resize, model.preprocessing.crop))
+    model, pixels = _photo_network_and_image(args)
+    pixels = torch.from_numpy(pixels)
     target = _photo_target(args.target, model)
     bar = TerminalProgress(f"attack {model.name}")
     monitor = cancellable(args, on_progress=bar)
@@ -509,6 +502,21 @@ def command_attack_photo(args) -> int:
     return code if result.success and (saved or not args.save) else EXIT_FAILURE
 
 
+def _photo_network_and_image(args):
+    """The photo network of --model or --model-file (default EfficientNet-Lite0), and --image read as it sees photos:
+    (Classifier, float32 (3, H, W) pixels in [0, 1])."""
+    from blindspot_gui.core.models.own_network import load_own_network
+    from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, load_photo_model
+    from blindspot_gui.core.photos import read_photo
+
+    if args.model_file:
+        model = load_own_network(args.model_file, args.architecture, args.preprocessing or "imagenet",
+                                 args.classes, trust_code=args.trust_code, monitor=cancellable(args))
+    else:
+        model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
+    return model, read_photo(args.image, model.preprocessing.resize, model.preprocessing.crop)
+
+
 def _quantised_image(model, result):
     """The 8-bit image nearest the float result that still meets its goal (a Quantised), or None with the reason printed."""
     from blindspot_gui.core.attack.quantise import quantise_result
@@ -543,6 +551,149 @@ def _photo_target(text: str, model):
 def _top_classes(probabilities, names, count: int = 3) -> str:
     order = probabilities.argsort()[::-1][:count]
     return ", ".join(f"{names[i]} {100 * probabilities[i]:.1f}%" for i in order)
+
+
+def check_compare(args) -> None:
+    """Refuse, before any work: a digit with a photo network (or the reverse), unknown methods, an unwritable --save."""
+    from blindspot_gui.core.attack.compare import METHODS
+    from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
+
+    if args.model_file and args.model:
+        raise UsageError("give --model or --model-file, not both")
+    if not args.model_file:
+        refuse_unused(args, PHOTO_OPTIONS, "without --model-file (they describe that file)")
+    args.digit = _digit_reference(args.image)
+    if args.digit is not None and (args.model_file or not args.model or is_photo_model_name(args.model)):
+        raise UsageError(f"{args.image} is an MNIST digit: compare on it with a zoo network, e.g. --model fc100-100-10 "
+                         "(photo networks take --image FILE)")
+    if args.digit is None:
+        if args.model and not is_photo_model_name(args.model):
+            raise UsageError(f"{args.model} classifies MNIST digits, not photos — give --image test:I")
+        _check_architecture_file(args)
+    args.methods = [name.strip() for name in (args.methods or ",".join(METHODS)).split(",") if name.strip()]
+    unknown = [name for name in args.methods if name not in METHODS]
+    if unknown or not args.methods:
+        raise UsageError(f"--methods: unknown method {unknown[0]!r} — choose from {','.join(METHODS)}" if unknown
+                         else f"--methods: name at least one of {','.join(METHODS)}")
+    if args.save:
+        args.save = check_writable_folder(args.save, "--save folder")
+
+
+def _digit_reference(text: str) -> tuple[str, int] | None:
+    """(split, index) for --image test:I or train:I; None for anything else (a photo file)."""
+    if Path(text).is_file() or not text.startswith(("test:", "train:")):
+        return None
+    try:
+        split, start, stop = parse_image_range(text)
+    except ValueError:
+        raise UsageError(f"--image: give one MNIST digit as test:I (e.g. test:0) or a photo file, not {text!r}") from None
+    if stop - start != 1:
+        raise UsageError(f"--image {text}: compare takes one image — give test:I")
+    return split, start
+
+
+def _comparison_input(args):
+    """(network, pixels (C, H, W) in [0, 1], true label or None, the image in words) for compare."""
+    if args.digit is None:
+        model, pixels = _photo_network_and_image(args)
+        return model, pixels, None, Path(args.image).name
+    from blindspot_gui.core.data import load_mnist
+
+    split, index = args.digit
+    dataset = load_mnist(split)
+    if index >= len(dataset):
+        raise ValueError(f"the {split} set has {len(dataset)} images; {args.image} goes past its end")
+    label = int(dataset.labels[index])
+    return load_zoo_model(args.model), dataset.images[index].numpy(), label, f"MNIST {split} image {index} (a {label})"
+
+
+def command_compare(args) -> int:
+    """The image attacked by each method: a table of distortion and time, and with --save each 8-bit PNG."""
+    from blindspot_gui.core.attack.compare import compare_methods, foolbox_version
+
+    model, pixels, label, what = _comparison_input(args)
+    target = _photo_target(args.target, model)
+    bar = TerminalProgress(f"compare on {model.name}")
+    monitor = cancellable(args, on_progress=bar)
+    started = time.perf_counter()
+    try:
+        results = compare_methods(model, pixels, label, target, methods=args.methods, monitor=monitor)
+    finally:
+        bar.finish()
+    monitor.check()  # interrupted: the unfinished comparison is not presented as one
+    answer = int(model.probabilities(pixels).argmax())
+    wanted = "the nearest wrong class" if results[0].target is None else repr(model.class_name(results[0].target))
+    print(f"{what} through {model.name}, which says {model.class_name(answer)!r}; target {wanted}")
+    _print_comparison(results, model)
+    foolbox = foolbox_version()
+    print(f"{time.perf_counter() - started:.1f} s in all ({args.threads} CPU thread{'' if args.threads == 1 else 's'})"
+          + (f"; DeepFool, DDN and C&W from foolbox {foolbox}" if foolbox else ""))
+    return _save_comparison(args, model, pixels, results) if args.save else 0
+
+
+COMPARISON_COLUMNS = ("method", "budget", "fooled", "answer", "RMS", "× ours", "L2", "L∞", "time")
+
+
+def comparison_rows(results, class_name) -> list[tuple[str, ...]]:
+    """One row of text per method: name, budget, fooled?, answer, RMS, ratio to ours, L2, L∞ (and in 1/255), time."""
+    ours = next((result.distortion for result in results if result.method == "ours" and result.success), None)
+    rows = []
+    for result in results:
+        if not result.success:
+            fooled = "not run" if not result.ran else "no"
+            rows.append((result.name, result.budget, fooled, "—", "—", "—", "—", "—",
+                         _seconds(result.seconds) if result.ran else "—"))
+            continue
+        ratio = f"{result.distortion / ours:.2f}" if ours else "—"
+        rows.append((result.name, result.budget, "yes", f"{class_name(result.prediction)} ({100 * result.probability:.0f}%)",
+                     f"{result.distortion:.5f}", ratio, f"{result.l2:.3f}", f"{result.linf:.3f} ({255 * result.linf:.1f}/255)",
+                     _seconds(result.seconds)))
+    return rows
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 0.1 else f"{1000 * seconds:.0f} ms"
+
+
+def _print_comparison(results, model) -> None:
+    rows = comparison_rows(results, model.class_name)
+    widths = [max(len(line[column]) for line in (COMPARISON_COLUMNS, *rows)) for column in range(len(COMPARISON_COLUMNS))]
+    for line in (COMPARISON_COLUMNS, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    for result in results:
+        if result.message:
+            print(f"  {result.name}: {result.message}")
+    print("RMS: the paper's distortion, sqrt(mean of the squared change), pixels in [0, 1]; × ours: RMS over ours")
+
+
+def _save_comparison(args, model, pixels, results) -> int:
+    """The original and each method's adversarial image as 8-bit PNGs that still fool the network, in --save."""
+    from blindspot_gui.core.attack.quantise import quantised_adversarial
+
+    outputs = [(args.save / "original.png", lambda path: _write_png(pixels, path), "the original")]
+    for result in results:
+        if not result.success:
+            continue
+        kept = quantised_adversarial(model, pixels, result.adversarial, result.original_prediction, result.target)
+        if kept is None:
+            print(f"  {result.method}.png not saved: no 8-bit image within 4 times its change still fools {model.name}")
+            continue
+        outputs.append((args.save / f"{result.method}.png", lambda path, kept=kept: _write_png(kept.pixels, path),
+                        f"the image of {result.name}"))
+        print(f"  {result.method}.png: 8-bit, still fooled (says {model.class_name(kept.answer)!r}); RMS "
+              f"{kept.distortion:.5f} after rounding (float {kept.float_distortion:.5f})")
+    code = write_outputs("compare", outputs)
+    print(f"  saved in {args.save}")
+    return code
+
+
+def _write_png(pixels, path: Path) -> None:
+    from blindspot_gui.core.images import save_grey_png, save_rgb_png
+
+    if pixels.shape[0] == 1:
+        atomic_write(path, lambda stream: save_grey_png(pixels[0], stream))
+    else:
+        atomic_write(path, lambda stream: save_rgb_png(pixels, stream))
 
 
 def save_image_row(images, captions, path, scale: int = 4) -> None:
@@ -703,6 +854,20 @@ def command_reproduce(args) -> int:
     ])
 
 
+def add_own_network_options(command) -> None:
+    """--model-file and what describes it: a user's own photo classifier (attack and compare)."""
+    command.add_argument("--model-file", metavar="FILE", help="your own photo classifier: weights (.safetensors or a "
+                                                              "state dict) with --architecture, or TorchScript with "
+                                                              "--trust-code")
+    command.add_argument("--trust-code", action="store_true",
+                         help="run --model-file's code: a TorchScript file is a program that could change files, so it "
+                              "is refused without this; even with it, code that touches files or processes is refused")
+    command.add_argument("--architecture", help="torchvision architecture of --model-file's state dict, e.g. resnet18")
+    command.add_argument("--preprocessing", choices=("imagenet", "efficientnet-lite", "none"),
+                         help="normalisation --model-file expects (default imagenet)")
+    command.add_argument("--classes", metavar="FILE", help="class names of --model-file, one per line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blindspot",
@@ -754,19 +919,28 @@ def build_parser() -> argparse.ArgumentParser:
                              "and for digits label and index, for photos prediction and adversarial_prediction")
     attack.add_argument("--image", metavar="FILE", help="a photo for an ImageNet network (any size; resized and cropped "
                                                         "to 224x224 as the network expects)")
-    attack.add_argument("--model-file", metavar="FILE", help="your own photo classifier: weights (.safetensors or a "
-                                                             "state dict) with --architecture, or TorchScript with "
-                                                             "--trust-code")
-    attack.add_argument("--trust-code", action="store_true",
-                        help="run --model-file's code: a TorchScript file is a program that could change files, so it "
-                             "is refused without this; even with it, code that touches files or processes is refused")
-    attack.add_argument("--architecture", help="torchvision architecture of --model-file's state dict, e.g. resnet18")
-    attack.add_argument("--preprocessing", choices=("imagenet", "efficientnet-lite", "none"),
-                        help="normalisation --model-file expects (default imagenet)")
-    attack.add_argument("--classes", metavar="FILE", help="class names of --model-file, one per line")
+    add_own_network_options(attack)
     attack.add_argument("--save", metavar="FILE", help="save the adversarial image as an 8-bit PNG (one digit, or "
                                                        "the photo, its change scaled up if rounding undoes it)")
     attack.set_defaults(run=command_attack, check=check_attack)
+
+    compare = commands.add_parser("compare", help="one image attacked by ours and by FGSM, DeepFool, DDN and C&W: "
+                                                  "distortion and time of each")
+    compare.add_argument("--image", required=True, metavar="test:I|FILE",
+                         help="an MNIST test digit (test:I, with a zoo --model) or a photo file (a photo network)")
+    compare.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
+                                         "(the default for a photo)")
+    compare.add_argument("--target", default="none",
+                         help="none (the nearest wrong class: every method runs; the default), next, random, "
+                              "least-likely, or a class (a digit, or an ImageNet name such as ostrich); DeepFool only "
+                              "runs untargeted")
+    compare.add_argument("--methods", metavar="LIST",
+                         help="comma-separated, from ours,fgsm,deepfool,ddn,cw (default: all, in that order)")
+    compare.add_argument("--save", metavar="DIR",
+                         help="write original.png and each method's adversarial image as an 8-bit PNG that still "
+                              "fools the network (searched on the 8-bit lattice)")
+    add_own_network_options(compare)
+    compare.set_defaults(run=command_compare, check=check_compare)
 
     units = commands.add_parser("units", help="the test images that most excite a unit or a random direction")
     units.add_argument("--model", required=True, help="model name or key, e.g. conv")
