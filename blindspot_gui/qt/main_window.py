@@ -131,6 +131,7 @@ class MainWindow(WindowLayout, QMainWindow):
         search_menu = bar.addMenu("&Search")
         self._action(search_menu, "&Run", "Space", self._run_on_tab, "action_run")
         self._action(search_menu, "&Cancel", "Esc", self._cancel_on_tab, "action_cancel")
+        self._action(search_menu, "Co&mpare methods…", "Ctrl+M", self._on_tab(view.compare_methods), "action_compare")
         self._action(search_menu, "&Next image", "Right", self._on_tab(lambda: view.step_image(1)), "action_next")
         self._action(search_menu, "&Previous image", "Left", self._on_tab(lambda: view.step_image(-1)),
                      "action_previous")

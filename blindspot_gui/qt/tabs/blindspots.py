@@ -18,13 +18,14 @@ import time
 import numpy as np
 import torch
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from blindspot_gui.core.attack.search import AttackResult, SearchProgress, config_for
 from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.registry import ModelCache
 from blindspot_gui.qt.blindspot_view import BlindspotView
+from blindspot_gui.qt.compare_view import CompareView
 from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.widgets.camera_source import CameraSource, link_camera
@@ -79,6 +80,8 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.result_model: str | None = None
         self.search_started = 0.0
         self._run_when_ready = False
+        self.compare_view: CompareView | None = None
+        """The "Compare methods" dialog, made when first asked for."""
         self._build()
         self._connect()
         QTimer.singleShot(0, lambda: self.start("catalogue", jobs.look_around))  # nothing of it delays start-up
@@ -87,6 +90,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.viewer = BlindspotView()
         self.search_panel = SearchPanel(read_text(self.settings, "photos/target", DEFAULT_PHOTO_TARGET))
         self.search_panel.remember_goal(self.settings)
+        self._add_compare_button()
         self.goal_results = GoalResults()
         self.transfer_view = TransferView()
         lower = QWidget()
@@ -111,6 +115,16 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.image_sources.addWidget(self.image_source)
         self.image_sources.addWidget(self.photo_source)
 
+    def _add_compare_button(self) -> None:
+        """"Compare methods…" in the row of Run, Cancel and Save."""
+        self.compare_button = QPushButton("Compare methods…")
+        self.compare_button.setObjectName("compare_methods")
+        self.compare_button.setToolTip("This image attacked by ours and by FGSM, DeepFool, DDN and C&W: the size of "
+                                       "each change and its time (Ctrl+M)")
+        panel = self.search_panel
+        row = next(layout for layout in panel.findChildren(QHBoxLayout) if layout.indexOf(panel.save_button) >= 0)
+        row.insertWidget(row.indexOf(panel.save_button) + 1, self.compare_button)
+
     def _connect(self) -> None:
         panel = self.network_panel
         panel.sig_model_selected.connect(self.select_network)
@@ -128,6 +142,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.search_panel.sig_cancel_requested.connect(self.cancel_search)
         self.search_panel.sig_noise_toggled.connect(self._on_noise_toggled)
         self.search_panel.sig_save_requested.connect(self.export_adversarial)
+        self.compare_button.clicked.connect(self.compare_methods)
         self.viewer.sig_magnification_changed.connect(self._remember_magnification)
         self.viewer.sig_mode_changed.connect(lambda mode: self.settings.setValue("photos/mode", mode))
 
@@ -314,6 +329,29 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
             self.result = minimal
             self._show_result(minimal, 0.0)
             self.sig_search_finished.emit(minimal)
+
+    def compare_methods(self) -> None:
+        """Open the comparison of attack methods on the image shown, for the network in use and the target of the
+        search shown (else the search panel's); it runs beside a search and keeps its own network and image."""
+        classifier, choice = self.classifier, self.choice
+        if any(self.is_running(slot) for slot in ("network", "photo-open", "open-image")):
+            self.sig_status.emit("Compare once the network and the image are ready.", 5000)
+            return
+        if classifier is None or choice is None or not choice.fits(classifier.input_shape):
+            self.sig_error.emit("Choose a network with weights and an image first.")
+            return
+        try:
+            target = self.search_panel.target_choice()
+        except ValueError as error:
+            self.sig_error.emit(f"Target: {error}")
+            return
+        if self.result is not None and self.result_model == self.network_name:
+            target = "none" if self.result.target is None else self.result.target
+        if self.compare_view is None:
+            self.compare_view = CompareView(self.runner, self.window())
+        label = choice.label if classifier.is_digit_network else None
+        self.compare_view.compare(classifier, choice.pixels.reshape(classifier.input_shape), label, target,
+                                  self.network_name, choice.source)
 
     def _start_goal_search(self, target, confidence: float | None) -> None:
         """Start the search of ``run_search`` for ``target``, for the smallest change or a ``confidence``."""
