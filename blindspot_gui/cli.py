@@ -910,8 +910,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a confident blind spot by logits: the target's logit at least K above every other "
                              "(K > 0); not with --confidence")
     attack.add_argument("--candidates", type=int, metavar="K",
-                        help="--target none: search only the K most promising wrong classes (default 9: every wrong "
-                             "digit; for photos the 9 most promising of 999)")
+                        help="--target none: search the K wrong classes a linear model of the network puts nearest "
+                             "(default 4; 9 searches every wrong digit)")
     attack.add_argument("--json", metavar="FILE", help="write one record per image")
     attack.add_argument("--npz", metavar="FILE",
                         help="write arrays original and adversarial (N, C, H, W: channels first, pixels in [0, 1]; "

@@ -40,7 +40,7 @@ def mid_grey_images():
 
 
 @pytest.mark.parametrize("engine", ["fast", "reference"])
-def test_linear_two_class_search_lands_within_two_percent_of_the_closed_form(engine, mid_grey_images):
+def test_linear_two_class_search_lands_on_the_closed_form(engine, mid_grey_images):
     model = linear_two_class_model()
     with torch.no_grad():
         predictions = model(mid_grey_images).argmax(1)
@@ -49,7 +49,8 @@ def test_linear_two_class_search_lands_within_two_percent_of_the_closed_form(eng
     for result, distance in zip(results, expected):
         assert result.success and result.adversarial_prediction == result.target
         assert 0.0 < result.adversarial.min() and result.adversarial.max() < 1.0  # away from the box
-        assert distance <= result.l2 <= 1.02 * distance, (result.l2, distance)
+        # the slide along the boundary ends at the closed form's point, up to float32 rounding
+        assert (1 - 1e-5) * distance <= result.l2 <= 1.001 * distance, (result.l2, distance)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The two engines that search c: ``fast`` (a bracket around a linear estimate, then bisection, all tasks at once with
-the batched L-BFGS-B) and ``reference`` (scipy's L-BFGS-B, one image and c at a time); the final shrink to the
-decision boundary; the nearest wrong labels of an untargeted search."""
+the batched L-BFGS-B) and ``reference`` (scipy's L-BFGS-B, one image and c at a time); the nearest wrong labels of an
+untargeted search."""
 
 from __future__ import annotations
 
@@ -113,33 +113,6 @@ def _bracket(c_values: torch.Tensor, successes: torch.Tensor) -> tuple[torch.Ten
     above = (top + 1).clamp_max(size - 1)
     high = torch.where(top + 1 < size, c_values.gather(1, above[:, None]).squeeze(1), torch.full((len(top),), math.inf))
     return low, high
-
-
-def shrink_to_boundary(objective: Objective, steps: int) -> None:
-    """Scale each task's best perturbation down towards the decision boundary, keeping it successful.
-
-    The minimiser for a c just below the threshold lies slightly past the boundary. Bisection on
-    t in [0, 1] finds the smallest t for which x + t * r is still classified as the target (forward
-    passes only); x + t * r stays in the box, being between two points of it.
-    """
-    tasks = objective.tasks
-    found = torch.nonzero(torch.isfinite(tasks.best_squared_norm)).flatten()
-    if len(found) == 0:
-        return
-    origin = objective.images_flat[tasks.image_index[found]]
-    perturbation = tasks.best_point[found] - origin
-    low, high = torch.zeros(len(found)), torch.ones(len(found))
-    for _ in range(steps):
-        objective.monitor.check()
-        middle = (low + high) / 2
-        success = objective.reaches(origin + middle[:, None] * perturbation, tasks.target[found])
-        high = torch.where(success, middle, high)
-        low = torch.where(success, low, middle)
-    shrunk = origin + high[:, None] * perturbation
-    keep = objective.reaches(shrunk, tasks.target[found])
-    chosen = found[keep]
-    tasks.best_point[chosen] = shrunk[keep]
-    tasks.best_squared_norm[chosen] = (shrunk[keep] - origin[keep]).pow(2).sum(dim=1)
 
 
 def _solve_rows(objective: Objective, reporter: ProgressReporter, config, row_task, row_c,

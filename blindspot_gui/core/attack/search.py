@@ -19,7 +19,11 @@ where the paper leaves room:
   0 <= a <= 1.
 - c is searched by bracketing, then bisection, and the smallest successful perturbation seen at
   any evaluation of any solve is kept. Finally that perturbation is scaled down towards the
-  decision boundary (``shrink_to_boundary``), which only removes overshoot.
+  decision boundary (``shrink_to_boundary``), which only removes overshoot, and slid along the
+  boundary towards x (``slide_along_boundary``: the nearest point of the boundary linearised over
+  the strongest competing classes), which only keeps a smaller change.
+- Untargeted, the four wrong labels a linear model of the net puts nearest are searched
+  (``AttackConfig.untargeted_candidates``; 9 searches all).
 - Beside the paper's goal (the network answers the target), a confident one: the network answers
   the target with probability >= p (``AttackConfig.confidence``) or a logit margin >= kappa
   (``margin``); "success" then means that everywhere, see :mod:`blindspot_gui.core.attack.goal`.
@@ -42,7 +46,8 @@ import torch
 from torch import nn
 
 from blindspot_gui.core.attack.config import PHOTO_ATTACK, TARGET_POLICIES, AttackConfig, config_for
-from blindspot_gui.core.attack.engines import fast_search, reference_search, shrink_to_boundary, untargeted_candidates
+from blindspot_gui.core.attack.boundary import shrink_to_boundary, slide_along_boundary
+from blindspot_gui.core.attack.engines import fast_search, reference_search, untargeted_candidates
 from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.core.attack.objective import Objective, ProgressReporter, SearchProgress, Tasks, best_per_image
 from blindspot_gui.core.models.classifier import Classifier, as_classifier
@@ -237,6 +242,7 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
             (fast_search if engine == "fast" else reference_search)(objective, reporter, config)
             if config.boundary_steps:
                 shrink_to_boundary(objective, config.boundary_steps)
+                slide_along_boundary(objective, config.slide_rounds, config.boundary_steps, config.slide_competitors)
     except Cancelled:
         cancelled = True
     monitor.progress(1.0, "cancelled" if cancelled else "done")
