@@ -20,7 +20,7 @@ default rounding to 256 levels (all attacks compared in float; 8-bit export is o
 
 Install the peers: PIP_CONSTRAINT=benchmarks/bench-constraints.txt pip install ".[bench]"
 Run: python benchmarks/peer_race.py [--images 100] [--networks ...] [--attacks ...] [--photo-steps 100]
-     [--no-photos] [--json FILE]
+     [--no-photos] [--json FILE]; python benchmarks/peer_race.py --summary FILE reprints a run's summary tables.
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ def judge(model, images, adversarial, labels, targeted) -> np.ndarray:
     return torch.where(fooled & inside, distances, torch.full_like(distances, math.inf)).numpy()
 
 
-def race(model, images, labels, targeted, attacks, steps) -> list[Entry]:
-    goal = (labels + 1) % 10 if targeted and labels.max() < 10 else labels
+def race(model, images, goal, targeted, attacks, steps) -> list[Entry]:
+    """``goal``: the true labels (untargeted) or the target labels."""
     entries = []
     for attack in attacks:
         if targeted and not attack.targeted:
@@ -214,14 +214,18 @@ def print_table(title, entries, unscored, images) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--networks", nargs="+", default=list(MNIST_NETWORKS))
+    parser.add_argument("--networks", nargs="*", default=list(MNIST_NETWORKS), help="MNIST networks (none: photos only)")
     parser.add_argument("--attacks", nargs="+", help="substrings of attack names (default: all)")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--photo-steps", type=int, default=100)
     parser.add_argument("--no-photos", action="store_true")
     parser.add_argument("--modes", nargs="+", default=["untargeted", "targeted"])
     parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--summary", nargs="+", metavar="FILE", help="print the summary of runs' --json files and stop")
     args = parser.parse_args()
+    if args.summary:
+        print_summary([race for name in args.summary for race in json.loads(Path(name).read_text())])
+        return
     attacks = [attack for attack in ATTACKS
                if not args.attacks or any(part.lower() in attack.name.lower() for part in args.attacks)]
     import adv_lib.attacks  # noqa: F401  imported before any clock starts
@@ -235,7 +239,8 @@ def main() -> None:
         warm_up(model, images)
         for mode in args.modes:
             print(f"{name}, {mode}", flush=True)
-            entries = race(model, images, labels, mode == "targeted", attacks, args.steps)
+            targeted = mode == "targeted"
+            entries = race(model, images, (labels + 1) % 10 if targeted else labels, targeted, attacks, args.steps)
             unscored = optimality(entries)
             print_table(f"{name}, {mode}" + (", target (y + 1) mod 10" if mode == "targeted" else ""), entries,
                         unscored, len(images))
@@ -259,6 +264,50 @@ def main() -> None:
                        "entries": [_record(entry) for entry in entries]})
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    print_summary(report)
+
+
+def print_summary(report: list[dict]) -> None:
+    """One table per mode: each attack's optimality and time per image on each network, with the ratios that the
+    targets ask about (our time over DDN's untargeted; foolbox C&W's time over ours targeted)."""
+    for mode in dict.fromkeys(race["mode"] for race in report):
+        races = [race for race in report if race["mode"] == mode]
+        print(f"\n### Summary, {mode}: optimality / time per image\n")
+        print("| attack | " + " | ".join(race["network"] for race in races) + " |")
+        print("|---|" + "---|" * len(races))
+        attacks = dict.fromkeys(entry["attack"] for race in races for entry in race["entries"])
+        for attack in attacks:
+            cells = []
+            for race in races:
+                entry = next((entry for entry in race["entries"] if entry["attack"] == attack), None)
+                count = len(entry["distances"]) if entry else 1
+                cells.append("—" if entry is None else
+                             f"{entry['optimality']:.3f} / {_duration(entry['seconds'] / count)}")
+            print(f"| {attack} | " + " | ".join(cells) + " |")
+        for race in races:
+            print(f"{race['network']}: " + "; ".join(_ratios(race["entries"])))
+
+
+def _ratios(entries) -> list[str]:
+    by_name = {entry["attack"]: entry for entry in entries}
+    ours = by_name[ATTACKS[0].name]
+    lines = []
+    for peer in ("adv-lib DDN", "foolbox C&W"):
+        if peer in by_name:
+            lines.append(f"time ours / {peer} {ours['seconds'] / by_name[peer]['seconds']:.2f}")
+    found = [d for d in ours["distances"] if d is not None]
+    if "foolbox C&W" in by_name:
+        theirs = [d for d in by_name["foolbox C&W"]["distances"] if d is not None]
+        lines.append(f"mean L2 ours {np.mean(found):.4f} (of {len(found)}), foolbox C&W {np.mean(theirs):.4f} "
+                     f"(of {len(theirs)})")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    milliseconds = seconds * 1000
+    return f"{milliseconds:.0f} ms" if milliseconds >= 10 else f"{milliseconds:.1f} ms"
 
 
 def _record(entry: Entry) -> dict:
