@@ -23,18 +23,12 @@ import time
 import numpy as np
 import torch
 
-from blindspot_gui.api import load_mnist, load_model, model_names
+from blindspot_gui.api import load_model, model_names
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
 
+from attack_speed import correctly_classified  # the same first N correctly classified test images (benchmarks/)
+
 MODEL = "FC100-100-10"
-
-
-def correctly_classified(model, count):
-    images, labels = load_mnist("test")
-    with torch.inference_mode():
-        correct = model(images).argmax(1) == labels
-    chosen = torch.nonzero(correct).flatten()[:count]
-    return images[chosen], labels[chosen]
 
 
 def answers(model, images: torch.Tensor) -> np.ndarray:

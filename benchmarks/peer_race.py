@@ -38,11 +38,12 @@ import numpy as np
 import torch
 
 from blindspot_gui.core.attack.search import blindspot_search, config_for
-from blindspot_gui.api import load_mnist
 from blindspot_gui.core.images import read_image
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.models.registry import load_classifier
 from blindspot_gui.core.photos import prepare_photo, sample_photos
+
+from attack_speed import correctly_classified  # the same first N correctly classified test images (benchmarks/)
 
 MNIST_NETWORKS = ("FC100-100-10", "FC10(1e-4)", "ConvNet", "FC100-100-10 (adversarial)")
 PHOTO_NETWORK, PHOTO_TARGET = "EfficientNet-Lite0", "ostrich"
@@ -175,14 +176,6 @@ def race(model, images, goal, targeted, attacks, steps) -> list[Entry]:
                              judge(model, images, adversarial, goal, targeted), seconds))
         print(f"  {attack.name}: {seconds / len(images) * 1000:.1f} ms/image", flush=True)
     return entries
-
-
-def correctly_classified(model, count):
-    images, labels = load_mnist("test")
-    with torch.inference_mode():
-        correct = model(images).argmax(1) == labels
-    chosen = torch.nonzero(correct).flatten()[:count]
-    return images[chosen], labels[chosen]
 
 
 def sample_photo_batch(model):
