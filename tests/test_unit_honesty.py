@@ -127,3 +127,27 @@ def test_compare_can_be_cancelled(qtbot, window):
     qtbot.waitUntil(lambda: not window.runner.is_running("unit-statistics"), timeout=10000)
     assert explorer.statistics.text() == "The comparison was cancelled." and explorer.compare.isEnabled()
     assert torch.is_grad_enabled()
+
+
+def test_a_quiz_hides_the_rows_it_replaces_at_once_not_when_the_event_loop_gets_round_to_it(qtbot):
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    from blindspot_gui.qt.tabs.unit_grid import GridPair
+
+    dataset = load_mnist("test")
+    grids = GridPair()
+    qtbot.addWidget(grids)
+    grids.show()
+
+    def rows(kind):
+        return [SimpleNamespace(title=f"{kind} {i}", purity=0.5, indices=[i, i + 1], scores=[1.0, 0.5], labels=[0, 1])
+                for i in range(3)]
+
+    grids.show_rows(rows("unit"), rows("random"), dataset)
+    grids.start_quiz(seed=1)
+    grids.show_rows(rows("unit"), rows("random"), dataset)
+    QApplication.processEvents()  # shows the new rows; the old ones' deleteLater waits for the event loop proper
+    shown = [label.text() for label in grids.findChildren(QLabel, "row_title") if label.isVisible()]
+    assert len(shown) == 6 and all(text.startswith("Row ") for text in shown), shown

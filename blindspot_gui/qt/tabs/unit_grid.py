@@ -60,7 +60,8 @@ class DirectionGrid(QGroupBox):
     def show_rows(self, results, dataset: Dataset, hide_titles: bool = False) -> None:
         while self.grid.count():
             widget = self.grid.takeAt(0).widget()
-            if widget is not None:
+            if widget is not None:  # hidden at once: deleteLater waits for the event loop, a busy one a while
+                widget.hide()
                 widget.deleteLater()
         self.row_titles = []
         for row, result in enumerate(results):
