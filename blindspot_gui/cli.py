@@ -1014,8 +1014,8 @@ def run_interruptibly(work: Callable[[], int], monitors: list[Monitor], command:
         finally:
             done.set()
 
-    threading.Thread(target=target, name=f"blindspot {command}", daemon=True).start()
-    try:
+    try:  # start() too: Ctrl+C may come as soon as the work runs, before start() has returned here
+        threading.Thread(target=target, name=f"blindspot {command}", daemon=True).start()
         while not done.wait(0.1):
             pass
     except KeyboardInterrupt:
