@@ -21,14 +21,8 @@ def shrink_to_boundary(objective: Objective, steps: int) -> None:
         return
     origin = objective.images_flat[tasks.image_index[found]]
     perturbation = tasks.best_point[found] - origin
-    low, high = torch.zeros(len(found)), torch.ones(len(found))
-    for _ in range(steps):
-        objective.monitor.check()
-        middle = (low + high) / 2
-        success = objective.reaches(origin + middle[:, None] * perturbation, tasks.target[found])
-        high = torch.where(success, middle, high)
-        low = torch.where(success, low, middle)
-    shrunk = origin + high[:, None] * perturbation
+    scale = _smallest_scale(objective, origin, perturbation, tasks.target[found], torch.ones(len(found)), steps)
+    shrunk = _on_ray(origin, perturbation, scale)
     keep = objective.reaches(shrunk, tasks.target[found])
     chosen = found[keep]
     tasks.best_point[chosen] = shrunk[keep]
@@ -43,9 +37,10 @@ def slide_along_boundary(objective: Objective, rounds: int, shrink_steps: int, c
     target (common: the smallest change often sits where three or four regions meet) is where the
     smooth loss is least exact. A round linearises, at the current point a, the target's margin over
     each of its strongest ``competitors`` j, z_t - z_j >= m (m: the goal's margin), and takes the point
-    of that polytope nearest the original x within the box (``_nearest_in_polytope``); that point and the
-    point half way to it from a are each shrunk to the boundary along their ray from x, and the smaller
-    replaces a if its change is smaller. A probability goal linearises its one smooth slack instead.
+    of that polytope nearest the original x within the box (``_nearest_in_polytope``); that point (or,
+    where it gives no smaller change, the point half way to it from a) is shrunk to the boundary along
+    its ray from x and replaces a if its change is smaller. A probability goal linearises its one smooth
+    slack instead.
     Each round only ever shrinks the result; a task stops when a round gains under 0.01%.
     """
     tasks = objective.tasks
@@ -132,23 +127,30 @@ def _nearest_in_polytope(origin: torch.Tensor, normals: torch.Tensor, bounds: to
 
 def _shortest_on_ray(objective: Objective, origin, candidate, target, limit, steps: int):
     """The smallest point of the ray from ``origin`` through ``candidate`` (kept in the box) that meets the goal with
-    a squared change below ``limit``, and its squared change; rows where none does get (origin, inf)."""
+    a squared change below ``limit``, and its squared change; rows where none does get inf."""
     direction = candidate - origin
     length = direction.pow(2).sum(dim=1)
     high = (limit / length.clamp_min(1e-30)).sqrt() * (1 - 1e-4)  # beyond it the change is no smaller
     high = torch.where(length > 0, high, torch.zeros_like(high))
+    possible = objective.reaches(_on_ray(origin, direction, high), target) & (high > 0)
+    points = _on_ray(origin, direction, _smallest_scale(objective, origin, direction, target, high, steps))
+    squared = (points - origin).pow(2).sum(dim=1)
+    return points, torch.where(possible, squared, torch.full_like(squared, float("inf")))
 
-    def along(scale):
-        return (origin + scale[:, None] * direction).clamp(0, 1)
 
-    possible = objective.reaches(along(high), target) & (high > 0)
+def _on_ray(origin: torch.Tensor, direction: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """origin + scale * direction per row, kept in the box (a no-op for scales in [0, 1] from a point of it)."""
+    return (origin + scale[:, None] * direction).clamp(0, 1)
+
+
+def _smallest_scale(objective: Objective, origin, direction, target, high: torch.Tensor, steps: int) -> torch.Tensor:
+    """Bisection on the scale t in [0, high] for the smallest t whose point on the ray meets the goal (forward
+    passes only); ``high`` is taken to meet it."""
     low = torch.zeros_like(high)
     for _ in range(steps):
+        objective.monitor.check()
         middle = (low + high) / 2
-        success = objective.reaches(along(middle), target)
+        success = objective.reaches(_on_ray(origin, direction, middle), target)
         high = torch.where(success, middle, high)
         low = torch.where(success, low, middle)
-    points = along(high)
-    squared = (points - origin).pow(2).sum(dim=1)
-    squared = torch.where(possible, squared, torch.full_like(squared, float("inf")))
-    return points, squared
+    return high

@@ -51,16 +51,11 @@ class Goal:
             return answered & (probability >= self.confidence)
         return answered & (logit_margin(logits, target) >= self.margin)
 
-    def slack(self, logits: torch.Tensor, target: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:
+    def slack(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """(N,) a measure that is >= 0 where the goal is met (given the network answers the target): the logit margin
-        over the competitors pooled by a soft maximum of ``temperature`` (0: the strongest alone), less the margin
-        asked for; for a probability p, log p_l - log(1 - p_l) - logit(p)."""
+        over the strongest competitor less the margin asked for; for a probability p, log p_l - log(1 - p_l) - logit(p)."""
         if self.confidence is None:
-            if temperature <= 0:
-                return logit_margin(logits, target) - self.needed_margin()
-            target_logit = logits.gather(1, target[:, None]).squeeze(1)
-            competitors = logits.scatter(1, target[:, None], -math.inf)
-            return target_logit - temperature * torch.logsumexp(competitors / temperature, dim=1) - self.needed_margin()
+            return logit_margin(logits, target) - self.needed_margin()
         target_logit = logits.gather(1, target[:, None]).squeeze(1)
         others = torch.logsumexp(logits.scatter(1, target[:, None], -math.inf), dim=1)
         return target_logit - others - self.needed_margin()

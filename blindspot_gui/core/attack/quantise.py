@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from blindspot_gui.core.attack.goal import MINIMAL, Goal, logit_margin
+from blindspot_gui.core.attack.goal import MINIMAL, Goal
 from blindspot_gui.core.models.classifier import Classifier
 
 LEVELS = 255.0
@@ -103,7 +103,6 @@ class _Lattice:
         self.model, self.original_label, self.target, self.goal = model, original_label, target, goal
         self.original = np.asarray(original, dtype=np.float64)
         self.origin = self.as_tensor(self.original) * LEVELS
-        self.needed = goal.needed_margin()
         self.evaluations = 0
 
     def as_tensor(self, pixels) -> torch.Tensor:
@@ -117,14 +116,6 @@ class _Lattice:
         others[self.original_label] = -math.inf
         return int(others.argmax())
 
-    def _margin(self, logits: torch.Tensor, label: int) -> torch.Tensor:
-        """The label's margin beyond the goal's: log-odds for a probability goal, else the logit margin."""
-        wanted = torch.tensor([label], device=logits.device)
-        if self.goal.confidence is not None:
-            others = logits[0].scatter(0, wanted, -math.inf)
-            return logits[0, label] - torch.logsumexp(others, dim=0) - self.needed
-        return logit_margin(logits, wanted)[0] - self.needed
-
     def met(self, levels: torch.Tensor) -> bool:
         """Whether the network, on this 8-bit image, meets the goal (one forward pass)."""
         self.evaluations += 1
@@ -133,7 +124,7 @@ class _Lattice:
             label = self._label(logits)
             wanted = torch.tensor([label], device=logits.device)
             return (bool(self.goal.met(logits, wanted)[0]) and int(logits.argmax(dim=1)) == label
-                    and float(self._margin(logits, label)) > 0)
+                    and float(self.goal.slack(logits, wanted)[0]) > 0)
 
     def steps(self, wanted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every one-level step towards the float solution, best first: (pixel, step, priority).
