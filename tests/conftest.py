@@ -22,6 +22,13 @@ def isolated_user_folder(tmp_path, monkeypatch):
     return tmp_path / "blindspot_home"
 
 
+def pytest_collection_finish(session):
+    """Freeze what the imports made out of the collections after each test (a quarter of a second each otherwise),
+    as the window does at its start."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
 def collect_garbage_after_each_test():
     """Closed windows are collected here, on the GUI thread (the window turns automatic collection off, see
