@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from blindspot_gui import api
+from blindspot_gui.core.attack import engines
 from blindspot_gui.core.attack.noise import gaussian_noise_error, rescale_perturbation
 from blindspot_gui.core.attack.search import AttackConfig, SearchProgress, blindspot_search, rms
 from blindspot_gui.core.monitor import Monitor
@@ -95,6 +96,16 @@ def test_untargeted_search_finds_the_nearest_wrong_class(fc100, test_digits):
             assert loose.success and loose.target is None and loose.adversarial_prediction != loose.label
             if tight.target != tight.original_prediction:
                 assert loose.distortion <= tight.distortion * 1.001
+
+
+def test_an_untargeted_search_stops_bisecting_labels_that_cannot_win(fc100, test_digits, monkeypatch):
+    images, labels = test_digits
+    pruned = blindspot_search(fc100, images, "none", labels)
+    monkeypatch.setattr(engines, "CONTENDER_REACH", math.inf)
+    every_label = blindspot_search(fc100, images, "none", labels)
+    assert sum(r.iterations for r in pruned) < sum(r.iterations for r in every_label)
+    for one, other in zip(pruned, every_label):
+        assert one.success and one.distortion == pytest.approx(other.distortion, rel=1e-3)
 
 
 def test_target_rules(fc100, test_digits):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from blindspot_gui.core.attack.objective import Objective
+from blindspot_gui.core.attack.objective import CONTENDER_REACH, Objective, contenders
 
 
 def shrink_to_boundary(objective: Objective, steps: int) -> None:
@@ -44,7 +44,7 @@ def slide_along_boundary(objective: Objective, rounds: int, shrink_steps: int, c
     Each round only ever shrinks the result; a task stops when a round gains under 0.01%.
     """
     tasks = objective.tasks
-    active = _contenders(tasks)
+    active = contenders(tasks, CONTENDER_REACH)
     for _ in range(rounds):
         if len(active) == 0:
             return
@@ -63,17 +63,6 @@ def slide_along_boundary(objective: Objective, rounds: int, shrink_steps: int, c
         tasks.best_point[active[changed]] = best_point[changed]
         tasks.best_squared_norm[active[changed]] = best_norm[changed]
         active = active[best_norm < norm * (1 - 1e-4)]
-
-
-def _contenders(tasks, reach: float = 1.15) -> torch.Tensor:
-    """The tasks with a successful point whose change is within ``reach`` times their image's smallest (an
-    untargeted search's other labels cannot win: a slide shrinks a change by a few percent at most)."""
-    norm = tasks.best_squared_norm
-    if len(norm) == 0:
-        return torch.zeros(0, dtype=torch.long)
-    images = int(tasks.image_index.max()) + 1
-    smallest = torch.full((images,), torch.inf).scatter_reduce_(0, tasks.image_index, norm, "amin")
-    return torch.nonzero(torch.isfinite(norm) & (norm <= reach**2 * smallest[tasks.image_index])).flatten()
 
 
 def _linearised_goal(objective: Objective, points: torch.Tensor, target: torch.Tensor, competitors: int):

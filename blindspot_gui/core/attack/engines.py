@@ -11,7 +11,7 @@ import torch
 from blindspot_gui.core.attack.batched_lbfgsb import SolverOptions, minimize_box_lbfgs
 from blindspot_gui.core.attack.config import AttackConfig
 from blindspot_gui.core.attack.goal import MINIMAL, Goal, logit_margin
-from blindspot_gui.core.attack.objective import Objective, ProgressReporter, Tasks
+from blindspot_gui.core.attack.objective import CONTENDER_REACH, Objective, ProgressReporter, Tasks, contenders
 from blindspot_gui.core.monitor import Cancelled
 
 def _solver_options(config: AttackConfig) -> SolverOptions:
@@ -61,7 +61,10 @@ def _confident_estimate(model, images_flat, image_shape, tasks: Tasks, goal: Goa
 
 
 def fast_search(objective: Objective, reporter: ProgressReporter, config: AttackConfig) -> None:
-    """Bracket c on a log grid around each task's estimate, then bisect; all tasks and c values at once."""
+    """Bracket c on a log grid around each task's estimate, then bisect; all tasks and c values at once.
+
+    Only contenders are bisected: an untargeted search's labels whose change is more than
+    ``CONTENDER_REACH`` times their image's smallest are dropped."""
     tasks = objective.tasks
     count = len(tasks.target)
     estimate = estimate_threshold_c(objective.model, objective.images_flat, objective.image_shape, tasks,
@@ -90,7 +93,9 @@ def fast_search(objective: Objective, reporter: ProgressReporter, config: Attack
         reporter.monitor.progress(1.0, "no c reached the target: stopping")
         return
     for round_number in range(1, config.bisection_rounds + 1):
-        active = torch.nonzero((low > 0) & torch.isfinite(high)).flatten()
+        contending = torch.zeros(count, dtype=torch.bool)
+        contending[contenders(tasks, CONTENDER_REACH)] = True
+        active = torch.nonzero(contending & (low > 0) & torch.isfinite(high)).flatten()
         if len(active) == 0:
             break
         reporter.begin_step(1 + round_number, "bisecting c")

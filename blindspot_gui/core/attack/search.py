@@ -23,7 +23,8 @@ where the paper leaves room:
   boundary towards x (``slide_along_boundary``: the nearest point of the boundary linearised over
   the strongest competing classes), which only keeps a smaller change.
 - Untargeted, the four wrong labels a linear model of the net puts nearest are searched
-  (``AttackConfig.untargeted_candidates``; 9 searches all).
+  (``AttackConfig.untargeted_candidates``; 9 searches all), and a label drops out of the bisection
+  once its change is more than 1.15 times its image's smallest (``objective.CONTENDER_REACH``).
 - Beside the paper's goal (the network answers the target), a confident one: the network answers
   the target with probability >= p (``AttackConfig.confidence``) or a logit margin >= kappa
   (``margin``); "success" then means that everywhere, see :mod:`blindspot_gui.core.attack.goal`.
