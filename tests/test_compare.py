@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication
 from torch import nn
 
 from blindspot_gui import api
@@ -26,6 +27,7 @@ from blindspot_gui.core.attack.compare import (
 from blindspot_gui.core.attack.search import distortion_measures
 from blindspot_gui.core.models.classifier import as_classifier
 from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.qt.compare_view import DESIGN_SIZE, LARGEST_TEXT
 
 QUICK = Budgets(fgsm_grid=12, fgsm_bisections=10, deepfool_steps=20, ddn_steps=100, cw_searches=5, cw_steps=300)
 """Small budgets, so that a comparison on a digit takes a fraction of a second."""
@@ -300,3 +302,31 @@ def test_compare_runs_beside_a_search(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: len(finished) == 1, timeout=20000)
     assert all(result.success for result in blocker.args[0].values())
     assert finished[0].success
+
+
+def test_the_cards_text_grows_with_the_dialog_and_with_the_windows_text_size(qtbot, window, monkeypatch):
+    use_budgets(monkeypatch, QUICK)
+    view = open_comparison(qtbot, window)
+    with qtbot.waitSignal(view.sig_comparison_finished, timeout=30000):
+        pass
+    card = view.cards["ours"]
+
+    def sizes():
+        return card.distortion.font().pointSizeF(), card.details.font().pointSizeF(), view.heading.font().pointSizeF()
+
+    view.resize(DESIGN_SIZE)
+    designed = sizes()
+    view.resize(int(DESIGN_SIZE.width() * 1.5), int(DESIGN_SIZE.height() * 1.5))  # 1860x1020: a 1080p screen
+    grown = sizes()
+    assert all(big == pytest.approx(1.5 * small) for big, small in zip(grown, designed))
+    assert grown[0] / grown[1] == pytest.approx(1.35 / 0.95)  # the distortion stays the card's largest number
+    view.resize(4000, 2500)
+    assert sizes()[0] == pytest.approx(LARGEST_TEXT * designed[0])
+    view.resize(DESIGN_SIZE)
+    window.change_font_size(+2)  # the window's "Larger text" reaches the dialog, its proportions kept
+    try:
+        base = QApplication.font().pointSizeF()
+        qtbot.waitUntil(lambda: sizes()[0] == pytest.approx(1.35 * base), timeout=2000)  # Qt posts the font change
+        assert sizes()[1] == pytest.approx(0.95 * base) and sizes()[2] == pytest.approx(1.3 * base)
+    finally:
+        window.change_font_size(-2)  # the application's font outlives the window

@@ -15,9 +15,10 @@ import hashlib
 import time
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QFrame,
     QHBoxLayout,
@@ -39,6 +40,12 @@ from blindspot_gui.qt.widgets.fitted_label import FittedLabel
 OURS_COLOUR, FOOLED, MUTED, BAR = "#1a7f37", "#b2182b", "#6a6a6a", "#4a6fa5"
 TIE = 0.01
 """Distortions within 1% of each other count as the same size in the verdict line."""
+TEXT_SCALE = "text_scale"
+"""A widget property: its text's size over the dialog's."""
+DESIGN_SIZE = QSize(1240, 680)
+LARGEST_TEXT = 1.6
+"""The dialog's text is the window's at DESIGN_SIZE and grows with the dialog up to this factor, so the numbers
+stay readable from the back of a room however large the dialog is shown."""
 
 
 class Picture(QWidget):
@@ -78,6 +85,11 @@ class DistortionBar(QWidget):
         self.fraction, self.colour = 0.0, QColor(BAR)
         self.setFixedHeight(max(10, self.fontMetrics().height() // 2))
 
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.setFixedHeight(max(10, self.fontMetrics().height() // 2))
+
     def show_fraction(self, fraction: float, colour: str) -> None:
         self.fraction, self.colour = min(max(fraction, 0.0), 1.0), QColor(colour)
         self.update()
@@ -89,8 +101,10 @@ class DistortionBar(QWidget):
 
 
 def _label(text: str = "", scale: float = 1.0, bold: bool = False, colour: str | None = None) -> FittedLabel:
+    """A one-line label whose text is ``scale`` times the dialog's (see ``CompareView.fit_text``)."""
     label = FittedLabel(text)
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setProperty(TEXT_SCALE, scale)
     font = QFont(label.font())
     font.setPointSizeF(font.pointSizeF() * scale)
     font.setBold(bold)
@@ -272,8 +286,30 @@ class CompareView(QDialog, TaskController):
         """As large as the screen allows, up to 1500x900: the cards are for a room to read."""
         screen = self.screen().availableGeometry() if self.screen() is not None else None
         if screen is None:
-            return QSize(1240, 680)
+            return DESIGN_SIZE
         return QSize(min(1500, screen.width() - 40), min(900, screen.height() - 40))
+
+    def text_factor(self) -> float:
+        """How much larger than the window's the dialog's text is: 1 up to DESIGN_SIZE, then with the dialog."""
+        grown = min(self.width() / DESIGN_SIZE.width(), self.height() / DESIGN_SIZE.height())
+        return min(max(grown, 1.0), LARGEST_TEXT)
+
+    def fit_text(self) -> None:
+        """Every text of the dialog at the window's text size × its own scale × ``text_factor``."""
+        base = QApplication.font().pointSizeF() * self.text_factor()
+        for widget in [self, *self.findChildren(QWidget)]:
+            font = QFont(widget.font())
+            font.setPointSizeF(base * float(widget.property(TEXT_SCALE) or 1.0))
+            widget.setFont(font)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_text()
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ApplicationFontChange:  # the window's text size changed (Ctrl+= / Ctrl+-)
+            self.fit_text()
+        return super().event(event)
 
     # --- starting ----------------------------------------------------------------------------------------
     def compare(self, classifier, pixels: np.ndarray, label: int | None, target, network: str, image: str) -> None:

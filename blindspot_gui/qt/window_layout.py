@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import QApplication, QDockWidget, QSizePolicy, QTableView, QWidget
+from PySide6.QtWidgets import QApplication, QDialog, QDockWidget, QSizePolicy, QTableView, QWidget
 
 from blindspot_gui.qt.settings import read_bytes, read_int
 from blindspot_gui.qt.widgets.plot_style import style_plots
@@ -137,6 +137,8 @@ class WindowLayout:
         font.setPointSize(points)
         QApplication.setFont(font)
         for widget in self.findChildren(QWidget):
+            if isinstance(widget.window(), QDialog):  # a dialog of the window (compare methods) sizes its own text
+                continue
             factor = widget.property("font_factor")
             scaled = QFont(widget.font())
             scaled.setPointSizeF(points * (float(factor) if factor is not None else 1.0))

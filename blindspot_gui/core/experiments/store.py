@@ -19,9 +19,10 @@ from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE
 from blindspot_gui.core.files import StoredFileError, atomic_write, atomic_write_json, read_arrays
 from blindspot_gui.core.resources import user_dir
 
-STORE_VERSION = 4
+STORE_VERSION = 5
 """Part of every store folder's name: results computed by an older version are not reused
-(3: parts keyed by weights; 4: the search slides along the decision boundary)."""
+(3: parts keyed by weights; 4: the search slides along the decision boundary; 5: an untargeted search stops
+bisecting the labels that cannot win)."""
 
 
 def experiments_dir() -> Path:
