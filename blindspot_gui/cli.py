@@ -772,6 +772,7 @@ EXPERIMENT_OPTIONS = {
     "table5": {"model": "--model"},
     "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs"},
     "tables": {"rule": "--rule", "n": "--n"},
+    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images"},
 }
 """The options each experiment uses; the others are refused."""
 
@@ -780,11 +781,18 @@ def check_reproduce(args) -> None:
     """Refuse options the experiment would ignore, a bad --n or --epochs, and outputs that could not be written."""
     from blindspot_gui.core.experiments import experiments_dir
 
-    uses = EXPERIMENT_OPTIONS["tables" if args.experiment in TABLES else args.experiment]
+    uses = EXPERIMENT_OPTIONS.get(args.experiment, EXPERIMENT_OPTIONS["tables"])
     unused = {name: text for options in EXPERIMENT_OPTIONS.values() for name, text in options.items() if name not in uses}
     refuse_unused(args, unused, f"by {args.experiment}")
     if args.experiment in TABLES:
         args.count = None if args.n == "all" else _positive_count(args.n or DEFAULT_N)
+    if args.experiment == "table1" and args.model is not None and not _is_photo_network(args.model):
+        raise UsageError(f"table1's --model is a photo network (e.g. efficientnet-lite0), not {args.model!r}; the "
+                         "digit networks' Table 1 is `reproduce table1` without --model")
+    if args.experiment == "table1" and args.images is not None and args.model is None:
+        raise UsageError("--images needs --model: the photo network whose Table 1 it is (e.g. efficientnet-lite0)")
+    if args.experiment == "table1" and args.model is not None and args.rule == "nearest":
+        raise UsageError("a photo network's Table 1 takes --rule random or next (nearest would rank all its classes)")
     if args.epochs is not None and args.epochs < 1:
         raise UsageError("--epochs must be at least 1")
     check_outputs({"--json": args.json, "--csv": args.csv})
@@ -796,12 +804,18 @@ def check_reproduce(args) -> None:
 DEFAULT_N = "1000"
 
 
+def _is_photo_network(name: str) -> bool:
+    from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
+
+    return is_photo_model_name(name)
+
+
 def _run_experiment(args, monitor: Monitor) -> dict:
     from blindspot_gui.core import experiments
 
     kind = experiments.REGISTRY[args.experiment][0]
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
-             "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs}
+             "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images}
     settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
     return experiments.run_experiment(args.experiment, settings, monitor)
 
@@ -959,7 +973,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
     reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5", "advtrain"))
     reproduce.add_argument("--model", help="table5: a zoo model or a photo network (e.g. efficientnet-lite0) instead of "
-                                          "the paper's AlexNet")
+                                          "the paper's AlexNet; table1: a photo network, attacked on --images")
+    reproduce.add_argument("--images", metavar="FOLDER",
+                           help="table1 with --model: a folder with one subfolder of photos per class, each named by "
+                                "the class's exact name or number (default: the sample photos whose class is known)")
     reproduce.add_argument("--rule", choices=("random", "next", "nearest"),
                            help="tables 1-4: the target label of each attack (default random: a seeded random wrong "
                                 "label)")

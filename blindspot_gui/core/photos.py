@@ -63,6 +63,8 @@ class SamplePhoto:
     title: str
     label: str
     """a one-word name for a thumbnail."""
+    expected_class: str | None = None
+    """the ImageNet class the photo shows, by its name as photo networks know it (None: none of them)."""
 
 
 def sample_photos() -> list[SamplePhoto]:
@@ -83,7 +85,8 @@ def _sample_photo(folder: Path, item) -> SamplePhoto | None:
     name = item["file"]
     if Path(name).name != name or not (folder / name).is_file():
         return None
-    label = item.get("label")
-    return SamplePhoto(folder / name, item["title"], label if isinstance(label, str) else item["title"])
+    label, expected = item.get("label"), item.get("expected_imagenet_class")
+    return SamplePhoto(folder / name, item["title"], label if isinstance(label, str) else item["title"],
+                       expected if isinstance(expected, str) else None)
 
 

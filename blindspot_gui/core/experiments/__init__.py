@@ -8,6 +8,7 @@ difference) cells for the command line, the window and the CSV export. Modules b
 - ``store``: the finished parts on disk (``PartStore``) and the checks a part passes before reuse;
 - ``targets``: the target rule of the attacks, a choice where the paper is silent;
 - ``attacked``: Tables 1 and 3 (each model's errors and the attack of its images);
+- ``photo_attacked``: Table 1 for a photo network on a folder of labelled photos (parts of 16 photos);
 - ``generalisation``: Tables 2 and 4 (examples made for one model fed to the others; Gaussian noise);
 - ``bounds``: Table 5 (upper Lipschitz bounds);
 - ``adversarial_training``: section 4.2 (partial results ``AdvTrainBaseline``, then ``AdvTrainReport`` per epoch);
@@ -26,6 +27,7 @@ from blindspot_gui.core.experiments.adversarial_training import (
 )
 from blindspot_gui.core.experiments.attacked import ATTACK_BATCH, EXPERIMENT_THREADS, table1, table3
 from blindspot_gui.core.experiments.bounds import table5
+from blindspot_gui.core.experiments.photo_attacked import photo_table1
 from blindspot_gui.core.experiments.comparison import (
     Cell,
     ComparisonTable,
@@ -63,7 +65,7 @@ __all__ = [
     "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvTrainBaseline", "AdvTrainSettings",
     "AttackedTableSettings", "BoundsSettings", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
     "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
-    "REGISTRY", "STORE_VERSION", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
+    "REGISTRY", "STORE_VERSION", "photo_table1", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
     "check_baseline", "check_target_rule", "comparison_table", "experiment_targets", "experiments_dir",
     "run_experiment", "table1", "table2", "table3", "table4", "table5", "table_as_csv", "table_as_csv_text",
     "table_as_text",

@@ -40,12 +40,23 @@ class ComparisonTable:
 
 
 def _table1_cells(result) -> ComparisonTable:
+    if result.get("network_kind") == "photo":
+        return _photo_table1_cells(result)
     rows = [(row["model"], [Cell(row["train_error"], row["paper_train_error"]),
                             Cell(row["test_error"], row["paper_test_error"]),
                             Cell(row["distortion"], row["paper_distortion"], "distortion"), Cell(row["success"])])
             for row in result["rows"]]
     return ComparisonTable("Table 1: MNIST models", "model",
                            ["train error", "test error", "av. min. distortion", "attack success"], rows)
+
+
+def _photo_table1_cells(result) -> ComparisonTable:
+    rows = [(row["model"], [Cell(row["test_error"]), Cell(row["distortion"], unit="distortion"), Cell(row["success"])])
+            for row in result["rows"]]
+    table = ComparisonTable("Table 1 for a photo network", "network",
+                            ["error on these photos", "av. min. distortion", "attack success"], rows)
+    table.notes.append(f"{result['source']}; target rule: {result['target_rule_text']}")
+    return table
 
 
 def _table3_cells(result) -> ComparisonTable:

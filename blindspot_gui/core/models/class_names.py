@@ -25,9 +25,10 @@ def read_class_names(path) -> list[str]:
 
 
 
-def class_index(text: str, class_names: list[str]) -> int:
+def class_index(text: str, class_names: list[str], exact: bool = False) -> int:
     """The class a person means by ``text``: its number, its exact name, or the one name with it as a word, as its
-    start, or inside it (in that order of preference).
+    start, or inside it (in that order of preference); with ``exact``, only its number or exact name (a label read
+    from a file must not be guessed).
 
     An unknown or ambiguous name raises ValueError listing close matches.
     """
@@ -35,15 +36,16 @@ def class_index(text: str, class_names: list[str]) -> int:
     if wanted.isdigit() and int(wanted) < len(class_names):
         return int(wanted)
     lowered = [name.lower() for name in class_names]
-    exact = [i for i, name in enumerate(lowered) if name == wanted]
-    if len(exact) > 1:  # ImageNet has two "cardigan"s: a dog (264) and a sweater (474)
-        numbers = " and ".join(f"{i}" for i in exact)
-        raise ValueError(f"several classes are called {class_names[exact[0]]!r} (numbers {numbers}); give the number")
-    if exact:
-        return exact[0]
-    for matches in ([i for i, name in enumerate(lowered) if wanted in re.split(r"[\s,'-]+", name)],
-                    [i for i, name in enumerate(lowered) if name.startswith(wanted)],
-                    [i for i, name in enumerate(lowered) if wanted in name]):
+    named = [i for i, name in enumerate(lowered) if name == wanted]
+    if len(named) > 1:  # ImageNet has two "cardigan"s: a dog (264) and a sweater (474)
+        numbers = " and ".join(f"{i}" for i in named)
+        raise ValueError(f"several classes are called {class_names[named[0]]!r} (numbers {numbers}); give the number")
+    if named:
+        return named[0]
+    guesses = () if exact else ([i for i, name in enumerate(lowered) if wanted in re.split(r"[\s,'-]+", name)],
+                                [i for i, name in enumerate(lowered) if name.startswith(wanted)],
+                                [i for i, name in enumerate(lowered) if wanted in name])
+    for matches in guesses:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:

@@ -1,0 +1,72 @@
+"""Table 1 of a photo network (EfficientNet-Lite0) on the sample photos and on folders of photos the tests make:
+figures, stored parts reused and damaged ones computed again, and folders that cannot be read as labelled photos."""
+
+import json
+import shutil
+
+import pytest
+
+from blindspot_gui.cli import main
+from blindspot_gui.core.experiments.photo_attacked import photo_table1
+from blindspot_gui.core.photos import sample_photos
+
+SAMPLES = {photo.path.name: photo.path for photo in sample_photos()}
+
+
+def make_folder(root, layout: dict[str, list[str]]):
+    """A folder with a subfolder per class name holding copies of the named sample photos."""
+    for class_name, files in layout.items():
+        (root / class_name).mkdir(parents=True)
+        for name in files:
+            shutil.copy(SAMPLES[name], root / class_name / name)
+    return root
+
+
+def test_a_folder_of_labelled_photos_gives_error_success_and_distortion_and_resumes(tmp_path, capsys):
+    folder = make_folder(tmp_path / "photos", {"espresso": ["coffee.png"], "281": ["cat.png"]})  # 281: tabby
+    output = tmp_path / "table.json"
+    assert main(["reproduce", "table1", "--model", "efficientnet-lite0", "--images", str(folder),
+                 "--json", str(output)]) == 0
+    result = json.loads(output.read_text())
+    row = result["rows"][0]
+    # Lite0 calls the cat a tiger cat (282), so one photo of two is wrong and only the espresso is attacked
+    assert row["photos"] == 2 and row["attacked"] == 1 and row["test_error"] == pytest.approx(0.5)
+    assert row["success"] == 1.0 and 0 < row["distortion"] < 0.01
+    printed = capsys.readouterr().out
+    assert "Table 1 for a photo network" in printed and "50.00%" in printed and "AlexNet" in printed
+    again = photo_table1("efficientnet-lite0", folder, None)
+    assert again["rows"][0]["reused"] == again["rows"][0]["parts"] == 1
+    assert again["rows"][0]["distortion"] == row["distortion"]
+
+
+def test_a_damaged_part_is_computed_again_and_said(tmp_path):
+    folder = make_folder(tmp_path / "photos", {"espresso": ["coffee.png"]})
+    first = photo_table1("efficientnet-lite0", folder, None, rule="next")
+    part = next(iter(sorted((tmp_path / "blindspot_home" / "experiments").glob("photo-table1-*/photos-*.json"))))
+    part.write_text('{"start": 0, "photos": 1, "correct": 5, "succeeded": 9}')
+    second = photo_table1("efficientnet-lite0", folder, None, rule="next")
+    assert second["rows"][0]["reused"] == 0
+    assert second["rows"][0]["distortion"] == pytest.approx(first["rows"][0]["distortion"])
+    assert any(str(part) in note and "computed again" in note for note in second["notes"])
+
+
+def test_without_a_folder_the_sample_photos_with_a_known_class_are_used_and_said():
+    result = photo_table1("efficientnet-lite0", None, 1)
+    assert result["rows"][0]["photos"] == 1 and result["source"] == "1 sample photos"
+    assert any("astronaut.png left out" in note for note in result["notes"])
+
+
+@pytest.mark.parametrize("layout, says", [
+    ({"not a class at all": ["coffee.png"]}, "the subfolder 'not a class at all'"),
+    ({".": ["coffee.png"]}, "directly in it"),
+])
+def test_a_folder_that_is_not_labelled_photos_is_refused_with_what_to_do(tmp_path, capsys, layout, says):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for class_name, files in layout.items():
+        for name in files:
+            (folder / class_name).mkdir(exist_ok=True)
+            shutil.copy(SAMPLES[name], folder / class_name / name)
+    assert main(["reproduce", "table1", "--model", "efficientnet-lite0", "--images", str(folder)]) != 0
+    error = capsys.readouterr().err
+    assert says in error and "subfolder" in error
