@@ -813,11 +813,12 @@ def _is_photo_network(name: str) -> bool:
 def _run_experiment(args, monitor: Monitor) -> dict:
     from blindspot_gui.core import experiments
 
-    kind = experiments.REGISTRY[args.experiment][0]
+    name = "photo_table1" if args.experiment == "table1" and args.model else args.experiment
+    kind = experiments.REGISTRY[name][0]
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
              "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images}
     settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
-    return experiments.run_experiment(args.experiment, settings, monitor)
+    return experiments.run_experiment(name, settings, monitor)
 
 
 def _positive_count(text: str) -> int:

@@ -79,3 +79,26 @@ def test_a_short_adversarial_training_run_draws_its_curves(qtbot, tmp_path):
     assert view.table.rowCount() == 2 and view.table.item(1, 0).text().splitlines()[1].startswith("paper 1.20%")
     assert not view.result["saved_to_zoo"]
     window.close()
+
+
+def test_a_photo_networks_table1_runs_on_a_chosen_folder_and_offers_only_its_rules(qtbot, tmp_path):
+    from test_photo_experiments import make_folder
+
+    folder = make_folder(tmp_path / "my photos", {"espresso": ["coffee.png"]})
+    window, view = open_experiments(qtbot, tmp_path)
+    choose(view, "photo_table1")
+    controls = view.controls
+    assert controls.photo_model.isVisible() and controls.folder_button.isVisible()
+    assert not controls.model.isVisible() and controls.images.isVisible()
+    nearest = controls.rule.findData("nearest")
+    assert not controls.rule.model().item(nearest).isEnabled() and controls.rule.currentData() in experiments.PHOTO_RULES
+    controls.choose_photo_folder(str(folder))  # what the folder dialog's OK does
+    assert controls.folder_button.text() == "my photos/"
+    with qtbot.waitSignal(view.sig_finished, timeout=60000):
+        click(qtbot, controls.run_button)
+    assert view.table.rowCount() == 1 and view.table.verticalHeaderItem(0).text() == "EfficientNet-Lite0"
+    assert view.table.item(0, 0).text().startswith("0.00%")  # it calls the espresso an espresso
+    assert "1 photos of folder" in view.notes.text()
+    choose(view, "table1")
+    assert controls.rule.model().item(nearest).isEnabled()
+    window.close()

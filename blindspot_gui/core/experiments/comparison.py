@@ -40,8 +40,6 @@ class ComparisonTable:
 
 
 def _table1_cells(result) -> ComparisonTable:
-    if result.get("network_kind") == "photo":
-        return _photo_table1_cells(result)
     rows = [(row["model"], [Cell(row["train_error"], row["paper_train_error"]),
                             Cell(row["test_error"], row["paper_test_error"]),
                             Cell(row["distortion"], row["paper_distortion"], "distortion"), Cell(row["success"])])
@@ -106,7 +104,7 @@ def _advtrain_cells(result) -> ComparisonTable:
                                   f"distortion: random wrong target, first {result['probe_images']} test images"])
 
 
-CELLS = {"table1": _table1_cells, "table2": _table2_cells, "table3": _table3_cells, "table4": _table4_cells,
+CELLS = {"table1": _table1_cells, "photo_table1": _photo_table1_cells, "table2": _table2_cells, "table3": _table3_cells, "table4": _table4_cells,
          "table5": _table5_cells, "advtrain": _advtrain_cells}
 """How each experiment's result becomes a ComparisonTable."""
 

@@ -32,7 +32,7 @@ from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE, TARGET_R
 from blindspot_gui.core.image_folders import load_image_folder
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.models.classifier import Classifier
-from blindspot_gui.core.models.photo_catalogue import load_photo_model
+from blindspot_gui.core.models.photo_catalogue import find_photo_model, load_photo_model
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.photos import read_photo, sample_photos
 
@@ -171,21 +171,22 @@ def photo_table1(network: str, folder: str | Path | None = None, n: int | None =
     if rule not in PHOTO_RULES:
         raise ValueError(f"a photo table takes the target rule {' or '.join(PHOTO_RULES)}, not {rule!r}")
     monitor = monitor or Monitor()
-    model = load_photo_model(network)
+    entry = find_photo_model(network)
+    model = load_photo_model(entry.key)
     monitor.progress(0.0, "reading the photos")
     photos = (sample_labelled_photos(model.class_names, n) if folder is None else
               folder_photos(folder, model.class_names, n, monitor.scaled(0.0, 0.05)))
-    store = PartStore(experiments_dir() / f"photo-table1-{network}-{photos.digest}-{rule}-v{STORE_VERSION}")
+    store = PartStore(experiments_dir() / f"photo-table1-{entry.key}-{photos.digest}-{rule}-v{STORE_VERSION}")
     starts = range(0, len(photos.labels), PHOTO_CHUNK)
     records, arrays = [], []
     for number, start in enumerate(starts):
         part = monitor.scaled(0.05 + 0.95 * number / len(starts), 0.05 + 0.95 * (number + 1) / len(starts))
-        part.progress(0.0, f"{network}: photos {start + 1}-{min(start + PHOTO_CHUNK, len(photos.labels))} "
+        part.progress(0.0, f"{entry.name}: photos {start + 1}-{min(start + PHOTO_CHUNK, len(photos.labels))} "
                            f"of {len(photos.labels)}")
         record, stored = _chunk(store, model, photos, start, rule, part)
         records.append(record)
         arrays.append(stored)
-    return _photo_result(network, photos, rule, store, records, arrays)
+    return _photo_result(entry.name, photos, rule, store, records, arrays)
 
 
 def _photo_result(network, photos: LabelledPhotos, rule, store: PartStore, records, arrays) -> dict:
@@ -200,6 +201,6 @@ def _photo_result(network, photos: LabelledPhotos, rule, store: PartStore, recor
     notes = [*photos.notes, *store.notes,
              f"the paper's one ImageNet figure: AlexNet, average distortion {PAPER_ALEXNET_DISTORTION} over 64 "
              "examples made \u201costrich\u201d (figure 5)"]
-    return {"experiment": "table1", "network_kind": "photo", "n": len(photos.labels), "source": photos.source,
+    return {"experiment": "photo_table1", "n": len(photos.labels), "source": photos.source,
             "target_rule": rule, "target_rule_text": TARGET_RULES[rule], "rows": [row], "folder": str(store.folder),
             "notes": notes}

@@ -11,24 +11,27 @@ from blindspot_gui.core.experiments.bounds import table5
 from blindspot_gui.core.experiments.generalisation import table2, table4
 from blindspot_gui.core.experiments.photo_attacked import photo_table1
 from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE
+from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL
 from blindspot_gui.core.monitor import Monitor
 
 
 @dataclass(frozen=True)
 class AttackedTableSettings:
-    """Tables 1 to 4: images attacked per model (None: all of them) and the target rule; Table 1 of a photo network
-    (``model``) on a folder of photos (``images``; None: the sample photos)."""
+    """Tables 1 to 4: images attacked per model (None: all of them) and the target rule."""
 
     n: int | None = 1000
     rule: str = DEFAULT_TARGET_RULE
-    model: str | None = None
+
+
+@dataclass(frozen=True)
+class PhotoTableSettings:
+    """Table 1 of photo network ``model`` on the photos of folder ``images`` (None: the sample photos): how many
+    (None: all) and the target rule."""
+
+    model: str = DEFAULT_PHOTO_MODEL
     images: str | None = None
-
-
-def _table1(settings: AttackedTableSettings, monitor: Monitor) -> dict:
-    if settings.model is None:
-        return table1(settings.n, monitor, settings.rule)
-    return photo_table1(settings.model, settings.images, settings.n, monitor, settings.rule)
+    n: int | None = 1000
+    rule: str = DEFAULT_TARGET_RULE
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,9 @@ class AdvTrainSettings:
 
 
 REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
-    "table1": (AttackedTableSettings, _table1),
+    "table1": (AttackedTableSettings, lambda settings, monitor: table1(settings.n, monitor, settings.rule)),
+    "photo_table1": (PhotoTableSettings, lambda settings, monitor: photo_table1(settings.model, settings.images,
+                                                                               settings.n, monitor, settings.rule)),
     "table2": (AttackedTableSettings, lambda settings, monitor: table2(settings.n, monitor, settings.rule)),
     "table3": (AttackedTableSettings, lambda settings, monitor: table3(settings.n, monitor, settings.rule)),
     "table4": (AttackedTableSettings, lambda settings, monitor: table4(settings.n, monitor, settings.rule)),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -25,6 +28,9 @@ from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
 DESCRIPTIONS = {
     "table1": ("Table 1 — MNIST models", "Training and test error of the six networks, and the average size of the "
                "smallest change that fools each (attacks on training images)."),
+    "photo_table1": ("Table 1 — a photo network", "The same measurement for a network that sees photos: its error "
+                     "on a folder of your photos (one subfolder per class, named by the class) and the smallest "
+                     "change that fools it on each photo it gets right. No folder: the sample photos."),
     "table2": ("Table 2 — fooling other networks", "Examples made for one network, fed to every other network: how "
                "often they fool it. Random noise for comparison."),
     "table3": ("Table 3 — two halves of the data", "Three networks trained on disjoint halves P1 and P2 of the "
@@ -38,6 +44,7 @@ DESCRIPTIONS = {
                  "The full recipe takes about 25 minutes on a 2-core laptop."),
 }
 ALEXNET = "AlexNet (torchvision architecture)"
+SAMPLE_PHOTOS = "the sample photos — choose a folder…"
 
 
 class ExperimentControls(QGroupBox):
@@ -64,7 +71,8 @@ class ExperimentControls(QGroupBox):
         self.list.setCurrentRow(0)
 
     def _make_settings(self) -> None:
-        """Images and target rule (Tables 1-4), network (Table 5), per-layer variant and epochs (adversarial training)."""
+        """Images and target rule (Tables 1-4), network (Table 5), per-layer variant and epochs (adversarial training),
+        photo network and folder (a photo network's Table 1)."""
         self.images = QSpinBox()
         self.images.setObjectName("images")
         self.images.setRange(10, 60000)
@@ -89,6 +97,16 @@ class ExperimentControls(QGroupBox):
         for combo in (self.rule, self.model):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(18)
+        self.photo_model = QComboBox()
+        self.photo_model.setObjectName("photo_model")
+        for entry in PHOTO_MODELS:
+            self.photo_model.addItem(entry.name, entry.key)
+        self.photo_folder: str | None = None
+        self.folder_button = QPushButton(SAMPLE_PHOTOS)
+        self.folder_button.setObjectName("photo_folder")
+        self.folder_button.setToolTip("A folder with one subfolder of photos per class, each named by the class's "
+                                      "exact name or number (tabby/, 281/); Esc in the dialog keeps the sample photos")
+        self.folder_button.clicked.connect(self._choose_folder)
         self.per_layer = QCheckBox("per-layer variant")
         self.per_layer.setToolTip("Also make adversarial examples of each hidden layer's output and train the layers "
                                   "above on them (the variant the paper found necessary)")
@@ -129,6 +147,8 @@ class ExperimentControls(QGroupBox):
         self.form.addRow("Network:", self.model)
         self.form.addRow(self.per_layer)
         self.form.addRow("Epochs:", self.epochs)
+        self.form.addRow("Network:", self.photo_model)
+        self.form.addRow("Photos:", self.folder_button)
         self.list.setMaximumHeight(self.list.sizeHintForRow(0) * (self.list.count() + 1))
         self.setMaximumWidth(360)
         buttons = QHBoxLayout()
@@ -154,9 +174,31 @@ class ExperimentControls(QGroupBox):
     def _show_settings(self) -> None:
         key = self.experiment()
         self.description.setText(DESCRIPTIONS[key][1])
-        attacked = key in ("table1", "table2", "table3", "table4")
-        for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain")):
+        attacked = key in ("table1", "table2", "table3", "table4", "photo_table1")
+        photo = key == "photo_table1"
+        for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain",
+                                     photo, photo)):
             self.form.setRowVisible(row, shown)
+        self._offer_rules(experiments.PHOTO_RULES if photo else tuple(experiments.TARGET_RULES))
+
+    def _offer_rules(self, rules) -> None:
+        """Only the target rules the experiment takes can be chosen (a photo table cannot rank 1000 classes)."""
+        for index in range(self.rule.count()):
+            self.rule.model().item(index).setEnabled(self.rule.itemData(index) in rules)
+        if self.rule.currentData() not in rules:
+            self.rule.setCurrentIndex(self.rule.findData(rules[0]))
+
+    def _choose_folder(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "A folder of photos, one subfolder per class",
+                                                  self.photo_folder or "")
+        if chosen:
+            self.choose_photo_folder(chosen)
+
+    def choose_photo_folder(self, folder: str | None) -> None:
+        """Attack the photos of ``folder`` (None: the sample photos)."""
+        self.photo_folder = folder
+        self.folder_button.setText(Path(folder).name + "/" if folder else SAMPLE_PHOTOS)
+        self.folder_button.setToolTip(folder or self.folder_button.toolTip())
 
     def _fit_epochs_to_recipe(self, per_layer: bool) -> None:
         """The epochs box runs up to the chosen net's full recipe (the whole recipe trains the zoo's net)."""
@@ -178,6 +220,9 @@ class ExperimentControls(QGroupBox):
             epochs = self.epochs.value()
             return experiments.AdvTrainSettings(self.per_layer.isChecked(),
                                                 None if epochs == self.epochs.maximum() else epochs)
+        if key == "photo_table1":
+            return experiments.PhotoTableSettings(self.photo_model.currentData(), self.photo_folder,
+                                                  self.image_count(), self.rule.currentData())
         return experiments.AttackedTableSettings(self.image_count(), self.rule.currentData())
 
     def set_running(self, running: bool) -> None:
