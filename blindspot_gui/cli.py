@@ -977,7 +977,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the paper's AlexNet; table1: a photo network, attacked on --images")
     reproduce.add_argument("--images", metavar="FOLDER",
                            help="table1 with --model: a folder with one subfolder of photos per class, each named by "
-                                "the class's exact name or number (default: the sample photos whose class is known)")
+                                "the class's exact name or number, or photos with a labels.csv of lines "
+                                "'file,class' (default: the sample photos whose class is known)")
     reproduce.add_argument("--rule", choices=("random", "next", "nearest"),
                            help="tables 1-4: the target label of each attack (default random: a seeded random wrong "
                                 "label)")

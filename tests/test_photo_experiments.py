@@ -58,7 +58,7 @@ def test_without_a_folder_the_sample_photos_with_a_known_class_are_used_and_said
 
 @pytest.mark.parametrize("layout, says", [
     ({"not a class at all": ["coffee.png"]}, "the subfolder 'not a class at all'"),
-    ({".": ["coffee.png"]}, "directly in it"),
+    ({".": ["coffee.png"]}, "directly in it but no labels file"),
 ])
 def test_a_folder_that_is_not_labelled_photos_is_refused_with_what_to_do(tmp_path, capsys, layout, says):
     folder = tmp_path / "photos"
@@ -70,3 +70,31 @@ def test_a_folder_that_is_not_labelled_photos_is_refused_with_what_to_do(tmp_pat
     assert main(["reproduce", "table1", "--model", "efficientnet-lite0", "--images", str(folder)]) != 0
     error = capsys.readouterr().err
     assert says in error and "subfolder" in error
+
+
+def test_photos_directly_in_a_folder_take_their_classes_from_its_labels_file(tmp_path):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    shutil.copy(SAMPLES["cat.png"], folder / "cat.png")
+    (folder / "labels.csv").write_text("# file, class\ncat.png,tabby\n")
+    row = photo_table1("efficientnet-lite0", folder, None)["rows"][0]
+    assert row["photos"] == 1 and row["test_error"] == 1.0 and row["attacked"] == 0  # a "tiger cat" to Lite0
+
+
+@pytest.mark.parametrize("labels, says", [
+    (None, "no labels file"),
+    ("cat.png,not a class\n", "line 1 of"),
+    ("other.png,tabby\n", "the photo 'cat.png' lies directly in"),
+    ("cat.png\n", "is not \"file name,class\""),
+    (b"\xff\xfe\x00cat", "not UTF-8"),
+])
+def test_a_bad_labels_file_is_refused_naming_the_line_or_photo(tmp_path, capsys, labels, says):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    shutil.copy(SAMPLES["cat.png"], folder / "cat.png")
+    if isinstance(labels, bytes):
+        (folder / "labels.csv").write_bytes(labels)
+    elif labels is not None:
+        (folder / "labels.csv").write_text(labels)
+    assert main(["reproduce", "table1", "--model", "efficientnet-lite0", "--images", str(folder)]) != 0
+    assert says in capsys.readouterr().err

@@ -62,25 +62,72 @@ class LabelledPhotos:
 
 
 def folder_photos(folder, class_names, n: int | None = None, monitor: Monitor | None = None) -> LabelledPhotos:
-    """The photos of ``folder``'s class subfolders (the first ``n``), each subfolder named by a class of
-    ``class_names`` (its exact name or number); a ValueError names a subfolder that is no class, or files directly
-    in the folder."""
+    """The photos of ``folder`` (the first ``n``) with their classes: a photo in a subfolder has the class the
+    subfolder names (its exact name or number in ``class_names``), a photo directly in the folder the class its line
+    of the folder's labels file gives (LABEL_FILES); a ValueError says which photo or subfolder has no class."""
+    folder = Path(folder)
     data, skipped = load_image_folder(folder, photos=True, monitor=monitor)
-    if "(none)" in data.class_names:
-        raise ValueError(f"'{folder}' has photos directly in it: put each photo in a subfolder named by its class "
-                         "(e.g. tabby/cat1.jpg or 281/cat1.jpg)")
+    by_file = _labels_file(folder, class_names) if "(none)" in data.class_names else {}
     numbers = []
     for name in data.class_names:
+        if name == "(none)":
+            numbers.append(-1)
+            continue
         try:
             numbers.append(class_index(name, list(class_names), exact=True))
         except ValueError as error:
             raise ValueError(f"the subfolder '{name}' of '{folder}' is not a class of this network ({error}); name "
                              "each subfolder by a class's exact name or number") from None
     labels = torch.tensor(numbers)[data.labels]
+    for index, path in enumerate(data.files):
+        if labels[index] < 0:
+            name = Path(path).name
+            if name not in by_file:
+                raise ValueError(f"the photo '{name}' lies directly in '{folder}' but its labels file has no line "
+                                 f"for it: add \"{name},<class>\" to {LABEL_FILES[0]}, or move it into a subfolder "
+                                 "named by its class")
+            labels[index] = by_file[name]
     count = len(labels) if n is None else min(n, len(labels))
     notes = (f"left out (not readable, or beyond the folder limit): {', '.join(skipped[:5])}"
              f"{' …' if len(skipped) > 5 else ''}",) if skipped else ()
     return LabelledPhotos(data.images[:count], labels[:count], f"{count} photos of folder {folder}", notes)
+
+
+LABEL_FILES = ("labels.csv", "labels.txt")
+"""A folder's labels file for the photos directly in it: a line "file name,class" (or a tab or a space between
+them) per photo, the class by its exact name or number."""
+LABEL_FILE_LIMIT = 10_000_000
+"""Bytes of a labels file read at most (a million photos' lines)."""
+
+
+def _labels_file(folder: Path, class_names) -> dict[str, int]:
+    """The class number of each file named in ``folder``'s labels file; a ValueError names a bad line."""
+    path = next((folder / name for name in LABEL_FILES if (folder / name).is_file()), None)
+    if path is None:
+        raise ValueError(f"'{folder}' has photos directly in it but no labels file: put each photo in a subfolder "
+                         f"named by its class (tabby/cat1.jpg or 281/cat1.jpg), or write {LABEL_FILES[0]} with a "
+                         "line \"cat1.jpg,tabby\" per photo")
+    with open(path, "rb") as stream:
+        raw = stream.read(LABEL_FILE_LIMIT + 1)
+    if len(raw) > LABEL_FILE_LIMIT:
+        raise ValueError(f"{path} is larger than {LABEL_FILE_LIMIT // 1_000_000} MB: not a labels file")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    by_file = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        separator = next((mark for mark in (",", "\t") if mark in line), None)
+        parts = line.split(separator, 1) if separator else line.split(None, 1)
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise ValueError(f"line {number} of {path} is not \"file name,class\": {line[:80]!r}")
+        try:
+            by_file[parts[0].strip()] = class_index(parts[1].strip(), list(class_names), exact=True)
+        except ValueError as error:
+            raise ValueError(f"line {number} of {path}: {error}") from None
+    return by_file
 
 
 def sample_labelled_photos(class_names, n: int | None = None) -> LabelledPhotos:

@@ -105,7 +105,8 @@ class ExperimentControls(QGroupBox):
         self.folder_button = QPushButton(SAMPLE_PHOTOS)
         self.folder_button.setObjectName("photo_folder")
         self.folder_button.setToolTip("A folder with one subfolder of photos per class, each named by the class's "
-                                      "exact name or number (tabby/, 281/); Esc in the dialog keeps the sample photos")
+                                      "exact name or number (tabby/, 281/), or photos and a labels.csv of lines "
+                                      "\"cat1.jpg,tabby\"; Esc in the dialog keeps the sample photos")
         self.folder_button.clicked.connect(self._choose_folder)
         self.per_layer = QCheckBox("per-layer variant")
         self.per_layer.setToolTip("Also make adversarial examples of each hidden layer's output and train the layers "
