@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from blindspot_gui.core.experiments.backends import require_ray, use_cluster
 from blindspot_gui.core.data import DatasetError
 from blindspot_gui.core.files import OutputError, atomic_write, atomic_write_json, atomic_write_text, check_writable
 from blindspot_gui.core.files import check_writable_folder, os_reason
@@ -771,8 +772,8 @@ TABLES = ("table1", "table2", "table3", "table4")
 EXPERIMENT_OPTIONS = {
     "table5": {"model": "--model"},
     "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs"},
-    "tables": {"rule": "--rule", "n": "--n"},
-    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images"},
+    "tables": {"rule": "--rule", "n": "--n", "cluster": "--cluster"},
+    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images", "cluster": "--cluster"},
 }
 """The options each experiment uses; the others are refused."""
 
@@ -786,6 +787,13 @@ def check_reproduce(args) -> None:
     refuse_unused(args, unused, f"by {args.experiment}")
     if args.experiment in TABLES:
         args.count = None if args.n == "all" else _positive_count(args.n or DEFAULT_N)
+    if args.cluster is not None and args.experiment == "table1" and args.model is not None:
+        raise UsageError("--cluster runs the digit tables' parts on Ray; a photo network's Table 1 runs here for now")
+    if args.cluster is not None:
+        try:
+            require_ray()
+        except ImportError as error:
+            raise UsageError(f"--cluster: {error}") from None
     if args.experiment == "table1" and args.model is not None and not _is_photo_network(args.model):
         raise UsageError(f"table1's --model is a photo network (e.g. efficientnet-lite0), not {args.model!r}; the "
                          "digit networks' Table 1 is `reproduce table1` without --model")
@@ -818,7 +826,8 @@ def _run_experiment(args, monitor: Monitor) -> dict:
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
              "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images}
     settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
-    return experiments.run_experiment(name, settings, monitor)
+    with use_cluster(args.cluster):
+        return experiments.run_experiment(name, settings, monitor)
 
 
 def _positive_count(text: str) -> int:
@@ -988,6 +997,11 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--n",
                            help="images to attack per model (training images for tables 1-2, test images for "
                                 "tables 3-4), or 'all' (default 1000)")
+    reproduce.add_argument("--cluster", metavar="ADDRESS",
+                           help="tables 1-4: compute each network's part as a task on a Ray cluster: 'local' (start "
+                                "one on this machine), 'auto' (the one running here) or its address; finished parts "
+                                "come back here and are stored as in a local run (needs pip install "
+                                "\"blindspot-gui[cluster]\")")
     reproduce.add_argument("--json", metavar="FILE", help="write the full result")
     reproduce.add_argument("--csv", metavar="FILE", help="write the table")
     reproduce.set_defaults(run=command_reproduce, check=check_reproduce)

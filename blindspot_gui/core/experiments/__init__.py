@@ -6,6 +6,7 @@ difference) cells for the command line, the window and the CSV export. Modules b
 - ``registry``: ``REGISTRY`` {name: (settings dataclass, run(settings, monitor))} and ``run_experiment``,
   which both front ends call;
 - ``store``: the finished parts on disk (``PartStore``) and the checks a part passes before reuse;
+- ``backends``: where parts are computed: here, or as tasks on a Ray cluster (``use_cluster``);
 - ``targets``: the target rule of the attacks, a choice where the paper is silent;
 - ``attacked``: Tables 1 and 3 (each model's errors and the attack of its images);
 - ``photo_attacked``: Table 1 for a photo network on a folder of labelled photos (parts of 16 photos);

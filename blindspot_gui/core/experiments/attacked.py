@@ -19,6 +19,7 @@ import torch
 
 from blindspot_gui.core.attack.search import blindspot_search
 from blindspot_gui.core.data import load_mnist
+from blindspot_gui.core.experiments.backends import PartJob, run_parts
 from blindspot_gui.core.experiments.paper import TABLE1_MODELS, TABLE3_MODELS
 from blindspot_gui.core.experiments.store import PartStore, is_count, is_fraction, is_number, require
 from blindspot_gui.core.experiments.targets import (
@@ -120,21 +121,26 @@ def _stored_attack(store: PartStore, name: str, images: torch.Tensor,
     return (record, arrays) if arrays is not None else (None, None)
 
 
-def _model_part(store: PartStore, model: Classifier, name: str, images, labels, rule: str,
-                monitor: Monitor) -> tuple[dict, dict]:
-    """The record and arrays of ``name``'s part: reused when stored and valid, else computed and saved."""
-    fingerprint = model.fingerprint
-    known_problems = len(store.notes)
-    record, arrays = _stored_attack(store, name, images, fingerprint)
-    if record is not None:
-        return record | {"reused": True}, arrays
-    monitor.progress(0.0, f"{name}: errors" + "".join(f" ({note})" for note in store.notes[known_problems:]))
-    errors = measure_errors(model, find_spec(name))
-    monitor.progress(0.05, f"{name}: attacking {len(images)} images")
-    record, arrays = _attack_part(name, model, images, labels, rule, monitor.scaled(0.05, 1.0))
+def compute_model_part(name: str, images, labels, rule: str, fingerprint: str,
+                       monitor: Monitor | None = None) -> tuple[dict, dict]:
+    """One part of an attacked table, computed from its arguments alone (here or on a cluster's worker): zoo model
+    ``name``'s errors and its attack of ``images``; ``fingerprint`` is the weights the driver has."""
+    monitor = monitor or Monitor()
+    before = torch.get_num_threads()
+    torch.set_num_threads(EXPERIMENT_THREADS)  # the same figures wherever the part runs (see EXPERIMENT_THREADS)
+    try:
+        model = load_zoo_model(name)
+        if model.fingerprint != fingerprint:
+            raise ValueError(f"the copy of {name} where this part ran has other weights than the one that asked "
+                             "for it: install the same zoo on every machine of the cluster")
+        monitor.progress(0.0, f"{name}: errors")
+        errors = measure_errors(model, find_spec(name))
+        monitor.progress(0.05, f"{name}: attacking {len(images)} images")
+        record, arrays = _attack_part(name, model, images, labels, rule, monitor.scaled(0.05, 1.0))
+    finally:
+        torch.set_num_threads(before)
     record |= {f"{part_name}_error": error for part_name, error in errors.items()} | {"weights": fingerprint}
     arrays["weights"] = np.array(fingerprint)
-    store.save(name, record, arrays)
     return record, arrays
 
 
@@ -155,14 +161,24 @@ def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
     """
     images, labels = attack_images(n, split)
     store = PartStore.for_run(experiment, len(images), rule)
-    rows, arrays_by_model, models = [], {}, {}
-    for position, name in enumerate(names):
-        part = monitor.scaled(position / len(names), (position + 1) / len(names))
-        models[name] = load_zoo_model(name)
-        record, arrays_by_model[name] = _model_part(store, models[name], name, images, labels, rule, part)
-        rows.append(_with_paper(record, name))
-        part.progress(1.0, f"{name} done")
-    return rows, store, arrays_by_model, models
+    models = {name: load_zoo_model(name) for name in names}
+    parts = {}
+    for name in names:
+        record, arrays = _stored_attack(store, name, images, models[name].fingerprint)
+        if record is not None:
+            parts[name] = (record | {"reused": True}, arrays)
+
+    def keep(name: str, part: tuple[dict, dict]) -> None:  # stored as soon as it is done: a stopped run resumes
+        store.save(name, *part)
+        parts[name] = part
+
+    for note in store.notes:  # a damaged or foreign part: said while the run starts, and kept in the result
+        monitor.progress(0.0, note)
+    missing = [PartJob(name, compute_model_part, (name, images, labels, rule, models[name].fingerprint))
+               for name in names if name not in parts]
+    run_parts(missing, monitor, keep)
+    rows = [_with_paper(parts[name][0], name) for name in names]
+    return rows, store, {name: parts[name][1] for name in names}, models
 
 
 def attacked_table(experiment: str, names, split: str, n: int | None, rule: str, monitor: Monitor | None):

@@ -1,0 +1,133 @@
+"""Where an experiment's parts are computed: in this process one after another (the default), or as tasks on a Ray
+cluster (``use_cluster``), every finished part handed back to this process, which stores it.
+
+A part is a :class:`PartJob`: a module-level function and its arguments, computing a part's (record, arrays) from
+nothing but those (the function loads the network itself). The part store therefore needs no shared storage: the
+driver writes each part as it arrives, so a campaign resumes after any failure, and a worker that dies mid-part is
+replaced by Ray, which runs the part again (``RETRIES``). Parts compute with a fixed thread count
+(attacked.EXPERIMENT_THREADS), so a part gives the same figures wherever it runs.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from blindspot_gui.core.monitor import Cancelled, Monitor
+
+INSTALL_HINT = 'the cluster backend needs Ray: pip install "blindspot-gui[cluster]" (or pip install ray)'
+RETRIES = 3
+"""Times Ray runs a part again whose worker died (a killed process, a lost machine)."""
+WAIT_SECONDS = 0.2
+"""How often the driver looks for finished parts and for Cancel."""
+
+_CLUSTER: ContextVar[str | None] = ContextVar("blindspot_cluster", default=None)
+
+
+@dataclass(frozen=True)
+class PartJob:
+    """One part to compute: ``function(*args, monitor=...)`` returns the part's (record, arrays)."""
+
+    key: str
+    function: Callable[..., Any]
+    args: tuple
+
+
+@contextmanager
+def use_cluster(address: str | None) -> Iterator[None]:
+    """Compute the parts of experiments run inside on Ray: "local" starts a cluster on this machine, "auto" joins the
+    one running here, anything else is a cluster's address (ray://host:10001 or host:6379); None: this process."""
+    token = _CLUSTER.set(address)
+    try:
+        yield
+    finally:
+        _CLUSTER.reset(token)
+
+
+def cluster_address() -> str | None:
+    return _CLUSTER.get()
+
+
+def require_ray():
+    """The ray module, or an ImportError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(INSTALL_HINT) from None
+    return ray
+
+
+def run_parts(jobs: list[PartJob], monitor: Monitor, on_finished: Callable[[str, Any], None]) -> None:
+    """Compute every job, calling ``on_finished(key, result)`` in this process as each one is done."""
+    if not jobs:
+        return
+    address = cluster_address()
+    if address is None:
+        _run_here(jobs, monitor, on_finished)
+    else:
+        _run_on_ray(jobs, monitor, on_finished, address)
+
+
+def _run_here(jobs, monitor: Monitor, on_finished) -> None:
+    for position, job in enumerate(jobs):
+        part = monitor.scaled(position / len(jobs), (position + 1) / len(jobs))
+        on_finished(job.key, job.function(*job.args, monitor=part))
+        part.progress(1.0, f"{job.key} done")
+
+
+def _connect(ray, address: str) -> None:
+    if ray.is_initialized():
+        return
+    options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if address == "local":
+        ray.init(**options)
+    else:
+        ray.init(address=address, **options)
+
+
+def _run_job(function, args):
+    """What a Ray worker runs: the part, with a monitor nobody listens to (the driver reports progress per part)."""
+    return function(*args, monitor=Monitor())
+
+
+def _own(value):
+    """``value`` with every read-only numpy array in it copied: Ray hands results over as views of its object store,
+    which a part's user (torch.from_numpy) must not write through."""
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        return value.copy()
+    if isinstance(value, dict):
+        return {key: _own(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_own(item) for item in value)
+    return value
+
+
+def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
+    ray = require_ray()
+    monitor.progress(0.0, f"connecting to the Ray cluster ({address})")
+    _connect(ray, address)
+    remote = ray.remote(num_cpus=1, max_retries=RETRIES)(_run_job)
+    pending = {remote.remote(job.function, job.args): job for job in jobs}
+    done = 0
+    monitor.progress(0.0, f"{len(jobs)} parts sent to the Ray cluster")
+    try:
+        while pending:
+            monitor.check()
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
+            for reference in ready:
+                job = pending.pop(reference)
+                try:
+                    result = ray.get(reference)
+                except ray.exceptions.RayTaskError as error:
+                    raise error.as_instanceof_cause() from None
+                on_finished(job.key, _own(result))
+                done += 1
+                monitor.progress(done / len(jobs), f"{job.key} done ({done} of {len(jobs)} parts on the cluster)")
+    except Cancelled:
+        for reference in pending:
+            ray.cancel(reference, force=True)
+        raise

@@ -1,0 +1,89 @@
+"""Tables on a Ray cluster: a local cluster on this machine (2 CPUs, no dashboard) computes Table 2's parts, one of
+its workers is killed mid-part, and the figures are those of a run in this process; the option's mistakes."""
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from blindspot_gui.cli import main
+from blindspot_gui.core import experiments
+from blindspot_gui.core.experiments.backends import INSTALL_HINT
+
+N = 50
+
+
+def figures(result) -> list:
+    return [(row["examples"], row["errors"], row["distortion"]) for row in result["rows"]]
+
+
+def part_workers() -> list[int]:
+    """Processes of this machine running a part for Ray (Ray titles them after the function they run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::_run_job"):
+                found.append(int(entry.name))
+    return found
+
+
+class WorkerKiller(threading.Thread):
+    """Kills the first worker seen computing a part, once, after it has worked a moment."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.killed: int | None = None
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set() and self.killed is None:
+            workers = part_workers()
+            if workers:
+                time.sleep(1.0)  # mid-part: it has loaded its network and is attacking
+                try:
+                    os.kill(workers[0], signal.SIGKILL)
+                    self.killed = workers[0]
+                except ProcessLookupError:
+                    continue
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def local_cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_table2_on_a_local_cluster_survives_a_killed_worker_with_the_figures_of_a_local_run(
+        isolated_user_folder, tmp_path, monkeypatch, local_cluster):
+    here = experiments.table2(n=N)
+    monkeypatch.setenv("BLINDSPOT_HOME", str(tmp_path / "elsewhere"))  # no part of the first run is reused
+    killer = WorkerKiller()
+    killer.start()
+    output = tmp_path / "cluster.json"
+    try:
+        assert main(["reproduce", "table2", "--n", str(N), "--cluster", "auto", "--json", str(output)]) == 0
+    finally:
+        killer.stop.set()
+    assert killer.killed is not None, "no worker was seen computing a part"
+    on_cluster = json.loads(output.read_text())
+    assert json.loads(json.dumps(figures(on_cluster))) == json.loads(json.dumps(figures(here)))
+    assert "elsewhere" in on_cluster["folder"] and len(list(Path(on_cluster["folder"]).glob("*.json"))) == 6
+
+
+def test_the_cluster_option_says_how_to_install_ray_and_where_it_is_not_used(monkeypatch, capsys):
+    assert main(["reproduce", "table5", "--cluster", "auto"]) == 2
+    assert "--cluster" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` fails as if it were not installed
+    assert main(["reproduce", "table1", "--n", "5", "--cluster", "auto"]) == 2
+    assert INSTALL_HINT in capsys.readouterr().err
