@@ -87,3 +87,20 @@ def test_the_cluster_option_says_how_to_install_ray_and_where_it_is_not_used(mon
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` fails as if it were not installed
     assert main(["reproduce", "table1", "--n", "5", "--cluster", "auto"]) == 2
     assert INSTALL_HINT in capsys.readouterr().err
+
+
+def test_cancel_on_the_cluster_stops_its_tasks_and_keeps_the_parts_that_came_back(
+        isolated_user_folder, local_cluster):
+    from blindspot_gui.core.experiments.backends import use_cluster
+    from blindspot_gui.core.monitor import Cancelled, Monitor
+
+    monitor = Monitor(on_progress=lambda fraction, message: "done (1 of" in message and monitor.cancel())
+    started = time.perf_counter()
+    with use_cluster("auto"), pytest.raises(Cancelled):
+        experiments.table1(n=N, monitor=monitor)
+    assert time.perf_counter() - started < 60
+    store = experiments.PartStore.for_run("table1", N)
+    finished = [path.stem for path in store.folder.glob("*.json")]
+    assert len(finished) >= 1
+    again = experiments.table1(n=N)  # here, resuming: the part from the cluster is reused
+    assert {row["model"] for row in again["rows"] if row.get("reused")} >= set(finished)
