@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from blindspot_gui.core.experiments.backends import require_ray, use_cluster
+from blindspot_gui.core.experiments.backends import require_ray
 from blindspot_gui.core.data import DatasetError
 from blindspot_gui.core.files import OutputError, atomic_write, atomic_write_json, atomic_write_text, check_writable
 from blindspot_gui.core.files import check_writable_folder, os_reason
@@ -826,8 +826,7 @@ def _run_experiment(args, monitor: Monitor) -> dict:
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
              "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images}
     settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
-    with use_cluster(args.cluster):
-        return experiments.run_experiment(name, settings, monitor)
+    return experiments.run_experiment(name, settings, monitor, cluster=args.cluster)
 
 
 def _positive_count(text: str) -> int:

@@ -104,3 +104,35 @@ def test_cancel_on_the_cluster_stops_its_tasks_and_keeps_the_parts_that_came_bac
     assert len(finished) >= 1
     again = experiments.table1(n=N)  # here, resuming: the part from the cluster is reused
     assert {row["model"] for row in again["rows"] if row.get("reused")} >= set(finished)
+
+
+def test_the_window_runs_a_table_on_the_cluster_chosen_in_the_experiments_tab(qtbot, tmp_path, local_cluster):
+    from test_experiments_window import choose, click, open_experiments
+
+    window, view = open_experiments(qtbot, tmp_path)
+    choose(view, "table1")
+    controls = view.controls
+    assert controls.where.isVisible() and not controls.cluster_address.isEnabled()
+    controls.where.setCurrentIndex(controls.where.findData("cluster"))
+    controls.cluster_address.setText("auto")
+    controls.images.setValue(10)
+    with qtbot.waitSignal(view.sig_finished, timeout=120000):
+        click(qtbot, controls.run_button)
+    assert view.table.rowCount() == 6
+    store = experiments.PartStore.for_run("table1", 10)
+    assert len(list(store.folder.glob("*.json"))) == 6
+    choose(view, "table5")
+    assert not controls.where.isVisible() and controls.cluster() is None  # Table 5 runs here
+    window.close()
+
+
+def test_without_ray_the_window_says_how_to_install_it_and_runs_nothing(qtbot, tmp_path, monkeypatch):
+    from test_experiments_window import choose, click, open_experiments
+
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)
+    window, view = open_experiments(qtbot, tmp_path)
+    choose(view, "table2")
+    view.controls.where.setCurrentIndex(view.controls.where.findData("cluster"))
+    click(qtbot, view.controls.run_button)
+    assert INSTALL_HINT in view.controls.status.text() and not view.is_running("experiment")
+    window.close()

@@ -10,6 +10,7 @@ replaced by Ray, which runs the part again (``RETRIES``). Parts compute with a f
 
 from __future__ import annotations
 
+import importlib.util
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ def use_cluster(address: str | None) -> Iterator[None]:
 
 def cluster_address() -> str | None:
     return _CLUSTER.get()
+
+
+def ray_installed() -> bool:
+    """Whether Ray can be imported, found without importing it (which takes a second)."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # ValueError: a module entry of None, as when an import was blocked
+        return False
 
 
 def require_ray():

@@ -7,6 +7,7 @@ from typing import Callable
 
 from blindspot_gui.core.experiments.adversarial_training import advtrain
 from blindspot_gui.core.experiments.attacked import table1, table3
+from blindspot_gui.core.experiments.backends import use_cluster
 from blindspot_gui.core.experiments.bounds import table5
 from blindspot_gui.core.experiments.generalisation import table2, table4
 from blindspot_gui.core.experiments.photo_attacked import photo_table1
@@ -62,11 +63,19 @@ REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
 """Every experiment by name: the settings it takes and how to run it; the command line and the window both use it."""
 
 
-def run_experiment(name: str, settings, monitor: Monitor | None = None) -> dict:
-    """Run experiment ``name`` with ``settings`` (an instance of its settings class in REGISTRY)."""
+CLUSTER_EXPERIMENTS = ("table1", "table2", "table3", "table4")
+"""The experiments whose parts can run on a Ray cluster (``cluster`` of ``run_experiment``)."""
+
+
+def run_experiment(name: str, settings, monitor: Monitor | None = None, cluster: str | None = None) -> dict:
+    """Run experiment ``name`` with ``settings`` (an instance of its settings class in REGISTRY), its parts on the Ray
+    cluster at ``cluster`` ("local", "auto" or an address; see ``backends.use_cluster``) or here (None)."""
     if name not in REGISTRY:
         raise ValueError(f"unknown experiment {name!r}; use one of {', '.join(REGISTRY)}")
     kind, run = REGISTRY[name]
     if not isinstance(settings, kind):
         raise TypeError(f"{name} takes {kind.__name__}, not {type(settings).__name__}")
-    return run(settings, monitor)
+    if cluster is not None and name not in CLUSTER_EXPERIMENTS:
+        raise ValueError(f"{name} runs here: only {', '.join(CLUSTER_EXPERIMENTS)} run their parts on a cluster")
+    with use_cluster(cluster):
+        return run(settings, monitor)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -108,6 +109,18 @@ class ExperimentControls(QGroupBox):
                                       "exact name or number (tabby/, 281/), or photos and a labels.csv of lines "
                                       "\"cat1.jpg,tabby\"; Esc in the dialog keeps the sample photos")
         self.folder_button.clicked.connect(self._choose_folder)
+        self.where = QComboBox()
+        self.where.setObjectName("run_on")
+        self.where.addItem("this computer", None)
+        self.where.addItem("a Ray cluster", "cluster")
+        self.where.setToolTip("Where each network's part is computed; finished parts come back here and are kept")
+        self.cluster_address = QLineEdit("local")
+        self.cluster_address.setObjectName("cluster_address")
+        self.cluster_address.setToolTip("local: start a cluster on this computer; auto: the one running here; or a "
+                                        "cluster's address, e.g. ray://head:10001 (needs pip install "
+                                        "\"blindspot-gui[cluster]\")")
+        self.where.currentIndexChanged.connect(lambda: self.cluster_address.setEnabled(self.on_cluster()))
+        self.cluster_address.setEnabled(False)
         self.per_layer = QCheckBox("per-layer variant")
         self.per_layer.setToolTip("Also make adversarial examples of each hidden layer's output and train the layers "
                                   "above on them (the variant the paper found necessary)")
@@ -150,6 +163,10 @@ class ExperimentControls(QGroupBox):
         self.form.addRow("Epochs:", self.epochs)
         self.form.addRow("Network:", self.photo_model)
         self.form.addRow("Photos:", self.folder_button)
+        where_row = QHBoxLayout()
+        where_row.addWidget(self.where)
+        where_row.addWidget(self.cluster_address, stretch=1)
+        self.form.addRow("Run on:", where_row)
         self.list.setMaximumHeight(self.list.sizeHintForRow(0) * (self.list.count() + 1))
         self.setMaximumWidth(360)
         buttons = QHBoxLayout()
@@ -178,7 +195,7 @@ class ExperimentControls(QGroupBox):
         attacked = key in ("table1", "table2", "table3", "table4", "photo_table1")
         photo = key == "photo_table1"
         for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain",
-                                     photo, photo)):
+                                     photo, photo, key in experiments.CLUSTER_EXPERIMENTS)):
             self.form.setRowVisible(row, shown)
         self._offer_rules(experiments.PHOTO_RULES if photo else tuple(experiments.TARGET_RULES))
 
@@ -208,6 +225,15 @@ class ExperimentControls(QGroupBox):
         self.epochs.setMaximum(full)
         if was_full:
             self.epochs.setValue(full)
+
+    def on_cluster(self) -> bool:
+        return self.where.currentData() == "cluster"
+
+    def cluster(self) -> str | None:
+        """The Ray cluster the chosen experiment's parts go to (None: this computer)."""
+        if not self.on_cluster() or self.experiment() not in experiments.CLUSTER_EXPERIMENTS:
+            return None
+        return self.cluster_address.text().strip() or "local"
 
     def image_count(self) -> int | None:
         return None if self.all_images.isChecked() else self.images.value()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QHeaderView, QLabel, QSplitter, QVBox
 
 from blindspot_gui.core import experiments
 from blindspot_gui.core.experiments import comparison_table, table_as_csv_text
+from blindspot_gui.core.experiments.backends import INSTALL_HINT, ray_installed
 from blindspot_gui.core.files import atomic_write_json, atomic_write_text
 from blindspot_gui.core.training.adversarial import AdvTrainReport
 from blindspot_gui.qt.tabs.controller import TaskController
@@ -90,6 +91,10 @@ class ExperimentsView(QWidget, TaskController):
         if self.is_running(EXPERIMENT):
             return
         key = self.controls.experiment()
+        cluster = self.controls.cluster()
+        if cluster is not None and not ray_installed():
+            self.controls.status.setText(f"Cannot run on a cluster: {INSTALL_HINT}.")
+            return
         self.controls.set_running(True)
         self.controls.status.setText(f"Running {DESCRIPTIONS[key][0]}…")
         self.curves.setVisible(key == "advtrain")
@@ -98,7 +103,8 @@ class ExperimentsView(QWidget, TaskController):
             self.table.clear()
             self.table.setRowCount(0)
         # every epoch's report must arrive: partials are not throttled
-        self.start(EXPERIMENT, experiments.run_experiment, key, self.controls.settings(), throttle_partials=False)
+        self.start(EXPERIMENT, experiments.run_experiment, key, self.controls.settings(), cluster=cluster,
+                   throttle_partials=False)
 
     def cancel(self) -> None:
         """Stop the experiment (this tab's one slot); its finished parts are kept, and Run resumes from them."""
