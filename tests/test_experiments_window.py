@@ -51,13 +51,14 @@ def test_table2_is_a_heat_map_and_a_cancelled_run_resumes(qtbot, tmp_path):
     window, view = open_experiments(qtbot, tmp_path)
     choose(view, "table2")
     view.controls.images.setValue(10)
+    store = experiments.PartStore.for_run("table1", 10)
     click(qtbot, view.controls.run_button)
-    qtbot.waitUntil(lambda: "FC10(1e-2)" in view.controls.progress.format(), timeout=30000)
+    qtbot.waitUntil(lambda: store.path("FC10(1e-4)", ".json").is_file(), timeout=30000)  # the first part is kept
     click(qtbot, view.controls.cancel_button)
     qtbot.waitUntil(lambda: view.controls.progress.format() == "cancelled", timeout=10000)
     assert view.controls.run_button.isEnabled()
-    store = experiments.PartStore.for_run("table1", 10)
     assert store.load_record("FC10(1e-4)") is not None
+    assert len(list(store.folder.glob("*.json"))) < len(experiments.TABLE1_MODELS)  # cancelled before the end
     with qtbot.waitSignal(view.sig_finished, timeout=90000):
         click(qtbot, view.controls.run_button)
     assert view.result["experiment"] == "table2"
