@@ -103,3 +103,21 @@ def test_a_photo_networks_table1_runs_on_a_chosen_folder_and_offers_only_its_rul
     choose(view, "table1")
     assert controls.rule.model().item(nearest).isEnabled()
     window.close()
+
+
+def test_where_experiments_run_is_remembered_and_a_damaged_setting_gives_this_computer(qtbot, tmp_path):
+    window, view = open_experiments(qtbot, tmp_path)
+    controls = view.controls
+    assert not controls.on_cluster() and controls.cluster_address.text() == "local"
+    controls.where.setCurrentIndex(controls.where.findData("cluster"))
+    controls.cluster_address.setText("ray://head:10001")
+    controls.cluster_address.editingFinished.emit()
+    window.close()
+    window, view = open_experiments(qtbot, tmp_path)
+    assert view.controls.on_cluster() and view.controls.cluster_address.text() == "ray://head:10001"
+    window.settings.setValue("experiments/run_on", "the moon")
+    window.settings.setValue("experiments/cluster_address", "a\nb")
+    window.close()
+    window, view = open_experiments(qtbot, tmp_path)
+    assert not view.controls.on_cluster() and view.controls.cluster_address.text() == "local"
+    window.close()

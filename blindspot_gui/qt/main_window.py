@@ -80,6 +80,7 @@ class MainWindow(WindowLayout, QMainWindow):
                                           self.blindspots.network_names_with_weights())
         self.tabs.addTab(self.unit_explorer, "Unit explorer")
         self.experiments_view = ExperimentsView(self.runner)
+        self.experiments_view.controls.remember_where(self.settings)
         self.tabs.addTab(self.experiments_view, "Experiments")
         self.blindspots.sig_error.connect(self.show_message)
         self.blindspots.sig_status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))

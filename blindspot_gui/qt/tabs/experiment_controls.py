@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from blindspot_gui.core import experiments
 from blindspot_gui.core.models.mnist_zoo import ZOO, find_spec
 from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
+from blindspot_gui.qt.settings import read_choice, read_text
 
 DESCRIPTIONS = {
     "table1": ("Table 1 — MNIST models", "Training and test error of the six networks, and the average size of the "
@@ -119,7 +120,9 @@ class ExperimentControls(QGroupBox):
         self.cluster_address.setToolTip("local: start a cluster on this computer; auto: the one running here; or a "
                                         "cluster's address, e.g. ray://head:10001 (needs pip install "
                                         "\"blindspot-gui[cluster]\")")
-        self.where.currentIndexChanged.connect(lambda: self.cluster_address.setEnabled(self.on_cluster()))
+        self._settings: QSettings | None = None
+        self.where.currentIndexChanged.connect(lambda: self._where_changed())
+        self.cluster_address.editingFinished.connect(lambda: self._where_changed())
         self.cluster_address.setEnabled(False)
         self.per_layer = QCheckBox("per-layer variant")
         self.per_layer.setToolTip("Also make adversarial examples of each hidden layer's output and train the layers "
@@ -225,6 +228,22 @@ class ExperimentControls(QGroupBox):
         self.epochs.setMaximum(full)
         if was_full:
             self.epochs.setValue(full)
+
+    def remember_where(self, settings: QSettings) -> None:
+        """Show where runs go as remembered in ``settings`` (a damaged value gives this computer) and remember
+        changes there."""
+        self._settings = None
+        self.cluster_address.setText(read_text(settings, "experiments/cluster_address", "local"))
+        run_on = read_choice(settings, "experiments/run_on", "here", ("here", "cluster"))
+        self.where.setCurrentIndex(self.where.findData("cluster" if run_on == "cluster" else None))
+        self._settings = settings
+        self._where_changed()
+
+    def _where_changed(self) -> None:
+        self.cluster_address.setEnabled(self.on_cluster())
+        if self._settings is not None:
+            self._settings.setValue("experiments/run_on", "cluster" if self.on_cluster() else "here")
+            self._settings.setValue("experiments/cluster_address", self.cluster_address.text().strip() or "local")
 
     def on_cluster(self) -> bool:
         return self.where.currentData() == "cluster"
