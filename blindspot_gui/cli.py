@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from blindspot_gui.core.experiments.backends import require_ray
 from blindspot_gui.core.data import DatasetError
 from blindspot_gui.core.files import OutputError, atomic_write, atomic_write_json, atomic_write_text, check_writable
 from blindspot_gui.core.files import check_writable_folder, os_reason
@@ -772,35 +771,34 @@ TABLES = ("table1", "table2", "table3", "table4")
 EXPERIMENT_OPTIONS = {
     "table5": {"model": "--model"},
     "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs"},
-    "tables": {"rule": "--rule", "n": "--n", "cluster": "--cluster"},
-    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images", "cluster": "--cluster"},
+    "tables": {"rule": "--rule", "n": "--n"},
+    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images"},
 }
 """The options each experiment uses; the others are refused."""
 
 
 def check_reproduce(args) -> None:
     """Refuse options the experiment would ignore, a bad --n or --epochs, and outputs that could not be written."""
-    from blindspot_gui.core.experiments import experiments_dir
+    from blindspot_gui.core.experiments import CLUSTER_EXPERIMENTS, experiments_dir
 
     uses = EXPERIMENT_OPTIONS.get(args.experiment, EXPERIMENT_OPTIONS["tables"])
     unused = {name: text for options in EXPERIMENT_OPTIONS.values() for name, text in options.items() if name not in uses}
     refuse_unused(args, unused, f"by {args.experiment}")
     if args.experiment in TABLES:
         args.count = None if args.n == "all" else _positive_count(args.n or DEFAULT_N)
-    if args.cluster is not None and args.experiment == "table1" and args.model is not None:
-        raise UsageError("--cluster runs the digit tables' parts on Ray; a photo network's Table 1 runs here for now")
-    if args.cluster is not None:
-        try:
-            require_ray()
-        except ImportError as error:
-            raise UsageError(f"--cluster: {error}") from None
-    if args.experiment == "table1" and args.model is not None and not _is_photo_network(args.model):
-        raise UsageError(f"table1's --model is a photo network (e.g. efficientnet-lite0), not {args.model!r}; the "
-                         "digit networks' Table 1 is `reproduce table1` without --model")
-    if args.experiment == "table1" and args.images is not None and args.model is None:
+    if _experiment_name(args) == "photo_table1":
+        _check_photo_table(args)
+    elif args.experiment == "table1" and args.images is not None:
         raise UsageError("--images needs --model: the photo network whose Table 1 it is (e.g. efficientnet-lite0)")
-    if args.experiment == "table1" and args.model is not None and args.rule == "nearest":
-        raise UsageError("a photo network's Table 1 takes --rule random or next (nearest would rank all its classes)")
+    if args.cluster is not None:
+        if _experiment_name(args) not in CLUSTER_EXPERIMENTS:
+            what = "a photo network's Table 1" if args.model else args.experiment
+            raise UsageError(f"--cluster is not used by {what}: it runs here (tables 1-4 of the digit networks run "
+                             "on a cluster)")
+        from blindspot_gui.core.experiments.backends import INSTALL_HINT, ray_installed
+
+        if not ray_installed():
+            raise UsageError(f"--cluster: {INSTALL_HINT}")
     if args.epochs is not None and args.epochs < 1:
         raise UsageError("--epochs must be at least 1")
     check_outputs({"--json": args.json, "--csv": args.csv})
@@ -812,16 +810,27 @@ def check_reproduce(args) -> None:
 DEFAULT_N = "1000"
 
 
-def _is_photo_network(name: str) -> bool:
+def _experiment_name(args) -> str:
+    """The registry's name of what ``reproduce`` was asked for: table1 with --model is a photo network's Table 1."""
+    return "photo_table1" if args.experiment == "table1" and args.model is not None else args.experiment
+
+
+def _check_photo_table(args) -> None:
+    from blindspot_gui.core.experiments import PHOTO_RULES
     from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
 
-    return is_photo_model_name(name)
+    if not is_photo_model_name(args.model):
+        raise UsageError(f"table1's --model is a photo network (e.g. efficientnet-lite0), not {args.model!r}; the "
+                         "digit networks' Table 1 is `reproduce table1` without --model")
+    if args.rule is not None and args.rule not in PHOTO_RULES:
+        raise UsageError(f"a photo network's Table 1 takes --rule {' or '.join(PHOTO_RULES)} (nearest would rank all "
+                         "its classes)")
 
 
 def _run_experiment(args, monitor: Monitor) -> dict:
     from blindspot_gui.core import experiments
 
-    name = "photo_table1" if args.experiment == "table1" and args.model else args.experiment
+    name = _experiment_name(args)
     kind = experiments.REGISTRY[name][0]
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
              "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -21,7 +22,8 @@ FOLDER_LIST_LIMIT = 100_000
 """Entries (files and subfolders) looked at in one folder tree at most; past this the listing stops and says so."""
 
 
-def load_image_folder(folder, photos: bool = False, monitor: Monitor | None = None) -> tuple[Dataset, list[str]]:
+def load_image_folder(folder, photos: bool = False, monitor: Monitor | None = None,
+                      limit: int | None = None) -> tuple[Dataset, list[str]]:
     """Every image file in ``folder`` (and its subfolders) as a data set: digits made MNIST-style, or photos.
 
     Digits are (N, 1, 28, 28), at most DIGIT_FOLDER_LIMIT of them; with ``photos`` each file is resized and
@@ -30,14 +32,15 @@ def load_image_folder(folder, photos: bool = False, monitor: Monitor | None = No
     files directly in the folder get the class "(none)". Returns the data set and the names of the files
     that could not be read (or were beyond the limit), which are left out; when the folder tree has more than
     FOLDER_LIST_LIMIT entries, the last item of that list is a sentence saying the listing stopped there.
-    ``monitor`` receives progress for each file and may cancel (Cancelled is raised between two files).
+    ``monitor`` receives progress for each file and may cancel (Cancelled is raised between two files); ``limit``
+    reads fewer files than those limits.
     """
     monitor = monitor or Monitor()
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageFileError(f"'{folder}' is not a folder.")
     paths, listing_stopped = _image_files(folder, monitor)
-    limit = PHOTO_FOLDER_LIMIT if photos else DIGIT_FOLDER_LIMIT
+    limit = min(PHOTO_FOLDER_LIMIT if photos else DIGIT_FOLDER_LIMIT, limit if limit is not None else math.inf)
     skipped = [path.name for path in paths[limit:]]
     paths = paths[:limit]
     pixels, classes, files = [], [], []

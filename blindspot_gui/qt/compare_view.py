@@ -36,12 +36,11 @@ from blindspot_gui.qt.figures import change_picture, qimage_of
 from blindspot_gui.qt.tabs.controller import TaskController
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.widgets.fitted_label import FittedLabel
+from blindspot_gui.qt.window_layout import FONT_FACTOR
 
 OURS_COLOUR, FOOLED, MUTED, BAR = "#1a7f37", "#b2182b", "#6a6a6a", "#4a6fa5"
 TIE = 0.01
 """Distortions within 1% of each other count as the same size in the verdict line."""
-TEXT_SCALE = "text_scale"
-"""A widget property: its text's size over the dialog's."""
 DESIGN_SIZE = QSize(1240, 680)
 LARGEST_TEXT = 1.6
 """The dialog's text is the window's at DESIGN_SIZE and grows with the dialog up to this factor, so the numbers
@@ -104,7 +103,7 @@ def _label(text: str = "", scale: float = 1.0, bold: bool = False, colour: str |
     """A one-line label whose text is ``scale`` times the dialog's (see ``CompareView.fit_text``)."""
     label = FittedLabel(text)
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-    label.setProperty(TEXT_SCALE, scale)
+    label.setProperty(FONT_FACTOR, scale)
     font = QFont(label.font())
     font.setPointSizeF(font.pointSizeF() * scale)
     font.setBold(bold)
@@ -299,7 +298,7 @@ class CompareView(QDialog, TaskController):
         base = QApplication.font().pointSizeF() * self.text_factor()
         for widget in [self, *self.findChildren(QWidget)]:
             font = QFont(widget.font())
-            font.setPointSizeF(base * float(widget.property(TEXT_SCALE) or 1.0))
+            font.setPointSizeF(base * float(widget.property(FONT_FACTOR) or 1.0))
             widget.setFont(font)
 
     def resizeEvent(self, event) -> None:

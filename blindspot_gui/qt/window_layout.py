@@ -15,10 +15,13 @@ from PySide6.QtWidgets import QApplication, QDialog, QDockWidget, QSizePolicy, Q
 from blindspot_gui.qt.settings import read_bytes, read_int
 from blindspot_gui.qt.widgets.plot_style import style_plots
 
+FONT_FACTOR = "font_factor"
+"""A widget property: its text's size over the base text size (the window's, or a dialog's that sizes its own)."""
+
 FONT_RANGE = (8, 32)
-ROW_PADDING = 8
 FRAME_ALLOWANCE = (8, 38)
 """Window borders and title bar assumed before the window is shown (pixels at each side, and on top)."""
+ROW_PADDING = 8
 """Pixels of a table row beyond its line of text."""
 
 
@@ -129,7 +132,7 @@ class WindowLayout:
         base = max(QApplication.font().pointSizeF(), 1.0)
         for widget in self.findChildren(QWidget):
             size = widget.font().pointSizeF()
-            widget.setProperty("font_factor", size / base if size > 0 else 1.0)
+            widget.setProperty(FONT_FACTOR, size / base if size > 0 else 1.0)
 
     def set_font_size(self, points: int) -> None:
         points = min(max(points, FONT_RANGE[0]), FONT_RANGE[1])
@@ -139,7 +142,7 @@ class WindowLayout:
         for widget in self.findChildren(QWidget):
             if isinstance(widget.window(), QDialog):  # a dialog of the window (compare methods) sizes its own text
                 continue
-            factor = widget.property("font_factor")
+            factor = widget.property(FONT_FACTOR)
             scaled = QFont(widget.font())
             scaled.setPointSizeF(points * (float(factor) if factor is not None else 1.0))
             widget.setFont(scaled)

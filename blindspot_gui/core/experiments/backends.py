@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import torch
 
 from blindspot_gui.core.monitor import Cancelled, Monitor
 
@@ -91,16 +92,24 @@ def _run_here(jobs, monitor: Monitor, on_finished) -> None:
 def _connect(ray, address: str) -> None:
     if ray.is_initialized():
         return
-    options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-    if address == "local":
-        ray.init(**options)
-    else:
-        ray.init(address=address, **options)
+    ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
 
 
-def _run_job(function, args):
+def _run_job(function, *args):
     """What a Ray worker runs: the part, with a monitor nobody listens to (the driver reports progress per part)."""
     return function(*args, monitor=Monitor())
+
+
+def _shared(ray, jobs) -> list[list]:
+    """Each job's arguments, every array among them put in Ray's object store once (the parts of a table share
+    their images: sending them with every task would copy them once per part)."""
+    stored = {}
+    for job in jobs:
+        for value in job.args:
+            if isinstance(value, (np.ndarray, torch.Tensor)) and id(value) not in stored:
+                stored[id(value)] = ray.put(value)
+    return [[stored.get(id(value), value) for value in job.args] for job in jobs]
 
 
 def _own(value):
@@ -120,7 +129,7 @@ def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
     monitor.progress(0.0, f"connecting to the Ray cluster ({address})")
     _connect(ray, address)
     remote = ray.remote(num_cpus=1, max_retries=RETRIES)(_run_job)
-    pending = {remote.remote(job.function, job.args): job for job in jobs}
+    pending = {remote.remote(job.function, *args): job for job, args in zip(jobs, _shared(ray, jobs))}
     done = 0
     monitor.progress(0.0, f"{len(jobs)} parts sent to the Ray cluster")
     try:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from blindspot_gui.core.attack.config import config_for
-from blindspot_gui.core.attack.search import blindspot_search, random_wrong_labels
+from blindspot_gui.core.attack.search import blindspot_search
 from blindspot_gui.core.experiments.attacked import with_fixed_threads
 from blindspot_gui.core.experiments.store import (
     STORE_VERSION,
@@ -28,18 +28,22 @@ from blindspot_gui.core.experiments.store import (
     is_number,
     require,
 )
-from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE, TARGET_RULES, TARGET_SEED, check_target_rule
+from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE, check_target_rule, experiment_targets
 from blindspot_gui.core.image_folders import load_image_folder
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.photo_catalogue import find_photo_model, load_photo_model
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.photos import read_photo, sample_photos
+from blindspot_gui.core.training.loop import predict_labels
 
 PHOTO_CHUNK = 16
 """Photos per stored part (about a minute of EfficientNet-Lite0 searches on 2 cores)."""
-PHOTO_RULES = ("random", "next")
-"""The target rules of a photo table; "nearest" would rank all 1000 classes by a gradient each."""
+PHOTO_RULES = {
+    "random": "a random wrong label per photo (seeded by its position, the same for every network)",
+    "next": "the next label, (y + 1) mod the number of classes",
+}
+"""The target rules of a photo table, described; "nearest" would rank all 1000 classes by a gradient each."""
 PAPER_ALEXNET_DISTORTION = 0.006508
 
 
@@ -66,7 +70,7 @@ def folder_photos(folder, class_names, n: int | None = None, monitor: Monitor | 
     subfolder names (its exact name or number in ``class_names``), a photo directly in the folder the class its line
     of the folder's labels file gives (LABEL_FILES); a ValueError says which photo or subfolder has no class."""
     folder = Path(folder)
-    data, skipped = load_image_folder(folder, photos=True, monitor=monitor)
+    data, skipped = load_image_folder(folder, photos=True, monitor=monitor, limit=n)
     by_file = _labels_file(folder, class_names) if "(none)" in data.class_names else {}
     numbers = []
     for name in data.class_names:
@@ -87,10 +91,9 @@ def folder_photos(folder, class_names, n: int | None = None, monitor: Monitor | 
                                  f"for it: add \"{name},<class>\" to {LABEL_FILES[0]}, or move it into a subfolder "
                                  "named by its class")
             labels[index] = by_file[name]
-    count = len(labels) if n is None else min(n, len(labels))
-    notes = (f"left out (not readable, or beyond the folder limit): {', '.join(skipped[:5])}"
+    notes = (f"left out (not readable, or beyond the photos asked for): {', '.join(skipped[:5])}"
              f"{' …' if len(skipped) > 5 else ''}",) if skipped else ()
-    return LabelledPhotos(data.images[:count], labels[:count], f"{count} photos of folder {folder}", notes)
+    return LabelledPhotos(data.images, labels, f"{len(labels)} photos of folder {folder}", notes)
 
 
 LABEL_FILES = ("labels.csv", "labels.txt")
@@ -115,7 +118,7 @@ def _labels_file(folder: Path, class_names) -> dict[str, int]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not UTF-8 text") from None
-    by_file = {}
+    by_file, known = {}, {}  # known: each class text once (class_index scans every class name)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -123,10 +126,13 @@ def _labels_file(folder: Path, class_names) -> dict[str, int]:
         parts = line.split(separator, 1) if separator else line.split(None, 1)
         if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise ValueError(f"line {number} of {path} is not \"file name,class\": {line[:80]!r}")
+        wanted = parts[1].strip()
         try:
-            by_file[parts[0].strip()] = class_index(parts[1].strip(), list(class_names), exact=True)
+            if wanted not in known:
+                known[wanted] = class_index(wanted, list(class_names), exact=True)
         except ValueError as error:
             raise ValueError(f"line {number} of {path}: {error}") from None
+        by_file[parts[0].strip()] = known[wanted]
     return by_file
 
 
@@ -146,24 +152,14 @@ def sample_labelled_photos(class_names, n: int | None = None) -> LabelledPhotos:
     return LabelledPhotos(torch.stack(images)[:count], torch.tensor(labels)[:count], f"{count} sample photos", notes)
 
 
-def photo_targets(labels: torch.Tensor, rule: str, classes: int, start: int) -> torch.Tensor:
-    """The target of each photo by ``rule``; the random one is seeded by the photos' position, so a part's targets
-    do not depend on how a run was split."""
-    if rule == "next":
-        return (labels + 1) % classes
-    generator = torch.Generator().manual_seed(TARGET_SEED + start)
-    return random_wrong_labels(labels, generator, classes)
-
-
 def _attack_chunk(model: Classifier, images, labels, rule: str, start: int, monitor: Monitor) -> tuple[dict, dict]:
     """The network's answers on one chunk of photos and the attack of those it gets right."""
     started = time.perf_counter()
-    with torch.inference_mode():
-        predictions = torch.cat([model(images[i : i + 4]).argmax(dim=1) for i in range(0, len(images), 4)])
+    predictions = predict_labels(model, images)
     correct = torch.nonzero(predictions == labels).flatten()
     success = np.zeros(len(images), dtype=bool)
     distortion = np.full(len(images), np.nan, dtype=np.float32)
-    targets = photo_targets(labels, rule, len(model.class_names), start)
+    targets = experiment_targets(labels, rule, len(model.class_names), start)
     for position, index in enumerate(correct.tolist()):
         sub = monitor.quiet(position / len(correct), (position + 1) / len(correct))
         result = blindspot_search(model, images[index : index + 1], int(targets[index]), labels[index : index + 1],
@@ -249,5 +245,5 @@ def _photo_result(network, photos: LabelledPhotos, rule, store: PartStore, recor
              f"the paper's one ImageNet figure: AlexNet, average distortion {PAPER_ALEXNET_DISTORTION} over 64 "
              "examples made \u201costrich\u201d (figure 5)"]
     return {"experiment": "photo_table1", "n": len(photos.labels), "source": photos.source,
-            "target_rule": rule, "target_rule_text": TARGET_RULES[rule], "rows": [row], "folder": str(store.folder),
+            "target_rule": rule, "target_rule_text": PHOTO_RULES[rule], "rows": [row], "folder": str(store.folder),
             "notes": notes}

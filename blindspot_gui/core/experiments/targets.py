@@ -27,13 +27,15 @@ def check_target_rule(rule: str) -> str:
     return rule
 
 
-def experiment_targets(labels: torch.Tensor, rule: str):
-    """The targets of ``rule`` for images with true ``labels``: a label per image, or "none" for the nearest class."""
+def experiment_targets(labels: torch.Tensor, rule: str, classes: int = 10, first: int = 0):
+    """The targets of ``rule`` for images with true ``labels`` among ``classes``: a label per image, or -1 for the
+    nearest class; random ones are seeded by the position ``first`` of the first image, so that a part of a run
+    draws the same targets however the run is split."""
     if rule == "nearest":
         return torch.full_like(labels, -1)
     if rule == "next":
-        return (labels + 1) % 10
-    return random_wrong_labels(labels, torch.Generator().manual_seed(TARGET_SEED))
+        return (labels + 1) % classes
+    return random_wrong_labels(labels, torch.Generator().manual_seed(TARGET_SEED + first), classes)
 
 
 def attack_config(rule: str) -> AttackConfig:

@@ -200,14 +200,18 @@ class ExperimentControls(QGroupBox):
         for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain",
                                      photo, photo, key in experiments.CLUSTER_EXPERIMENTS)):
             self.form.setRowVisible(row, shown)
-        self._offer_rules(experiments.PHOTO_RULES if photo else tuple(experiments.TARGET_RULES))
+        self._offer_rules(experiments.PHOTO_RULES if photo else experiments.TARGET_RULES)
 
-    def _offer_rules(self, rules) -> None:
-        """Only the target rules the experiment takes can be chosen (a photo table cannot rank 1000 classes)."""
+    def _offer_rules(self, rules: dict[str, str]) -> None:
+        """Only the target rules the experiment takes can be chosen (a photo table cannot rank 1000 classes), each
+        described as that experiment applies it."""
         for index in range(self.rule.count()):
-            self.rule.model().item(index).setEnabled(self.rule.itemData(index) in rules)
+            key = self.rule.itemData(index)
+            self.rule.model().item(index).setEnabled(key in rules)
+            if key in rules:
+                self.rule.setItemText(index, rules[key])
         if self.rule.currentData() not in rules:
-            self.rule.setCurrentIndex(self.rule.findData(rules[0]))
+            self.rule.setCurrentIndex(self.rule.findData(next(iter(rules))))
 
     def _choose_folder(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "A folder of photos, one subfolder per class",
