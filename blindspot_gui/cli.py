@@ -874,7 +874,7 @@ def command_reproduce(args) -> int:
     table = comparison_table(result)
     header, rows = table_as_text(table)
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    print(f"{table.title} — ours (paper)")
+    print(f"{table.title} — ours (paper)" if table.has_paper else f"{table.title} — ours")
     for line in (header, *rows):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(line, widths)))
     for note in table.notes:

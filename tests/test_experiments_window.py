@@ -100,6 +100,7 @@ def test_a_photo_networks_table1_runs_on_a_chosen_folder_and_offers_only_its_rul
     assert view.table.rowCount() == 1 and view.table.verticalHeaderItem(0).text() == "EfficientNet-Lite0"
     assert view.table.item(0, 0).text().startswith("0.00%")  # it calls the espresso an espresso
     assert "1 photos of folder" in view.notes.text()
+    assert "the paper has none" in view.legend.text()  # no "then the paper's" where it has no figure
     choose(view, "table1")
     assert controls.rule.model().item(nearest).isEnabled()
     window.close()

@@ -33,7 +33,7 @@ def test_a_folder_of_labelled_photos_gives_error_success_and_distortion_and_resu
     assert row["photos"] == 2 and row["attacked"] == 1 and row["test_error"] == pytest.approx(0.5)
     assert row["success"] == 1.0 and 0 < row["distortion"] < 0.01
     printed = capsys.readouterr().out
-    assert "Table 1 for a photo network" in printed and "50.00%" in printed and "AlexNet" in printed
+    assert "Table 1 for a photo network — ours\n" in printed and "50.00%" in printed and "AlexNet" in printed
     again = photo_table1("efficientnet-lite0", folder, None)
     assert again["rows"][0]["reused"] == again["rows"][0]["parts"] == 1
     assert again["rows"][0]["distortion"] == row["distortion"]

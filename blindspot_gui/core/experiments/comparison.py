@@ -38,6 +38,11 @@ class ComparisonTable:
     """True when the percent cells form a matrix of error rates (Tables 2 and 4)."""
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def has_paper(self) -> bool:
+        """Whether any cell has the paper's figure beside ours (a photo network's Table 1 has none)."""
+        return any(cell.paper is not None for _, cells in self.rows for cell in cells)
+
 
 def _table1_cells(result) -> ComparisonTable:
     rows = [(row["model"], [Cell(row["train_error"], row["paper_train_error"]),

@@ -149,7 +149,8 @@ class ExperimentsView(QWidget, TaskController):
         self.result = result
         table = comparison_table(result)
         self.title.setText(table.title)
-        self.legend.setText("Each cell: our figure, then the paper's and the difference."
+        self.legend.setText(("Each cell: our figure, then the paper's and the difference." if table.has_paper else
+                             "Each cell: our figure (the paper has none for this table; see the notes below).")
                             + ("  Colour: error rate, white 0% to red 100%." if table.heat_map else ""))
         self.table.show_table(table)
         self.notes.setText("\n".join(table.notes))
