@@ -773,6 +773,7 @@ EXPERIMENT_OPTIONS = {
     "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs"},
     "tables": {"rule": "--rule", "n": "--n"},
     "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images"},
+    "table2": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images"},
 }
 """The options each experiment uses; the others are refused."""
 
@@ -786,15 +787,15 @@ def check_reproduce(args) -> None:
     refuse_unused(args, unused, f"by {args.experiment}")
     if args.experiment in TABLES:
         args.count = None if args.n == "all" else _positive_count(args.n or DEFAULT_N)
-    if _experiment_name(args) == "photo_table1":
+    if _experiment_name(args).startswith("photo_"):
         _check_photo_table(args)
-    elif args.experiment == "table1" and args.images is not None:
-        raise UsageError("--images needs --model: the photo network whose Table 1 it is (e.g. efficientnet-lite0)")
+    elif args.images is not None:
+        raise UsageError(f"--images needs --model: the photo network(s) whose {args.experiment} it is (e.g. "
+                         "efficientnet-lite0)")
     if args.cluster is not None:
         if _experiment_name(args) not in CLUSTER_EXPERIMENTS:
-            what = "a photo network's Table 1" if args.model else args.experiment
-            raise UsageError(f"--cluster is not used by {what}: it runs here (tables 1-4 of the digit networks run "
-                             "on a cluster)")
+            raise UsageError(f"--cluster is not used by {args.experiment}: it runs here (tables 1-4 run on a "
+                             "cluster)")
         from blindspot_gui.core.experiments.backends import INSTALL_HINT, ray_installed
 
         if not ray_installed():
@@ -811,19 +812,30 @@ DEFAULT_N = "1000"
 
 
 def _experiment_name(args) -> str:
-    """The registry's name of what ``reproduce`` was asked for: table1 with --model is a photo network's Table 1."""
-    return "photo_table1" if args.experiment == "table1" and args.model is not None else args.experiment
+    """The registry's name of what ``reproduce`` was asked for: table1 or table2 with --model is a photo table."""
+    photo = args.experiment in ("table1", "table2") and args.model is not None
+    return f"photo_{args.experiment}" if photo else args.experiment
+
+
+def _photo_networks(args) -> list[str]:
+    """The photo networks of --model: one for table1, two or more separated by commas for table2."""
+    return [name.strip() for name in args.model.split(",")] if args.experiment == "table2" else [args.model]
 
 
 def _check_photo_table(args) -> None:
     from blindspot_gui.core.experiments import PHOTO_RULES
-    from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
+    from blindspot_gui.core.models.photo_catalogue import find_photo_model, is_photo_model_name
 
-    if not is_photo_model_name(args.model):
-        raise UsageError(f"table1's --model is a photo network (e.g. efficientnet-lite0), not {args.model!r}; the "
-                         "digit networks' Table 1 is `reproduce table1` without --model")
+    for name in _photo_networks(args):
+        if not is_photo_model_name(name):
+            raise UsageError(f"{args.experiment}'s --model is a photo network (e.g. efficientnet-lite0), not "
+                             f"{name!r}; the digit networks' {args.experiment} is `reproduce {args.experiment}` "
+                             "without --model")
+    if args.experiment == "table2" and len({find_photo_model(name).key for name in _photo_networks(args)}) < 2:
+        raise UsageError("table2 --model takes two or more photo networks separated by commas, e.g. "
+                         "efficientnet-lite0,resnet18")
     if args.rule is not None and args.rule not in PHOTO_RULES:
-        raise UsageError(f"a photo network's Table 1 takes --rule {' or '.join(PHOTO_RULES)} (nearest would rank all "
+        raise UsageError(f"a photo table takes --rule {' or '.join(PHOTO_RULES)} (nearest would rank all "
                          "its classes)")
 
 
@@ -833,7 +845,8 @@ def _run_experiment(args, monitor: Monitor) -> dict:
     name = _experiment_name(args)
     kind = experiments.REGISTRY[name][0]
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
-             "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images}
+             "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images,
+             "models": tuple(_photo_networks(args)) if args.model else None}
     settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
     return experiments.run_experiment(name, settings, monitor, cluster=args.cluster)
 
@@ -991,9 +1004,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
     reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5", "advtrain"))
     reproduce.add_argument("--model", help="table5: a zoo model or a photo network (e.g. efficientnet-lite0) instead of "
-                                          "the paper's AlexNet; table1: a photo network, attacked on --images")
+                                          "the paper's AlexNet; table1: a photo network, attacked on --images; "
+                                          "table2: photo networks separated by commas (efficientnet-lite0,resnet18)")
     reproduce.add_argument("--images", metavar="FOLDER",
-                           help="table1 with --model: a folder with one subfolder of photos per class, each named by "
+                           help="table1 or table2 with --model: a folder with one subfolder of photos per class, each named by "
                                 "the class's exact name or number, or photos with a labels.csv of lines "
                                 "'file,class' (default: the sample photos whose class is known)")
     reproduce.add_argument("--rule", choices=("random", "next", "nearest"),

@@ -136,3 +136,18 @@ def test_without_ray_the_window_says_how_to_install_it_and_runs_nothing(qtbot, t
     click(qtbot, view.controls.run_button)
     assert INSTALL_HINT in view.controls.status.text() and not view.is_running("experiment")
     window.close()
+
+
+def test_a_photo_table2_on_a_local_cluster_gives_the_figures_of_a_local_run(
+        isolated_user_folder, tmp_path, monkeypatch, local_cluster):
+    from test_photo_experiments import make_folder, put_random_weights_in_the_hub_cache
+
+    put_random_weights_in_the_hub_cache("mobilenet_v3_small")  # the workers read the same torch hub cache
+    folder = make_folder(tmp_path / "photos", {"espresso": ["coffee.png"], "missile": ["rocket.jpg"]})
+    networks = ("efficientnet-lite0", "mobilenet_v3_small")
+    here = experiments.photo_table2(networks, folder, rule="next")
+    monkeypatch.setenv("BLINDSPOT_HOME", str(tmp_path / "elsewhere"))  # no part of the first run is reused
+    on_cluster = experiments.run_experiment("photo_table2", experiments.PhotoTransferSettings(networks, str(folder),
+                                            rule="next"), cluster="auto")
+    assert figures(on_cluster) == figures(here) and on_cluster["rows"][0]["errors"][0] == 1.0
+    assert "elsewhere" in on_cluster["folder"] and len(list(Path(on_cluster["folder"]).glob("*.json"))) == 2

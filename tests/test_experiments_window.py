@@ -99,10 +99,39 @@ def test_a_photo_networks_table1_runs_on_a_chosen_folder_and_offers_only_its_rul
         click(qtbot, controls.run_button)
     assert view.table.rowCount() == 1 and view.table.verticalHeaderItem(0).text() == "EfficientNet-Lite0"
     assert view.table.item(0, 0).text().startswith("0.00%")  # it calls the espresso an espresso
-    assert "1 photos of folder" in view.notes.text()
+    assert "1 photo of folder" in view.notes.text()
     assert "the paper has none" in view.legend.text()  # no "then the paper's" where it has no figure
     choose(view, "table1")
     assert controls.rule.model().item(nearest).isEnabled()
+    window.close()
+
+
+def test_a_photo_table2_runs_on_the_ticked_networks_and_asks_for_two(qtbot, tmp_path):
+    from test_photo_experiments import make_folder, put_random_weights_in_the_hub_cache
+
+    put_random_weights_in_the_hub_cache("mobilenet_v3_small")
+    folder = make_folder(tmp_path / "my photos", {"espresso": ["coffee.png"]})
+    window, view = open_experiments(qtbot, tmp_path)
+    choose(view, "photo_table2")
+    controls = view.controls
+    assert controls.photo_models.isVisible() and not controls.photo_model.isVisible()
+    resnet = controls.photo_models.item(2)  # no weights here: greyed out, and its tooltip says why
+    assert "(no weights here)" in resnet.text() and not resnet.flags() & Qt.ItemFlag.ItemIsEnabled
+    assert "torch hub cache" in resnet.toolTip()
+    assert controls.chosen_photo_networks() == ["efficientnet-lite0", "mobilenet_v3_small"]
+    mobilenet = next(controls.photo_models.item(row) for row in range(controls.photo_models.count())
+                     if controls.photo_models.item(row).data(Qt.ItemDataRole.UserRole) == "mobilenet_v3_small")
+    mobilenet.setCheckState(Qt.CheckState.Unchecked)
+    click(qtbot, controls.run_button)
+    assert "Tick two or more networks" in controls.status.text() and not view.is_running("experiment")
+    mobilenet.setCheckState(Qt.CheckState.Checked)
+    controls.choose_photo_folder(str(folder))
+    with qtbot.waitSignal(view.sig_finished, timeout=60000):
+        click(qtbot, controls.run_button)
+    assert view.table.rowCount() == 4 and view.table.columnCount() == 3
+    assert view.table.item(0, 0).text() == "100.0%"  # the espresso made for Lite0 fools Lite0
+    assert view.table.verticalHeaderItem(2).text() == "Gaussian noise, stddev 0.01"
+    assert view.table.item(2, 0).text() == "0.00%" and "Colour: error rate" in view.legend.text()
     window.close()
 
 

@@ -42,7 +42,7 @@ def test_a_folder_of_labelled_photos_gives_error_success_and_distortion_and_resu
 def test_a_damaged_part_is_computed_again_and_said(tmp_path):
     folder = make_folder(tmp_path / "photos", {"espresso": ["coffee.png"]})
     first = photo_table1("efficientnet-lite0", folder, None, rule="next")
-    part = next(iter(sorted((tmp_path / "blindspot_home" / "experiments").glob("photo-table1-*/photos-*.json"))))
+    part = next(iter(sorted((tmp_path / "blindspot_home" / "experiments").glob("photo-table1-*/*-photos-*.json"))))
     part.write_text('{"start": 0, "photos": 1, "correct": 5, "succeeded": 9}')
     second = photo_table1("efficientnet-lite0", folder, None, rule="next")
     assert second["rows"][0]["reused"] == 0
@@ -52,7 +52,7 @@ def test_a_damaged_part_is_computed_again_and_said(tmp_path):
 
 def test_without_a_folder_the_sample_photos_with_a_known_class_are_used_and_said():
     result = photo_table1("efficientnet-lite0", None, 1)
-    assert result["rows"][0]["photos"] == 1 and result["source"] == "1 sample photos"
+    assert result["rows"][0]["photos"] == 1 and result["source"] == "1 sample photo"
     assert any("astronaut.png left out" in note for note in result["notes"])
 
 
@@ -98,3 +98,36 @@ def test_a_bad_labels_file_is_refused_naming_the_line_or_photo(tmp_path, capsys,
         (folder / "labels.csv").write_text(labels)
     assert main(["reproduce", "table1", "--model", "efficientnet-lite0", "--images", str(folder)]) != 0
     assert says in capsys.readouterr().err
+
+
+def put_random_weights_in_the_hub_cache(name: str) -> None:
+    """Weights for catalogue network ``name`` where torch's hub keeps downloads: randomly initialised (seeded)."""
+    import torch
+
+    from blindspot_gui.core.models.photo_catalogue import build_architecture, find_photo_model
+
+    entry = find_photo_model(name)
+    torch.manual_seed(0)
+    entry.cache_path().parent.mkdir(parents=True, exist_ok=True)
+    torch.save(build_architecture(entry.architecture).state_dict(), entry.cache_path())
+
+
+def test_photo_table2_feeds_each_networks_adversarial_photos_to_every_network_beside_noise(tmp_path, capsys):
+    put_random_weights_in_the_hub_cache("mobilenet_v3_small")  # a second network, one that gets no photo right
+    output = tmp_path / "table2.json"
+    assert main(["reproduce", "table2", "--model", "efficientnet-lite0,mobilenet_v3_small", "--rule", "next",
+                 "--json", str(output)]) == 0
+    result = json.loads(output.read_text())
+    assert result["experiment"] == "photo_table2" and result["columns"] == ["EfficientNet-Lite0", "MobileNet V3 (small)"]
+    lite0, untrained, *noise = result["rows"]
+    # Lite0's own examples fool it by construction; the untrained net is wrong on every photo, adversarial or not
+    assert lite0["errors"] == [1.0, 1.0] and 0 < lite0["distortion"] < 0.01
+    assert untrained["errors"] == [None, None] and untrained["distortion"] is None
+    assert [row["examples"] for row in noise] == ["Gaussian noise, stddev 0.01", "Gaussian noise, stddev 0.05"]
+    # noise ten times the size of the adversarial change leaves Lite0's answers as they were (wrong on the cat only)
+    assert noise[0]["errors"][0] == pytest.approx(1 / 3) and noise[0]["errors"][1] == 1.0
+    alone = photo_table1("efficientnet-lite0", None, rule="next")
+    assert alone["rows"][0]["distortion"] == pytest.approx(lite0["distortion"], rel=1e-6)
+    printed = capsys.readouterr().out
+    assert "Table 2 for photo networks — ours\n" in printed and "3 sample photos" in printed
+    assert "MobileNet V3 (small): wrong on 100.0% of the photos; 0 of 0 attacks succeeded" in printed

@@ -9,7 +9,7 @@ difference) cells for the command line, the window and the CSV export. Modules b
 - ``backends``: where parts are computed: here, or as tasks on a Ray cluster (``use_cluster``);
 - ``targets``: the target rule of the attacks, a choice where the paper is silent;
 - ``attacked``: Tables 1 and 3 (each model's errors and the attack of its images);
-- ``photo_attacked``: Table 1 for a photo network on a folder of labelled photos (parts of 16 photos);
+- ``photo_attacked``: Tables 1 and 2 for photo networks on a folder of labelled photos (parts of 16 photos);
 - ``generalisation``: Tables 2 and 4 (examples made for one model fed to the others; Gaussian noise);
 - ``bounds``: Table 5 (upper Lipschitz bounds);
 - ``adversarial_training``: section 4.2 (partial results ``AdvTrainBaseline``, then ``AdvTrainReport`` per epoch);
@@ -28,7 +28,7 @@ from blindspot_gui.core.experiments.adversarial_training import (
 )
 from blindspot_gui.core.experiments.attacked import ATTACK_BATCH, EXPERIMENT_THREADS, table1, table3
 from blindspot_gui.core.experiments.bounds import table5
-from blindspot_gui.core.experiments.photo_attacked import PHOTO_RULES, photo_table1
+from blindspot_gui.core.experiments.photo_attacked import PHOTO_NOISE_STDDEVS, PHOTO_RULES, photo_table1, photo_table2
 from blindspot_gui.core.experiments.comparison import (
     Cell,
     ComparisonTable,
@@ -52,6 +52,7 @@ from blindspot_gui.core.experiments.registry import (
     CLUSTER_EXPERIMENTS,
     AttackedTableSettings,
     PhotoTableSettings,
+    PhotoTransferSettings,
     BoundsSettings,
     run_experiment,
 )
@@ -68,7 +69,8 @@ __all__ = [
     "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvTrainBaseline", "AdvTrainSettings",
     "AttackedTableSettings", "BoundsSettings", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
     "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
-    "CLUSTER_EXPERIMENTS", "REGISTRY", "STORE_VERSION", "PHOTO_RULES", "PhotoTableSettings", "photo_table1", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
+    "CLUSTER_EXPERIMENTS", "REGISTRY", "STORE_VERSION", "PHOTO_NOISE_STDDEVS", "PHOTO_RULES", "PhotoTableSettings",
+    "PhotoTransferSettings", "photo_table1", "photo_table2", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
     "check_baseline", "check_target_rule", "comparison_table", "experiment_targets", "experiments_dir",
     "run_experiment", "table1", "table2", "table3", "table4", "table5", "table_as_csv", "table_as_csv_text",
     "table_as_text",

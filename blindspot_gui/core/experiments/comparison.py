@@ -62,6 +62,12 @@ def _photo_table1_cells(result) -> ComparisonTable:
     return table
 
 
+def _photo_table2_cells(result) -> ComparisonTable:
+    table = _matrix_cells(result, "Table 2 for photo networks")
+    table.notes.append(f"{result['source']}; target rule: {result['target_rule_text']}")
+    return table
+
+
 def _table3_cells(result) -> ComparisonTable:
     rows = [(row["model"], [Cell(row.get("P1_error"), row["paper_P1_error"]),
                             Cell(row.get("P2_error"), row["paper_P2_error"]),
@@ -109,8 +115,9 @@ def _advtrain_cells(result) -> ComparisonTable:
                                   f"distortion: random wrong target, first {result['probe_images']} test images"])
 
 
-CELLS = {"table1": _table1_cells, "photo_table1": _photo_table1_cells, "table2": _table2_cells, "table3": _table3_cells, "table4": _table4_cells,
-         "table5": _table5_cells, "advtrain": _advtrain_cells}
+CELLS = {"table1": _table1_cells, "photo_table1": _photo_table1_cells, "table2": _table2_cells,
+         "photo_table2": _photo_table2_cells, "table3": _table3_cells, "table4": _table4_cells, "table5": _table5_cells,
+         "advtrain": _advtrain_cells}
 """How each experiment's result becomes a ComparisonTable."""
 
 

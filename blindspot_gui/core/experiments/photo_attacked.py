@@ -1,5 +1,6 @@
-"""Table 1 for a photo network: its error on labelled photos and the attack of those it classifies correctly, stored
-in parts of PHOTO_CHUNK photos, so that a stopped run resumes where it stopped and parts can be computed anywhere.
+"""Tables 1 and 2 for photo networks: each network's error on labelled photos, the attack of those it classifies
+correctly, how often those adversarial photos fool the other networks and how often Gaussian noise does, stored in
+parts of PHOTO_CHUNK photos per network, so that a stopped run resumes where it stopped and parts run anywhere.
 
 The photos come from a folder with one subfolder per class, named by the class's name or number as the network
 knows it ("tabby", "281"); without a folder, from the application's sample photos whose class is known. The paper
@@ -20,6 +21,7 @@ import torch
 from blindspot_gui.core.attack.config import config_for
 from blindspot_gui.core.attack.search import blindspot_search
 from blindspot_gui.core.experiments.attacked import with_fixed_threads
+from blindspot_gui.core.experiments.backends import PartJob, run_parts
 from blindspot_gui.core.experiments.store import (
     STORE_VERSION,
     PartStore,
@@ -45,6 +47,12 @@ PHOTO_RULES = {
 }
 """The target rules of a photo table, described; "nearest" would rank all 1000 classes by a gradient each."""
 PAPER_ALEXNET_DISTORTION = 0.006508
+PHOTO_NOISE_STDDEVS = (0.01, 0.05)
+"""Gaussian noise of the photo tables' noise rows: about ten and fifty times the average minimum distortion of
+EfficientNet-Lite0 (0.001), clipped to [0, 1] as a photo's pixels are (the paper's rows are for digits)."""
+NOISE_SEED = 7
+PHOTO_PART_VERSION = 2
+"""The layout of a photo part (2: answers on the adversarial photos and under noise); in the store's name."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,7 @@ def folder_photos(folder, class_names, n: int | None = None, monitor: Monitor | 
             labels[index] = by_file[name]
     notes = (f"left out (not readable, or beyond the photos asked for): {', '.join(skipped[:5])}"
              f"{' …' if len(skipped) > 5 else ''}",) if skipped else ()
-    return LabelledPhotos(data.images, labels, f"{len(labels)} photos of folder {folder}", notes)
+    return LabelledPhotos(data.images, labels, f"{len(labels)} photo{'' if len(labels) == 1 else 's'} of folder {folder}", notes)
 
 
 LABEL_FILES = ("labels.csv", "labels.txt")
@@ -149,16 +157,44 @@ def sample_labelled_photos(class_names, n: int | None = None) -> LabelledPhotos:
     count = len(labels) if n is None else min(n, len(labels))
     notes = ("no folder given: the sample photos whose class is known"
              + (f" ({', '.join(unlabelled)} left out: no ImageNet class)" if unlabelled else ""),)
-    return LabelledPhotos(torch.stack(images)[:count], torch.tensor(labels)[:count], f"{count} sample photos", notes)
+    return LabelledPhotos(torch.stack(images)[:count], torch.tensor(labels)[:count],
+                          f"{count} sample photo{'' if count == 1 else 's'}", notes)
 
 
-def _attack_chunk(model: Classifier, images, labels, rule: str, start: int, monitor: Monitor) -> tuple[dict, dict]:
-    """The network's answers on one chunk of photos and the attack of those it gets right."""
+def _load_checked(key: str, fingerprint: str, device: str) -> Classifier:
+    """Catalogue network ``key`` as this machine has it, refused unless its weights are the driver's."""
+    model = load_photo_model(key).to(device)
+    if model.fingerprint != fingerprint:
+        raise ValueError(f"the copy of {model.name} where this part ran has other weights than the one that asked "
+                         "for it: put the same weights on every machine of the cluster")
+    return model
+
+
+def _noisy(images: torch.Tensor, stddev: float, start: int) -> torch.Tensor:
+    """The photos with Gaussian noise of ``stddev`` clipped to [0, 1], each photo's draw seeded by its position, so
+    that a part draws the same noise however the run is split."""
+    noise = torch.stack([torch.randn(images.shape[1:], generator=torch.Generator().manual_seed(
+        NOISE_SEED + 1_000_003 * round(stddev * 1e6) + start + offset)) for offset in range(len(images))])
+    return (images + stddev * noise).clamp(0.0, 1.0)
+
+
+@with_fixed_threads
+def compute_photo_part(key: str, judges: tuple[str, ...], images, labels, rule: str, start: int,
+                       fingerprints: dict[str, str], device: str = "cpu",
+                       monitor: Monitor | None = None) -> tuple[dict, dict]:
+    """One part of a photo table, computed from its arguments alone (here or on a cluster's worker): catalogue
+    network ``key``'s answers on a chunk of photos (the one at ``start``), the attack of those it gets right, what
+    each of ``judges`` answers on the adversarial photos, and its answers on the photos under Gaussian noise."""
+    monitor = monitor or Monitor()
     started = time.perf_counter()
+    model = _load_checked(key, fingerprints[key], device)
+    others = {judge: model if judge == key else _load_checked(judge, fingerprints[judge], device) for judge in judges}
+    monitor.progress(0.0, f"{model.name}: photos {start + 1}-{start + len(images)}")
     predictions = predict_labels(model, images)
     correct = torch.nonzero(predictions == labels).flatten()
     success = np.zeros(len(images), dtype=bool)
     distortion = np.full(len(images), np.nan, dtype=np.float32)
+    adversarial = images.clone()
     targets = experiment_targets(labels, rule, len(model.class_names), start)
     for position, index in enumerate(correct.tolist()):
         sub = monitor.quiet(position / len(correct), (position + 1) / len(correct))
@@ -166,84 +202,179 @@ def _attack_chunk(model: Classifier, images, labels, rule: str, start: int, moni
                                   config=config_for(model), monitor=sub)[0]
         monitor.check()  # a cancelled search returns its best so far: not a finished part
         success[index], distortion[index] = result.success, result.distortion
-    record = {"start": start, "photos": len(images), "correct": len(correct), "succeeded": int(success.sum()),
-              "weights": model.fingerprint, "seconds": round(time.perf_counter() - started, 2)}
+        adversarial[index] = torch.from_numpy(result.adversarial)
+    made = torch.from_numpy(success)
+    transfer = np.full((len(judges), len(images)), -1, dtype=np.int64)
+    for row, judge in enumerate(judges):
+        if made.any():
+            transfer[row, success] = predict_labels(others[judge], adversarial[made]).numpy()
+    noise = np.stack([predict_labels(model, _noisy(images, stddev, start)).numpy().astype(np.int64)
+                      for stddev in PHOTO_NOISE_STDDEVS])
+    record = {"network": key, "start": start, "photos": len(images), "correct": len(correct),
+              "succeeded": int(success.sum()), "judges": list(judges), "weights": fingerprints[key],
+              "seconds": round(time.perf_counter() - started, 2)}
     return record, {"prediction": predictions.numpy().astype(np.int64), "success": success,
-                    "distortion": distortion}
+                    "distortion": distortion, "transfer": transfer, "noise": noise}
 
 
-def _check_chunk(record: dict, arrays: dict | None, start: int, count: int, fingerprint: str) -> None:
-    """Raise PartError unless ``record`` (and ``arrays``) are the finished chunk at ``start`` of ``count`` photos."""
-    require(record.get("start") == start and record.get("photos") == count, "it is another chunk of photos")
+def _check_part(record: dict, arrays: dict | None, key: str, judges: tuple[str, ...], start: int, count: int,
+                fingerprint: str) -> None:
+    """Raise PartError unless ``record`` (and ``arrays``) are ``key``'s finished part of ``count`` photos at
+    ``start``, judged by ``judges``."""
+    require(record.get("network") == key and record.get("start") == start and record.get("photos") == count,
+            "it is another part")
+    require(record.get("judges") == list(judges), "it was judged by other networks")
     require(record.get("weights") == fingerprint, "it was computed with other weights of this network")
     require(is_count(record.get("correct")) and is_count(record.get("succeeded"))
             and record["succeeded"] <= record["correct"] <= count, "its counts are wrong")
     if arrays is None:
         return
-    for key, kind in (("prediction", "i"), ("success", "b"), ("distortion", "f")):
-        require(key in arrays and arrays[key].shape == (count,) and arrays[key].dtype.kind == kind,
-                f"its {key} array is missing or malformed")
+    for name, kind, shape in (("prediction", "i", (count,)), ("success", "b", (count,)), ("distortion", "f", (count,)),
+                              ("transfer", "i", (len(judges), count)), ("noise", "i", (len(PHOTO_NOISE_STDDEVS), count))):
+        require(name in arrays and arrays[name].shape == shape and arrays[name].dtype.kind == kind,
+                f"its {name} array is missing or malformed")
     success = arrays["success"]
     require(int(success.sum()) == record["succeeded"], "its arrays do not belong to its record")
     require(all(is_number(float(value)) and value >= 0 for value in arrays["distortion"][success]),
             "its distortions are not all numbers")
+    require(bool((arrays["transfer"][:, success] >= 0).all()), "its answers on the adversarial photos are missing")
 
 
-def _chunk(store: PartStore, model: Classifier, photos: LabelledPhotos, start: int, rule: str,
-           monitor: Monitor) -> tuple[dict, dict]:
-    """The chunk of photos at ``start``: reused when stored and valid, else computed and saved."""
-    images, labels = photos.images[start : start + PHOTO_CHUNK], photos.labels[start : start + PHOTO_CHUNK]
-    name = f"photos-{start:06d}"
-    fingerprint = model.fingerprint
-    record = store.load_record(name, lambda stored: _check_chunk(stored, None, start, len(images), fingerprint))
-    arrays = None if record is None else store.load_arrays(
-        name, lambda stored: _check_chunk(record, stored, start, len(images), fingerprint))
-    if record is not None and arrays is not None:
-        return record | {"reused": True}, arrays
-    record, arrays = _attack_chunk(model, images, labels, rule, start, monitor)
-    store.save(name, record, arrays)
-    return record, arrays
+@dataclass(frozen=True)
+class _PhotoRun:
+    """What the parts of one photo table share: its networks, their judges, the photos and where parts are kept."""
+
+    keys: tuple[str, ...]
+    judges: tuple[str, ...]
+    photos: LabelledPhotos
+    store: PartStore
+    fingerprints: dict
+    rule: str
+    device: str
+
+    def part_name(self, key: str, start: int) -> str:
+        return f"{key}-photos-{start:06d}"
+
+    def stored(self, key: str, start: int) -> tuple[dict, dict] | None:
+        """The part of ``key`` at ``start`` when it is stored and valid."""
+        count = len(self.photos.labels[start : start + PHOTO_CHUNK])
+        name, fingerprint = self.part_name(key, start), self.fingerprints[key]
+        record = self.store.load_record(name, lambda stored: _check_part(stored, None, key, self.judges, start, count,
+                                                                          fingerprint))
+        arrays = None if record is None else self.store.load_arrays(
+            name, lambda stored: _check_part(record, stored, key, self.judges, start, count, fingerprint))
+        return None if record is None or arrays is None else (record | {"reused": True}, arrays)
+
+    def job(self, key: str, start: int, chunks: dict) -> PartJob:
+        images, labels = chunks[start]
+        return PartJob(self.part_name(key, start), compute_photo_part,
+                       (key, self.judges, images, labels, self.rule, start, self.fingerprints, self.device))
+
+
+def _run_photo_parts(run: _PhotoRun, monitor: Monitor) -> dict[str, list[tuple[dict, dict]]]:
+    """Every part of every network, stored ones reused and the others computed (here or on a cluster) and stored
+    as each one is done; each network's parts in the order of its photos."""
+    starts = range(0, len(run.photos.labels), PHOTO_CHUNK)
+    parts = {}
+    for key in run.keys:
+        for start in starts:
+            stored = run.stored(key, start)
+            if stored is not None:
+                parts[run.part_name(key, start)] = stored
+    for note in run.store.notes:
+        monitor.progress(0.0, note)
+
+    def keep(name: str, part: tuple[dict, dict]) -> None:  # stored as soon as it is done: a stopped run resumes
+        run.store.save(name, *part)
+        parts[name] = part
+
+    chunks = {start: (run.photos.images[start : start + PHOTO_CHUNK], run.photos.labels[start : start + PHOTO_CHUNK])
+              for start in starts}
+    missing = [run.job(key, start, chunks) for key in run.keys for start in starts
+               if run.part_name(key, start) not in parts]
+    run_parts(missing, monitor, keep)
+    return {key: [parts[run.part_name(key, start)] for start in starts] for key in run.keys}
+
+
+def _prepare(experiment: str, networks, folder, n: int | None, rule: str, device: str, judged: bool,
+             monitor: Monitor) -> _PhotoRun:
+    """The networks (catalogue entries), photos and part store of a photo table; refusals before any work."""
+    check_target_rule(rule)
+    if rule not in PHOTO_RULES:
+        raise ValueError(f"a photo table takes the target rule {' or '.join(PHOTO_RULES)}, not {rule!r}")
+    entries = list(dict.fromkeys(find_photo_model(network) for network in networks))
+    models = {entry.key: load_photo_model(entry.key) for entry in entries}
+    first = models[entries[0].key]
+    monitor.progress(0.0, "reading the photos")
+    photos = (sample_labelled_photos(first.class_names, n) if folder is None else
+              folder_photos(folder, first.class_names, n, monitor.scaled(0.0, 0.05)))
+    keys = tuple(models)
+    on = "" if torch.device(device).type == "cpu" else f"-{torch.device(device).type}"
+    store = PartStore(experiments_dir() / f"photo-{experiment}-{'+'.join(keys)}-{photos.digest}-{rule}{on}"
+                                          f"-p{PHOTO_PART_VERSION}-v{STORE_VERSION}")
+    return _PhotoRun(keys, keys if judged else (), photos, store,
+                     {key: model.fingerprint for key, model in models.items()}, rule, device)
 
 
 @with_fixed_threads
 def photo_table1(network: str, folder: str | Path | None = None, n: int | None = 1000, monitor: Monitor | None = None,
-                 rule: str = DEFAULT_TARGET_RULE) -> dict:
+                 rule: str = DEFAULT_TARGET_RULE, device: str = "cpu") -> dict:
     """A photo network's error on the photos of ``folder`` (None: the sample photos) and the success and average
     minimum distortion of the attack of those it classifies correctly (the first ``n`` photos; None: all)."""
-    check_target_rule(rule)
-    if rule not in PHOTO_RULES:
-        raise ValueError(f"a photo table takes the target rule {' or '.join(PHOTO_RULES)}, not {rule!r}")
     monitor = monitor or Monitor()
-    entry = find_photo_model(network)
-    model = load_photo_model(entry.key)
-    monitor.progress(0.0, "reading the photos")
-    photos = (sample_labelled_photos(model.class_names, n) if folder is None else
-              folder_photos(folder, model.class_names, n, monitor.scaled(0.0, 0.05)))
-    store = PartStore(experiments_dir() / f"photo-table1-{entry.key}-{photos.digest}-{rule}-v{STORE_VERSION}")
-    starts = range(0, len(photos.labels), PHOTO_CHUNK)
-    records, arrays = [], []
-    for number, start in enumerate(starts):
-        part = monitor.scaled(0.05 + 0.95 * number / len(starts), 0.05 + 0.95 * (number + 1) / len(starts))
-        part.progress(0.0, f"{entry.name}: photos {start + 1}-{min(start + PHOTO_CHUNK, len(photos.labels))} "
-                           f"of {len(photos.labels)}")
-        record, stored = _chunk(store, model, photos, start, rule, part)
-        records.append(record)
-        arrays.append(stored)
-    return _photo_result(entry.name, photos, rule, store, records, arrays)
-
-
-def _photo_result(network, photos: LabelledPhotos, rule, store: PartStore, records, arrays) -> dict:
-    correct = sum(record["correct"] for record in records)
-    success = np.concatenate([part["success"] for part in arrays])
-    distortion = np.concatenate([part["distortion"] for part in arrays])
-    row = {"model": network, "photos": len(photos.labels), "attacked": correct,
-           "test_error": 1.0 - correct / len(photos.labels),
-           "success": float(success.sum() / correct) if correct else None,
-           "distortion": float(distortion[success].mean()) if success.any() else None,
-           "reused": sum(bool(record.get("reused")) for record in records), "parts": len(records)}
-    notes = [*photos.notes, *store.notes,
+    run = _prepare("table1", [network], folder, n, rule, device, False, monitor)
+    parts = _run_photo_parts(run, monitor.scaled(0.05, 1.0))
+    key = run.keys[0]
+    row = _attack_summary(find_photo_model(key).name, parts[key])
+    notes = [*run.photos.notes, *run.store.notes,
              f"the paper's one ImageNet figure: AlexNet, average distortion {PAPER_ALEXNET_DISTORTION} over 64 "
              "examples made \u201costrich\u201d (figure 5)"]
-    return {"experiment": "photo_table1", "n": len(photos.labels), "source": photos.source,
-            "target_rule": rule, "target_rule_text": PHOTO_RULES[rule], "rows": [row], "folder": str(store.folder),
+    return {"experiment": "photo_table1", "n": len(run.photos.labels), "source": run.photos.source,
+            "target_rule": rule, "target_rule_text": PHOTO_RULES[rule], "rows": [row], "folder": str(run.store.folder),
+            "notes": notes}
+
+
+def _joined(parts: list[tuple[dict, dict]], name: str) -> np.ndarray:
+    return np.concatenate([arrays[name] for _, arrays in parts], axis=-1)
+
+
+def _attack_summary(name: str, parts: list[tuple[dict, dict]]) -> dict:
+    """A network's row of Table 1 from its parts: error on the photos, attack success and average distortion."""
+    photos = sum(record["photos"] for record, _ in parts)
+    correct = sum(record["correct"] for record, _ in parts)
+    success, distortion = _joined(parts, "success"), _joined(parts, "distortion")
+    return {"model": name, "photos": photos, "attacked": correct, "test_error": 1.0 - correct / photos,
+            "success": float(success.sum() / correct) if correct else None,
+            "distortion": float(distortion[success].mean()) if success.any() else None,
+            "reused": sum(bool(record.get("reused")) for record, _ in parts), "parts": len(parts)}
+
+
+@with_fixed_threads
+def photo_table2(networks, folder: str | Path | None = None, n: int | None = 1000, monitor: Monitor | None = None,
+                 rule: str = DEFAULT_TARGET_RULE, device: str = "cpu") -> dict:
+    """Table 2 for photo networks: how often the adversarial photos made for each network (the first ``n`` photos of
+    ``folder``; None: the sample photos) fool every network, and how often Gaussian noise does."""
+    monitor = monitor or Monitor()
+    if len(set(find_photo_model(network).key for network in networks)) < 2:
+        raise ValueError("a photo Table 2 needs at least two different photo networks")
+    run = _prepare("table2", networks, folder, n, rule, device, True, monitor)
+    parts = _run_photo_parts(run, monitor.scaled(0.05, 1.0))
+    labels = run.photos.labels.numpy()
+    names = [find_photo_model(key).name for key in run.keys]
+    rows, notes = [], [*run.photos.notes, *run.store.notes]
+    for key, name in zip(run.keys, names):
+        summary = _attack_summary(name, parts[key])
+        made = _joined(parts[key], "success")
+        answers = _joined(parts[key], "transfer")[:, made]
+        errors = [float((judged != labels[made]).mean()) if made.any() else None for judged in answers]
+        rows.append({"examples": name, "errors": errors, "distortion": summary["distortion"], "paper": None,
+                     "paper_distortion": None})
+        notes.append(f"{name}: wrong on {1 - summary['attacked'] / summary['photos']:.1%} of the photos; "
+                     f"{int(made.sum())} of {summary['attacked']} attacks succeeded")
+    for row, stddev in enumerate(PHOTO_NOISE_STDDEVS):
+        errors = [float((_joined(parts[key], "noise")[row] != labels).mean()) for key in run.keys]
+        rows.append({"examples": f"Gaussian noise, stddev {stddev}", "errors": errors, "distortion": stddev,
+                     "paper": None, "paper_distortion": None})
+    return {"experiment": "photo_table2", "n": len(labels), "source": run.photos.source, "columns": names,
+            "rows": rows, "target_rule": rule, "target_rule_text": PHOTO_RULES[rule], "folder": str(run.store.folder),
             "notes": notes}

@@ -10,7 +10,7 @@ from blindspot_gui.core.experiments.attacked import table1, table3
 from blindspot_gui.core.experiments.backends import use_cluster
 from blindspot_gui.core.experiments.bounds import table5
 from blindspot_gui.core.experiments.generalisation import table2, table4
-from blindspot_gui.core.experiments.photo_attacked import photo_table1
+from blindspot_gui.core.experiments.photo_attacked import photo_table1, photo_table2
 from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE
 from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL
 from blindspot_gui.core.monitor import Monitor
@@ -36,6 +36,17 @@ class PhotoTableSettings:
 
 
 @dataclass(frozen=True)
+class PhotoTransferSettings:
+    """Table 2 of the photo networks ``models`` (two or more) on the photos of folder ``images`` (None: the sample
+    photos): how many (None: all) and the target rule."""
+
+    models: tuple[str, ...] = (DEFAULT_PHOTO_MODEL, "ResNet-18")
+    images: str | None = None
+    n: int | None = 1000
+    rule: str = DEFAULT_TARGET_RULE
+
+
+@dataclass(frozen=True)
 class BoundsSettings:
     """Table 5: the network whose layers are bounded (None: the paper's AlexNet)."""
 
@@ -55,6 +66,8 @@ REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
     "photo_table1": (PhotoTableSettings, lambda settings, monitor: photo_table1(settings.model, settings.images,
                                                                                settings.n, monitor, settings.rule)),
     "table2": (AttackedTableSettings, lambda settings, monitor: table2(settings.n, monitor, settings.rule)),
+    "photo_table2": (PhotoTransferSettings, lambda settings, monitor: photo_table2(
+        settings.models, settings.images, settings.n, monitor, settings.rule)),
     "table3": (AttackedTableSettings, lambda settings, monitor: table3(settings.n, monitor, settings.rule)),
     "table4": (AttackedTableSettings, lambda settings, monitor: table4(settings.n, monitor, settings.rule)),
     "table5": (BoundsSettings, lambda settings, monitor: table5(settings.model, monitor)),
@@ -63,7 +76,7 @@ REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
 """Every experiment by name: the settings it takes and how to run it; the command line and the window both use it."""
 
 
-CLUSTER_EXPERIMENTS = ("table1", "table2", "table3", "table4")
+CLUSTER_EXPERIMENTS = ("table1", "photo_table1", "table2", "photo_table2", "table3", "table4")
 """The experiments whose parts can run on a Ray cluster (``cluster`` of ``run_experiment``)."""
 
 

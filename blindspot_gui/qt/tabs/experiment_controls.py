@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from blindspot_gui.core import experiments
 from blindspot_gui.core.models.mnist_zoo import ZOO, find_spec
-from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
+from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS, photo_model_status
 from blindspot_gui.qt.settings import read_choice, read_text
 
 DESCRIPTIONS = {
@@ -33,6 +33,9 @@ DESCRIPTIONS = {
     "photo_table1": ("Table 1 — a photo network", "The same measurement for a network that sees photos: its error "
                      "on a folder of your photos (one subfolder per class, named by the class) and the smallest "
                      "change that fools it on each photo it gets right. No folder: the sample photos."),
+    "photo_table2": ("Table 2 — photo networks", "Photos changed to fool one network, shown to the others: how "
+                     "often they fool them too, beside random noise far larger than the changes. Tick two or more "
+                     "networks whose weights are on this computer."),
     "table2": ("Table 2 — fooling other networks", "Examples made for one network, fed to every other network: how "
                "often they fool it. Random noise for comparison."),
     "table3": ("Table 3 — two halves of the data", "Three networks trained on disjoint halves P1 and P2 of the "
@@ -103,6 +106,7 @@ class ExperimentControls(QGroupBox):
         self.photo_model.setObjectName("photo_model")
         for entry in PHOTO_MODELS:
             self.photo_model.addItem(entry.name, entry.key)
+        self.photo_models = _photo_network_list()
         self.photo_folder: str | None = None
         self.folder_button = QPushButton(SAMPLE_PHOTOS)
         self.folder_button.setObjectName("photo_folder")
@@ -165,6 +169,7 @@ class ExperimentControls(QGroupBox):
         self.form.addRow(self.per_layer)
         self.form.addRow("Epochs:", self.epochs)
         self.form.addRow("Network:", self.photo_model)
+        self.form.addRow("Networks:", self.photo_models)
         self.form.addRow("Photos:", self.folder_button)
         where_row = QHBoxLayout()
         where_row.addWidget(self.where)
@@ -195,10 +200,11 @@ class ExperimentControls(QGroupBox):
     def _show_settings(self) -> None:
         key = self.experiment()
         self.description.setText(DESCRIPTIONS[key][1])
-        attacked = key in ("table1", "table2", "table3", "table4", "photo_table1")
-        photo = key == "photo_table1"
+        attacked = key in ("table1", "table2", "table3", "table4", "photo_table1", "photo_table2")
+        photo = key.startswith("photo_")
         for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain",
-                                     photo, photo, key in experiments.CLUSTER_EXPERIMENTS)):
+                                     key == "photo_table1", key == "photo_table2", photo,
+                                     key in experiments.CLUSTER_EXPERIMENTS)):
             self.form.setRowVisible(row, shown)
         self._offer_rules(experiments.PHOTO_RULES if photo else experiments.TARGET_RULES)
 
@@ -258,6 +264,18 @@ class ExperimentControls(QGroupBox):
             return None
         return self.cluster_address.text().strip() or "local"
 
+    def chosen_photo_networks(self) -> list[str]:
+        """The ticked networks of a photo Table 2 (catalogue keys)."""
+        items = (self.photo_models.item(row) for row in range(self.photo_models.count()))
+        return [item.data(Qt.ItemDataRole.UserRole) for item in items if item.checkState() == Qt.CheckState.Checked]
+
+    def problem(self) -> str | None:
+        """Why the chosen experiment cannot start with these settings (None: it can)."""
+        if self.experiment() == "photo_table2" and len(self.chosen_photo_networks()) < 2:
+            return ("Tick two or more networks: Table 2 feeds the photos made for each to the others. A greyed-out "
+                    "network's weights are not on this computer (its tooltip says where they belong).")
+        return None
+
     def image_count(self) -> int | None:
         return None if self.all_images.isChecked() else self.images.value()
 
@@ -273,6 +291,9 @@ class ExperimentControls(QGroupBox):
         if key == "photo_table1":
             return experiments.PhotoTableSettings(self.photo_model.currentData(), self.photo_folder,
                                                   self.image_count(), self.rule.currentData())
+        if key == "photo_table2":
+            return experiments.PhotoTransferSettings(tuple(self.chosen_photo_networks()), self.photo_folder,
+                                                     self.image_count(), self.rule.currentData())
         return experiments.AttackedTableSettings(self.image_count(), self.rule.currentData())
 
     def set_running(self, running: bool) -> None:
@@ -286,3 +307,23 @@ class ExperimentControls(QGroupBox):
     def show_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(round(fraction * 1000))
         self.progress.setFormat(f"{fraction:.0%}  {message}")
+
+
+def _photo_network_list() -> QListWidget:
+    """The photo networks as ticks, those whose weights are not on this computer greyed out (their tooltip says
+    why); EfficientNet-Lite0 and the next network that has its weights are ticked."""
+    networks = QListWidget()
+    networks.setObjectName("photo_networks")
+    ticked = 0
+    for entry in PHOTO_MODELS:
+        status = photo_model_status(entry)
+        item = QListWidgetItem(entry.name if status.available else f"{entry.name} (no weights here)")
+        item.setData(Qt.ItemDataRole.UserRole, entry.key)
+        item.setToolTip(entry.description if status.available else status.reason)
+        flags = Qt.ItemFlag.ItemIsUserCheckable | (Qt.ItemFlag.ItemIsEnabled if status.available else Qt.ItemFlag(0))
+        item.setFlags(flags)
+        item.setCheckState(Qt.CheckState.Checked if status.available and ticked < 2 else Qt.CheckState.Unchecked)
+        ticked += status.available
+        networks.addItem(item)
+    networks.setMaximumHeight(networks.sizeHintForRow(0) * 4 + 2 * networks.frameWidth())
+    return networks

@@ -91,6 +91,10 @@ class ExperimentsView(QWidget, TaskController):
         if self.is_running(EXPERIMENT):
             return
         key = self.controls.experiment()
+        problem = self.controls.problem()
+        if problem is not None:
+            self.controls.status.setText(problem)
+            return
         cluster = self.controls.cluster()
         if cluster is not None and not ray_installed():
             self.controls.status.setText(f"Cannot run on a cluster: {INSTALL_HINT}.")
