@@ -108,6 +108,15 @@ def _write_fallback(path: Path, write: Callable[[Path], object]) -> Path | None:
         return None
 
 
+def device_of(args) -> str:
+    """The torch device of --device (the CPU when it is not given)."""
+    return getattr(args, "device", None) or "cpu"
+
+
+def add_device_option(command, what: str) -> None:
+    command.add_argument("--device", help=f"the torch device {what} runs on: cpu (the default), cuda or cuda:N")
+
+
 def check_device(text: str) -> str:
     """The torch device ``text`` if it exists on this machine; refused with a UsageError otherwise."""
     import torch
@@ -125,7 +134,7 @@ def check_device(text: str) -> str:
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise UsageError(f"--device {text}: Apple's Metal GPU is not usable here — use --device cpu")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"--device {text}: training runs on cpu, cuda or mps — use one of those")
+        raise UsageError(f"--device {text}: blindspot runs on cpu, cuda or mps — use one of those")
     return text
 
 
@@ -201,7 +210,7 @@ def check_train(args) -> None:
     if args.all == bool(args.names):
         raise UsageError("give model names or --all (not both)")
     args.specs = list(ZOO) if args.all else [find_spec(name) for name in args.names]
-    check_device(args.device)
+    check_device(device_of(args))
     args.out = check_writable_folder(args.out or user_models_dir(), "--out folder")
 
 
@@ -213,7 +222,7 @@ def command_train(args) -> int:
         data = _limited_training_data(spec, args.limit)
         bar = TerminalProgress(f"{spec.name:<20}")
         try:
-            result = train_model(spec, cancellable(args, on_progress=bar), device=args.device, data=data)
+            result = train_model(spec, cancellable(args, on_progress=bar), device=device_of(args), data=data)
         finally:
             bar.finish()
         errors = result.metadata["errors"]
@@ -282,6 +291,7 @@ def check_attack(args) -> None:
     """Refuse, before any work, options the chosen path would ignore and outputs that could not be written."""
     from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
 
+    check_device(device_of(args))
     if args.model_file and args.model:
         raise UsageError("give --model or --model-file, not both")
     if not args.model_file:
@@ -375,7 +385,7 @@ def command_attack(args) -> int:
     dataset = load_mnist(split)
     if stop > len(dataset):
         raise ValueError(f"the {split} set has {len(dataset)} images; {args.images} goes past its end")
-    model = load_zoo_model(args.model)
+    model = load_zoo_model(args.model, device=device_of(args))
     images, labels = dataset.images[start:stop], dataset.labels[start:stop]
     engine = args.engine or "fast"
     bar = TerminalProgress(f"attack {find_spec(args.model).name}")
@@ -514,7 +524,7 @@ def _photo_network_and_image(args):
                                  args.classes, trust_code=args.trust_code, monitor=cancellable(args))
     else:
         model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
-    return model, read_photo(args.image, model.preprocessing.resize, model.preprocessing.crop)
+    return model.to(device_of(args)), read_photo(args.image, model.preprocessing.resize, model.preprocessing.crop)
 
 
 def _quantised_image(model, result):
@@ -717,11 +727,12 @@ def check_units(args) -> None:
 
     if (args.unit is None) == (args.random is None):
         raise UsageError("give either --unit I or --random SEED")
+    check_device(device_of(args))
     data = load_mnist("test")
     if not 1 <= args.top <= len(data):
         raise UsageError(f"--top must be between 1 and {len(data)} (the MNIST test images)")
     check_outputs({"--json": args.json, "--png": args.png})
-    args.network = load_zoo_model(args.model)
+    args.network = load_zoo_model(args.model, device=device_of(args))
     if args.mode != "full":  # one image through the layer tells its shape, before all 10,000 are
         from blindspot_gui.core.units import capture_activations
 
@@ -770,10 +781,10 @@ def command_units(args) -> int:
 TABLES = ("table1", "table2", "table3", "table4")
 EXPERIMENT_OPTIONS = {
     "table5": {"model": "--model"},
-    "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs"},
-    "tables": {"rule": "--rule", "n": "--n"},
-    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images"},
-    "table2": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images"},
+    "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs", "device": "--device"},
+    "tables": {"rule": "--rule", "n": "--n", "device": "--device"},
+    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images", "device": "--device"},
+    "table2": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images", "device": "--device"},
 }
 """The options each experiment uses; the others are refused."""
 
@@ -785,6 +796,7 @@ def check_reproduce(args) -> None:
     uses = EXPERIMENT_OPTIONS.get(args.experiment, EXPERIMENT_OPTIONS["tables"])
     unused = {name: text for options in EXPERIMENT_OPTIONS.values() for name, text in options.items() if name not in uses}
     refuse_unused(args, unused, f"by {args.experiment}")
+    check_device(device_of(args))
     if args.experiment in TABLES:
         args.count = None if args.n == "all" else _positive_count(args.n or DEFAULT_N)
     if _experiment_name(args).startswith("photo_"):
@@ -846,7 +858,7 @@ def _run_experiment(args, monitor: Monitor) -> dict:
     kind = experiments.REGISTRY[name][0]
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
              "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images,
-             "models": tuple(_photo_networks(args)) if args.model else None}
+             "models": tuple(_photo_networks(args)) if args.model else None, "device": device_of(args)}
     settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
     return experiments.run_experiment(name, settings, monitor, cluster=args.cluster)
 
@@ -936,12 +948,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help=f"folder for weights and records (default: {user_models_dir()})")
     train.add_argument("--limit", type=int, metavar="N",
                        help="train on only the first N images of the model's training data (a quick trial)")
-    train.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    add_device_option(train, "training")
     train.set_defaults(run=command_train, check=check_train)
     attack = commands.add_parser("attack", help="find blind spots: the paper's box-constrained L-BFGS search")
     attack.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
                                         "(the default with --image)")
     attack.add_argument("--images", help=f"digits: test:START:STOP or train:START:STOP (default {DEFAULT_IMAGES})")
+    add_device_option(attack, "the search")
     attack.add_argument("--target", default="next",
                         help="next, random, least-likely, none (untargeted) or a label 0-9 (default: next)")
     attack.add_argument("--engine", choices=("fast", "reference"),
@@ -997,6 +1010,7 @@ def build_parser() -> argparse.ArgumentParser:
     units.add_argument("--mode", choices=("full", "channel-mean", "channel-max"), default="full",
                        help="conv layers: the whole flattened feature map (default, as in the paper) "
                             "or one number per channel")
+    add_device_option(units, "the network")
     units.add_argument("--json", metavar="FILE", help="write the direction, image indices, scores and labels")
     units.add_argument("--png", metavar="FILE", help="save the images side by side")
     units.set_defaults(run=command_units, check=check_units)
@@ -1019,6 +1033,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--n",
                            help="images to attack per model (training images for tables 1-2, test images for "
                                 "tables 3-4), or 'all' (default 1000)")
+    add_device_option(reproduce, "tables 1-4 and advtrain (each part on a cluster: its own GPU)")
     reproduce.add_argument("--cluster", metavar="ADDRESS",
                            help="tables 1-4: compute each network's part as a task on a Ray cluster: 'local' (start "
                                 "one on this machine), 'auto' (the one running here) or its address; finished parts "

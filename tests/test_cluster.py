@@ -151,3 +151,13 @@ def test_a_photo_table2_on_a_local_cluster_gives_the_figures_of_a_local_run(
                                             rule="next"), cluster="auto")
     assert figures(on_cluster) == figures(here) and on_cluster["rows"][0]["errors"][0] == 1.0
     assert "elsewhere" in on_cluster["folder"] and len(list(Path(on_cluster["folder"]).glob("*.json"))) == 2
+
+
+def test_parts_on_a_gpu_are_refused_by_a_cluster_without_one(local_cluster):
+    from blindspot_gui.core.experiments.backends import PartJob, run_parts, use_cluster
+    from blindspot_gui.core.monitor import Monitor
+
+    job = PartJob("fc10-1", experiments.attacked.compute_model_part, (), "cuda")
+    assert job.gpus == 1 and PartJob("fc10-1", print, ()).gpus == 0
+    with use_cluster("auto"), pytest.raises(ValueError, match="the Ray cluster has no GPU"):
+        run_parts([job], Monitor(), lambda key, part: None)

@@ -79,7 +79,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.unit_explorer = UnitExplorer(self.runner, self.blindspots.models, self.test_set,
                                           self.blindspots.network_names_with_weights())
         self.tabs.addTab(self.unit_explorer, "Unit explorer")
-        self.experiments_view = ExperimentsView(self.runner)
+        self.experiments_view = ExperimentsView(self.runner, lambda: self.blindspots.models.device)
         self.experiments_view.controls.remember_where(self.settings)
         self.tabs.addTab(self.experiments_view, "Experiments")
         self.blindspots.sig_error.connect(self.show_message)

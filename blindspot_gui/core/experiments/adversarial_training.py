@@ -17,6 +17,7 @@ from blindspot_gui.core.experiments.paper import PAPER_ADVTRAIN
 from blindspot_gui.core.experiments.store import (
     STORE_VERSION,
     PartStore,
+    device_suffix,
     experiments_dir,
     is_fraction,
     is_number,
@@ -59,11 +60,12 @@ def _advtrain_spec(per_layer: bool, epochs: int | None) -> ModelSpec:
     return spec
 
 
-def _advtrain_store(spec: ModelSpec) -> PartStore:
-    """The run's folder, named after its recipe: a changed recipe never resumes an old run."""
+def _advtrain_store(spec: ModelSpec, device: str) -> PartStore:
+    """The run's folder, named after its recipe and device: a changed recipe never resumes an old run."""
     settings = json.dumps([dataclasses.asdict(spec.recipe), dataclasses.asdict(spec.adversarial)], sort_keys=True)
     digest = hashlib.sha256(settings.encode()).hexdigest()[:10]
-    return PartStore(experiments_dir() / f"advtrain-{spec.key}-e{spec.recipe.epochs}-{digest}-v{STORE_VERSION}")
+    return PartStore(experiments_dir() / f"advtrain-{spec.key}-e{spec.recipe.epochs}-{digest}{device_suffix(device)}"
+                                         f"-v{STORE_VERSION}")
 
 
 def _baseline(store: PartStore, monitor: Monitor) -> dict:
@@ -85,19 +87,21 @@ def _baseline(store: PartStore, monitor: Monitor) -> dict:
     return baseline
 
 
-def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: int | None = None) -> dict:
+def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: int | None = None,
+             device: str = "cpu") -> dict:
     """Adversarial training of a 100-100-10 net (section 4.2), beside the same net trained with weight decay only.
 
     The net is saved to the user's model folder, where the window and ``load_zoo_model`` find it;
     every finished epoch is checkpointed, so a cancelled run resumes. ``epochs`` shortens the
-    recipe (for tests and quick looks; such a run is kept apart and not saved as the zoo model).
+    recipe (for tests and quick looks; such a run is kept apart and not saved as the zoo model). The net trains
+    on ``device``; the baseline is measured on the CPU.
     """
     monitor = monitor or Monitor()
     spec = _advtrain_spec(per_layer, epochs)
-    store = _advtrain_store(spec)
+    store = _advtrain_store(spec, device)
     baseline = _baseline(store, monitor)
     monitor.partial(AdvTrainBaseline(baseline["model"], baseline["test_error"], baseline["distortion"]))
-    trained = train_model(spec, monitor.scaled(0.02, 1.0), checkpoint=store.path("checkpoint", ".pt"))
+    trained = train_model(spec, monitor.scaled(0.02, 1.0), device, checkpoint=store.path("checkpoint", ".pt"))
     saved = save_model(trained.model, spec, trained.metadata, user_models_dir() if epochs is None else store.folder)
     metadata = trained.metadata
     return {"experiment": "advtrain", "model": spec.name, "per_layer": per_layer,

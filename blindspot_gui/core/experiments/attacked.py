@@ -121,15 +121,15 @@ def _stored_attack(store: PartStore, name: str, images: torch.Tensor,
     return (record, arrays) if arrays is not None else (None, None)
 
 
-def compute_model_part(name: str, images, labels, rule: str, fingerprint: str,
+def compute_model_part(name: str, images, labels, rule: str, fingerprint: str, device: str = "cpu",
                        monitor: Monitor | None = None) -> tuple[dict, dict]:
     """One part of an attacked table, computed from its arguments alone (here or on a cluster's worker): zoo model
-    ``name``'s errors and its attack of ``images``; ``fingerprint`` is the weights the driver has."""
+    ``name``'s errors and its attack of ``images`` on ``device``; ``fingerprint`` is the weights the driver has."""
     monitor = monitor or Monitor()
     before = torch.get_num_threads()
     torch.set_num_threads(EXPERIMENT_THREADS)  # the same figures wherever the part runs (see EXPERIMENT_THREADS)
     try:
-        model = load_zoo_model(name)
+        model = load_zoo_model(name, device=device)
         if model.fingerprint != fingerprint:
             raise ValueError(f"the copy of {name} where this part ran has other weights than the one that asked "
                              "for it: install the same zoo on every machine of the cluster")
@@ -152,16 +152,16 @@ def _with_paper(record: dict, name: str) -> dict:
                      "paper_distortion": paper.distortion}
 
 
-def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
-                   monitor: Monitor) -> tuple[list[dict], PartStore, dict[str, dict], dict[str, Classifier]]:
+def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str, monitor: Monitor,
+                   device: str) -> tuple[list[dict], PartStore, dict[str, dict], dict[str, Classifier]]:
     """Errors and the attack of each model on the first n images of ``split``; finished parts are reused.
 
     Returns the rows, the store, each model's arrays (adversarial images, success, distortion) and
     the models themselves.
     """
     images, labels = attack_images(n, split)
-    store = PartStore.for_run(experiment, len(images), rule)
-    models = {name: load_zoo_model(name) for name in names}
+    store = PartStore.for_run(experiment, len(images), rule, device)
+    models = {name: load_zoo_model(name, device=device) for name in names}
     parts = {}
     for name in names:
         record, arrays = _stored_attack(store, name, images, models[name].fingerprint)
@@ -174,17 +174,18 @@ def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
 
     for note in store.notes:  # a damaged or foreign part: said while the run starts, and kept in the result
         monitor.progress(0.0, note)
-    missing = [PartJob(name, compute_model_part, (name, images, labels, rule, models[name].fingerprint))
-               for name in names if name not in parts]
+    missing = [PartJob(name, compute_model_part, (name, images, labels, rule, models[name].fingerprint, device),
+                       device) for name in names if name not in parts]
     run_parts(missing, monitor, keep)
     rows = [_with_paper(parts[name][0], name) for name in names]
     return rows, store, {name: parts[name][1] for name in names}, models
 
 
-def attacked_table(experiment: str, names, split: str, n: int | None, rule: str, monitor: Monitor | None):
-    """A table of attacked models as a result dictionary, the arrays behind it, and the models attacked."""
+def attacked_table(experiment: str, names, split: str, n: int | None, rule: str, monitor: Monitor | None,
+                   device: str = "cpu"):
+    """A table of attacked models (on ``device``) as a result dictionary, the arrays behind it, and the models."""
     check_target_rule(rule)
-    rows, store, arrays, models = _attacked_rows(experiment, names, split, n, rule, monitor or Monitor())
+    rows, store, arrays, models = _attacked_rows(experiment, names, split, n, rule, monitor or Monitor(), device)
     result = {"experiment": experiment, "n": rows[0]["images"], "split": split, "target_rule": rule,
               "target_rule_text": TARGET_RULES[rule], "rows": rows, "folder": str(store.folder),
               "notes": list(store.notes)}
@@ -211,12 +212,14 @@ def with_fixed_threads(experiment):
 
 
 @with_fixed_threads
-def table1(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
+def table1(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE,
+           device: str = "cpu") -> dict:
     """Training error, test error and average minimum distortion (on n training images) of each Table 1 model."""
-    return attacked_table("table1", TABLE1_MODELS, "train", n, rule, monitor)[0]
+    return attacked_table("table1", TABLE1_MODELS, "train", n, rule, monitor, device)[0]
 
 
 @with_fixed_threads
-def table3(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
+def table3(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE,
+           device: str = "cpu") -> dict:
     """The P1/P2 models' errors on P1, P2 and the test set, and their average minimum distortion (test images)."""
-    return attacked_table("table3", TABLE3_MODELS, "test", n, rule, monitor)[0]
+    return attacked_table("table3", TABLE3_MODELS, "test", n, rule, monitor, device)[0]

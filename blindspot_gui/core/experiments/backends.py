@@ -32,11 +32,17 @@ _CLUSTER: ContextVar[str | None] = ContextVar("blindspot_cluster", default=None)
 
 @dataclass(frozen=True)
 class PartJob:
-    """One part to compute: ``function(*args, monitor=...)`` returns the part's (record, arrays)."""
+    """One part to compute: ``function(*args, monitor=...)`` returns the part's (record, arrays); on a cluster it asks
+    for one CPU, and one GPU too when its ``device`` is one."""
 
     key: str
     function: Callable[..., Any]
     args: tuple
+    device: str = "cpu"
+
+    @property
+    def gpus(self) -> int:
+        return 0 if torch.device(self.device).type == "cpu" else 1
 
 
 @contextmanager
@@ -124,12 +130,21 @@ def _own(value):
     return value
 
 
+def _require_gpus(ray, jobs) -> None:
+    """Refuse parts that need a GPU on a cluster without one (Ray would wait for it forever)."""
+    if any(job.gpus for job in jobs) and not ray.cluster_resources().get("GPU"):
+        raise ValueError("the Ray cluster has no GPU: run the parts on the CPU (device cpu), or add GPU machines to "
+                         "the cluster")
+
+
 def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
     ray = require_ray()
     monitor.progress(0.0, f"connecting to the Ray cluster ({address})")
     _connect(ray, address)
+    _require_gpus(ray, jobs)
     remote = ray.remote(num_cpus=1, max_retries=RETRIES)(_run_job)
-    pending = {remote.remote(job.function, *args): job for job, args in zip(jobs, _shared(ray, jobs))}
+    pending = {remote.options(num_gpus=job.gpus).remote(job.function, *args): job
+               for job, args in zip(jobs, _shared(ray, jobs))}
     done = 0
     monitor.progress(0.0, f"{len(jobs)} parts sent to the Ray cluster")
     try:

@@ -50,11 +50,12 @@ def _matrix_result(experiment: str, first: dict, columns, rows: list[dict], rule
 
 
 @with_fixed_threads
-def table2(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
+def table2(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE,
+           device: str = "cpu") -> dict:
     """Cross-model generalisation: the error each model makes on the examples made for each other model."""
     monitor = monitor or Monitor()
     first, arrays_by_model, models = attacked_table("table1", TABLE1_MODELS, "train", n, rule,
-                                                    monitor.scaled(0.0, 0.9))
+                                                    monitor.scaled(0.0, 0.9), device)
     images, labels = attack_images(n)
     matrix = []
     for row in first["rows"]:
@@ -85,11 +86,12 @@ def _examples_rows(row: dict, arrays: dict, models: dict, images, labels) -> tup
 
 
 @with_fixed_threads
-def table4(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE) -> dict:
+def table4(n: int | None = 1000, monitor: Monitor | None = None, rule: str = DEFAULT_TARGET_RULE,
+           device: str = "cpu") -> dict:
     """Cross-training-set generalisation on test-set examples, amplified examples and noise (Table 4)."""
     monitor = monitor or Monitor()
     first, arrays_by_model, models = attacked_table("table3", TABLE3_MODELS, "test", n, rule,
-                                                    monitor.scaled(0.0, 0.9))
+                                                    monitor.scaled(0.0, 0.9), device)
     images, labels = attack_images(n, "test")
     pairs = [_examples_rows(row, arrays_by_model[row["model"]], models, images, labels) for row in first["rows"]]
     monitor.progress(0.95, "Gaussian noise")

@@ -25,6 +25,7 @@ from blindspot_gui.core.experiments.backends import PartJob, run_parts
 from blindspot_gui.core.experiments.store import (
     STORE_VERSION,
     PartStore,
+    device_suffix,
     experiments_dir,
     is_count,
     is_number,
@@ -268,7 +269,8 @@ class _PhotoRun:
     def job(self, key: str, start: int, chunks: dict) -> PartJob:
         images, labels = chunks[start]
         return PartJob(self.part_name(key, start), compute_photo_part,
-                       (key, self.judges, images, labels, self.rule, start, self.fingerprints, self.device))
+                       (key, self.judges, images, labels, self.rule, start, self.fingerprints, self.device),
+                       self.device)
 
 
 def _run_photo_parts(run: _PhotoRun, monitor: Monitor) -> dict[str, list[tuple[dict, dict]]]:
@@ -309,8 +311,8 @@ def _prepare(experiment: str, networks, folder, n: int | None, rule: str, device
     photos = (sample_labelled_photos(first.class_names, n) if folder is None else
               folder_photos(folder, first.class_names, n, monitor.scaled(0.0, 0.05)))
     keys = tuple(models)
-    on = "" if torch.device(device).type == "cpu" else f"-{torch.device(device).type}"
-    store = PartStore(experiments_dir() / f"photo-{experiment}-{'+'.join(keys)}-{photos.digest}-{rule}{on}"
+    store = PartStore(experiments_dir() / f"photo-{experiment}-{'+'.join(keys)}-{photos.digest}-{rule}"
+                                          f"{device_suffix(device)}"
                                           f"-p{PHOTO_PART_VERSION}-v{STORE_VERSION}")
     return _PhotoRun(keys, keys if judged else (), photos, store,
                      {key: model.fingerprint for key, model in models.items()}, rule, device)

@@ -18,60 +18,70 @@ from blindspot_gui.core.monitor import Monitor
 
 @dataclass(frozen=True)
 class AttackedTableSettings:
-    """Tables 1 to 4: images attacked per model (None: all of them) and the target rule."""
+    """Tables 1 to 4: images attacked per model (None: all of them), the target rule and the torch device."""
 
     n: int | None = 1000
     rule: str = DEFAULT_TARGET_RULE
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
 class PhotoTableSettings:
     """Table 1 of photo network ``model`` on the photos of folder ``images`` (None: the sample photos): how many
-    (None: all) and the target rule."""
+    (None: all), the target rule and the torch device."""
 
     model: str = DEFAULT_PHOTO_MODEL
     images: str | None = None
     n: int | None = 1000
     rule: str = DEFAULT_TARGET_RULE
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
 class PhotoTransferSettings:
     """Table 2 of the photo networks ``models`` (two or more) on the photos of folder ``images`` (None: the sample
-    photos): how many (None: all) and the target rule."""
+    photos): how many (None: all), the target rule and the torch device."""
 
     models: tuple[str, ...] = (DEFAULT_PHOTO_MODEL, "ResNet-18")
     images: str | None = None
     n: int | None = 1000
     rule: str = DEFAULT_TARGET_RULE
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
 class BoundsSettings:
-    """Table 5: the network whose layers are bounded (None: the paper's AlexNet)."""
+    """Table 5: the network whose layers are bounded (None: the paper's AlexNet); bounds are computed on the CPU."""
 
     model: str | None = None
 
 
 @dataclass(frozen=True)
 class AdvTrainSettings:
-    """Adversarial training: examples of every hidden layer too, and fewer epochs for a quick look (None: all)."""
+    """Adversarial training: examples of every hidden layer too, fewer epochs for a quick look (None: all), and the
+    torch device it trains on."""
 
     per_layer: bool = False
     epochs: int | None = None
+    device: str = "cpu"
 
 
 REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
-    "table1": (AttackedTableSettings, lambda settings, monitor: table1(settings.n, monitor, settings.rule)),
-    "photo_table1": (PhotoTableSettings, lambda settings, monitor: photo_table1(settings.model, settings.images,
-                                                                               settings.n, monitor, settings.rule)),
-    "table2": (AttackedTableSettings, lambda settings, monitor: table2(settings.n, monitor, settings.rule)),
+    "table1": (AttackedTableSettings, lambda settings, monitor: table1(settings.n, monitor, settings.rule,
+                                                                      settings.device)),
+    "photo_table1": (PhotoTableSettings, lambda settings, monitor: photo_table1(
+        settings.model, settings.images, settings.n, monitor, settings.rule, settings.device)),
+    "table2": (AttackedTableSettings, lambda settings, monitor: table2(settings.n, monitor, settings.rule,
+                                                                      settings.device)),
     "photo_table2": (PhotoTransferSettings, lambda settings, monitor: photo_table2(
-        settings.models, settings.images, settings.n, monitor, settings.rule)),
-    "table3": (AttackedTableSettings, lambda settings, monitor: table3(settings.n, monitor, settings.rule)),
-    "table4": (AttackedTableSettings, lambda settings, monitor: table4(settings.n, monitor, settings.rule)),
+        settings.models, settings.images, settings.n, monitor, settings.rule, settings.device)),
+    "table3": (AttackedTableSettings, lambda settings, monitor: table3(settings.n, monitor, settings.rule,
+                                                                      settings.device)),
+    "table4": (AttackedTableSettings, lambda settings, monitor: table4(settings.n, monitor, settings.rule,
+                                                                      settings.device)),
     "table5": (BoundsSettings, lambda settings, monitor: table5(settings.model, monitor)),
-    "advtrain": (AdvTrainSettings, lambda settings, monitor: advtrain(settings.per_layer, monitor, settings.epochs)),
+    "advtrain": (AdvTrainSettings, lambda settings, monitor: advtrain(settings.per_layer, monitor, settings.epochs,
+                                                                     settings.device)),
 }
 """Every experiment by name: the settings it takes and how to run it; the command line and the window both use it."""
 

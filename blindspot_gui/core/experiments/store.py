@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE
 from blindspot_gui.core.files import StoredFileError, atomic_write, atomic_write_json, read_arrays
@@ -23,6 +24,13 @@ STORE_VERSION = 5
 """Part of every store folder's name: results computed by an older version are not reused
 (3: parts keyed by weights; 4: the search slides along the decision boundary; 5: an untargeted search stops
 bisecting the labels that cannot win)."""
+
+
+def device_suffix(device: str) -> str:
+    """What a store's name says of the device its parts were computed on: nothing for the CPU, "-cuda" for a GPU
+    (its figures agree with the CPU's up to float rounding, so its parts are kept apart)."""
+    kind = torch.device(device).type
+    return "" if kind == "cpu" else f"-{kind}"
 
 
 def experiments_dir() -> Path:
@@ -82,8 +90,8 @@ class PartStore:
     notes: list[str] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
-    def for_run(cls, experiment: str, n: int, rule: str = DEFAULT_TARGET_RULE) -> "PartStore":
-        return cls(experiments_dir() / f"{experiment}-n{n}-{rule}-v{STORE_VERSION}")
+    def for_run(cls, experiment: str, n: int, rule: str = DEFAULT_TARGET_RULE, device: str = "cpu") -> "PartStore":
+        return cls(experiments_dir() / f"{experiment}-n{n}-{rule}{device_suffix(device)}-v{STORE_VERSION}")
 
     def path(self, part: str, suffix: str) -> Path:
         return self.folder / f"{part.replace('/', '_')}{suffix}"

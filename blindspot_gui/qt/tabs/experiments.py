@@ -10,7 +10,7 @@ training draws its test error and average minimum distortion epoch by epoch.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -41,9 +41,11 @@ class ExperimentsView(QWidget, TaskController):
     """A zoo model's name, after adversarial training saved its weights."""
     sig_error = Signal(str)
 
-    def __init__(self, runner, parent=None):
+    def __init__(self, runner, device=lambda: "cpu", parent=None):
         super().__init__(parent)
         self.runner = runner
+        self.device = device
+        """The torch device the window's networks run on (the Networks panel's choice); experiments run there too."""
         self.result: dict | None = None
         self.controls = ExperimentControls()
         self.title = QLabel("Choose an experiment and press Run.")
@@ -99,15 +101,19 @@ class ExperimentsView(QWidget, TaskController):
         if cluster is not None and not ray_installed():
             self.controls.status.setText(f"Cannot run on a cluster: {INSTALL_HINT}.")
             return
+        settings = self.controls.settings()
+        if "device" in {field.name for field in fields(settings)}:
+            settings = replace(settings, device=self.device())
         self.controls.set_running(True)
-        self.controls.status.setText(f"Running {DESCRIPTIONS[key][0]}…")
+        on = "" if getattr(settings, "device", "cpu") == "cpu" else f" on {settings.device}"
+        self.controls.status.setText(f"Running {DESCRIPTIONS[key][0]}{on}…")
         self.curves.setVisible(key == "advtrain")
         if key == "advtrain":
             self.curves.clear()
             self.table.clear()
             self.table.setRowCount(0)
         # every epoch's report must arrive: partials are not throttled
-        self.start(EXPERIMENT, experiments.run_experiment, key, self.controls.settings(), cluster=cluster,
+        self.start(EXPERIMENT, experiments.run_experiment, key, settings, cluster=cluster,
                    throttle_partials=False)
 
     def cancel(self) -> None:
