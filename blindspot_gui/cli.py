@@ -806,7 +806,7 @@ def check_reproduce(args) -> None:
                          "efficientnet-lite0)")
     if args.cluster is not None:
         if _experiment_name(args) not in CLUSTER_EXPERIMENTS:
-            raise UsageError(f"--cluster is not used by {args.experiment}: it runs here (tables 1-4 run on a "
+            raise UsageError(f"--cluster is not used by {args.experiment}: it runs here (tables 1-5 run on a "
                              "cluster)")
         from blindspot_gui.core.experiments.backends import INSTALL_HINT, ray_installed
 
@@ -1035,7 +1035,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "tables 3-4), or 'all' (default 1000)")
     add_device_option(reproduce, "tables 1-4 and advtrain (each part on a cluster: its own GPU)")
     reproduce.add_argument("--cluster", metavar="ADDRESS",
-                           help="tables 1-4: compute each network's part as a task on a Ray cluster: 'local' (start "
+                           help="tables 1-5: compute each part (a network, 16 photos, a layer's bound) as a task on "
+                                "a Ray cluster: 'local' (start "
                                 "one on this machine), 'auto' (the one running here) or its address; finished parts "
                                 "come back here and are stored as in a local run (needs pip install "
                                 "\"blindspot-gui[cluster]\")")

@@ -82,7 +82,7 @@ def test_table2_on_a_local_cluster_survives_a_killed_worker_with_the_figures_of_
 
 
 def test_the_cluster_option_says_how_to_install_ray_and_where_it_is_not_used(monkeypatch, capsys):
-    assert main(["reproduce", "table5", "--cluster", "auto"]) == 2
+    assert main(["reproduce", "advtrain", "--cluster", "auto"]) == 2
     assert "--cluster" in capsys.readouterr().err
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` fails as if it were not installed
     assert main(["reproduce", "table1", "--n", "5", "--cluster", "auto"]) == 2
@@ -121,8 +121,8 @@ def test_the_window_runs_a_table_on_the_cluster_chosen_in_the_experiments_tab(qt
     assert view.table.rowCount() == 6
     store = experiments.PartStore.for_run("table1", 10)
     assert len(list(store.folder.glob("*.json"))) == 6
-    choose(view, "table5")
-    assert not controls.where.isVisible() and controls.cluster() is None  # Table 5 runs here
+    choose(view, "advtrain")
+    assert not controls.where.isVisible() and controls.cluster() is None  # adversarial training runs here
     window.close()
 
 
@@ -161,3 +161,13 @@ def test_parts_on_a_gpu_are_refused_by_a_cluster_without_one(local_cluster):
     assert job.gpus == 1 and PartJob("fc10-1", print, ()).gpus == 0
     with use_cluster("auto"), pytest.raises(ValueError, match="the Ray cluster has no GPU"):
         run_parts([job], Monitor(), lambda key, part: None)
+
+
+def test_table5_bounds_its_layers_on_a_local_cluster_as_it_does_here(isolated_user_folder, tmp_path, monkeypatch,
+                                                                   local_cluster):
+    here = experiments.table5("conv")
+    monkeypatch.setenv("BLINDSPOT_HOME", str(tmp_path / "elsewhere"))
+    on_cluster = experiments.run_experiment("table5", experiments.BoundsSettings("conv"), cluster="auto")
+    assert [(row["layer"], row["bound"]) for row in on_cluster["rows"]] == [(row["layer"], row["bound"])
+                                                                             for row in here["rows"]]
+    assert len(on_cluster["rows"]) == 4 and on_cluster["network_bound"] == here["network_bound"]

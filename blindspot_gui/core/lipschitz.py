@@ -103,6 +103,50 @@ pooling at 224x224, where it is the identity) is at most 1-Lipschitz; dropout is
 eval mode, as is stochastic depth; zero padding adds zeros; hard-swish's slope peaks at 1.5 (x = 3), SiLU's at 1.0998."""
 
 
+def layer_inputs(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, nn.Module, tuple[int, ...]]]:
+    """(name, module, input shape) of every leaf module a forward pass on ``input_shape`` goes through (and of every
+    convolution with children of its own), in the model's order; a module used twice keeps its first input's shape."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record_shape(name):
+        def hook(_module, args) -> None:
+            shapes.setdefault(name, tuple(args[0].shape[1:]))
+        return hook
+
+    hooks = [module.register_forward_pre_hook(record_shape(name)) for name, module in _bounded_modules(model)]
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape), dtype=next(model.parameters()).dtype))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [(name, module, shapes[name]) for name, module in model.named_modules() if name in shapes]
+
+
+WEIGHT_MODULES = (nn.Linear, nn.Conv2d, nn.BatchNorm2d)
+"""Modules whose bound is computed from their weights (the others have a known slope, ACTIVATION_BOUNDS)."""
+
+
+def layer_bound(name: str, module: nn.Module, shape: tuple[int, ...], conv_method: str = "power") -> LayerBound | None:
+    """One layer's bound for inputs of ``shape`` (None for a 1-Lipschitz activation, which changes no product)."""
+    if isinstance(module, nn.Linear):
+        return LayerBound(name, "linear", linear_norm(module), "largest singular value", shape)
+    if isinstance(module, nn.BatchNorm2d):
+        return LayerBound(name, "batchnorm", batch_norm_bound(module), "largest |gamma / sigma|", shape)
+    if isinstance(module, nn.Conv2d):
+        if _pointwise(module):
+            value, method = matrix_norm(module.weight), "1x1: matrix norm"
+        elif conv_method == "fourier" and _plain_stride_one(module) and _fourier_fits(module, shape):
+            value, method = conv_norm_fourier(module, shape[1], shape[2]), "Fourier"
+        else:
+            value, method = conv_norm_power(module, shape), "power iteration"
+        return LayerBound(name, "conv", value, method, shape, module.stride[0])
+    factor = next((bound for kind, bound in ACTIVATION_BOUNDS.items() if isinstance(module, kind)), None)
+    if factor is None:
+        raise ValueError(f"no Lipschitz bound known for layer {name!r} ({type(module).__name__})")
+    return None if factor == 1.0 else LayerBound(name, type(module).__name__.lower(), factor, "slope bound", shape)
+
+
 def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: str = "power",
                  monitor: Monitor | None = None, known: dict[str, LayerBound] | None = None,
                  on_bound: Callable[[LayerBound], None] | None = None) -> list[LayerBound]:
@@ -116,49 +160,17 @@ def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: st
     """
     monitor = monitor or Monitor()
     known = known or {}
-    shapes: dict[str, tuple[int, ...]] = {}
-    def record_shape(name):
-        def hook(_module, args) -> None:
-            shapes.setdefault(name, tuple(args[0].shape[1:]))  # a module used twice keeps its first input's shape
-        return hook
-
-    hooks = [module.register_forward_pre_hook(record_shape(name)) for name, module in _bounded_modules(model)]
-    try:
-        with torch.no_grad():
-            model(torch.zeros((1, *input_shape), dtype=next(model.parameters()).dtype))
-    finally:
-        for hook in hooks:
-            hook.remove()
     bounds = []
-    modules = [(name, module) for name, module in model.named_modules() if name in shapes]
-    for position, (name, module) in enumerate(modules):
-        shape = shapes[name]
+    modules = layer_inputs(model, input_shape)
+    for position, (name, module, shape) in enumerate(modules):
         monitor.progress(position / len(modules), f"bounding {name}")
         monitor.check()
-        if name in known:
-            bounds.append(known[name])
+        bound = known.get(name) or layer_bound(name, module, shape, conv_method)
+        if bound is None:
             continue
-        if isinstance(module, nn.Linear):
-            bounds.append(LayerBound(name, "linear", linear_norm(module), "largest singular value", shape))
-        elif isinstance(module, nn.BatchNorm2d):
-            bounds.append(LayerBound(name, "batchnorm", batch_norm_bound(module), "largest |gamma / sigma|", shape))
-        elif isinstance(module, nn.Conv2d):
-            if _pointwise(module):
-                value, method = matrix_norm(module.weight), "1x1: matrix norm"
-            elif conv_method == "fourier" and _plain_stride_one(module) and _fourier_fits(module, shape):
-                value, method = conv_norm_fourier(module, shape[1], shape[2]), "Fourier"
-            else:
-                value, method = conv_norm_power(module, shape), "power iteration"
-            bounds.append(LayerBound(name, "conv", value, method, shape, module.stride[0]))
-        else:
-            factor = next((bound for kind, bound in ACTIVATION_BOUNDS.items() if isinstance(module, kind)), None)
-            if factor is None:
-                raise ValueError(f"no Lipschitz bound known for layer {name!r} ({type(module).__name__})")
-            if factor != 1.0:
-                bounds.append(LayerBound(name, type(module).__name__.lower(), factor, "slope bound", shape))
-            continue
-        if on_bound is not None:
-            on_bound(bounds[-1])
+        bounds.append(bound)
+        if name not in known and isinstance(module, WEIGHT_MODULES) and on_bound is not None:
+            on_bound(bound)
     monitor.progress(1.0, "bounds done")
     return bounds
 

@@ -90,6 +90,7 @@ def run_parts(jobs: list[PartJob], monitor: Monitor, on_finished: Callable[[str,
 
 def _run_here(jobs, monitor: Monitor, on_finished) -> None:
     for position, job in enumerate(jobs):
+        monitor.check()
         part = monitor.scaled(position / len(jobs), (position + 1) / len(jobs))
         on_finished(job.key, job.function(*job.args, monitor=part))
         part.progress(1.0, f"{job.key} done")

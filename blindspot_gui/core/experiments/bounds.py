@@ -1,18 +1,21 @@
 """Table 5: upper Lipschitz bounds of each layer of AlexNet (or of a zoo or photo network), kept layer by layer.
 
-The bounds themselves are computed by core/lipschitz.py; each one is stored as soon as it is
-known, keyed by the network's weights, so a cancelled run resumes at the next layer.
+The bounds themselves are computed by core/lipschitz.py. Each weight layer's bound is a part (backends.PartJob),
+computed here or on a Ray cluster, and stored as soon as it is known, keyed by the network's weights, so a
+cancelled run resumes at the next layer.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import functools
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
 from blindspot_gui.core.experiments.paper import PAPER_TABLE5
 from blindspot_gui.core.experiments.store import STORE_VERSION, PartStore, experiments_dir, is_count, is_number, require
-from blindspot_gui.core.lipschitz import LayerBound, layer_bounds, network_bound
+from blindspot_gui.core.experiments.backends import PartJob, run_parts
+from blindspot_gui.core.lipschitz import WEIGHT_MODULES, LayerBound, layer_bound, layer_inputs, network_bound
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.mnist_zoo import find_spec
 from blindspot_gui.core.models.photo_catalogue import (
@@ -40,16 +43,24 @@ class _BoundedNetwork:
     """a photo network's (x - mean) / std, a layer of bound 1 / min(std) in [0, 1] pixel space."""
     paper: bool
     """AlexNet: compared with the paper's Table 5."""
+    fingerprint: str = ""
+    """the weights' fingerprint as read (float32), before the network is made double precision."""
 
 
+@functools.lru_cache(maxsize=1)
 def _network_for_bounds(model_name: str | None) -> _BoundedNetwork:
-    """None: torchvision's AlexNet as Table 5 bounds it (no normalisation); else a zoo model or a photo network."""
+    """None: torchvision's AlexNet as Table 5 bounds it (no normalisation); else a zoo model or a photo network; in
+    double precision. The last one is kept, so that the parts of a run done in one process load it once."""
     if model_name is None:
-        return _photo_network_for_bounds("alexnet", normalised=False)
-    if is_photo_model_name(model_name):
-        return _photo_network_for_bounds(model_name, normalised=True)
-    return _BoundedNetwork(load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights", True, None,
-                           False)
+        target = _photo_network_for_bounds("alexnet", normalised=False)
+    elif is_photo_model_name(model_name):
+        target = _photo_network_for_bounds(model_name, normalised=True)
+    else:
+        target = _BoundedNetwork(load_zoo_model(model_name), f"{find_spec(model_name).name}, shipped weights", True,
+                                 None, False)
+    fingerprint = target.classifier.fingerprint
+    target.classifier.network.double()
+    return replace(target, fingerprint=fingerprint)
 
 
 def _photo_network_for_bounds(name: str, normalised: bool) -> _BoundedNetwork:
@@ -85,20 +96,44 @@ def _check_bounds(record: dict) -> None:
         require(fields["stride"] is None or is_count(fields["stride"]), f"the stride of {name!r} is not a count")
 
 
-def _bounds_of(target: _BoundedNetwork, store: PartStore, monitor: Monitor) -> list[LayerBound]:
-    """Every layer's bound, in order: those stored in ``store`` taken as they are, each new one stored at once."""
+def compute_layer_bound(model_name: str | None, layer: str, fingerprint: str,
+                        monitor: Monitor | None = None) -> dict:
+    """One part of Table 5, computed from its arguments alone (here or on a cluster's worker): the bound of weight
+    layer ``layer`` of the network Table 5 bounds for ``model_name``, whose weights must be ``fingerprint``."""
+    target = _network_for_bounds(model_name)
+    if target.fingerprint != fingerprint:
+        _network_for_bounds.cache_clear()  # the weights changed on disk since they were read: read them again
+        target = _network_for_bounds(model_name)
+        if target.fingerprint != fingerprint:
+            raise ValueError(f"the copy of {target.description} where this part ran has other weights than the one "
+                             "that asked for it: put the same weights on every machine of the cluster")
+    monitor = monitor or Monitor()
+    monitor.progress(0.0, f"bounding {layer}")
+    monitor.check()
+    name, module, shape = next(entry for entry in layer_inputs(target.classifier.network, target.classifier.input_shape)
+                               if entry[0] == layer)
+    return asdict(layer_bound(name, module, shape, conv_method="fourier"))
+
+
+def _bounds_of(model_name: str | None, target: _BoundedNetwork, store: PartStore,
+               monitor: Monitor) -> list[LayerBound]:
+    """Every layer's bound, in order: those stored in ``store`` taken as they are, the weight layers' others computed
+    as parts (here or on a cluster) and each stored as soon as it is known, the activations' slopes here."""
     stored = store.load_record("bounds", _check_bounds) or {}
     for note in store.notes:
         monitor.progress(0.0, note)
-    known = {name: LayerBound(**{**fields, "input_shape": tuple(fields["input_shape"])})
-             for name, fields in stored.items()}
 
-    def keep(bound: LayerBound) -> None:
-        stored[bound.name] = asdict(bound)
+    def keep(name: str, fields: dict) -> None:
+        stored[name] = fields
         store.save("bounds", stored)
 
-    bounds = layer_bounds(target.classifier.network.double(), target.classifier.input_shape, conv_method="fourier",
-                          monitor=monitor.scaled(0.05, 1.0), known=known, on_bound=keep)
+    layers = layer_inputs(target.classifier.network, target.classifier.input_shape)
+    fingerprint = target.fingerprint
+    run_parts([PartJob(name, compute_layer_bound, (model_name, name, fingerprint)) for name, module, _ in layers
+               if isinstance(module, WEIGHT_MODULES) and name not in stored], monitor.scaled(0.05, 1.0), keep)
+    bounds = [LayerBound(**{**stored[name], "input_shape": tuple(stored[name]["input_shape"])}) if name in stored
+              else layer_bound(name, module, shape) for name, module, shape in layers]
+    bounds = [bound for bound in bounds if bound is not None]
     if target.normalisation is not None:
         bounds.insert(0, target.normalisation)
     return bounds
@@ -119,13 +154,18 @@ def table5(model_name: str | None = None, monitor: Monitor | None = None) -> dic
     """Upper Lipschitz bound of every layer and of the whole network (AlexNet unless a zoo or photo model is named).
 
     Each layer's bound is kept on disk as soon as it is computed, keyed by the weights themselves,
-    so a cancelled run resumes at the next layer.
+    so a cancelled run resumes at the next layer; inside ``backends.use_cluster`` the layers are bounded on a Ray
+    cluster.
     """
     monitor = monitor or Monitor()
     monitor.progress(0.0, "loading the network")
-    target = _network_for_bounds(model_name)
-    store = PartStore(experiments_dir() / f"table5-{target.classifier.fingerprint}-v{STORE_VERSION}")
-    bounds = _bounds_of(target, store, monitor)
+    _network_for_bounds.cache_clear()  # the weights on disk now, not those of an earlier run
+    try:
+        target = _network_for_bounds(model_name)
+        store = PartStore(experiments_dir() / f"table5-{target.fingerprint}-v{STORE_VERSION}")
+        bounds = _bounds_of(model_name, target, store, monitor)
+    finally:
+        _network_for_bounds.cache_clear()  # AlexNet in double precision takes half a gigabyte
     return {"experiment": "table5", "model": target.description, "rows": _bound_rows(target, bounds),
             "network_bound": network_bound(bounds) if target.chain else None,
             "chain": target.chain,

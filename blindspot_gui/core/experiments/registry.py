@@ -86,7 +86,7 @@ REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
 """Every experiment by name: the settings it takes and how to run it; the command line and the window both use it."""
 
 
-CLUSTER_EXPERIMENTS = ("table1", "photo_table1", "table2", "photo_table2", "table3", "table4")
+CLUSTER_EXPERIMENTS = ("table1", "photo_table1", "table2", "photo_table2", "table3", "table4", "table5")
 """The experiments whose parts can run on a Ray cluster (``cluster`` of ``run_experiment``)."""
 
 

@@ -118,7 +118,7 @@ class ExperimentControls(QGroupBox):
         self.where.setObjectName("run_on")
         self.where.addItem("this computer", None)
         self.where.addItem("a Ray cluster", "cluster")
-        self.where.setToolTip("Where each network's part is computed; finished parts come back here and are kept")
+        self.where.setToolTip("Where each part (a network, 16 photos, a layer's bound) is computed; finished parts come back here and are kept")
         self.cluster_address = QLineEdit("local")
         self.cluster_address.setObjectName("cluster_address")
         self.cluster_address.setToolTip("local: start a cluster on this computer; auto: the one running here; or a "
