@@ -29,11 +29,11 @@ from blindspot_gui.core.training.plain import train_model
 from blindspot_gui.core.units import capture_activations
 
 
-def timed(work) -> tuple[object, float]:
+def timed(work, device: str) -> tuple[object, float]:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     started = time.perf_counter()
-    result = work()
+    result = work(device)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return result, time.perf_counter() - started
@@ -87,8 +87,8 @@ def main() -> None:
     print(f"{'work':42} {'cpu s':>8} {args.device + ' s':>8} {'speed-up':>9}  result cpu / {args.device}")
     for title, work in works.items():
         work(args.device)  # warm-up: CUDA context, kernels, weights and data read once
-        on_cpu, cpu_seconds = timed(lambda: work("cpu"))
-        on_gpu, gpu_seconds = timed(lambda: work(args.device))
+        on_cpu, cpu_seconds = timed(work, "cpu")
+        on_gpu, gpu_seconds = timed(work, args.device)
         print(f"{title:42} {cpu_seconds:8.2f} {gpu_seconds:8.2f} {cpu_seconds / gpu_seconds:8.1f}x  "
               f"{on_cpu:.6g} / {on_gpu:.6g}", flush=True)
 

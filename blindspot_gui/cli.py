@@ -791,7 +791,7 @@ EXPERIMENT_OPTIONS = {
 
 def check_reproduce(args) -> None:
     """Refuse options the experiment would ignore, a bad --n or --epochs, and outputs that could not be written."""
-    from blindspot_gui.core.experiments import CLUSTER_EXPERIMENTS, experiments_dir
+    from blindspot_gui.core.experiments import experiments_dir
 
     uses = EXPERIMENT_OPTIONS.get(args.experiment, EXPERIMENT_OPTIONS["tables"])
     unused = {name: text for options in EXPERIMENT_OPTIONS.values() for name, text in options.items() if name not in uses}
@@ -805,9 +805,6 @@ def check_reproduce(args) -> None:
         raise UsageError(f"--images needs --model: the photo network(s) whose {args.experiment} it is (e.g. "
                          "efficientnet-lite0)")
     if args.cluster is not None:
-        if _experiment_name(args) not in CLUSTER_EXPERIMENTS:
-            raise UsageError(f"--cluster is not used by {args.experiment}: it runs here (tables 1-5 run on a "
-                             "cluster)")
         from blindspot_gui.core.experiments.backends import INSTALL_HINT, ray_installed
 
         if not ray_installed():
@@ -1035,7 +1032,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "tables 3-4), or 'all' (default 1000)")
     add_device_option(reproduce, "tables 1-4 and advtrain (each part on a cluster: its own GPU)")
     reproduce.add_argument("--cluster", metavar="ADDRESS",
-                           help="tables 1-5: compute each part (a network, 16 photos, a layer's bound) as a task on "
+                           help="compute each part (a network, 16 photos, a layer's bound, an epoch) as a task on "
                                 "a Ray cluster: 'local' (start "
                                 "one on this machine), 'auto' (the one running here) or its address; finished parts "
                                 "come back here and are stored as in a local run (needs pip install "

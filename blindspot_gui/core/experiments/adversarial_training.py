@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.experiments.paper import PAPER_ADVTRAIN
+from blindspot_gui.core.experiments.backends import PartJob, run_one
 from blindspot_gui.core.experiments.store import (
     STORE_VERSION,
     PartStore,
@@ -101,7 +102,9 @@ def advtrain(per_layer: bool = False, monitor: Monitor | None = None, epochs: in
     store = _advtrain_store(spec, device)
     baseline = _baseline(store, monitor)
     monitor.partial(AdvTrainBaseline(baseline["model"], baseline["test_error"], baseline["distortion"]))
-    trained = train_model(spec, monitor.scaled(0.02, 1.0), device, checkpoint=store.path("checkpoint", ".pt"))
+    trained = train_model(spec, monitor.scaled(0.02, 1.0), device, checkpoint=store.path("checkpoint", ".pt"),
+                          run_part=lambda key, function, args, span: run_one(PartJob(key, function, args, device),
+                                                                              span))
     saved = save_model(trained.model, spec, trained.metadata, user_models_dir() if epochs is None else store.folder)
     metadata = trained.metadata
     return {"experiment": "advtrain", "model": spec.name, "per_layer": per_layer,

@@ -88,6 +88,13 @@ def run_parts(jobs: list[PartJob], monitor: Monitor, on_finished: Callable[[str,
         _run_on_ray(jobs, monitor, on_finished, address)
 
 
+def run_one(job: PartJob, monitor: Monitor):
+    """Compute one job (here or on the cluster in use) and return its result."""
+    results = {}
+    run_parts([job], monitor, results.__setitem__)
+    return results[job.key]
+
+
 def _run_here(jobs, monitor: Monitor, on_finished) -> None:
     for position, job in enumerate(jobs):
         monitor.check()

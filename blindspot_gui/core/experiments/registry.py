@@ -86,10 +86,6 @@ REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
 """Every experiment by name: the settings it takes and how to run it; the command line and the window both use it."""
 
 
-CLUSTER_EXPERIMENTS = ("table1", "photo_table1", "table2", "photo_table2", "table3", "table4", "table5")
-"""The experiments whose parts can run on a Ray cluster (``cluster`` of ``run_experiment``)."""
-
-
 def run_experiment(name: str, settings, monitor: Monitor | None = None, cluster: str | None = None) -> dict:
     """Run experiment ``name`` with ``settings`` (an instance of its settings class in REGISTRY), its parts on the Ray
     cluster at ``cluster`` ("local", "auto" or an address; see ``backends.use_cluster``) or here (None)."""
@@ -98,7 +94,5 @@ def run_experiment(name: str, settings, monitor: Monitor | None = None, cluster:
     kind, run = REGISTRY[name]
     if not isinstance(settings, kind):
         raise TypeError(f"{name} takes {kind.__name__}, not {type(settings).__name__}")
-    if cluster is not None and name not in CLUSTER_EXPERIMENTS:
-        raise ValueError(f"{name} runs here: only {', '.join(CLUSTER_EXPERIMENTS)} run their parts on a cluster")
     with use_cluster(cluster):
         return run(settings, monitor)

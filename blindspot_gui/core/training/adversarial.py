@@ -36,7 +36,7 @@ from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.training.loop import error_rate, random_shift, searchable, train_epoch
-from blindspot_gui.core.models.mnist_zoo import AdversarialRecipe, ModelSpec, weight_decay_penalty
+from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, AdversarialRecipe, ModelSpec, weight_decay_penalty
 
 POOL_SEARCHES = {
     "quick": AttackConfig(grid_size=2, bisection_rounds=0, max_iterations=10, boundary_steps=4, untargeted_candidates=1,
@@ -232,6 +232,8 @@ def _resume(state, model, optimizer, schedule, pools, generator, fresh: nn.Modul
     pool_states = {pool.layer: state["pools"][pool.layer] for pool in pools}
     for layer, pool_state in pool_states.items():
         examples, labels = pool_state["examples"], pool_state["labels"]
+        if examples is None and isinstance(labels, torch.Tensor) and len(labels) == 0:
+            continue  # still empty: the warm-up epochs make no examples
         if not (isinstance(examples, torch.Tensor) and isinstance(labels, torch.Tensor) and len(examples) == len(labels)
                 and labels.dtype == torch.long and examples.dtype == torch.float32):
             raise ValueError(f"the pool of layer {layer} is malformed")
@@ -248,66 +250,147 @@ def _resume(state, model, optimizer, schedule, pools, generator, fresh: nn.Modul
     return history, first_epoch
 
 
-def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu",
-                        data: Dataset | None = None, checkpoint: Path | None = None,
-                        distortion_images: int = PROBE_IMAGES) -> tuple[nn.Module, list[AdvTrainReport]]:
-    """Train ``spec`` from scratch with its adversarial recipe; returns the net and the curve.
+@dataclass
+class _Run:
+    """Everything one adversarial training run holds between epochs."""
 
-    Each epoch sends an :class:`AdvTrainReport` partial result; the net's average minimum
-    distortion on the first ``distortion_images`` test images is measured every
-    ``recipe.distortion_every`` epochs and after the last. With ``checkpoint`` the run resumes
-    from the last finished epoch saved there and saves after every epoch.
-    """
-    monitor = monitor or Monitor()
-    recipe, adversarial = spec.recipe, spec.adversarial
+    spec: ModelSpec
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    pools: list[Pool]
+    generator: torch.Generator
+    data: Dataset
+    test: Dataset
+    probe: tuple[torch.Tensor, torch.Tensor]
+    history: list[dict]
+
+    def state(self, epoch: int) -> dict:
+        """The checkpoint after ``epoch``, on the CPU (it travels between processes and machines)."""
+        return _on_cpu(_checkpoint_state(self.model, self.optimizer, self.schedule, self.pools, self.generator, epoch,
+                                         self.history))
+
+
+def _on_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
+
+
+def _new_run(spec: ModelSpec, device: str, data: Dataset | None, distortion_images: int) -> _Run:
+    """A run at its start: the net initialised from the recipe's seed, empty pools, fresh optimiser and schedule."""
+    recipe = spec.recipe
     torch.manual_seed(recipe.seed)
     model = spec.build().to(device)
     data = data if data is not None else training_part(spec.training_data)
     test = load_mnist("test")
-    probe_images, probe_labels = test.images[:distortion_images], test.labels[:distortion_images]
-    pools = [Pool(layer, adversarial.pool_size) for layer in adversarial.layers]
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
     steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(recipe.seed)
-    history: list[dict] = []
-    first_epoch = 1
+    return _Run(spec, model, optimizer, schedule, [Pool(layer, spec.adversarial.pool_size) for layer in
+                                                   spec.adversarial.layers],
+                torch.Generator().manual_seed(recipe.seed), data, test,
+                (test.images[:distortion_images], test.labels[:distortion_images]), [])
+
+
+def _run_one_epoch(run: _Run, epoch: int, monitor: Monitor) -> AdvTrainReport:
+    """Renew the pools (after the warm-up), train one epoch on clean and pool examples, measure the net."""
+    spec, adversarial = run.spec, run.spec.adversarial
+    started = time.perf_counter()
+    span = monitor.scaled(0.0, 1.0)
+    span.progress(0.0, f"epoch {epoch}/{spec.recipe.epochs}: making adversarial examples")
+    pool_distortion = {pool.layer: None for pool in run.pools}
+    if epoch > adversarial.warmup_epochs:
+        pool_distortion = _refresh_pools(run.model, run.pools, run.data, spec, run.generator, span.quiet(0.0, 0.4))
+    loss = _train_epoch(run.model, spec, run.pools, run.data, adversarial.mix, run.optimizer, run.schedule,
+                        run.generator, span.scaled(0.4, 0.9), epoch)
+    test_error = error_rate(run.model, run.test, monitor)
+    distortion = None
+    if epoch % adversarial.distortion_every == 0 or epoch == spec.recipe.epochs:
+        span.progress(0.9, f"epoch {epoch}: measuring the average minimum distortion")
+        distortion = average_min_distortion(run.model, *run.probe, monitor=span.quiet(0.9, 1.0))
+        monitor.check()
+    return AdvTrainReport(epoch, spec.recipe.epochs, loss, test_error, distortion,
+                          {layer: {"size": len(pool), "distortion": pool_distortion[layer]}
+                           for layer, pool in zip(adversarial.layers, run.pools)},
+                          round(time.perf_counter() - started, 2))
+
+
+def adversarial_epoch(spec: ModelSpec, state: dict | None, epoch: int, device: str = "cpu",
+                      data: Dataset | None = None, distortion_images: int = PROBE_IMAGES, threads: int | None = None,
+                      monitor: Monitor | None = None) -> dict:
+    """One epoch of adversarial training as a part, computed from its arguments alone (here or on a cluster's
+    worker): from the checkpoint after the epoch before (None: the start of the run) to the one after ``epoch``,
+    with ``threads`` intra-op threads (None: as many as now), since sums round differently with another count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        run = _new_run(spec, device, data, distortion_images)
+        if state is not None:
+            run.history, _ = _resume(state, run.model, run.optimizer, run.schedule, run.pools, run.generator,
+                                     spec.build())
+        run.history.append(asdict(_run_one_epoch(run, epoch, monitor or Monitor())))
+        return run.state(epoch)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fitting_checkpoint(spec: ModelSpec, checkpoint: Path | None, monitor: Monitor) -> dict | None:
+    """The checkpoint saved at ``checkpoint`` if it fits this run; one that does not is said, deleted and ignored."""
     state = _load_checkpoint(checkpoint)
-    if state is not None:
-        try:
-            history, first_epoch = _resume(state, model, optimizer, schedule, pools, generator, spec.build())
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
-            monitor.progress(0.0, f"checkpoint {checkpoint.name} does not fit this run ({error!r:.80}): starting again")
-            checkpoint.unlink(missing_ok=True)
-            return train_adversarially(spec, monitor, device, data, checkpoint, distortion_images)
-        for point in history:
-            monitor.partial(AdvTrainReport(**point))
-    for epoch in range(first_epoch, recipe.epochs + 1):
-        started = time.perf_counter()
-        span = monitor.scaled((epoch - 1) / recipe.epochs, epoch / recipe.epochs)
-        span.progress(0.0, f"epoch {epoch}/{recipe.epochs}: making adversarial examples")
-        pool_distortion = {pool.layer: None for pool in pools}
-        if epoch > adversarial.warmup_epochs:
-            pool_distortion = _refresh_pools(model, pools, data, spec, generator, span.quiet(0.0, 0.4))
-        loss = _train_epoch(model, spec, pools, data, adversarial.mix, optimizer, schedule, generator,
-                            span.scaled(0.4, 0.9), epoch)
-        test_error = error_rate(model, test, monitor)
-        distortion = None
-        if epoch % adversarial.distortion_every == 0 or epoch == recipe.epochs:
-            span.progress(0.9, f"epoch {epoch}: measuring the average minimum distortion")
-            distortion = average_min_distortion(model, probe_images, probe_labels, monitor=span.quiet(0.9, 1.0))
-            monitor.check()
-        report = AdvTrainReport(epoch, recipe.epochs, loss, test_error, distortion,
-                                {layer: {"size": len(pool), "distortion": pool_distortion[layer]}
-                                 for layer, pool in zip(adversarial.layers, pools)},
-                                round(time.perf_counter() - started, 2))
-        history.append(asdict(report))
+    if state is None:
+        return None
+    run = _new_run(spec, "cpu", Dataset(torch.zeros(1, *IMAGE_SHAPE), torch.zeros(1, dtype=torch.long)), 0)
+    try:
+        _resume(state, run.model, run.optimizer, run.schedule, run.pools, run.generator, spec.build())
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+        monitor.progress(0.0, f"checkpoint {checkpoint.name} does not fit this run ({error!r:.80}): starting again")
+        checkpoint.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def run_here(key: str, function, args: tuple, monitor: Monitor):
+    """Compute a part in this process (the default of ``train_adversarially``'s ``run_part``)."""
+    return function(*args, monitor=monitor)
+
+
+def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu",
+                        data: Dataset | None = None, checkpoint: Path | None = None,
+                        distortion_images: int = PROBE_IMAGES,
+                        run_part=run_here) -> tuple[nn.Module, list[AdvTrainReport]]:
+    """Train ``spec`` from scratch with its adversarial recipe; returns the net and the curve.
+
+    Each epoch is a part (``adversarial_epoch``) that ``run_part(key, function, args, monitor)`` computes, here by
+    default (an experiment may send it to a cluster), and sends an :class:`AdvTrainReport` partial result; the
+    net's average minimum distortion on the first ``distortion_images`` test images is measured every
+    ``recipe.distortion_every`` epochs and after the last. With ``checkpoint`` the run resumes
+    from the last finished epoch saved there and saves after every epoch.
+    """
+    monitor = monitor or Monitor()
+    epochs = spec.recipe.epochs
+    state = _fitting_checkpoint(spec, checkpoint, monitor)
+    for point in [] if state is None else state["history"]:
+        monitor.partial(AdvTrainReport(**point))
+    for epoch in range(1 if state is None else int(state["epoch"]) + 1, epochs + 1):
+        monitor.check()
+        span = monitor.scaled((epoch - 1) / epochs, epoch / epochs)
+        state = run_part(f"epoch {epoch}", adversarial_epoch,
+                         (spec, state, epoch, device, data, distortion_images, torch.get_num_threads()), span)
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, _checkpoint_state(model, optimizer, schedule, pools, generator, epoch, history))
+            _save_checkpoint(checkpoint, state)
+        report = AdvTrainReport(**state["history"][-1])
         monitor.partial(report)
-        monitor.progress(epoch / recipe.epochs, f"epoch {epoch}/{recipe.epochs}: test error {test_error:.2%}")
+        monitor.progress(epoch / epochs, f"epoch {epoch}/{epochs}: test error {report.test_error:.2%}")
+    torch.manual_seed(spec.recipe.seed)
+    model = spec.build()
+    model.load_state_dict(state["model"])
     model.eval()
-    return model.cpu(), [AdvTrainReport(**point) for point in history]
+    return model, [AdvTrainReport(**point) for point in state["history"]]
 
 
 def _train_epoch(model, spec, pools, data, mix, optimizer, schedule, generator, monitor: Monitor, epoch) -> float:

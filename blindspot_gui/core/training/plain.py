@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.models.mnist_zoo import ModelSpec, build_decoder, weight_decay_penalty
-from blindspot_gui.core.training.adversarial import train_adversarially
+from blindspot_gui.core.training.adversarial import run_here, train_adversarially
 from blindspot_gui.core.training.loop import EpochReport, error_rate, measure_errors, train_epoch
 
 
@@ -96,7 +96,7 @@ def _pretrain_autoencoder(model, spec, data, monitor: Monitor) -> float:
 
 def train_model(
     spec: ModelSpec, monitor: Monitor | None = None, device: str = "cpu", data: Dataset | None = None,
-    checkpoint=None,
+    checkpoint=None, run_part=run_here,
 ) -> TrainingResult:
     """Train ``spec`` from scratch on its training data (or on ``data``) and measure its errors.
 
@@ -107,7 +107,7 @@ def train_model(
     """
     monitor = monitor or Monitor()
     if spec.adversarial is not None:
-        return _train_adversarially(spec, monitor, device, data, checkpoint)
+        return _train_adversarially(spec, monitor, device, data, checkpoint, run_part)
     torch.manual_seed(spec.recipe.seed)
     model = spec.build().to(device)
     data = data if data is not None else training_part(spec.training_data)
@@ -131,10 +131,11 @@ def train_model(
 
 
 def _train_adversarially(spec: ModelSpec, monitor: Monitor, device: str, data: Dataset | None,
-                         checkpoint) -> TrainingResult:
-    """Adversarial training (core/training/adversarial.py), its curve kept in the record."""
+                         checkpoint, run_part) -> TrainingResult:
+    """Adversarial training (core/training/adversarial.py), its curve kept in the record; each epoch is a part that
+    ``run_part`` computes (see ``train_adversarially``)."""
+    model, curve = train_adversarially(spec, monitor, device, data, checkpoint, run_part=run_part)
     data = data if data is not None else training_part(spec.training_data)
-    model, curve = train_adversarially(spec, monitor, device, data, checkpoint)
     extra = {"adversarial": asdict(spec.adversarial), "average_min_distortion": curve[-1].distortion,
              "curve": [asdict(point) for point in curve]}
     seconds = sum(point.seconds for point in curve)  # a resumed run: the time of every epoch, not of this call

@@ -118,7 +118,8 @@ class ExperimentControls(QGroupBox):
         self.where.setObjectName("run_on")
         self.where.addItem("this computer", None)
         self.where.addItem("a Ray cluster", "cluster")
-        self.where.setToolTip("Where each part (a network, 16 photos, a layer's bound) is computed; finished parts come back here and are kept")
+        self.where.setToolTip("Where each part (a network, 16 photos, a layer's bound, an epoch) is computed; "
+                              "finished parts come back here and are kept")
         self.cluster_address = QLineEdit("local")
         self.cluster_address.setObjectName("cluster_address")
         self.cluster_address.setToolTip("local: start a cluster on this computer; auto: the one running here; or a "
@@ -203,8 +204,7 @@ class ExperimentControls(QGroupBox):
         attacked = key in ("table1", "table2", "table3", "table4", "photo_table1", "photo_table2")
         photo = key.startswith("photo_")
         for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain",
-                                     key == "photo_table1", key == "photo_table2", photo,
-                                     key in experiments.CLUSTER_EXPERIMENTS)):
+                                     key == "photo_table1", key == "photo_table2", photo, True)):  # True: Run on
             self.form.setRowVisible(row, shown)
         self._offer_rules(experiments.PHOTO_RULES if photo else experiments.TARGET_RULES)
 
@@ -260,7 +260,7 @@ class ExperimentControls(QGroupBox):
 
     def cluster(self) -> str | None:
         """The Ray cluster the chosen experiment's parts go to (None: this computer)."""
-        if not self.on_cluster() or self.experiment() not in experiments.CLUSTER_EXPERIMENTS:
+        if not self.on_cluster():
             return None
         return self.cluster_address.text().strip() or "local"
 
