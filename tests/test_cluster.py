@@ -94,7 +94,7 @@ def test_cancel_on_the_cluster_stops_its_tasks_and_keeps_the_parts_that_came_bac
     from blindspot_gui.core.experiments.backends import use_cluster
     from blindspot_gui.core.monitor import Cancelled, Monitor
 
-    monitor = Monitor(on_progress=lambda fraction, message: "done (1 of" in message and monitor.cancel())
+    monitor = Monitor(on_progress=lambda fraction, message: "(1 of" in message and monitor.cancel())
     started = time.perf_counter()
     with use_cluster("auto"), pytest.raises(Cancelled):
         experiments.table1(n=N, monitor=monitor)

@@ -115,7 +115,8 @@ def test_a_photo_table2_runs_on_the_ticked_networks_and_asks_for_two(qtbot, tmp_
     choose(view, "photo_table2")
     controls = view.controls
     assert controls.photo_models.isVisible() and not controls.photo_model.isVisible()
-    resnet = controls.photo_models.item(2)  # no weights here: greyed out, and its tooltip says why
+    assert controls.photo_models.item(1).text() == "MobileNet V3 (small)"  # the networks with weights come first
+    resnet = controls.photo_models.item(3)  # after the two with weights; greyed out, and its tooltip says why
     assert "(no weights here)" in resnet.text() and not resnet.flags() & Qt.ItemFlag.ItemIsEnabled
     assert "torch hub cache" in resnet.toolTip()
     assert controls.chosen_photo_networks() == ["efficientnet-lite0", "mobilenet_v3_small"]

@@ -39,6 +39,12 @@ class PartJob:
     function: Callable[..., Any]
     args: tuple
     device: str = "cpu"
+    title: str = ""
+    """what progress calls the part (default: its key)."""
+
+    @property
+    def name(self) -> str:
+        return self.title or self.key
 
     @property
     def gpus(self) -> int:
@@ -100,7 +106,7 @@ def _run_here(jobs, monitor: Monitor, on_finished) -> None:
         monitor.check()
         part = monitor.scaled(position / len(jobs), (position + 1) / len(jobs))
         on_finished(job.key, job.function(*job.args, monitor=part))
-        part.progress(1.0, f"{job.key} done")
+        part.progress(1.0, f"{job.name} done")
 
 
 def _connect(ray, address: str) -> None:
@@ -167,7 +173,8 @@ def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
                     raise error.as_instanceof_cause() from None
                 on_finished(job.key, _own(result))
                 done += 1
-                monitor.progress(done / len(jobs), f"{job.key} done ({done} of {len(jobs)} parts on the cluster)")
+                monitor.progress(done / len(jobs), f"{job.name} done on the cluster"
+                                                     + (f" ({done} of {len(jobs)} parts)" if len(jobs) > 1 else ""))
     except Cancelled:
         for reference in pending:
             ray.cancel(reference, force=True)

@@ -270,7 +270,7 @@ class _PhotoRun:
         images, labels = chunks[start]
         return PartJob(self.part_name(key, start), compute_photo_part,
                        (key, self.judges, images, labels, self.rule, start, self.fingerprints, self.device),
-                       self.device)
+                       self.device, f"{find_photo_model(key).name}: photos {start + 1}-{start + len(labels)}")
 
 
 def _run_photo_parts(run: _PhotoRun, monitor: Monitor) -> dict[str, list[tuple[dict, dict]]]:
@@ -363,7 +363,10 @@ def photo_table2(networks, folder: str | Path | None = None, n: int | None = 100
     parts = _run_photo_parts(run, monitor.scaled(0.05, 1.0))
     labels = run.photos.labels.numpy()
     names = [find_photo_model(key).name for key in run.keys]
-    rows, notes = [], [*run.photos.notes, *run.store.notes]
+    rows, notes = [], [*run.photos.notes, *run.store.notes,
+                       "a network's row: how many of the photos made for it (its successful attacks) each network "
+                       "gets wrong; a noise row: how many of all the photos each network gets wrong under that "
+                       "noise, its errors on the clean photos included"]
     for key, name in zip(run.keys, names):
         summary = _attack_summary(name, parts[key])
         made = _joined(parts[key], "success")

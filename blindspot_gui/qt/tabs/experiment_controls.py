@@ -310,20 +310,19 @@ class ExperimentControls(QGroupBox):
 
 
 def _photo_network_list() -> QListWidget:
-    """The photo networks as ticks, those whose weights are not on this computer greyed out (their tooltip says
-    why); EfficientNet-Lite0 and the next network that has its weights are ticked."""
+    """The photo networks as ticks, those whose weights are on this computer first and the others greyed out (their
+    tooltip says why); the first two that have their weights are ticked."""
     networks = QListWidget()
     networks.setObjectName("photo_networks")
-    ticked = 0
-    for entry in PHOTO_MODELS:
-        status = photo_model_status(entry)
+    statuses = sorted((photo_model_status(entry) for entry in PHOTO_MODELS), key=lambda status: not status.available)
+    for position, status in enumerate(statuses):
+        entry = status.entry
         item = QListWidgetItem(entry.name if status.available else f"{entry.name} (no weights here)")
         item.setData(Qt.ItemDataRole.UserRole, entry.key)
         item.setToolTip(entry.description if status.available else status.reason)
-        flags = Qt.ItemFlag.ItemIsUserCheckable | (Qt.ItemFlag.ItemIsEnabled if status.available else Qt.ItemFlag(0))
-        item.setFlags(flags)
-        item.setCheckState(Qt.CheckState.Checked if status.available and ticked < 2 else Qt.CheckState.Unchecked)
-        ticked += status.available
+        item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | (Qt.ItemFlag.ItemIsEnabled if status.available else
+                                                          Qt.ItemFlag(0)))
+        item.setCheckState(Qt.CheckState.Checked if status.available and position < 2 else Qt.CheckState.Unchecked)
         networks.addItem(item)
-    networks.setMaximumHeight(networks.sizeHintForRow(0) * 4 + 2 * networks.frameWidth())
+    networks.setMaximumHeight(networks.sizeHintForRow(0) * 5 + 2 * networks.frameWidth())
     return networks
