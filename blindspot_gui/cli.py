@@ -114,17 +114,22 @@ def device_of(args) -> str:
 
 
 def add_device_option(command, what: str) -> None:
-    command.add_argument("--device", help=f"the torch device {what} runs on: cpu (the default), cuda or cuda:N")
+    command.add_argument("--device", help=f"the torch device for {what}: cpu (the default), cuda or cuda:N")
 
 
-def check_device(text: str) -> str:
-    """The torch device ``text`` if it exists on this machine; refused with a UsageError otherwise."""
+def check_device(text: str, here: bool = True) -> str:
+    """The torch device ``text`` if it exists on this machine (``here``; else only if it is a device at all, for
+    parts that run on a cluster's machines); refused with a UsageError otherwise."""
     import torch
 
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
         raise UsageError(f"--device {text} is not a device — use cpu, or cuda on a machine with an NVIDIA GPU") from None
+    if not here:
+        if device.type == "cuda" and device.index is not None:
+            raise UsageError(f"--device {text} with --cluster: say cuda — Ray gives each part a GPU of its own")
+        return text
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"--device {text}: no CUDA GPU is usable on this machine — use --device cpu")
@@ -796,7 +801,7 @@ def check_reproduce(args) -> None:
     uses = EXPERIMENT_OPTIONS.get(args.experiment, EXPERIMENT_OPTIONS["tables"])
     unused = {name: text for options in EXPERIMENT_OPTIONS.values() for name, text in options.items() if name not in uses}
     refuse_unused(args, unused, f"by {args.experiment}")
-    check_device(device_of(args))
+    check_device(device_of(args), here=args.cluster is None)
     if args.experiment in TABLES:
         args.count = None if args.n == "all" else _positive_count(args.n or DEFAULT_N)
     if _experiment_name(args).startswith("photo_"):
@@ -1023,14 +1028,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 "'file,class' (default: the sample photos whose class is known)")
     reproduce.add_argument("--rule", choices=("random", "next", "nearest"),
                            help="tables 1-4: the target label of each attack (default random: a seeded random wrong "
-                                "label)")
+                                "label; the photo tables take random or next)")
     reproduce.add_argument("--per-layer", action="store_true",
                            help="advtrain: also train on adversarial examples of each hidden layer's output")
     reproduce.add_argument("--epochs", type=int, help="advtrain: fewer epochs for a quick look (not saved to the zoo)")
     reproduce.add_argument("--n",
                            help="images to attack per model (training images for tables 1-2, test images for "
-                                "tables 3-4), or 'all' (default 1000)")
-    add_device_option(reproduce, "tables 1-4 and advtrain (each part on a cluster: its own GPU)")
+                                "tables 3-4, photos of --images for the photo tables), or 'all' (default 1000)")
+    add_device_option(reproduce, "tables 1-4, the photo tables and advtrain (with --cluster, each part asks "
+                                 "the cluster for a GPU of its own)")
     reproduce.add_argument("--cluster", metavar="ADDRESS",
                            help="compute each part (a network, 16 photos, a layer's bound, an epoch) as a task on "
                                 "a Ray cluster: 'local' (start "

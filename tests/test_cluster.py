@@ -161,6 +161,16 @@ def test_parts_on_a_gpu_are_refused_by_a_cluster_without_one(local_cluster):
     assert job.gpus == 1 and PartJob("fc10-1", print, ()).gpus == 0
     with use_cluster("auto"), pytest.raises(ValueError, match="the Ray cluster has no GPU"):
         run_parts([job], Monitor(), lambda key, part: None)
+    with use_cluster("auto"), pytest.raises(ValueError, match="say cuda rather than cuda:N"):
+        run_parts([PartJob("fc10-1", print, (), "cuda:1")], Monitor(), lambda key, part: None)
+
+
+def test_a_gpu_run_on_a_cluster_needs_no_gpu_where_it_starts_but_one_on_the_cluster(isolated_user_folder,
+                                                                                    local_cluster, capsys):
+    assert main(["reproduce", "table1", "--n", "5", "--device", "cuda:1", "--cluster", "auto"]) == 2
+    assert "say cuda" in capsys.readouterr().err
+    assert main(["reproduce", "table1", "--n", "5", "--device", "cuda", "--cluster", "auto"]) != 0
+    assert "the Ray cluster has no GPU" in capsys.readouterr().err
 
 
 def test_table5_bounds_its_layers_on_a_local_cluster_as_it_does_here(isolated_user_folder, tmp_path, monkeypatch,

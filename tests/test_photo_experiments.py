@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from blindspot_gui.cli import main
-from blindspot_gui.core.experiments.photo_attacked import photo_table1
+from blindspot_gui.core.experiments.photo_attacked import photo_table1, photo_table2
 from blindspot_gui.core.photos import sample_photos
 
 SAMPLES = {photo.path.name: photo.path for photo in sample_photos()}
@@ -100,14 +100,14 @@ def test_a_bad_labels_file_is_refused_naming_the_line_or_photo(tmp_path, capsys,
     assert says in capsys.readouterr().err
 
 
-def put_random_weights_in_the_hub_cache(name: str) -> None:
+def put_random_weights_in_the_hub_cache(name: str, seed: int = 0) -> None:
     """Weights for catalogue network ``name`` where torch's hub keeps downloads: randomly initialised (seeded)."""
     import torch
 
     from blindspot_gui.core.models.photo_catalogue import build_architecture, find_photo_model
 
     entry = find_photo_model(name)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     entry.cache_path().parent.mkdir(parents=True, exist_ok=True)
     torch.save(build_architecture(entry.architecture).state_dict(), entry.cache_path())
 
@@ -128,6 +128,11 @@ def test_photo_table2_feeds_each_networks_adversarial_photos_to_every_network_be
     assert noise[0]["errors"][0] == pytest.approx(1 / 3) and noise[0]["errors"][1] == 1.0
     alone = photo_table1("efficientnet-lite0", None, rule="next")
     assert alone["rows"][0]["distortion"] == pytest.approx(lite0["distortion"], rel=1e-6)
+    put_random_weights_in_the_hub_cache("mobilenet_v3_small", seed=1)  # the judge's weights change: no reuse
+    again = photo_table2(("efficientnet-lite0", "mobilenet_v3_small"), rule="next")
+    assert any("efficientnet-lite0-photos-000000" in note and "judged by other weights" in note
+               for note in again["notes"])
+    assert again["rows"][0]["errors"] == lite0["errors"] and again["rows"][0]["distortion"] == lite0["distortion"]
     printed = capsys.readouterr().out
     assert "Table 2 for photo networks — ours\n" in printed and "3 sample photos" in printed
     assert "MobileNet V3 (small): wrong on 100.0% of the photos; 0 of 0 attacks succeeded" in printed

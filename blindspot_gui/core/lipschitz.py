@@ -12,7 +12,6 @@ network's bound is the product of its layers' bounds (not for networks with skip
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -148,29 +147,23 @@ def layer_bound(name: str, module: nn.Module, shape: tuple[int, ...], conv_metho
 
 
 def layer_bounds(model: nn.Module, input_shape: tuple[int, ...], conv_method: str = "power",
-                 monitor: Monitor | None = None, known: dict[str, LayerBound] | None = None,
-                 on_bound: Callable[[LayerBound], None] | None = None) -> list[LayerBound]:
-    """Bounds of the weight layers of a sequential-style model, in order, for inputs of ``input_shape``.
+                 monitor: Monitor | None = None) -> list[LayerBound]:
+    """Bounds of the layers of a sequential-style model that change a product of bounds, in order, for inputs of
+    ``input_shape`` (Table 5 computes the same layer by layer, as parts: core/experiments/bounds.py).
 
     ``conv_method`` is "power" (any stride) or "fourier" (stride 1; falls back to power otherwise).
     Shapes are followed with a forward pass; every leaf module must be linear, conv or listed in
-    ACTIVATION_BOUNDS. Bounds in ``known`` (by layer name) are taken as they are; each newly
-    computed weight-layer bound goes to ``on_bound`` (so a caller can keep it), and ``monitor``
-    hears progress and may cancel between layers.
+    ACTIVATION_BOUNDS. ``monitor`` hears progress and may cancel between layers.
     """
     monitor = monitor or Monitor()
-    known = known or {}
     bounds = []
     modules = layer_inputs(model, input_shape)
     for position, (name, module, shape) in enumerate(modules):
         monitor.progress(position / len(modules), f"bounding {name}")
         monitor.check()
-        bound = known.get(name) or layer_bound(name, module, shape, conv_method)
-        if bound is None:
-            continue
-        bounds.append(bound)
-        if name not in known and isinstance(module, WEIGHT_MODULES) and on_bound is not None:
-            on_bound(bound)
+        bound = layer_bound(name, module, shape, conv_method)
+        if bound is not None:
+            bounds.append(bound)
     monitor.progress(1.0, "bounds done")
     return bounds
 

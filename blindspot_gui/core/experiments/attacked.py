@@ -19,7 +19,7 @@ import torch
 
 from blindspot_gui.core.attack.search import blindspot_search
 from blindspot_gui.core.data import load_mnist
-from blindspot_gui.core.experiments.backends import PartJob, run_parts
+from blindspot_gui.core.experiments.backends import PartJob, cluster_address, run_parts
 from blindspot_gui.core.experiments.paper import TABLE1_MODELS, TABLE3_MODELS
 from blindspot_gui.core.experiments.store import PartStore, is_count, is_fraction, is_number, require
 from blindspot_gui.core.experiments.targets import (
@@ -161,7 +161,8 @@ def _attacked_rows(experiment: str, names, split: str, n: int | None, rule: str,
     """
     images, labels = attack_images(n, split)
     store = PartStore.for_run(experiment, len(images), rule, device)
-    models = {name: load_zoo_model(name, device=device) for name in names}
+    here = device if cluster_address() is None else "cpu"  # a cluster's parts need no GPU where the run starts
+    models = {name: load_zoo_model(name, device=here) for name in names}
     parts = {}
     for name in names:
         record, arrays = _stored_attack(store, name, images, models[name].fingerprint)

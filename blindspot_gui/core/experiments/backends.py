@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from blindspot_gui.core.monitor import Cancelled, Monitor
+from blindspot_gui.core.monitor import Monitor
 
 INSTALL_HINT = 'the cluster backend needs Ray: pip install "blindspot-gui[cluster]" (or pip install ray)'
 RETRIES = 3
@@ -145,10 +145,12 @@ def _own(value):
 
 
 def _require_gpus(ray, jobs) -> None:
-    """Refuse parts that need a GPU on a cluster without one (Ray would wait for it forever)."""
+    """Refuse, before any part is sent, parts that need a GPU on a cluster without one (Ray would wait for it
+    forever) and parts that name one GPU of many (Ray gives each part a GPU of its own, which it sees as cuda:0)."""
+    if any(torch.device(job.device).index is not None for job in jobs):
+        raise ValueError("on a cluster, say cuda rather than cuda:N: Ray gives each part a GPU of its own")
     if any(job.gpus for job in jobs) and not ray.cluster_resources().get("GPU"):
-        raise ValueError("the Ray cluster has no GPU: run the parts on the CPU (device cpu), or add GPU machines to "
-                         "the cluster")
+        raise ValueError("the Ray cluster has no GPU: run the parts on the CPU, or add GPU machines to the cluster")
 
 
 def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
@@ -160,7 +162,7 @@ def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
     pending = {remote.options(num_gpus=job.gpus).remote(job.function, *args): job
                for job, args in zip(jobs, _shared(ray, jobs))}
     done = 0
-    monitor.progress(0.0, f"{len(jobs)} parts sent to the Ray cluster")
+    monitor.progress(0.0, f"{len(jobs)} part{'' if len(jobs) == 1 else 's'} sent to the Ray cluster")
     try:
         while pending:
             monitor.check()
@@ -175,7 +177,7 @@ def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
                 done += 1
                 monitor.progress(done / len(jobs), f"{job.name} done on the cluster"
                                                      + (f" ({done} of {len(jobs)} parts)" if len(jobs) > 1 else ""))
-    except Cancelled:
+    except BaseException:  # Cancel, or a part that failed: the others stop too (they may hold GPUs)
         for reference in pending:
             ray.cancel(reference, force=True)
         raise

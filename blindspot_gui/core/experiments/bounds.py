@@ -96,10 +96,21 @@ def _check_bounds(record: dict) -> None:
         require(fields["stride"] is None or is_count(fields["stride"]), f"the stride of {name!r} is not a count")
 
 
-def compute_layer_bound(model_name: str | None, layer: str, fingerprint: str,
-                        monitor: Monitor | None = None) -> dict:
+def compute_layer_bound(model_name: str | None, layer: str, shape: tuple[int, ...], fingerprint: str,
+                        threads: int | None = None, monitor: Monitor | None = None) -> dict:
     """One part of Table 5, computed from its arguments alone (here or on a cluster's worker): the bound of weight
-    layer ``layer`` of the network Table 5 bounds for ``model_name``, whose weights must be ``fingerprint``."""
+    layer ``layer``, for inputs of ``shape``, of the network Table 5 bounds for ``model_name``, whose weights must
+    be ``fingerprint``, with the ``threads`` of the machine that asked (sums round differently with another
+    count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        return _layer_bound(model_name, layer, shape, fingerprint, monitor or Monitor())
+    finally:
+        torch.set_num_threads(before)
+
+
+def _layer_bound(model_name: str | None, layer: str, shape, fingerprint: str, monitor: Monitor) -> dict:
     target = _network_for_bounds(model_name)
     if target.fingerprint != fingerprint:
         _network_for_bounds.cache_clear()  # the weights changed on disk since they were read: read them again
@@ -107,12 +118,10 @@ def compute_layer_bound(model_name: str | None, layer: str, fingerprint: str,
         if target.fingerprint != fingerprint:
             raise ValueError(f"the copy of {target.description} where this part ran has other weights than the one "
                              "that asked for it: put the same weights on every machine of the cluster")
-    monitor = monitor or Monitor()
     monitor.progress(0.0, f"bounding {layer}")
     monitor.check()
-    name, module, shape = next(entry for entry in layer_inputs(target.classifier.network, target.classifier.input_shape)
-                               if entry[0] == layer)
-    return asdict(layer_bound(name, module, shape, conv_method="fourier"))
+    module = dict(target.classifier.network.named_modules())[layer]
+    return asdict(layer_bound(layer, module, tuple(shape), conv_method="fourier"))
 
 
 def _bounds_of(model_name: str | None, target: _BoundedNetwork, store: PartStore,
@@ -129,8 +138,10 @@ def _bounds_of(model_name: str | None, target: _BoundedNetwork, store: PartStore
 
     layers = layer_inputs(target.classifier.network, target.classifier.input_shape)
     fingerprint = target.fingerprint
-    run_parts([PartJob(name, compute_layer_bound, (model_name, name, fingerprint)) for name, module, _ in layers
-               if isinstance(module, WEIGHT_MODULES) and name not in stored], monitor.scaled(0.05, 1.0), keep)
+    threads = torch.get_num_threads()
+    run_parts([PartJob(name, compute_layer_bound, (model_name, name, shape, fingerprint, threads))
+               for name, module, shape in layers if isinstance(module, WEIGHT_MODULES) and name not in stored],
+              monitor.scaled(0.05, 1.0), keep)
     bounds = [LayerBound(**{**stored[name], "input_shape": tuple(stored[name]["input_shape"])}) if name in stored
               else layer_bound(name, module, shape) for name, module, shape in layers]
     bounds = [bound for bound in bounds if bound is not None]

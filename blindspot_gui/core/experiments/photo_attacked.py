@@ -173,7 +173,8 @@ def _load_checked(key: str, fingerprint: str, device: str) -> Classifier:
 
 def _noisy(images: torch.Tensor, stddev: float, start: int) -> torch.Tensor:
     """The photos with Gaussian noise of ``stddev`` clipped to [0, 1], each photo's draw seeded by its position, so
-    that a part draws the same noise however the run is split."""
+    that a part draws the same noise however the run is split (noise.gaussian_noise_error draws from one seed for
+    all its images, which would tie the noise to the parts' boundaries)."""
     noise = torch.stack([torch.randn(images.shape[1:], generator=torch.Generator().manual_seed(
         NOISE_SEED + 1_000_003 * round(stddev * 1e6) + start + offset)) for offset in range(len(images))])
     return (images + stddev * noise).clamp(0.0, 1.0)
@@ -213,19 +214,22 @@ def compute_photo_part(key: str, judges: tuple[str, ...], images, labels, rule: 
                       for stddev in PHOTO_NOISE_STDDEVS])
     record = {"network": key, "start": start, "photos": len(images), "correct": len(correct),
               "succeeded": int(success.sum()), "judges": list(judges), "weights": fingerprints[key],
+              "judge_weights": [fingerprints[judge] for judge in judges],
               "seconds": round(time.perf_counter() - started, 2)}
     return record, {"prediction": predictions.numpy().astype(np.int64), "success": success,
                     "distortion": distortion, "transfer": transfer, "noise": noise}
 
 
 def _check_part(record: dict, arrays: dict | None, key: str, judges: tuple[str, ...], start: int, count: int,
-                fingerprint: str) -> None:
+                fingerprints: dict[str, str]) -> None:
     """Raise PartError unless ``record`` (and ``arrays``) are ``key``'s finished part of ``count`` photos at
-    ``start``, judged by ``judges``."""
+    ``start``, judged by ``judges``, all with the weights of ``fingerprints``."""
     require(record.get("network") == key and record.get("start") == start and record.get("photos") == count,
             "it is another part")
     require(record.get("judges") == list(judges), "it was judged by other networks")
-    require(record.get("weights") == fingerprint, "it was computed with other weights of this network")
+    require(record.get("weights") == fingerprints[key], "it was computed with other weights of this network")
+    require(record.get("judge_weights") == [fingerprints[judge] for judge in judges],
+            "it was judged by other weights of the other networks")
     require(is_count(record.get("correct")) and is_count(record.get("succeeded"))
             and record["succeeded"] <= record["correct"] <= count, "its counts are wrong")
     if arrays is None:
@@ -259,11 +263,11 @@ class _PhotoRun:
     def stored(self, key: str, start: int) -> tuple[dict, dict] | None:
         """The part of ``key`` at ``start`` when it is stored and valid."""
         count = len(self.photos.labels[start : start + PHOTO_CHUNK])
-        name, fingerprint = self.part_name(key, start), self.fingerprints[key]
+        name, fingerprints = self.part_name(key, start), self.fingerprints
         record = self.store.load_record(name, lambda stored: _check_part(stored, None, key, self.judges, start, count,
-                                                                          fingerprint))
+                                                                          fingerprints))
         arrays = None if record is None else self.store.load_arrays(
-            name, lambda stored: _check_part(record, stored, key, self.judges, start, count, fingerprint))
+            name, lambda stored: _check_part(record, stored, key, self.judges, start, count, fingerprints))
         return None if record is None or arrays is None else (record | {"reused": True}, arrays)
 
     def job(self, key: str, start: int, chunks: dict) -> PartJob:

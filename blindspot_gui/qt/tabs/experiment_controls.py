@@ -106,7 +106,9 @@ class ExperimentControls(QGroupBox):
         self.photo_model.setObjectName("photo_model")
         for entry in PHOTO_MODELS:
             self.photo_model.addItem(entry.name, entry.key)
-        self.photo_models = _photo_network_list()
+        self.photo_models = QListWidget()
+        self.photo_models.setObjectName("photo_networks")
+        _fill_photo_networks(self.photo_models)
         self.photo_folder: str | None = None
         self.folder_button = QPushButton(SAMPLE_PHOTOS)
         self.folder_button.setObjectName("photo_folder")
@@ -207,6 +209,8 @@ class ExperimentControls(QGroupBox):
                                      key == "photo_table1", key == "photo_table2", photo, True)):  # True: Run on
             self.form.setRowVisible(row, shown)
         self._offer_rules(experiments.PHOTO_RULES if photo else experiments.TARGET_RULES)
+        if key == "photo_table2":  # weights may have arrived since (a download, a file put in place)
+            _fill_photo_networks(self.photo_models, self.chosen_photo_networks())
 
     def _offer_rules(self, rules: dict[str, str]) -> None:
         """Only the target rules the experiment takes can be chosen (a photo table cannot rank 1000 classes), each
@@ -309,11 +313,10 @@ class ExperimentControls(QGroupBox):
         self.progress.setFormat(f"{fraction:.0%}  {message}")
 
 
-def _photo_network_list() -> QListWidget:
+def _fill_photo_networks(networks: QListWidget, ticked: list[str] | None = None) -> None:
     """The photo networks as ticks, those whose weights are on this computer first and the others greyed out (their
-    tooltip says why); the first two that have their weights are ticked."""
-    networks = QListWidget()
-    networks.setObjectName("photo_networks")
+    tooltip says why); ``ticked`` are ticked where they have their weights (None: the first two that have them)."""
+    networks.clear()
     statuses = sorted((photo_model_status(entry) for entry in PHOTO_MODELS), key=lambda status: not status.available)
     for position, status in enumerate(statuses):
         entry = status.entry
@@ -322,7 +325,7 @@ def _photo_network_list() -> QListWidget:
         item.setToolTip(entry.description if status.available else status.reason)
         item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | (Qt.ItemFlag.ItemIsEnabled if status.available else
                                                           Qt.ItemFlag(0)))
-        item.setCheckState(Qt.CheckState.Checked if status.available and position < 2 else Qt.CheckState.Unchecked)
+        tick = position < 2 if ticked is None else entry.key in ticked
+        item.setCheckState(Qt.CheckState.Checked if status.available and tick else Qt.CheckState.Unchecked)
         networks.addItem(item)
     networks.setMaximumHeight(networks.sizeHintForRow(0) * 5 + 2 * networks.frameWidth())
-    return networks
