@@ -1,13 +1,17 @@
-"""Table 1 of a photo network (EfficientNet-Lite0) on the sample photos and on folders of photos the tests make:
-figures, stored parts reused and damaged ones computed again, and folders that cannot be read as labelled photos."""
+"""Tables 1 and 2 of photo networks (EfficientNet-Lite0, and a MobileNet with random weights) on the sample photos and
+on folders of photos the tests make: figures, stored parts reused across tables and damaged ones computed again, and
+folders that cannot be read as labelled photos."""
 
 import json
 import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from blindspot_gui.cli import main
 from blindspot_gui.core.experiments.photo_attacked import photo_table1, photo_table2
+from blindspot_gui.core.files import read_arrays
 from blindspot_gui.core.photos import sample_photos
 
 SAMPLES = {photo.path.name: photo.path for photo in sample_photos()}
@@ -42,7 +46,7 @@ def test_a_folder_of_labelled_photos_gives_error_success_and_distortion_and_resu
 def test_a_damaged_part_is_computed_again_and_said(tmp_path):
     folder = make_folder(tmp_path / "photos", {"espresso": ["coffee.png"]})
     first = photo_table1("efficientnet-lite0", folder, None, rule="next")
-    part = next(iter(sorted((tmp_path / "blindspot_home" / "experiments").glob("photo-table1-*/*-photos-*.json"))))
+    part = next(iter(sorted((tmp_path / "blindspot_home" / "experiments").glob("photo-parts-*/*-photos-*.json"))))
     part.write_text('{"start": 0, "photos": 1, "correct": 5, "succeeded": 9}')
     second = photo_table1("efficientnet-lite0", folder, None, rule="next")
     assert second["rows"][0]["reused"] == 0
@@ -126,12 +130,17 @@ def test_photo_table2_feeds_each_networks_adversarial_photos_to_every_network_be
     assert [row["examples"] for row in noise] == ["Gaussian noise, stddev 0.01", "Gaussian noise, stddev 0.05"]
     # noise ten times the size of the adversarial change leaves Lite0's answers as they were (wrong on the cat only)
     assert noise[0]["errors"][0] == pytest.approx(1 / 3) and noise[0]["errors"][1] == 1.0
-    alone = photo_table1("efficientnet-lite0", None, rule="next")
-    assert alone["rows"][0]["distortion"] == pytest.approx(lite0["distortion"], rel=1e-6)
-    put_random_weights_in_the_hub_cache("mobilenet_v3_small", seed=1)  # the judge's weights change: no reuse
+    assert "0 of 2 parts reused from earlier runs" in result["notes"]
+    stored = read_arrays(next(Path(result["folder"]).glob("efficientnet-lite0-photos-*.npz")))
+    made = stored["success"]  # the changes Table 2 judges are the attacks' changes (kept as float16)
+    rms = np.sqrt((stored["change"][made].astype(np.float64) ** 2).mean(axis=(1, 2, 3)))
+    assert made.sum() == 2 and np.allclose(rms, stored["distortion"][made], rtol=1e-3)
+    # Table 1 reuses Table 2's attacks, and so does Table 2 when a network's weights change: only its part is new
+    assert "1 of 1 parts reused from earlier runs" in photo_table1("efficientnet-lite0", None, rule="next")["notes"]
+    put_random_weights_in_the_hub_cache("mobilenet_v3_small", seed=1)
     again = photo_table2(("efficientnet-lite0", "mobilenet_v3_small"), rule="next")
-    assert any("efficientnet-lite0-photos-000000" in note and "judged by other weights" in note
-               for note in again["notes"])
+    assert "1 of 2 parts reused from earlier runs" in again["notes"]
+    assert any("mobilenet_v3_small-photos-000000" in note and "other weights" in note for note in again["notes"])
     assert again["rows"][0]["errors"] == lite0["errors"] and again["rows"][0]["distortion"] == lite0["distortion"]
     printed = capsys.readouterr().out
     assert "Table 2 for photo networks — ours\n" in printed and "3 sample photos" in printed

@@ -1,6 +1,8 @@
 """Tables 1 and 2 for photo networks: each network's error on labelled photos, the attack of those it classifies
 correctly, how often those adversarial photos fool the other networks and how often Gaussian noise does, stored in
 parts of PHOTO_CHUNK photos per network, so that a stopped run resumes where it stopped and parts run anywhere.
+A part keeps each photo's change (as float16: half the room, within 0.05% of each pixel's change), so Table 1 and
+Table 2 share their attacks, and a network added to Table 2 costs only its own.
 
 The photos come from a folder with one subfolder per class, named by the class's name or number as the network
 knows it ("tabby", "281"); without a folder, from the application's sample photos whose class is known. The paper
@@ -21,7 +23,7 @@ import torch
 from blindspot_gui.core.attack.config import config_for
 from blindspot_gui.core.attack.search import blindspot_search
 from blindspot_gui.core.experiments.attacked import with_fixed_threads
-from blindspot_gui.core.experiments.backends import PartJob, run_parts
+from blindspot_gui.core.experiments.backends import PartJob, cluster_address, run_parts
 from blindspot_gui.core.experiments.store import (
     STORE_VERSION,
     PartStore,
@@ -52,8 +54,8 @@ PHOTO_NOISE_STDDEVS = (0.01, 0.05)
 """Gaussian noise of the photo tables' noise rows: about ten and fifty times the average minimum distortion of
 EfficientNet-Lite0 (0.001), clipped to [0, 1] as a photo's pixels are (the paper's rows are for digits)."""
 NOISE_SEED = 7
-PHOTO_PART_VERSION = 2
-"""The layout of a photo part (2: answers on the adversarial photos and under noise); in the store's name."""
+PHOTO_PART_VERSION = 3
+"""The layout of a photo part (3: each photo's change and the answers under noise); in the store's name."""
 
 
 @dataclass(frozen=True)
@@ -181,22 +183,20 @@ def _noisy(images: torch.Tensor, stddev: float, start: int) -> torch.Tensor:
 
 
 @with_fixed_threads
-def compute_photo_part(key: str, judges: tuple[str, ...], images, labels, rule: str, start: int,
-                       fingerprints: dict[str, str], device: str = "cpu",
+def compute_photo_part(key: str, images, labels, rule: str, start: int, fingerprint: str, device: str = "cpu",
                        monitor: Monitor | None = None) -> tuple[dict, dict]:
-    """One part of a photo table, computed from its arguments alone (here or on a cluster's worker): catalogue
-    network ``key``'s answers on a chunk of photos (the one at ``start``), the attack of those it gets right, what
-    each of ``judges`` answers on the adversarial photos, and its answers on the photos under Gaussian noise."""
+    """One part of the photo tables, computed from its arguments alone (here or on a cluster's worker): catalogue
+    network ``key``'s answers on a chunk of photos (the one at ``start``), the attack of those it gets right (each
+    change kept, as float16, for Table 2) and its answers on the photos under Gaussian noise."""
     monitor = monitor or Monitor()
     started = time.perf_counter()
-    model = _load_checked(key, fingerprints[key], device)
-    others = {judge: model if judge == key else _load_checked(judge, fingerprints[judge], device) for judge in judges}
+    model = _load_checked(key, fingerprint, device)
     monitor.progress(0.0, f"{model.name}: photos {start + 1}-{start + len(images)}")
     predictions = predict_labels(model, images)
     correct = torch.nonzero(predictions == labels).flatten()
     success = np.zeros(len(images), dtype=bool)
     distortion = np.full(len(images), np.nan, dtype=np.float32)
-    adversarial = images.clone()
+    change = np.zeros(tuple(images.shape), dtype=np.float16)
     targets = experiment_targets(labels, rule, len(model.class_names), start)
     for position, index in enumerate(correct.tolist()):
         sub = monitor.quiet(position / len(correct), (position + 1) / len(correct))
@@ -204,77 +204,77 @@ def compute_photo_part(key: str, judges: tuple[str, ...], images, labels, rule: 
                                   config=config_for(model), monitor=sub)[0]
         monitor.check()  # a cancelled search returns its best so far: not a finished part
         success[index], distortion[index] = result.success, result.distortion
-        adversarial[index] = torch.from_numpy(result.adversarial)
-    made = torch.from_numpy(success)
-    transfer = np.full((len(judges), len(images)), -1, dtype=np.int64)
-    for row, judge in enumerate(judges):
-        if made.any():
-            transfer[row, success] = predict_labels(others[judge], adversarial[made]).numpy()
+        if result.success:
+            change[index] = (result.adversarial - images[index].numpy()).astype(np.float16)
     noise = np.stack([predict_labels(model, _noisy(images, stddev, start)).numpy().astype(np.int64)
                       for stddev in PHOTO_NOISE_STDDEVS])
     record = {"network": key, "start": start, "photos": len(images), "correct": len(correct),
-              "succeeded": int(success.sum()), "judges": list(judges), "weights": fingerprints[key],
-              "judge_weights": [fingerprints[judge] for judge in judges],
+              "succeeded": int(success.sum()), "weights": fingerprint,
               "seconds": round(time.perf_counter() - started, 2)}
     return record, {"prediction": predictions.numpy().astype(np.int64), "success": success,
-                    "distortion": distortion, "transfer": transfer, "noise": noise}
+                    "distortion": distortion, "change": change, "noise": noise}
 
 
-def _check_part(record: dict, arrays: dict | None, key: str, judges: tuple[str, ...], start: int, count: int,
-                fingerprints: dict[str, str]) -> None:
-    """Raise PartError unless ``record`` (and ``arrays``) are ``key``'s finished part of ``count`` photos at
-    ``start``, judged by ``judges``, all with the weights of ``fingerprints``."""
+def _check_part(record: dict, arrays: dict | None, key: str, start: int, images: torch.Tensor,
+                fingerprint: str) -> None:
+    """Raise PartError unless ``record`` (and ``arrays``) are ``key``'s finished part of ``images`` at ``start``,
+    computed with the weights of ``fingerprint``."""
+    count = len(images)
     require(record.get("network") == key and record.get("start") == start and record.get("photos") == count,
             "it is another part")
-    require(record.get("judges") == list(judges), "it was judged by other networks")
-    require(record.get("weights") == fingerprints[key], "it was computed with other weights of this network")
-    require(record.get("judge_weights") == [fingerprints[judge] for judge in judges],
-            "it was judged by other weights of the other networks")
+    require(record.get("weights") == fingerprint, "it was computed with other weights of this network")
     require(is_count(record.get("correct")) and is_count(record.get("succeeded"))
             and record["succeeded"] <= record["correct"] <= count, "its counts are wrong")
     if arrays is None:
         return
     for name, kind, shape in (("prediction", "i", (count,)), ("success", "b", (count,)), ("distortion", "f", (count,)),
-                              ("transfer", "i", (len(judges), count)), ("noise", "i", (len(PHOTO_NOISE_STDDEVS), count))):
+                              ("noise", "i", (len(PHOTO_NOISE_STDDEVS), count)),
+                              ("change", "f", tuple(images.shape))):
         require(name in arrays and arrays[name].shape == shape and arrays[name].dtype.kind == kind,
                 f"its {name} array is missing or malformed")
     success = arrays["success"]
     require(int(success.sum()) == record["succeeded"], "its arrays do not belong to its record")
     require(all(is_number(float(value)) and value >= 0 for value in arrays["distortion"][success]),
             "its distortions are not all numbers")
-    require(bool((arrays["transfer"][:, success] >= 0).all()), "its answers on the adversarial photos are missing")
+    require(bool(np.isfinite(arrays["change"]).all()) and float(np.abs(arrays["change"]).max(initial=0)) <= 1,
+            "its changes are not all numbers within [-1, 1]")
 
 
 @dataclass(frozen=True)
 class _PhotoRun:
-    """What the parts of one photo table share: its networks, their judges, the photos and where parts are kept."""
+    """What the parts of a photo table share: its networks (loaded here, on the CPU), the photos and the store,
+    which holds every network's parts on these photos with this rule, for Table 1 and Table 2 alike."""
 
-    keys: tuple[str, ...]
-    judges: tuple[str, ...]
+    models: dict[str, Classifier]
     photos: LabelledPhotos
     store: PartStore
-    fingerprints: dict
     rule: str
     device: str
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.models)
 
     def part_name(self, key: str, start: int) -> str:
         return f"{key}-photos-{start:06d}"
 
+    def chunk(self, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.photos.images[start : start + PHOTO_CHUNK], self.photos.labels[start : start + PHOTO_CHUNK]
+
     def stored(self, key: str, start: int) -> tuple[dict, dict] | None:
         """The part of ``key`` at ``start`` when it is stored and valid."""
-        count = len(self.photos.labels[start : start + PHOTO_CHUNK])
-        name, fingerprints = self.part_name(key, start), self.fingerprints
-        record = self.store.load_record(name, lambda stored: _check_part(stored, None, key, self.judges, start, count,
-                                                                          fingerprints))
+        images, name, fingerprint = self.chunk(start)[0], self.part_name(key, start), self.models[key].fingerprint
+        record = self.store.load_record(name, lambda stored: _check_part(stored, None, key, start, images,
+                                                                          fingerprint))
         arrays = None if record is None else self.store.load_arrays(
-            name, lambda stored: _check_part(record, stored, key, self.judges, start, count, fingerprints))
+            name, lambda stored: _check_part(record, stored, key, start, images, fingerprint))
         return None if record is None or arrays is None else (record | {"reused": True}, arrays)
 
     def job(self, key: str, start: int, chunks: dict) -> PartJob:
         images, labels = chunks[start]
         return PartJob(self.part_name(key, start), compute_photo_part,
-                       (key, self.judges, images, labels, self.rule, start, self.fingerprints, self.device),
-                       self.device, f"{find_photo_model(key).name}: photos {start + 1}-{start + len(labels)}")
+                       (key, images, labels, self.rule, start, self.models[key].fingerprint, self.device),
+                       self.device, f"{self.models[key].name}: photos {start + 1}-{start + len(labels)}")
 
 
 def _run_photo_parts(run: _PhotoRun, monitor: Monitor) -> dict[str, list[tuple[dict, dict]]]:
@@ -294,16 +294,14 @@ def _run_photo_parts(run: _PhotoRun, monitor: Monitor) -> dict[str, list[tuple[d
         run.store.save(name, *part)
         parts[name] = part
 
-    chunks = {start: (run.photos.images[start : start + PHOTO_CHUNK], run.photos.labels[start : start + PHOTO_CHUNK])
-              for start in starts}
+    chunks = {start: run.chunk(start) for start in starts}  # one tensor per chunk: on a cluster, sent once
     missing = [run.job(key, start, chunks) for key in run.keys for start in starts
                if run.part_name(key, start) not in parts]
     run_parts(missing, monitor, keep)
     return {key: [parts[run.part_name(key, start)] for start in starts] for key in run.keys}
 
 
-def _prepare(experiment: str, networks, folder, n: int | None, rule: str, device: str, judged: bool,
-             monitor: Monitor) -> _PhotoRun:
+def _prepare(networks, folder, n: int | None, rule: str, device: str, monitor: Monitor) -> _PhotoRun:
     """The networks (catalogue entries), photos and part store of a photo table; refusals before any work."""
     check_target_rule(rule)
     if rule not in PHOTO_RULES:
@@ -314,12 +312,14 @@ def _prepare(experiment: str, networks, folder, n: int | None, rule: str, device
     monitor.progress(0.0, "reading the photos")
     photos = (sample_labelled_photos(first.class_names, n) if folder is None else
               folder_photos(folder, first.class_names, n, monitor.scaled(0.0, 0.05)))
-    keys = tuple(models)
-    store = PartStore(experiments_dir() / f"photo-{experiment}-{'+'.join(keys)}-{photos.digest}-{rule}"
-                                          f"{device_suffix(device)}"
+    store = PartStore(experiments_dir() / f"photo-parts-{photos.digest}-{rule}{device_suffix(device)}"
                                           f"-p{PHOTO_PART_VERSION}-v{STORE_VERSION}")
-    return _PhotoRun(keys, keys if judged else (), photos, store,
-                     {key: model.fingerprint for key, model in models.items()}, rule, device)
+    return _PhotoRun(models, photos, store, rule, device)
+
+
+def _reuse_note(parts: dict[str, list[tuple[dict, dict]]]) -> str:
+    every = [record for network in parts.values() for record, _ in network]
+    return f"{sum(bool(record.get('reused')) for record in every)} of {len(every)} parts reused from earlier runs"
 
 
 @with_fixed_threads
@@ -328,11 +328,11 @@ def photo_table1(network: str, folder: str | Path | None = None, n: int | None =
     """A photo network's error on the photos of ``folder`` (None: the sample photos) and the success and average
     minimum distortion of the attack of those it classifies correctly (the first ``n`` photos; None: all)."""
     monitor = monitor or Monitor()
-    run = _prepare("table1", [network], folder, n, rule, device, False, monitor)
+    run = _prepare([network], folder, n, rule, device, monitor)
     parts = _run_photo_parts(run, monitor.scaled(0.05, 1.0))
     key = run.keys[0]
-    row = _attack_summary(find_photo_model(key).name, parts[key])
-    notes = [*run.photos.notes, *run.store.notes,
+    row = _attack_summary(run.models[key].name, parts[key])
+    notes = [*run.photos.notes, *run.store.notes, _reuse_note(parts),
              f"the paper's one ImageNet figure: AlexNet, average distortion {PAPER_ALEXNET_DISTORTION} over 64 "
              "examples made \u201costrich\u201d (figure 5)"]
     return {"experiment": "photo_table1", "n": len(run.photos.labels), "source": run.photos.source,
@@ -355,31 +355,50 @@ def _attack_summary(name: str, parts: list[tuple[dict, dict]]) -> dict:
             "reused": sum(bool(record.get("reused")) for record, _ in parts), "parts": len(parts)}
 
 
+def _transfer_errors(run: _PhotoRun, key: str, parts: list[tuple[dict, dict]], monitor: Monitor) -> list:
+    """How often each network gets wrong the photos made for ``key`` (its successful attacks): 100% for ``key``
+    itself, by construction; the others judge each photo plus its stored change, here, part by part."""
+    judges = {judge: model.to(run.device if cluster_address() is None else "cpu")
+              for judge, model in run.models.items() if judge != key}
+    wrong, made = dict.fromkeys(judges, 0), 0
+    for position, (record, arrays) in enumerate(parts):
+        monitor.progress(position / len(parts), f"the photos made for {run.models[key].name}, shown to the others")
+        monitor.check()
+        chosen = torch.from_numpy(arrays["success"])
+        if not chosen.any():
+            continue
+        images, labels = run.chunk(record["start"])
+        adversarial = (images[chosen] + torch.from_numpy(arrays["change"][arrays["success"]]).float()).clamp(0, 1)
+        made += int(chosen.sum())
+        for judge, model in judges.items():
+            wrong[judge] += int((predict_labels(model, adversarial) != labels[chosen]).sum())
+    return [None if not made else 1.0 if judge == key else wrong[judge] / made for judge in run.keys]
+
+
 @with_fixed_threads
 def photo_table2(networks, folder: str | Path | None = None, n: int | None = 1000, monitor: Monitor | None = None,
                  rule: str = DEFAULT_TARGET_RULE, device: str = "cpu") -> dict:
     """Table 2 for photo networks: how often the adversarial photos made for each network (the first ``n`` photos of
-    ``folder``; None: the sample photos) fool every network, and how often Gaussian noise does."""
+    ``folder``; None: the sample photos) fool every network, and how often Gaussian noise does. The attacks are
+    Table 1's parts, reused wherever they are stored."""
     monitor = monitor or Monitor()
     if len(set(find_photo_model(network).key for network in networks)) < 2:
         raise ValueError("a photo Table 2 needs at least two different photo networks")
-    run = _prepare("table2", networks, folder, n, rule, device, True, monitor)
-    parts = _run_photo_parts(run, monitor.scaled(0.05, 1.0))
+    run = _prepare(networks, folder, n, rule, device, monitor)
+    parts = _run_photo_parts(run, monitor.scaled(0.05, 0.9))
     labels = run.photos.labels.numpy()
-    names = [find_photo_model(key).name for key in run.keys]
-    rows, notes = [], [*run.photos.notes, *run.store.notes,
+    names = [run.models[key].name for key in run.keys]
+    rows, notes = [], [*run.photos.notes, *run.store.notes, _reuse_note(parts),
                        "a network's row: how many of the photos made for it (its successful attacks) each network "
                        "gets wrong; a noise row: how many of all the photos each network gets wrong under that "
                        "noise, its errors on the clean photos included"]
-    for key, name in zip(run.keys, names):
+    for position, (key, name) in enumerate(zip(run.keys, names)):
         summary = _attack_summary(name, parts[key])
-        made = _joined(parts[key], "success")
-        answers = _joined(parts[key], "transfer")[:, made]
-        errors = [float((judged != labels[made]).mean()) if made.any() else None for judged in answers]
-        rows.append({"examples": name, "errors": errors, "distortion": summary["distortion"], "paper": None,
-                     "paper_distortion": None})
+        span = monitor.scaled(0.9 + 0.1 * position / len(names), 0.9 + 0.1 * (position + 1) / len(names))
+        rows.append({"examples": name, "errors": _transfer_errors(run, key, parts[key], span),
+                     "distortion": summary["distortion"], "paper": None, "paper_distortion": None})
         notes.append(f"{name}: wrong on {1 - summary['attacked'] / summary['photos']:.1%} of the photos; "
-                     f"{int(made.sum())} of {summary['attacked']} attacks succeeded")
+                     f"{int(_joined(parts[key], 'success').sum())} of {summary['attacked']} attacks succeeded")
     for row, stddev in enumerate(PHOTO_NOISE_STDDEVS):
         errors = [float((_joined(parts[key], "noise")[row] != labels).mean()) for key in run.keys]
         rows.append({"examples": f"Gaussian noise, stddev {stddev}", "errors": errors, "distortion": stddev,
