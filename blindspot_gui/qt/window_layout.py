@@ -16,6 +16,9 @@ from blindspot_gui.qt.settings import read_bytes, read_int
 from blindspot_gui.qt.widgets.plot_style import style_plots
 
 FONT_FACTOR = "font_factor"
+SIZES_OWN_TEXT = "sizes_own_text"
+"""A widget with this property true sizes its own text (and its children's) from the window's text size, as a
+result table with room to spare does; the window's text-size loop leaves it alone."""
 """A widget property: its text's size over the base text size (the window's, or a dialog's that sizes its own)."""
 
 FONT_RANGE = (8, 32)
@@ -140,7 +143,7 @@ class WindowLayout:
         font.setPointSize(points)
         QApplication.setFont(font)
         for widget in self.findChildren(QWidget):
-            if isinstance(widget.window(), QDialog):  # a dialog of the window (compare methods) sizes its own text
+            if isinstance(widget.window(), QDialog) or _sizes_own_text(widget):  # e.g. the compare-methods dialog
                 continue
             factor = widget.property(FONT_FACTOR)
             scaled = QFont(widget.font())
@@ -181,3 +184,12 @@ class WindowLayout:
             for dock in self._docks():
                 dock.hide()
             self.showFullScreen()
+
+
+def _sizes_own_text(widget: QWidget) -> bool:
+    """Whether ``widget`` or a widget it lies in sizes its own text (SIZES_OWN_TEXT)."""
+    while widget is not None:
+        if widget.property(SIZES_OWN_TEXT):
+            return True
+        widget = widget.parentWidget()
+    return False
