@@ -152,3 +152,27 @@ def test_where_experiments_run_is_remembered_and_a_damaged_setting_gives_this_co
     window, view = open_experiments(qtbot, tmp_path)
     assert not view.controls.on_cluster() and view.controls.cluster_address.text() == "local"
     window.close()
+
+
+def test_a_small_result_grows_to_be_read_by_a_room_and_a_full_matrix_keeps_the_windows_text(qtbot, tmp_path):
+    from PySide6.QtWidgets import QApplication
+
+    window, view = open_experiments(qtbot, tmp_path)
+    window.show()
+    window.resize(1920, 1080)
+    view.show_result(experiments.table3(n=6))  # three rows on a large screen: room to spare
+    qtbot.wait(50)
+    base = QApplication.font().pointSizeF()
+    grown = view.table.font().pointSizeF() / base
+    assert 1.2 < grown <= 2.4 and view.table.horizontalHeader().font().pointSizeF() == view.table.font().pointSizeF()
+    window.set_font_size(round(base) + 4)  # Larger text: the table follows, still within its room
+    try:
+        qtbot.wait(50)
+        assert view.table.font().pointSizeF() >= QApplication.font().pointSizeF()
+    finally:
+        window.set_font_size(round(base))  # the application's font outlives the window
+    window.resize(1280, 720)
+    view.show_result(experiments.table2(n=6))  # eight rows, seven columns: the window's text
+    qtbot.wait(50)
+    assert view.table.font().pointSizeF() == QApplication.font().pointSizeF()
+    window.close()

@@ -13,7 +13,7 @@ from blindspot_gui.core.report import format_value
 from blindspot_gui.core.training.adversarial import AdvTrainReport
 from blindspot_gui.qt.window_layout import SIZES_OWN_TEXT
 
-LARGEST_TEXT = 1.8
+LARGEST_TEXT = 2.4
 """A result with room to spare (a photo table's one row on a 1920x1080 screen) is written up to this much larger than
 the window's text, so that a room can read it; a table that fills its space keeps the window's size."""
 FILL = 0.9
@@ -92,6 +92,10 @@ class ResultTable(QTableWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        self.fit_text()
+
+    def showEvent(self, event) -> None:  # a result shown while its tab was hidden is fitted once it is seen
+        super().showEvent(event)
         self.fit_text()
 
     def event(self, event) -> bool:
