@@ -18,7 +18,6 @@ import numpy as np
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QFrame,
     QHBoxLayout,
@@ -36,7 +35,7 @@ from blindspot_gui.qt.figures import change_picture, qimage_of
 from blindspot_gui.qt.tabs.controller import TaskController
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.widgets.fitted_label import FittedLabel
-from blindspot_gui.qt.window_layout import FONT_FACTOR
+from blindspot_gui.qt.window_layout import FONT_FACTOR, SizesOwnText
 
 OURS_COLOUR, FOOLED, MUTED, BAR = "#1a7f37", "#b2182b", "#6a6a6a", "#4a6fa5"
 TIE = 0.01
@@ -230,7 +229,7 @@ def change_drawing(perturbation: np.ndarray, factor: float) -> QImage:
     return qimage_of(rgb.astype(np.float32) / 255.0)
 
 
-class CompareView(QDialog, TaskController):
+class CompareView(SizesOwnText, QDialog, TaskController):
     """The non-modal comparison dialog (see the module docstring); ``compare`` starts or shows a comparison."""
 
     sig_comparison_finished = Signal(object)
@@ -293,22 +292,6 @@ class CompareView(QDialog, TaskController):
         grown = min(self.width() / DESIGN_SIZE.width(), self.height() / DESIGN_SIZE.height())
         return min(max(grown, 1.0), LARGEST_TEXT)
 
-    def fit_text(self) -> None:
-        """Every text of the dialog at the window's text size × its own scale × ``text_factor``."""
-        base = QApplication.font().pointSizeF() * self.text_factor()
-        for widget in [self, *self.findChildren(QWidget)]:
-            font = QFont(widget.font())
-            font.setPointSizeF(base * float(widget.property(FONT_FACTOR) or 1.0))
-            widget.setFont(font)
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.fit_text()
-
-    def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ApplicationFontChange:  # the window's text size changed (Ctrl+= / Ctrl+-)
-            self.fit_text()
-        return super().event(event)
 
     # --- starting ----------------------------------------------------------------------------------------
     def compare(self, classifier, pixels: np.ndarray, label: int | None, target, network: str, image: str) -> None:

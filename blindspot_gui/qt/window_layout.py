@@ -8,7 +8,7 @@ and toggles full screen for talks.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QApplication, QDialog, QDockWidget, QSizePolicy, QTableView, QWidget
 
@@ -193,3 +193,45 @@ def _sizes_own_text(widget: QWidget) -> bool:
             return True
         widget = widget.parentWidget()
     return False
+
+
+class SizesOwnText:
+    """A widget (put this first among its bases) whose texts are the window's text size × its ``text_factor()`` ×
+    each text's own FONT_FACTOR, fitted again when it is resized or shown and when the window's text size changes;
+    the window's text-size loop leaves it alone (SIZES_OWN_TEXT)."""
+
+    _fitting = False
+
+    def text_factor(self) -> float:
+        return 1.0
+
+    def write_text_at(self, factor: float) -> None:
+        """Every text of the widget at the window's text size × ``factor`` × its own scale."""
+        base = QApplication.font().pointSizeF() * factor
+        for widget in [self, *self.findChildren(QWidget)]:
+            font = QFont(widget.font())
+            font.setPointSizeF(base * float(widget.property(FONT_FACTOR) or 1.0))
+            widget.setFont(font)
+
+    def fit_text(self) -> None:
+        if self._fitting:  # text_factor may write the texts to measure them
+            return
+        self._fitting = True
+        try:
+            self.setProperty(SIZES_OWN_TEXT, True)
+            self.write_text_at(self.text_factor())
+        finally:
+            self._fitting = False
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.fit_text()
+
+    def showEvent(self, event) -> None:  # fitted to the size it is seen at
+        super().showEvent(event)
+        self.fit_text()
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ApplicationFontChange:  # the window's text size changed (Ctrl+= / Ctrl+-)
+            self.fit_text()
+        return super().event(event)

@@ -4,14 +4,14 @@ of adversarial training, epoch by epoch."""
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QHBoxLayout, QTableWidget, QTableWidgetItem, QWidget
 
 from blindspot_gui.core.experiments import PAPER_ADVTRAIN
 from blindspot_gui.core.report import format_value
 from blindspot_gui.core.training.adversarial import AdvTrainReport
-from blindspot_gui.qt.window_layout import SIZES_OWN_TEXT
+from blindspot_gui.qt.window_layout import SizesOwnText
 
 LARGEST_TEXT = 2.4
 """A result with room to spare (a photo table's one row on a 1920x1080 screen) is written up to this much larger than
@@ -34,14 +34,9 @@ def compact(value, unit: str, signed: bool = False) -> str:
     return format_value(value, unit, signed)
 
 
-class ResultTable(QTableWidget):
+class ResultTable(SizesOwnText, QTableWidget):
     """Ours beside the paper's: each cell our figure, then the paper's and the difference; matrices as heat maps.
     Its text is the window's, larger where the table has room to spare (``text_factor``)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setProperty(SIZES_OWN_TEXT, True)
-        self._fitting = False
 
     def show_table(self, table) -> None:
         self.clear()
@@ -56,13 +51,9 @@ class ResultTable(QTableWidget):
                 self.setItem(row, column, self._item(table, label, table.columns[column], cell))
         self.fit_text()
 
-    def _write_at(self, factor: float) -> None:
+    def write_text_at(self, factor: float) -> None:
         """Every text of the table at the window's text size times ``factor``, its rows as tall as their text."""
-        size = QApplication.font().pointSizeF() * factor
-        for widget in [self, *self.findChildren(QWidget)]:
-            font = QFont(widget.font())
-            font.setPointSizeF(size)
-            widget.setFont(font)
+        super().write_text_at(factor)
         self.verticalHeader().setMinimumSectionSize(self.fontMetrics().height())
         self.resizeRowsToContents()
 
@@ -71,7 +62,7 @@ class ResultTable(QTableWidget):
         window's size; text and rows grow together): 1 to LARGEST_TEXT."""
         if not self.rowCount() or not self.isVisible():
             return 1.0
-        self._write_at(1.0)
+        self.write_text_at(1.0)
         header = self.horizontalHeader()
         height = header.sizeHint().height() + sum(self.rowHeight(row) for row in range(self.rowCount()))
         width = self.verticalHeader().sizeHint().width() + sum(
@@ -79,29 +70,6 @@ class ResultTable(QTableWidget):
         frame = 2 * self.frameWidth()
         grown = FILL * min((self.height() - frame) / max(height, 1), (self.width() - frame) / max(width, 1))
         return min(max(grown, 1.0), LARGEST_TEXT)
-
-    def fit_text(self) -> None:
-        """Write the table at ``text_factor`` (after a new table, a resize, or the window's text size changing)."""
-        if self._fitting:
-            return
-        self._fitting = True
-        try:
-            self._write_at(self.text_factor())
-        finally:
-            self._fitting = False
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self.fit_text()
-
-    def showEvent(self, event) -> None:  # a result shown while its tab was hidden is fitted once it is seen
-        super().showEvent(event)
-        self.fit_text()
-
-    def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ApplicationFontChange:  # the window's text size changed (Ctrl+= / Ctrl+-)
-            self.fit_text()
-        return super().event(event)
 
     def fit_height(self) -> None:
         """No taller than its rows (when curves below need the room)."""
