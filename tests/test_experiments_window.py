@@ -130,6 +130,7 @@ def test_a_photo_table2_runs_on_the_ticked_networks_and_asks_for_two(qtbot, tmp_
     with qtbot.waitSignal(view.sig_finished, timeout=60000):
         click(qtbot, controls.run_button)
     assert view.table.rowCount() == 4 and view.table.columnCount() == 3
+    assert controls.progress.value() == controls.progress.maximum() and controls.progress.format() == "done"
     assert view.table.item(0, 0).text() == "100.0%"  # the espresso made for Lite0 fools Lite0
     assert view.table.verticalHeaderItem(2).text() == "Gaussian noise, stddev 0.01"
     assert view.table.item(2, 0).text() == "0.00%" and "Colour: error rate" in view.legend.text()

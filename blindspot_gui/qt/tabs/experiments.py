@@ -133,6 +133,7 @@ class ExperimentsView(QWidget, TaskController):
 
     def _on_task_done(self, slot: str, result: dict) -> None:
         self.controls.set_running(False)
+        self.controls.progress.setValue(self.controls.progress.maximum())  # the last progress may be throttled away
         self.controls.progress.setFormat("done")
         self.show_result(result)
         seconds = result.get("seconds")
