@@ -127,8 +127,11 @@ def check_device(text: str, here: bool = True) -> str:
     except (RuntimeError, ValueError):
         raise UsageError(f"--device {text} is not a device — use cpu, or cuda on a machine with an NVIDIA GPU") from None
     if not here:
-        if device.type == "cuda" and device.index is not None:
-            raise UsageError(f"--device {text} with --cluster: say cuda — Ray gives each part a GPU of its own")
+        from blindspot_gui.core.experiments.backends import cluster_device_problem
+
+        problem = cluster_device_problem(text)
+        if problem is not None:
+            raise UsageError(f"--device {text}: {problem}")
         return text
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -788,10 +791,10 @@ EXPERIMENT_OPTIONS = {
     "table5": {"model": "--model"},
     "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs", "device": "--device"},
     "tables": {"rule": "--rule", "n": "--n", "device": "--device"},
-    "table1": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images", "device": "--device"},
-    "table2": {"rule": "--rule", "n": "--n", "model": "--model", "images": "--images", "device": "--device"},
 }
 """The options each experiment uses; the others are refused."""
+EXPERIMENT_OPTIONS["table1"] = EXPERIMENT_OPTIONS["table2"] = EXPERIMENT_OPTIONS["tables"] | {
+    "model": "--model", "images": "--images"}  # with --model, a photo table
 
 
 def check_reproduce(args) -> None:

@@ -147,7 +147,7 @@ def test_a_photo_table2_on_a_local_cluster_gives_the_figures_of_a_local_run(
     networks = ("efficientnet-lite0", "mobilenet_v3_small")
     here = experiments.photo_table2(networks, folder, rule="next")
     monkeypatch.setenv("BLINDSPOT_HOME", str(tmp_path / "elsewhere"))  # no part of the first run is reused
-    on_cluster = experiments.run_experiment("photo_table2", experiments.PhotoTransferSettings(networks, str(folder),
+    on_cluster = experiments.run_experiment("photo_table2", experiments.PhotoTableSettings(networks, str(folder),
                                             rule="next"), cluster="auto")
     assert figures(on_cluster) == figures(here) and on_cluster["rows"][0]["errors"][0] == 1.0
     assert "elsewhere" in on_cluster["folder"] and len(list(Path(on_cluster["folder"]).glob("*.json"))) == 2

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 ENVIRONMENT_VARIABLE = "BLINDSPOT_THREADS"
 MAX_THREADS = 4
@@ -142,3 +143,18 @@ def configure_threads(requested: int | None = None, warn: Callable[[str], None] 
         warn(f"{problem}; using {count} (chosen from the free cores)")
     torch.set_num_threads(count)
     return count
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``count`` (None: left as it is) inside, restored afterwards. Sums
+    round differently with another count, so work that must give the same figures wherever and whenever it runs
+    (an experiment's parts) fixes it."""
+    import torch  # here, not at the top: see configure_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count or before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

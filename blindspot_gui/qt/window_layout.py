@@ -16,9 +16,6 @@ from blindspot_gui.qt.settings import read_bytes, read_int
 from blindspot_gui.qt.widgets.plot_style import style_plots
 
 FONT_FACTOR = "font_factor"
-SIZES_OWN_TEXT = "sizes_own_text"
-"""A widget with this property true sizes its own text (and its children's) from the window's text size, as a
-result table with room to spare does; the window's text-size loop leaves it alone."""
 """A widget property: its text's size over the base text size (the window's, or a dialog's that sizes its own)."""
 
 FONT_RANGE = (8, 32)
@@ -143,7 +140,7 @@ class WindowLayout:
         font.setPointSize(points)
         QApplication.setFont(font)
         for widget in self.findChildren(QWidget):
-            if isinstance(widget.window(), QDialog) or _sizes_own_text(widget):  # e.g. the compare-methods dialog
+            if isinstance(widget.window(), QDialog) or _sizes_own_text(widget):  # a dialog keeps its proportions
                 continue
             factor = widget.property(FONT_FACTOR)
             scaled = QFont(widget.font())
@@ -187,9 +184,9 @@ class WindowLayout:
 
 
 def _sizes_own_text(widget: QWidget) -> bool:
-    """Whether ``widget`` or a widget it lies in sizes its own text (SIZES_OWN_TEXT)."""
+    """Whether ``widget`` or a widget it lies in sizes its own text (a SizesOwnText)."""
     while widget is not None:
-        if widget.property(SIZES_OWN_TEXT):
+        if isinstance(widget, SizesOwnText):
             return True
         widget = widget.parentWidget()
     return False
@@ -198,7 +195,7 @@ def _sizes_own_text(widget: QWidget) -> bool:
 class SizesOwnText:
     """A widget (put this first among its bases) whose texts are the window's text size × its ``text_factor()`` ×
     each text's own FONT_FACTOR, fitted again when it is resized or shown and when the window's text size changes;
-    the window's text-size loop leaves it alone (SIZES_OWN_TEXT)."""
+    the window's text-size loop leaves it and its children alone."""
 
     _fitting = False
 
@@ -218,7 +215,6 @@ class SizesOwnText:
             return
         self._fitting = True
         try:
-            self.setProperty(SIZES_OWN_TEXT, True)
             self.write_text_at(self.text_factor())
         finally:
             self._fitting = False

@@ -51,7 +51,6 @@ from blindspot_gui.core.experiments.registry import (
     AdvTrainSettings,
     AttackedTableSettings,
     PhotoTableSettings,
-    PhotoTransferSettings,
     BoundsSettings,
     run_experiment,
 )
@@ -69,7 +68,7 @@ __all__ = [
     "AttackedTableSettings", "BoundsSettings", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
     "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
     "REGISTRY", "STORE_VERSION", "PHOTO_NOISE_STDDEVS", "PHOTO_RULES", "PhotoTableSettings",
-    "PhotoTransferSettings", "photo_table1", "photo_table2", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
+    "photo_table1", "photo_table2", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
     "check_baseline", "check_target_rule", "comparison_table", "experiment_targets", "experiments_dir",
     "run_experiment", "table1", "table2", "table3", "table4", "table5", "table_as_csv", "table_as_csv_text",
     "table_as_text",

@@ -19,7 +19,7 @@ import torch
 
 from blindspot_gui.core.attack.search import blindspot_search
 from blindspot_gui.core.data import load_mnist
-from blindspot_gui.core.experiments.backends import PartJob, cluster_address, run_parts
+from blindspot_gui.core.experiments.backends import PartJob, cluster_address, require_same_weights, run_parts
 from blindspot_gui.core.experiments.paper import TABLE1_MODELS, TABLE3_MODELS
 from blindspot_gui.core.experiments.store import PartStore, is_count, is_fraction, is_number, require
 from blindspot_gui.core.experiments.targets import (
@@ -33,6 +33,7 @@ from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.mnist_zoo import find_spec
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
 from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.threads import torch_threads
 from blindspot_gui.core.training.loop import error_names, measure_errors, predict_labels
 
 ATTACK_BATCH = 250
@@ -126,19 +127,13 @@ def compute_model_part(name: str, images, labels, rule: str, fingerprint: str, d
     """One part of an attacked table, computed from its arguments alone (here or on a cluster's worker): zoo model
     ``name``'s errors and its attack of ``images`` on ``device``; ``fingerprint`` is the weights the driver has."""
     monitor = monitor or Monitor()
-    before = torch.get_num_threads()
-    torch.set_num_threads(EXPERIMENT_THREADS)  # the same figures wherever the part runs (see EXPERIMENT_THREADS)
-    try:
+    with torch_threads(EXPERIMENT_THREADS):  # the same figures wherever the part runs (see EXPERIMENT_THREADS)
         model = load_zoo_model(name, device=device)
-        if model.fingerprint != fingerprint:
-            raise ValueError(f"the copy of {name} where this part ran has other weights than the one that asked "
-                             "for it: install the same zoo on every machine of the cluster")
+        require_same_weights(name, model.fingerprint, fingerprint)
         monitor.progress(0.0, f"{name}: errors")
         errors = measure_errors(model, find_spec(name))
         monitor.progress(0.05, f"{name}: attacking {len(images)} images")
         record, arrays = _attack_part(name, model, images, labels, rule, monitor.scaled(0.05, 1.0))
-    finally:
-        torch.set_num_threads(before)
     record |= {f"{part_name}_error": error for part_name, error in errors.items()} | {"weights": fingerprint}
     arrays["weights"] = np.array(fingerprint)
     return record, arrays
@@ -203,12 +198,8 @@ def with_fixed_threads(experiment):
     """
     @functools.wraps(experiment)
     def run(*args, **kwargs):
-        before = torch.get_num_threads()
-        torch.set_num_threads(EXPERIMENT_THREADS)
-        try:
+        with torch_threads(EXPERIMENT_THREADS):
             return experiment(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
     return run
 
 

@@ -83,6 +83,20 @@ def require_ray():
     return ray
 
 
+def require_same_weights(network: str, found: str, asked: str) -> None:
+    """Refuse to compute a part with weights (fingerprints) other than those of the machine that asked for it."""
+    if found != asked:
+        raise ValueError(f"the copy of {network} where this part ran has other weights than the one that asked for "
+                         "it: put the same weights on every machine of the cluster")
+
+
+def cluster_device_problem(device: str) -> str | None:
+    """Why parts on ``device`` cannot go to a cluster (None: they can): Ray gives each part a GPU of its own."""
+    if torch.device(device).index is not None:
+        return "on a cluster, say cuda rather than cuda:N: Ray gives each part a GPU of its own"
+    return None
+
+
 def run_parts(jobs: list[PartJob], monitor: Monitor, on_finished: Callable[[str, Any], None]) -> None:
     """Compute every job, calling ``on_finished(key, result)`` in this process as each one is done."""
     if not jobs:
@@ -147,8 +161,9 @@ def _own(value):
 def _require_gpus(ray, jobs) -> None:
     """Refuse, before any part is sent, parts that need a GPU on a cluster without one (Ray would wait for it
     forever) and parts that name one GPU of many (Ray gives each part a GPU of its own, which it sees as cuda:0)."""
-    if any(torch.device(job.device).index is not None for job in jobs):
-        raise ValueError("on a cluster, say cuda rather than cuda:N: Ray gives each part a GPU of its own")
+    problem = next(filter(None, (cluster_device_problem(job.device) for job in jobs)), None)
+    if problem is not None:
+        raise ValueError(problem)
     if any(job.gpus for job in jobs) and not ray.cluster_resources().get("GPU"):
         raise ValueError("the Ray cluster has no GPU: run the parts on the CPU, or add GPU machines to the cluster")
 

@@ -14,7 +14,7 @@ import torch
 
 from blindspot_gui.core.experiments.paper import PAPER_TABLE5
 from blindspot_gui.core.experiments.store import STORE_VERSION, PartStore, experiments_dir, is_count, is_number, require
-from blindspot_gui.core.experiments.backends import PartJob, run_parts
+from blindspot_gui.core.experiments.backends import PartJob, require_same_weights, run_parts
 from blindspot_gui.core.lipschitz import WEIGHT_MODULES, LayerBound, layer_bound, layer_inputs, network_bound
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.mnist_zoo import find_spec
@@ -26,6 +26,7 @@ from blindspot_gui.core.models.photo_catalogue import (
 )
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
 from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.threads import torch_threads
 
 WEIGHT_LAYERS = ("conv", "linear")
 LAYER_BOUND_FIELDS = {"name", "kind", "bound", "method", "input_shape", "stride"}
@@ -102,26 +103,17 @@ def compute_layer_bound(model_name: str | None, layer: str, shape: tuple[int, ..
     layer ``layer``, for inputs of ``shape``, of the network Table 5 bounds for ``model_name``, whose weights must
     be ``fingerprint``, with the ``threads`` of the machine that asked (sums round differently with another
     count)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or before)
-    try:
-        return _layer_bound(model_name, layer, shape, fingerprint, monitor or Monitor())
-    finally:
-        torch.set_num_threads(before)
-
-
-def _layer_bound(model_name: str | None, layer: str, shape, fingerprint: str, monitor: Monitor) -> dict:
+    monitor = monitor or Monitor()
     target = _network_for_bounds(model_name)
     if target.fingerprint != fingerprint:
         _network_for_bounds.cache_clear()  # the weights changed on disk since they were read: read them again
         target = _network_for_bounds(model_name)
-        if target.fingerprint != fingerprint:
-            raise ValueError(f"the copy of {target.description} where this part ran has other weights than the one "
-                             "that asked for it: put the same weights on every machine of the cluster")
+        require_same_weights(target.description, target.fingerprint, fingerprint)
     monitor.progress(0.0, f"bounding {layer}")
     monitor.check()
     module = dict(target.classifier.network.named_modules())[layer]
-    return asdict(layer_bound(layer, module, tuple(shape), conv_method="fourier"))
+    with torch_threads(threads):
+        return asdict(layer_bound(layer, module, tuple(shape), conv_method="fourier"))
 
 
 def _bounds_of(model_name: str | None, target: _BoundedNetwork, store: PartStore,

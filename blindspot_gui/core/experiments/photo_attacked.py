@@ -23,7 +23,7 @@ import torch
 from blindspot_gui.core.attack.config import config_for
 from blindspot_gui.core.attack.search import blindspot_search
 from blindspot_gui.core.experiments.attacked import with_fixed_threads
-from blindspot_gui.core.experiments.backends import PartJob, cluster_address, run_parts
+from blindspot_gui.core.experiments.backends import PartJob, cluster_address, require_same_weights, run_parts
 from blindspot_gui.core.experiments.store import (
     STORE_VERSION,
     PartStore,
@@ -167,9 +167,7 @@ def sample_labelled_photos(class_names, n: int | None = None) -> LabelledPhotos:
 def _load_checked(key: str, fingerprint: str, device: str) -> Classifier:
     """Catalogue network ``key`` as this machine has it, refused unless its weights are the driver's."""
     model = load_photo_model(key).to(device)
-    if model.fingerprint != fingerprint:
-        raise ValueError(f"the copy of {model.name} where this part ran has other weights than the one that asked "
-                         "for it: put the same weights on every machine of the cluster")
+    require_same_weights(model.name, model.fingerprint, fingerprint)
     return model
 
 
@@ -246,6 +244,8 @@ class _PhotoRun:
     which holds every network's parts on these photos with this rule, for Table 1 and Table 2 alike."""
 
     models: dict[str, Classifier]
+    fingerprints: dict[str, str]
+    """each network's weights, hashed once (hashing VGG-16's 550 MB takes a second)."""
     photos: LabelledPhotos
     store: PartStore
     rule: str
@@ -263,7 +263,7 @@ class _PhotoRun:
 
     def stored(self, key: str, start: int) -> tuple[dict, dict] | None:
         """The part of ``key`` at ``start`` when it is stored and valid."""
-        images, name, fingerprint = self.chunk(start)[0], self.part_name(key, start), self.models[key].fingerprint
+        images, name, fingerprint = self.chunk(start)[0], self.part_name(key, start), self.fingerprints[key]
         record = self.store.load_record(name, lambda stored: _check_part(stored, None, key, start, images,
                                                                           fingerprint))
         arrays = None if record is None else self.store.load_arrays(
@@ -273,7 +273,7 @@ class _PhotoRun:
     def job(self, key: str, start: int, chunks: dict) -> PartJob:
         images, labels = chunks[start]
         return PartJob(self.part_name(key, start), compute_photo_part,
-                       (key, images, labels, self.rule, start, self.models[key].fingerprint, self.device),
+                       (key, images, labels, self.rule, start, self.fingerprints[key], self.device),
                        self.device, f"{self.models[key].name}: photos {start + 1}-{start + len(labels)}")
 
 
@@ -314,7 +314,7 @@ def _prepare(networks, folder, n: int | None, rule: str, device: str, monitor: M
               folder_photos(folder, first.class_names, n, monitor.scaled(0.0, 0.05)))
     store = PartStore(experiments_dir() / f"photo-parts-{photos.digest}-{rule}{device_suffix(device)}"
                                           f"-p{PHOTO_PART_VERSION}-v{STORE_VERSION}")
-    return _PhotoRun(models, photos, store, rule, device)
+    return _PhotoRun(models, {key: model.fingerprint for key, model in models.items()}, photos, store, rule, device)
 
 
 def _reuse_note(parts: dict[str, list[tuple[dict, dict]]]) -> str:

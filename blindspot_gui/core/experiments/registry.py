@@ -27,26 +27,20 @@ class AttackedTableSettings:
 
 @dataclass(frozen=True)
 class PhotoTableSettings:
-    """Table 1 of photo network ``model`` on the photos of folder ``images`` (None: the sample photos): how many
-    (None: all), the target rule and the torch device."""
+    """A photo table of the photo networks ``models`` (one for Table 1, two or more for Table 2) on the photos of
+    folder ``images`` (None: the sample photos): how many (None: all), the target rule and the torch device."""
 
-    model: str = DEFAULT_PHOTO_MODEL
+    models: tuple[str, ...] = (DEFAULT_PHOTO_MODEL,)
     images: str | None = None
     n: int | None = 1000
     rule: str = DEFAULT_TARGET_RULE
     device: str = "cpu"
 
 
-@dataclass(frozen=True)
-class PhotoTransferSettings:
-    """Table 2 of the photo networks ``models`` (two or more) on the photos of folder ``images`` (None: the sample
-    photos): how many (None: all), the target rule and the torch device."""
-
-    models: tuple[str, ...] = (DEFAULT_PHOTO_MODEL, "ResNet-18")
-    images: str | None = None
-    n: int | None = 1000
-    rule: str = DEFAULT_TARGET_RULE
-    device: str = "cpu"
+def _one_network(settings: PhotoTableSettings) -> str:
+    if len(settings.models) != 1:
+        raise ValueError(f"a photo Table 1 is of one network, not of {len(settings.models)}")
+    return settings.models[0]
 
 
 @dataclass(frozen=True)
@@ -70,10 +64,10 @@ REGISTRY: dict[str, tuple[type, Callable[..., dict]]] = {
     "table1": (AttackedTableSettings, lambda settings, monitor: table1(settings.n, monitor, settings.rule,
                                                                       settings.device)),
     "photo_table1": (PhotoTableSettings, lambda settings, monitor: photo_table1(
-        settings.model, settings.images, settings.n, monitor, settings.rule, settings.device)),
+        _one_network(settings), settings.images, settings.n, monitor, settings.rule, settings.device)),
     "table2": (AttackedTableSettings, lambda settings, monitor: table2(settings.n, monitor, settings.rule,
                                                                       settings.device)),
-    "photo_table2": (PhotoTransferSettings, lambda settings, monitor: photo_table2(
+    "photo_table2": (PhotoTableSettings, lambda settings, monitor: photo_table2(
         settings.models, settings.images, settings.n, monitor, settings.rule, settings.device)),
     "table3": (AttackedTableSettings, lambda settings, monitor: table3(settings.n, monitor, settings.rule,
                                                                       settings.device)),

@@ -35,6 +35,7 @@ from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, ran
 from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.monitor import Monitor
+from blindspot_gui.core.threads import torch_threads
 from blindspot_gui.core.training.loop import error_rate, random_shift, searchable, train_epoch
 from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, AdversarialRecipe, ModelSpec, weight_decay_penalty
 
@@ -326,17 +327,13 @@ def adversarial_epoch(spec: ModelSpec, state: dict | None, epoch: int, device: s
     """One epoch of adversarial training as a part, computed from its arguments alone (here or on a cluster's
     worker): from the checkpoint after the epoch before (None: the start of the run) to the one after ``epoch``,
     with ``threads`` intra-op threads (None: as many as now), since sums round differently with another count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or before)
-    try:
+    with torch_threads(threads):
         run = _new_run(spec, device, data, distortion_images)
         if state is not None:
             run.history, _ = _resume(state, run.model, run.optimizer, run.schedule, run.pools, run.generator,
                                      spec.build())
         run.history.append(asdict(_run_one_epoch(run, epoch, monitor or Monitor())))
         return run.state(epoch)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _fitting_checkpoint(spec: ModelSpec, checkpoint: Path | None, monitor: Monitor) -> dict | None:
@@ -386,7 +383,6 @@ def train_adversarially(spec: ModelSpec, monitor: Monitor | None = None, device:
         report = AdvTrainReport(**state["history"][-1])
         monitor.partial(report)
         monitor.progress(epoch / epochs, f"epoch {epoch}/{epochs}: test error {report.test_error:.2%}")
-    torch.manual_seed(spec.recipe.seed)
     model = spec.build()
     model.load_state_dict(state["model"])
     model.eval()

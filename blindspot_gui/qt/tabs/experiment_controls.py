@@ -292,12 +292,11 @@ class ExperimentControls(QGroupBox):
             epochs = self.epochs.value()
             return experiments.AdvTrainSettings(self.per_layer.isChecked(),
                                                 None if epochs == self.epochs.maximum() else epochs)
-        if key == "photo_table1":
-            return experiments.PhotoTableSettings(self.photo_model.currentData(), self.photo_folder,
-                                                  self.image_count(), self.rule.currentData())
-        if key == "photo_table2":
-            return experiments.PhotoTransferSettings(tuple(self.chosen_photo_networks()), self.photo_folder,
-                                                     self.image_count(), self.rule.currentData())
+        if key.startswith("photo_"):
+            networks = ((self.photo_model.currentData(),) if key == "photo_table1" else
+                        tuple(self.chosen_photo_networks()))
+            return experiments.PhotoTableSettings(networks, self.photo_folder, self.image_count(),
+                                                  self.rule.currentData())
         return experiments.AttackedTableSettings(self.image_count(), self.rule.currentData())
 
     def set_running(self, running: bool) -> None:
