@@ -26,7 +26,7 @@ def load_classifier(name, device: str = "cpu", **file_options) -> Classifier:
     A Classifier maps float images (N, C, H, W) with pixels in [0, 1] in its ``input_shape`` to
     logits, normalising them itself, and knows its ``class_names``. For a file, ``file_options``
     are ``architecture`` (a zoo or torchvision name), ``preprocessing`` ("imagenet",
-    "efficientnet-lite" or "none"), ``class_names_file`` and ``trust_code`` (TorchScript only).
+    "efficientnet-lite" or "none"), ``class_names_file`` and ``input_range`` (ONNX only).
     """
     return _load_classifier(name, device=device, **file_options)
 

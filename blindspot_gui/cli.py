@@ -20,7 +20,7 @@ from blindspot_gui.core.images import ImageFileError
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.report import percent
 from blindspot_gui.core.threads import configure_threads
-from blindspot_gui.core.models.weights_io import UntrustedCodeError, WeightsError
+from blindspot_gui.core.models.weights_io import WeightsError
 from blindspot_gui.core.models.zoo_weights import load_zoo_model, model_status, save_model, user_models_dir
 from blindspot_gui.core.models.mnist_zoo import ZOO, UnknownModelError, find_spec
 
@@ -291,7 +291,7 @@ def parse_image_range(text: str) -> tuple[str, int, int]:
 
 
 PHOTO_OPTIONS = {"architecture": "--architecture", "preprocessing": "--preprocessing", "classes": "--classes",
-                 "trust_code": "--trust-code"}
+                 "input_range": "--input-range"}
 DIGIT_OPTIONS = {"images": "--images"}
 
 
@@ -304,19 +304,20 @@ def check_attack(args) -> None:
         raise UsageError("give --model or --model-file, not both")
     if not args.model_file:
         refuse_unused(args, PHOTO_OPTIONS, "without --model-file (they describe that file)")
-    if args.image or args.model_file:
-        if not args.image:
-            raise UsageError("give the photo to attack with --image FILE")
+    if args.image:
         if args.model and not is_photo_model_name(args.model):
             raise UsageError(f"{args.model} classifies MNIST digits, not photos — attack test digits with "
                              "--images test:I, or give a photo network (e.g. efficientnet-lite0) for --image")
         refuse_unused(args, DIGIT_OPTIONS, "with --image (it chooses MNIST test digits)")
         _check_architecture_file(args)
     else:
-        if not args.model:
+        if not (args.model or args.model_file):
             raise UsageError("say which network to attack with --model (for a photo: --image FILE too)")
-        if is_photo_model_name(args.model):
+        if args.model and is_photo_model_name(args.model):
             raise UsageError(f"{args.model} classifies photos: give the photo with --image FILE")
+        if args.preprocessing:
+            raise UsageError("--preprocessing is for photo networks: leave it out for MNIST digits (--images)")
+        _check_architecture_file(args)
         args.split, args.start, args.stop = parse_image_range(args.images or DEFAULT_IMAGES)
         if args.save and args.stop - args.start != 1:
             raise UsageError("--save writes one adversarial digit as a PNG: give one image (--images test:I), "
@@ -361,17 +362,41 @@ def _goal_number(text: str | None, option: str, percent: bool = False) -> float 
 
 
 def _check_architecture_file(args) -> None:
-    """--architecture describes a state dict; a TorchScript file carries its own, and only it has code to trust."""
-    from blindspot_gui.core.models.weights_io import is_torchscript
+    """--architecture describes a state dict; an ONNX file carries its own, and only it has an input range."""
+    from blindspot_gui.core.models.onnx_network import is_onnx
 
     if not (args.model_file and Path(args.model_file).is_file()):
         return
-    scripted = is_torchscript(args.model_file)
-    if args.architecture and scripted:
-        raise UsageError(f"--architecture is not used: '{args.model_file}' is TorchScript, which carries its own "
+    graph = is_onnx(args.model_file)
+    if args.architecture and graph:
+        raise UsageError(f"--architecture is not used: '{args.model_file}' is ONNX, which carries its own "
                          "architecture — leave it out")
-    if args.trust_code and not scripted:
-        raise UsageError(f"--trust-code is not used: '{args.model_file}' holds weights, not code — leave it out")
+    if args.input_range and not graph:
+        raise UsageError(f"--input-range is not used: '{args.model_file}' holds weights for an architecture that "
+                         "reads pixels in 0-1 — leave it out")
+
+
+def own_network(args, photo: bool):
+    """The network of --model-file with the options that describe it, on --device; a state dict of a ``photo``
+    network takes ImageNet's normalisation unless --preprocessing says otherwise (an ONNX file's metadata may)."""
+    from blindspot_gui.core.models.onnx_network import is_onnx
+    from blindspot_gui.core.models.own_network import load_own_network
+
+    preprocessing = args.preprocessing or ("imagenet" if photo and not is_onnx(args.model_file) else None)
+    model = load_own_network(args.model_file, args.architecture, preprocessing, args.classes,
+                             input_range=args.input_range, monitor=cancellable(args))
+    return model.to(device_of(args))
+
+
+def digit_network(args):
+    """The digit network of --model (the zoo) or --model-file, on --device; a ValueError for a photo network."""
+    if not args.model_file:
+        return load_zoo_model(args.model, device=device_of(args))
+    model = own_network(args, photo=False)
+    if not model.is_digit_network:
+        raise ValueError(f"'{args.model_file}' reads {'x'.join(map(str, model.input_shape))} photos, not 28x28 "
+                         "digits: give the photo with --image FILE")
+    return model
 
 
 def _search_config(base, args):
@@ -393,10 +418,10 @@ def command_attack(args) -> int:
     dataset = load_mnist(split)
     if stop > len(dataset):
         raise ValueError(f"the {split} set has {len(dataset)} images; {args.images} goes past its end")
-    model = load_zoo_model(args.model, device=device_of(args))
+    model = digit_network(args)
     images, labels = dataset.images[start:stop], dataset.labels[start:stop]
     engine = args.engine or "fast"
-    bar = TerminalProgress(f"attack {find_spec(args.model).name}")
+    bar = TerminalProgress(f"attack {model.name}")
     monitor = cancellable(args, on_progress=bar)
     started = time.perf_counter()
     try:
@@ -523,16 +548,17 @@ def command_attack_photo(args) -> int:
 def _photo_network_and_image(args):
     """The photo network of --model or --model-file (default EfficientNet-Lite0), and --image read as it sees photos:
     (Classifier, float32 (3, H, W) pixels in [0, 1])."""
-    from blindspot_gui.core.models.own_network import load_own_network
     from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, load_photo_model
     from blindspot_gui.core.photos import read_photo
 
     if args.model_file:
-        model = load_own_network(args.model_file, args.architecture, args.preprocessing or "imagenet",
-                                 args.classes, trust_code=args.trust_code, monitor=cancellable(args))
+        model = own_network(args, photo=True)
+        if model.is_digit_network:
+            raise ValueError(f"'{args.model_file}' reads 28x28 digits, not photos: attack MNIST test digits with "
+                             "--images test:I")
     else:
-        model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL)
-    return model.to(device_of(args)), read_photo(args.image, model.preprocessing.resize, model.preprocessing.crop)
+        model = load_photo_model(args.model or DEFAULT_PHOTO_MODEL).to(device_of(args))
+    return model, read_photo(args.image, model.preprocessing.resize, model.preprocessing.crop)
 
 
 def _quantised_image(model, result):
@@ -918,12 +944,11 @@ def command_reproduce(args) -> int:
 
 def add_own_network_options(command) -> None:
     """--model-file and what describes it: a user's own photo classifier (attack and compare)."""
-    command.add_argument("--model-file", metavar="FILE", help="your own photo classifier: weights (.safetensors or a "
-                                                              "state dict) with --architecture, or TorchScript with "
-                                                              "--trust-code")
-    command.add_argument("--trust-code", action="store_true",
-                         help="run --model-file's code: a TorchScript file is a program that could change files, so it "
-                              "is refused without this; even with it, code that touches files or processes is refused")
+    command.add_argument("--model-file", metavar="FILE", help="your own classifier, digits or photos: an ONNX file "
+                                                              "(.onnx), or weights (.safetensors or a state dict) "
+                                                              "with --architecture")
+    command.add_argument("--input-range", choices=("0-1", "0-255"),
+                         help="pixel values an ONNX --model-file expects (default: its metadata's, else 0-1)")
     command.add_argument("--architecture", help="torchvision architecture of --model-file's state dict, e.g. resnet18")
     command.add_argument("--preprocessing", choices=("imagenet", "efficientnet-lite", "none"),
                          help="normalisation --model-file expects (default imagenet)")
@@ -1053,7 +1078,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 HINTS = {
-    UntrustedCodeError: "if you trust this file and where it came from, add --trust-code",
     OutputError: "choose another path",
     UnknownModelError: "`blindspot models` lists the zoo",
     ImageFileError: "check the image file, or give another",
@@ -1114,11 +1138,14 @@ def run_interruptibly(work: Callable[[], int], monitors: list[Monitor], command:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.monitors = []
+    from blindspot_gui.core.threads import torch_threads
+
     try:
-        args.threads = configure_threads()
-        if getattr(args, "check", None):
-            args.check(args)
-        return run_interruptibly(lambda: args.run(args), args.monitors, args.command)
+        with torch_threads(None):  # configure_threads sets the process's count: a caller (a test) gets its own back
+            args.threads = configure_threads()
+            if getattr(args, "check", None):
+                args.check(args)
+            return run_interruptibly(lambda: args.run(args), args.monitors, args.command)
     except UsageError as error:
         print(error_line(args.command, error), file=sys.stderr)
         return EXIT_USAGE

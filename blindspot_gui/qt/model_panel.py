@@ -107,8 +107,8 @@ class ModelPanel(QWidget):
         self.weights_button = _button("Weights file…", "photo_weights_file",
                                       "Use a weights file of your own for the selected catalogue network")
         self.load_button = _button("Your own network…", "load_weights",
-                                   "A .safetensors file or a state dict with its architecture, or a TorchScript file "
-                                   "you trust; digits or photos (Ctrl+L)")
+                                   "An ONNX network, or a .safetensors file or state dict with its "
+                                   "architecture; digits or photos (Ctrl+L)")
         self.device = QComboBox()
         self.device.setObjectName("device")
         self.device.addItems(available_devices())

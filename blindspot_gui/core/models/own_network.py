@@ -1,17 +1,18 @@
-"""A user's own network from a file: a state dict with its architecture, or a trusted TorchScript, as a Classifier.
+"""A user's own network from a file: an ONNX graph, or a state dict with its architecture, as a Classifier.
 
-One reader for every such file, digits or photos. A state dict (safetensors, or ``torch.save``'s
-format read with ``weights_only=True``) is data: it is put into a zoo architecture (a digit
-network) or a torchvision architecture (a photo network), named by the user or, for digits,
-the first zoo architecture it fits. A TorchScript file is a program: refused unless the user
-trusts it, then inspected, loaded and probed once on a blank digit, else a blank photo, to learn
-its input and its number of classes. Call these from a worker thread; a ``monitor`` lets a Cancel
-stop the work between steps.
+One reader for every such file, digits or photos, all of them data. An ONNX file carries its
+architecture (:mod:`blindspot_gui.core.models.onnx_network`): its input shape says whether it
+reads digits (1x28x28, like the zoo) or photos. A state dict (safetensors, or ``torch.save``'s
+format read with ``weights_only=True``) is put into a zoo architecture (a digit network) or a
+torchvision architecture (a photo network), named by the user or, for digits, the first zoo
+architecture it fits. A TorchScript file is a program and is refused, with how to convert it to
+ONNX. Call these from a worker thread; a ``monitor`` lets a Cancel stop the work between steps.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,42 +20,45 @@ from torch import nn
 
 from blindspot_gui.core.data import MNIST_CLASS_NAMES
 from blindspot_gui.core.models.class_names import imagenet_class_names, read_class_names
-from blindspot_gui.core.models.classifier import PREPROCESSINGS, Classifier, Preprocessing
+from blindspot_gui.core.models.classifier import PREPROCESSINGS, Classifier
 from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, ZOO, UnknownModelError, find_spec
+from blindspot_gui.core.models.onnx_network import class_names_from_metadata, is_onnx, load_onnx
 from blindspot_gui.core.models.photo_catalogue import build_architecture, photo_classifier
 from blindspot_gui.core.models.weights_io import (
     WeightsError,
     existing_file,
-    first_line,
-    is_torchscript,
     load_state_into,
-    load_torchscript,
     read_state_dict,
+    refuse_torchscript,
 )
 from blindspot_gui.core.monitor import Monitor
 
-DIGIT_PROBE = "a 28x28 grey image"
-PHOTO_PROBE = "a 224x224 colour photo"
-
 
 def load_own_network(path, architecture: str | None = None, preprocessing: str | None = None,
-                     class_names_file=None, *, trust_code: bool = False,
+                     class_names_file=None, *, input_range: str | None = None,
                      monitor: Monitor | None = None) -> Classifier:
     """The network in the file at ``path`` as a Classifier named after the file.
 
     ``architecture`` is a zoo name (a digit network) or a torchvision builder name (a photo
-    network); a state dict without one is tried on each zoo architecture. ``preprocessing`` (a key of
-    PREPROCESSINGS, default "imagenet") is for photo networks and makes a TorchScript file a photo
-    network. Class names come from ``class_names_file`` (one per line, as many as outputs), else
-    the digits, ImageNet's for 1,000 outputs, or "class 0", "class 1", ...
+    network); a state dict without one is tried on each zoo architecture; an ONNX file takes none.
+    ``preprocessing`` (a key of PREPROCESSINGS; default "imagenet", or an ONNX file's metadata) is for
+    photo networks, ``input_range`` ("0-1" or "0-255") for ONNX files. Class names come from
+    ``class_names_file`` (one per line, as many as outputs), else an ONNX file's metadata, else the
+    digits, ImageNet's for 1,000 outputs, or "class 0", "class 1", ...
     """
     path = existing_file(path, "Model file")
     monitor = monitor or Monitor()
     if preprocessing is not None and preprocessing not in PREPROCESSINGS:
         raise WeightsError(f"unknown preprocessing {preprocessing!r}; choose {', '.join(PREPROCESSINGS)}")
     names = read_class_names(class_names_file) if class_names_file else None
-    if is_torchscript(path):
-        classifier = _torchscript_classifier(path, preprocessing, trust_code, monitor)
+    refuse_torchscript(path)
+    if architecture and is_onnx(path):
+        raise WeightsError(f"'{path.name}' is an ONNX file, which carries its own architecture: leave the "
+                           "architecture out.")
+    if is_onnx(path):
+        classifier, names_inside = _onnx_classifier(path, preprocessing, input_range, monitor)
+        if names is None and names_inside is not None:
+            names, class_names_file = names_inside, f"{path.name}'s metadata"
     elif architecture in _photo_architectures() or (architecture is None and preprocessing is not None):
         classifier = _photo_state_classifier(path, architecture, preprocessing or "imagenet", monitor)
     else:
@@ -125,42 +129,26 @@ def _classes_in_state(state: dict, architecture: str) -> int:
     return int(state[heads[-1]].shape[0]) if heads else 1000
 
 
-def _torchscript_classifier(path: Path, preprocessing: str | None, trust_code: bool, monitor: Monitor) -> Classifier:
-    """A trusted TorchScript file, probed on a blank digit (unless a photo preprocessing is given), else a blank photo."""
-    network = load_torchscript(path, trust_code)
-    if preprocessing is None:
-        try:
-            classes = output_size(network, IMAGE_SHAPE, path.name, DIGIT_PROBE, monitor)
-        except WeightsError as digit_error:
-            try:
-                return _torchscript_photo(network, path, PREPROCESSINGS["imagenet"], monitor)
-            except WeightsError:
-                raise digit_error from None
-        return _digit_classifier(network, path, "TorchScript model", classes=classes)
-    return _torchscript_photo(network, path, PREPROCESSINGS[preprocessing], monitor)
-
-
-def _torchscript_photo(network: nn.Module, path: Path, preprocessing: Preprocessing, monitor: Monitor) -> Classifier:
-    classifier = photo_classifier(network, preprocessing, [], path.name, "file", "TorchScript model")
-    classes = output_size(classifier, classifier.input_shape, path.name, PHOTO_PROBE, monitor, blank=0.5)
-    classifier.class_names = _numbered(classes)
-    return classifier
-
-
-def output_size(model: nn.Module, input_shape: tuple[int, ...], source: str, probe: str, monitor: Monitor,
-                blank: float = 0.0) -> int:
-    """How many logits ``model`` returns for one blank image of ``input_shape``: runs its forward once."""
-    monitor.check()
-    try:
-        with torch.inference_mode():
-            output = model(torch.full((1, *input_shape), blank))
-    except Exception as error:  # a user's network may fail in any way
-        raise WeightsError(f"'{source}' fails on {probe}: {first_line(error)}") from None
-    monitor.check()
-    if not isinstance(output, torch.Tensor) or output.ndim != 2 or output.shape[0] != 1 or output.shape[1] < 2:
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-        raise WeightsError(f"'{source}' returns {shape} for {probe}; a classifier must return one row of logits.")
-    return int(output.shape[1])
+def _onnx_classifier(path: Path, preprocessing: str | None, input_range: str | None,
+                     monitor: Monitor) -> tuple[Classifier, list[str] | None]:
+    """An ONNX file as a digit network (a 1x28x28 input) or a photo network of its own input size, with the class
+    names its metadata gives (or None)."""
+    converted = load_onnx(path, input_range, monitor)
+    description = "ONNX model" + "".join(f"; {note}" for note in converted.notes)
+    names = class_names_from_metadata(converted.metadata, path.name)
+    if converted.input.is_digit:
+        if preprocessing is not None:
+            raise WeightsError(f"'{path.name}' reads 28x28 digits, which take no photo preprocessing: leave it out.")
+        return _digit_classifier(converted.network, path, description, converted.classes), names
+    chosen = preprocessing or converted.metadata.get("preprocessing", "imagenet")
+    if chosen not in PREPROCESSINGS:
+        raise WeightsError(f"'{path.name}': unknown preprocessing {chosen[:40]!r} in its metadata; choose "
+                           f"{', '.join(PREPROCESSINGS)}.")
+    side = converted.input.image_shape[1]
+    base = PREPROCESSINGS[chosen]
+    fitted = replace(base, resize=round(side * base.resize / base.crop), crop=side)  # 256/224 of its own size
+    return photo_classifier(converted.network, fitted, _numbered(converted.classes), path.name, "file",
+                            description), names
 
 
 def _numbered(classes: int) -> list[str]:

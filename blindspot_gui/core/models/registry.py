@@ -28,7 +28,7 @@ def load_classifier(name, device: str = "cpu", **file_options) -> Classifier:
     """A Classifier by name (a zoo or catalogue network) or by the path of a user's weights file.
 
     A path is read by :func:`load_own_network` with ``file_options`` (architecture, preprocessing,
-    class_names_file, trust_code, monitor); names never touch the file system beyond their weights.
+    class_names_file, input_range, monitor); names never touch the file system beyond their weights.
     """
     if isinstance(name, Path) or (isinstance(name, str) and not _is_known(name) and Path(name).suffix):
         return load_own_network(name, **file_options).to(device)

@@ -1,11 +1,12 @@
-"""Reading and writing weight files, which are untrusted input: state dicts as data, TorchScript only when trusted.
+"""Reading and writing weight files, which are untrusted input: data only, read so that what is checked is what loads.
 
 State dicts are data: a ``safetensors`` file, or ``torch.save``'s format read only with
-``torch.load(weights_only=True)``, after checking that its zip records do not inflate absurdly;
-weights holding NaN or infinite values are refused. A TorchScript archive is a program rather
-than data (its code can write files, even inside ``torch.jit.load``): it is refused unless the
-user says they trust the file, and even then only loaded when an inspection of its code and
-pickles (:mod:`blindspot_gui.core.models.torchscript`) finds no file-system or process operation.
+``torch.load(weights_only=True)``. A zip archive (torch.save's format) is read by Python first, every
+byte of it accounted for (records side by side from the first byte, then one central directory,
+then its end records), compared with torch's own reader of the same bytes, inflated under a limit,
+and written afresh for torch: torch never parses the user's file, only the records Python checked.
+Weights holding NaN or infinite values are refused. A TorchScript archive is a program, never run:
+it is refused with the one line that converts it to ONNX.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
+import struct
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,24 +23,18 @@ import torch
 from torch import nn
 
 from blindspot_gui.core.files import atomic_write
-from blindspot_gui.core.models.torchscript import find_dangerous_code, member_kind
 
 MAX_INFLATION = 100
 """A weights archive whose compressed records expand to more than this many times the file's size is refused."""
 MAX_INFLATED_BYTES = 4 << 30
 """Nor may its compressed records expand to more than this many bytes in all (4 GiB)."""
+TORCHSCRIPT_TO_ONNX = ('torch.onnx.export(torch.jit.load("net.pt"), torch.rand(1, 3, 224, 224), "net.onnx", '
+                       'dynamo=False, dynamic_axes={"input": {0: "batch"}}, input_names=["input"])')
+"""The line that turns a TorchScript file into ONNX, run by the user in their own Python (torch 2.9 and newer)."""
 
 
 class WeightsError(ValueError):
     """A weights file is missing, corrupt, unsafe, or does not fit the architecture."""
-
-
-class UntrustedCodeError(WeightsError):
-    """A TorchScript file, not loaded because the user has not said they trust its code."""
-
-
-class DangerousCodeError(WeightsError):
-    """A TorchScript file the user trusts whose code reaches files or processes: refused outright."""
 
 
 def first_line(error: BaseException) -> str:
@@ -64,8 +60,7 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     would inflate absurdly, Python objects other than tensors, NaN or infinite weights.
     """
     path = existing_file(path)
-    if is_torchscript(path):
-        raise WeightsError(f"'{path}' is a TorchScript file (a program), not a state dict of weights.")
+    refuse_torchscript(path)
     state = _read_safetensors(path) if is_safetensors(path) else _read_torch_state(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -79,11 +74,11 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
 
 
 def _read_torch_state(path: Path):
-    check_archive(path)
+    source = torch_file_source(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not for our users
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         if not _is_pickle(path):
             raise WeightsError(f"'{path}' is not a readable PyTorch weights file (damaged or another format).") from None
@@ -134,41 +129,165 @@ def write_safetensors(state: dict[str, torch.Tensor], path) -> Path:
     return atomic_write(path, lambda stream: stream.write(save(tensors)))
 
 
-def check_archive(path: Path, data: bytes | None = None) -> None:
-    """Refuse a zip archive (torch.save's and TorchScript's format) that is damaged or a decompression bomb.
+def torch_file_source(path: Path):
+    """What to hand ``torch.load`` for ``path``: a zip archive's records checked and written afresh (in memory), or,
+    for torch's older formats (one pickle stream, which only torch reads), the path itself."""
+    with open(path, "rb") as stream:
+        if stream.read(4) != b"PK\x03\x04":
+            return path
+    return io.BytesIO(repacked_archive(path.read_bytes(), path.name))
 
-    Reads only the archive's directory: duplicate record names (which two readers could resolve
-    differently), records larger than the file, and compressed records that would inflate more
-    than :data:`MAX_INFLATION` times the file's size or beyond :data:`MAX_INFLATED_BYTES`.
-    ``data`` is the file's content when it is already in memory.
-    """
+
+def load_torch_file(path):
+    """``torch.load(path, weights_only=True)`` on the CPU through :func:`torch_file_source`, for files this
+    application wrote itself (checkpoints); errors are torch's."""
+    return torch.load(torch_file_source(Path(path)), map_location="cpu", weights_only=True)
+
+
+LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+"""A zip record's local header: signature, versions, flags, method, time, date, CRC, sizes, name and extra lengths."""
+END_RECORD = struct.Struct("<4s4H2LH")
+ZIP64_LOCATOR = struct.Struct("<4sLQL")
+ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")
+
+
+def repacked_archive(data: bytes, name: str) -> bytes:
+    """The records of the zip archive ``data`` (torch.save's format), checked, inflated under the limits and written
+    afresh by torch's own writer, so that ``torch.load`` reads exactly what Python read. A WeightsError naming
+    ``name`` when the file is damaged, holds anything besides its records and directory, or when Python and torch
+    read its directory differently (a file built to show each of them something else)."""
     try:
-        if data is None:
-            with open(path, "rb") as stream:
-                if stream.read(4) != b"PK\x03\x04":
-                    return  # not a zip archive for torch either (the legacy pickle format)
-            archive, size = zipfile.ZipFile(path), path.stat().st_size
-        else:
-            archive, size = zipfile.ZipFile(io.BytesIO(data)), len(data)
-        with archive:
-            records = archive.infolist()
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        records = sorted(archive.infolist(), key=lambda record: record.header_offset)
     except Exception as error:  # zipfile fails in many ways on damaged archives
-        raise WeightsError(f"'{path.name}' is a damaged weights archive ({first_line(error)}).") from None
+        raise WeightsError(f"'{name}' is a damaged weights archive ({first_line(error)}).") from None
+    with archive:
+        problem = _layout_problem(data, archive, records) or _reader_disagreement(data, records)
+        if problem:
+            raise WeightsError(f"Refused '{name}': {problem}. Save the weights again with torch.save or as "
+                               "safetensors.")
+        _check_inflation(records, len(data), name)
+        return _written_afresh(archive, records, name)
+
+
+def _layout_problem(data: bytes, archive: zipfile.ZipFile, records: list[zipfile.ZipInfo]) -> str | None:
+    """Why every byte of ``data`` is not one of its records, its central directory or its end records, in order."""
     names = [record.filename.lower() for record in records]  # torch's zip reader finds names in any case
     if len(set(names)) != len(names):
-        raise WeightsError(f"'{path.name}' is a damaged weights archive: it holds two records of the same name "
-                           "(letter case aside).")
-    if sum(record.compress_size for record in records) > size or any(
-        record.compress_type == zipfile.ZIP_STORED and record.file_size != record.compress_size for record in records
-    ):
-        raise WeightsError(f"'{path.name}' is a damaged weights archive: its records do not fit in the file.")
+        return "it holds two records of the same name (letter case aside)"
+    if not records or len({record.filename.split("/", 1)[0] for record in records}) != 1 or any(
+            "/" not in record.filename or ".." in record.filename.split("/") for record in records):
+        return "its records are not in one folder, as torch.save writes them"
+    position = 0
+    for record in records:
+        if record.header_offset != position:
+            return ("it holds data outside its records" if position else
+                    "it holds data before its first record (where a second archive can hide)")
+        position = _record_end(data, record)
+        if position is None:
+            return f"its record '{record.filename}' does not match its directory entry"
+    return _directory_problem(data, position, len(records), archive.comment)
+
+
+def _record_end(data: bytes, record: zipfile.ZipInfo) -> int | None:
+    """Where ``record`` ends (local header, name, extra field, data and data descriptor), or None when its local
+    header disagrees with the central directory."""
+    start = record.header_offset
+    if start + LOCAL_HEADER.size > len(data):
+        return None
+    signature, _, flags, method, _, _, _, _, _, name_length, extra_length = LOCAL_HEADER.unpack_from(data, start)
+    name_start = start + LOCAL_HEADER.size
+    if (signature != b"PK\x03\x04" or method != record.compress_type
+            or data[name_start:name_start + name_length] != record.orig_filename.encode("utf-8")):
+        return None
+    end = name_start + name_length + extra_length + record.compress_size
+    if flags & 0x08:  # a data descriptor follows: signature, CRC and both sizes (4 or 8 bytes each)
+        for size, layout in ((16, "<4s3L"), (24, "<4sL2Q")):
+            if data[end:end + 4] == b"PK\x07\x08" and len(data) >= end + size and struct.unpack_from(
+                    layout, data, end)[1:] == (record.CRC, record.compress_size, record.file_size):
+                return end + size
+        return None
+    return end if end <= len(data) else None
+
+
+def _directory_problem(data: bytes, directory_start: int, count: int, comment: bytes) -> str | None:
+    """Why the central directory does not start at ``directory_start`` and run, through the end records (zip64's,
+    then the classic one, as torch writes them), to the last byte of ``data`` with ``count`` entries."""
+    end = len(data) - END_RECORD.size
+    if comment or end < directory_start:
+        return "it has bytes after its directory"
+    signature, _, _, _, entries, size, offset, _ = END_RECORD.unpack_from(data, end)
+    if signature != b"PK\x05\x06":
+        return "it has bytes after its directory"
+    directory_end = end
+    locator = end - ZIP64_LOCATOR.size
+    if locator >= directory_start and data[locator:locator + 4] == b"PK\x06\x07":  # zip64 end records (torch's)
+        _, _, record_start, _ = ZIP64_LOCATOR.unpack_from(data, locator)
+        if record_start + ZIP64_END_RECORD.size > locator:
+            return "its zip64 end records are damaged"
+        fields = ZIP64_END_RECORD.unpack_from(data, record_start)
+        if fields[0] != b"PK\x06\x06" or record_start + 12 + fields[1] != locator:
+            return "its zip64 end records are damaged"
+        if any(short not in (long, mask) for short, long, mask in (
+                (entries, fields[7], 0xFFFF), (size, fields[8], 0xFFFFFFFF), (offset, fields[9], 0xFFFFFFFF))):
+            return "its two end records disagree"
+        entries, size, offset, directory_end = fields[7], fields[8], fields[9], record_start
+    if offset != directory_start or offset + size != directory_end:
+        return "its central directory is not where its end record says (a second directory or hidden data)"
+    if entries != count:
+        return "its end record counts another number of records than its directory holds"
+    return None
+
+
+def _reader_disagreement(data: bytes, records: list[zipfile.ZipInfo]) -> str | None:
+    """How torch's reader of ``data`` disagrees with Python's about any record's name, data offset or size."""
+    ours = {}
+    for record in records:
+        header = LOCAL_HEADER.unpack_from(data, record.header_offset)
+        ours[record.filename.split("/", 1)[1]] = (record.header_offset + LOCAL_HEADER.size + header[9] + header[10],
+                                                  record.file_size)
+    try:
+        reader = torch._C.PyTorchFileReader(io.BytesIO(data))
+        theirs = {name: (reader.get_record_offset(name), reader.get_record_size(name))
+                  for name in reader.get_all_records()}
+    except Exception as error:  # torch's reader fails in many ways on damaged archives
+        return f"torch cannot read its directory ({first_line(error)})"
+    if theirs != ours:
+        return "torch's reader and Python's see different records in it (a file built to show each something else)"
+    return None
+
+
+def _check_inflation(records: list[zipfile.ZipInfo], size: int, name: str) -> None:
     inflated = sum(record.file_size for record in records if record.compress_type != zipfile.ZIP_STORED)
     if inflated > MAX_INFLATION * size or inflated > MAX_INFLATED_BYTES:
         raise WeightsError(
-            f"Refused '{path.name}': its compressed records would expand from {size:,} bytes to {inflated:,} bytes "
+            f"Refused '{name}': its compressed records would expand from {size:,} bytes to {inflated:,} bytes "
             f"(a decompression bomb). Weight files are stored uncompressed; save the weights again with "
             f"torch.save or as safetensors."
         )
+
+
+def _written_afresh(archive: zipfile.ZipFile, records: list[zipfile.ZipInfo], name: str) -> bytes:
+    """The records, read and CRC-checked by Python (each no larger than its directory says), in a new archive
+    written by torch's own writer."""
+    from torch.serialization import _get_storage_alignment, get_crc32_options
+
+    output = io.BytesIO()
+    writer = torch._C.PyTorchFileWriter(output, get_crc32_options(), _get_storage_alignment())
+    try:
+        for record in records:
+            with archive.open(record) as stream:
+                content = stream.read(record.file_size + 1)
+            if len(content) != record.file_size:
+                raise WeightsError(f"'{name}' is a damaged weights archive: '{record.filename}' is not the size "
+                                   "its directory says.")
+            writer.write_record(record.filename.split("/", 1)[1], content, len(content))
+        writer.write_end_of_file()
+    except WeightsError:
+        raise
+    except Exception as error:  # bad CRC, unknown compression, a name torch's writer refuses, ...
+        raise WeightsError(f"'{name}' is a damaged weights archive ({first_line(error)}).") from None
+    return output.getvalue()
 
 
 def check_finite(tensors: dict[str, torch.Tensor], source: str) -> None:
@@ -234,46 +353,22 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
 def is_torchscript(path) -> bool:
     """Whether ``path`` is a TorchScript archive (a zip with compiled code or constants) rather than a state dict."""
     try:
-        with zipfile.ZipFile(path) as archive:  # code or constants, named as torchscript.member_kind reads them
-            return any(member_kind(name) == "code" or name.lower().rsplit("/", 1)[-1] == "constants.pkl"
+        with zipfile.ZipFile(path) as archive:
+            return any(_is_code(name) or name.lower().rsplit("/", 1)[-1] == "constants.pkl"
                        for name in archive.namelist())
     except Exception:  # zipfile fails in many ways on damaged archives; then it is no TorchScript file
         return False
 
 
-def load_torchscript(path, trust_code: bool = False) -> nn.Module:
-    """A TorchScript file as an eval-mode module: only when ``trust_code``, and only if its code passes inspection.
+def _is_code(name: str) -> bool:
+    """Whether an archive member is TorchScript code (a ``.py`` file or one in a ``code`` folder), in any case."""
+    lower = name.lower().replace("\\", "/")
+    return lower.endswith(".py") or "code" in lower.split("/")[:-1]
 
-    Raises :class:`UntrustedCodeError` without ``trust_code``, :class:`DangerousCodeError` when
-    the archive's code or pickles name a file-system, process or unknown operation (nothing of it
-    is loaded or run), and a WeightsError when it is damaged or holds NaN or infinite weights.
-    """
-    path = existing_file(path, "Model file")
-    if not trust_code:
-        raise UntrustedCodeError(
-            f"'{path.name}' is a TorchScript file: a program, not just weights, whose code can write files or run "
-            f"other code when it is loaded or used, so it was not loaded. Save the network's weights as a "
-            f"safetensors state dict instead (safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')) "
-            f"and load that with its architecture, or say explicitly that you trust this file and where it came from."
-        )
-    data = path.read_bytes()  # read once: what is inspected is what is loaded
-    check_archive(path, data)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            finding = find_dangerous_code(archive)
-    except Exception as error:  # damaged records (bad CRC, unknown compression, ...)
-        raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
-    if finding:
-        raise DangerousCodeError(
-            f"Refused '{path.name}' although you trust it: its code contains {finding}. A model file must not read or "
-            f"write files or run programs; nothing of it was loaded. Ask its author for the weights as a safetensors "
-            f"state dict."
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; files remain
-            model = torch.jit.load(io.BytesIO(data), map_location="cpu")
-    except Exception as error:  # TorchScript reports problems with many exception types
-        raise WeightsError(f"'{path.name}' is a damaged TorchScript file ({first_line(error)}).") from None
-    check_finite(dict(model.state_dict()), path.name)
-    return model.eval()
+
+def refuse_torchscript(path: Path) -> None:
+    """A WeightsError, with the line that converts it to ONNX, when ``path`` is a TorchScript file: a program, which
+    this application never runs."""
+    if is_torchscript(path):
+        raise WeightsError(f"'{path.name}' is TorchScript, a program, which this application never runs; convert it "
+                           f"to ONNX in your own Python: {TORCHSCRIPT_TO_ONNX}")

@@ -38,6 +38,7 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.threads import torch_threads
 from blindspot_gui.core.training.loop import error_rate, random_shift, searchable, train_epoch
 from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, AdversarialRecipe, ModelSpec, weight_decay_penalty
+from blindspot_gui.core.models.weights_io import load_torch_file
 
 POOL_SEARCHES = {
     "quick": AttackConfig(grid_size=2, bisection_rounds=0, max_iterations=10, boundary_steps=4, untargeted_candidates=1,
@@ -221,7 +222,7 @@ def _load_checkpoint(path: Path | None) -> dict | None:
     if path is None or not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_torch_file(path)  # torch reads only the records Python checked
     except Exception:  # a damaged checkpoint: start again rather than fail
         return None
 

@@ -19,12 +19,10 @@ from blindspot_gui.core.models.mnist_zoo import find_spec
 from blindspot_gui.core.models.own_network import load_own_network
 from blindspot_gui.core.models.photo_catalogue import find_photo_model, photo_model_status
 from blindspot_gui.core.models.registry import ModelCache
-from blindspot_gui.core.models.weights_io import UntrustedCodeError
 from blindspot_gui.qt.model_panel import CATALOGUE_KIND, OWN_KIND, ZOO_KIND
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.tabs.own_network_dialog import OwnNetworkDialog
 from blindspot_gui.qt.task_runner import describe_error
-from blindspot_gui.qt.trust import ask_trust
 
 
 class NetworkActions:
@@ -169,38 +167,21 @@ class NetworkActions:
     def ask_own_network(self) -> None:
         dialog = OwnNetworkDialog(self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            path, architecture, preprocessing, classes = dialog.choice()
+            path, architecture, preprocessing, classes, input_range = dialog.choice()
             if path:
-                self.load_own_network(path, architecture, preprocessing, classes)
+                self.load_own_network(path, architecture, preprocessing, classes, input_range)
 
     def load_own_network(self, path, architecture: str | None = None, preprocessing: str | None = None,
-                         class_names_file: str | None = None, trust_code: bool = False) -> None:
-        """Read a user's network in the background; it joins the list under its file name once it has loaded.
-
-        A TorchScript file is a program: it is loaded only after the user has said, for this file,
-        that they trust it (``ask_trust``), and even then the core refuses code that touches files
-        or processes. ``sig_network_added`` announces the new network's name.
-        """
+                         class_names_file: str | None = None, input_range: str | None = None) -> None:
+        """Read a user's network in the background (every file is data: an ONNX graph or weights, never code); it
+        joins the list under its file name once it has loaded. ``sig_network_added`` announces its name."""
         self._own_request = (path, architecture, preprocessing, class_names_file)
         self.sig_status.emit(f"Loading {Path(path).name}…", 0)
         self.start("own-network", load_own_network, path, architecture, preprocessing, class_names_file,
-                   trust_code=trust_code)
+                   input_range=input_range)
 
     def _failed_own_network(self, error: BaseException) -> None:
-        path = self._own_request[0]
-        name = Path(path).name
-        if isinstance(error, UntrustedCodeError):
-            if self.ask_trust(path):
-                self.load_own_network(*self._own_request, trust_code=True)
-            else:
-                self.sig_error.emit(f"Not loaded: {name} is a TorchScript file (a program, not just weights) and it "
-                                    "was not trusted. Save the network's weights as .safetensors to load them safely.")
-            return
-        self.sig_error.emit(f"{name} could not be loaded: {describe_error(error)}")
-
-    def ask_trust(self, path) -> bool:
-        """Ask, for this one file, whether the user trusts a TorchScript program enough to run it."""
-        return ask_trust(self, path, self.show_dialogs)
+        self.sig_error.emit(f"{Path(self._own_request[0]).name} could not be loaded: {describe_error(error)}")
 
     def _done_own_network(self, classifier: Classifier) -> None:
         path = Path(self._own_request[0])
