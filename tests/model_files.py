@@ -40,7 +40,7 @@ def graph_file(path, nodes, initializers=(), input_shape=(None, 1, 28, 28), outp
     graph = helper.make_graph(
         list(nodes), "hand-made",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, dims)],
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", None])],
         [numpy_helper.from_array(np.asarray(value), name) for name, value in dict(initializers).items()])
     opsets = [helper.make_opsetid("", opset), *(helper.make_opsetid(domain, 1) for domain in domains)]
     model = helper.make_model(graph, opset_imports=opsets)

@@ -1,4 +1,4 @@
-"""Hostile and broken weight files: TorchScript that writes files, safetensors, fuzzed files, bombs, NaN, saving, downloads."""
+"""Hostile and broken weight files: TorchScript refused, safetensors, fuzzed files, bombs, NaN, saving, downloads."""
 
 import http.server
 import io
@@ -11,20 +11,19 @@ import warnings
 import zipfile
 from typing import Tuple
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from blindspot_gui import api
-from conftest import jit_load, script
+from model_files import SavesWhenRun, linear_digits, random_linear_digits, torchscript_file
 from blindspot_gui.core.models import download, own_network, photo_catalogue, zoo_weights
 from blindspot_gui.core.models.download import download_weights
-from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, find_spec
-from blindspot_gui.core.models.own_network import DIGIT_PROBE, load_own_network, output_size
+from blindspot_gui.core.models.mnist_zoo import find_spec
+from blindspot_gui.core.models.own_network import load_own_network
 from blindspot_gui.core.models.photo_catalogue import build_architecture, find_photo_model
 from blindspot_gui.core.models.weights_io import (
-    DangerousCodeError,
-    UntrustedCodeError,
     WeightsError,
     read_state_dict,
     write_safetensors,
@@ -33,20 +32,7 @@ from blindspot_gui.core.models.zoo_weights import bundled_models_dir, load_zoo_m
 from blindspot_gui.core.monitor import Cancelled, Monitor
 
 
-# --- TorchScript that writes files -----------------------------------------------------------------------
-
-
-class SavesWhenRun(nn.Module):
-    """A digit classifier whose forward also writes a file of its choosing."""
-
-    def __init__(self, target: str):
-        super().__init__()
-        self.fc = nn.Linear(784, 10)
-        self.target = target
-
-    def forward(self, x):
-        torch.save(torch.ones(3), self.target)
-        return self.fc(x.flatten(1))
+# --- TorchScript: a program, never run -------------------------------------------------------------------------
 
 
 class SavesWhenLoaded(nn.Module):
@@ -72,131 +58,47 @@ class SavesWhenLoaded(nn.Module):
         torch.save(torch.ones(3), self.target)
 
 
-class MapsAFileShared(nn.Module):
-    """A digit classifier that maps a file read-write with torch.from_file(shared=True) and overwrites it."""
-
-    def __init__(self, target: str):
-        super().__init__()
-        self.fc = nn.Linear(784, 10)
-        self.target = target
-
-    def forward(self, x):
-        mapped = torch.from_file(self.target, True, 8, dtype=torch.uint8)
-        mapped.fill_(65)
-        return self.fc(x.flatten(1)) + mapped[0].float() * 0
-
-
-ATTACKS = [(SavesWhenRun, "aten::save in forward"), (SavesWhenLoaded, "aten::save in __setstate__"),
-           (MapsAFileShared, "aten::from_file in forward")]
-
-
-@pytest.mark.parametrize("attack, finding", ATTACKS, ids=lambda value: getattr(value, "__name__", ""))
-def test_torchscript_that_writes_files_is_refused_and_writes_nothing(tmp_path, attack, finding):
+@pytest.mark.parametrize("attack", [SavesWhenRun, SavesWhenLoaded], ids=lambda value: value.__name__)
+def test_torchscript_is_refused_with_the_line_that_converts_it_and_nothing_of_it_runs(tmp_path, attack):
     proof = tmp_path / "proof"  # the attack is real: loading and running it with torch writes this file
-    proof.write_bytes(b"precious")
-    script(attack(str(proof)), tmp_path / "proof.pt")
-    jit_load(tmp_path / "proof.pt")(torch.zeros(1, 1, 28, 28))
-    assert proof.read_bytes() != b"precious"
-
-    target = tmp_path / "target"
-    target.write_bytes(b"precious")
-    path = tmp_path / "model.pt"
-    script(attack(str(target)), path)
-    with pytest.raises(UntrustedCodeError, match=r"'model.pt' is a TorchScript file: a program.*write files.*safetensors"):
-        load_own_network(path)
-    with pytest.raises(DangerousCodeError, match=f"Refused 'model.pt' although you trust it: .*{finding}"):
-        load_own_network(path, trust_code=True)
-    with pytest.raises(UntrustedCodeError, match="'model.pt' is a TorchScript file"):
-        load_own_network(path, preprocessing="imagenet")
-    with pytest.raises(DangerousCodeError, match=finding):
-        load_own_network(path, preprocessing="imagenet", trust_code=True)
-    assert target.read_bytes() == b"precious"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "proof", "proof.pt", "target"]
-
-
-def test_a_trusted_benign_torchscript_digit_net_loads_and_agrees_with_the_zoo(tmp_path):
-    zoo = load_zoo_model("FC100-100-10")
-    path = tmp_path / "fc100.pt"
-    script(zoo.network, path)
-    with pytest.raises(UntrustedCodeError):
-        load_own_network(path)
-    with pytest.raises(WeightsError, match="'.*fc100.pt' is a TorchScript file .a program., not a state dict"):
-        load_zoo_model("FC100-100-10", weights_path=path)  # a zoo model's weights are only ever read as data
-    model = load_own_network(path, trust_code=True)
-    assert model.description == "TorchScript model" and model.is_digit_network and model.origin == "file"
-    images, _ = api.load_mnist("test")
-    assert torch.equal(model(images[:50]), zoo(images[:50]))
+    torchscript_file(attack(str(proof)), tmp_path / "proof.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.load(str(tmp_path / "proof.pt"))(torch.zeros(1, 1, 28, 28))
+    assert proof.exists()
+    target = tmp_path / "victim"
+    path = torchscript_file(attack(str(target)), tmp_path / "model.pt")
+    renamed = tmp_path / "renamed.pt"  # code records in another letter case: torch would still compile them
+    _rewrite_names(path, renamed, lambda name: name[:-3] + ".PY" if name.endswith(".py") else name)
+    for file, options in ((path, {}), (path, {"preprocessing": "imagenet"}), (renamed, {})):
+        with pytest.raises(WeightsError) as refused:
+            load_own_network(file, **options)
+        message = str(refused.value)
+        assert message.startswith(f"'{file.name}' is TorchScript, a program, which this application never runs")
+        assert "torch.onnx.export(torch.jit.load(" in message and "\n" not in message
+    with pytest.raises(WeightsError, match="is TorchScript"):
+        read_state_dict(path)
+    assert not target.exists()
 
 
-class TinyPhotoNet(nn.Module):
-    def __init__(self, classes: int):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 5, stride=4)
-        self.fc = nn.Linear(4, classes)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
-
-
-def test_a_trusted_scripted_photo_net_loads_and_counts_its_outputs(tmp_path):
-    network = TinyPhotoNet(7).eval()
-    path = tmp_path / "tiny.pt"
-    script(network, path)
-    model = load_own_network(path, preprocessing="none", trust_code=True)
-    assert len(model.class_names) == 7 and model.input_shape == (3, 224, 224)
-    pixels = torch.rand(1, 3, 224, 224)
-    assert torch.allclose(model(pixels), network(pixels), atol=1e-6)
-
-
-def _rewrite(path, target, change) -> None:
-    """Copy the zip archive ``path`` to ``target`` with ``change(name, bytes)`` applied to each record."""
+def _rewrite_names(path, target, rename) -> None:
+    """Copy the zip archive ``path`` to ``target`` with each record renamed by ``rename(name)``."""
     with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
         for info in source.infolist():
-            copy.writestr(info, change(info.filename, source.read(info)))
-
-
-@pytest.mark.parametrize("code, finding", [
-    ("ops.aten.save(input, 'out')", "aten::save"),
-    ("torch.ops.aten.from_file('out', True, 8)", "aten::from_file"),
-    ("getattr(torch, 'save')(input, 'out')", "aten::save"),
-    ("ops.image.write_file('out', input)", "image::write_file"),
-    ("open('out')", "open"),
-    ("torch.some_unknown_operator(input)", "unknown operator aten::some_unknown_operator"),
-])
-def test_hand_edited_torchscript_code_is_inspected_before_loading(tmp_path, code, finding):
-    script(find_spec("FC10(1e-4)").build().eval(), tmp_path / "benign.pt")
-
-    def insert(name, data):  # into the forward of the linear layer
-        line = b"    return torch.linear(input, weight, bias)\n"
-        return data.replace(line, f"    _evil = {code}\n".encode() + line) if name.endswith(".py") else data
-
-    _rewrite(tmp_path / "benign.pt", tmp_path / "edited.pt", insert)
-    with zipfile.ZipFile(tmp_path / "edited.pt") as archive:
-        assert any(code.encode() in archive.read(name) for name in archive.namelist())
-    with pytest.raises(DangerousCodeError, match=finding):
-        load_own_network(tmp_path / "edited.pt", trust_code=True)
-
-
-def test_torchscript_pickles_may_name_only_tensors_and_the_archives_own_classes(tmp_path):
-    script(find_spec("FC10(1e-4)").build().eval(), tmp_path / "benign.pt")
-    evil = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueq\x00\x85q\x01Rq\x02."
-    _rewrite(tmp_path / "benign.pt", tmp_path / "edited.pt",
-             lambda name, data: evil if name.endswith("/constants.pkl") else data)
-    with pytest.raises(DangerousCodeError, match=r"os\.system"):
-        load_own_network(tmp_path / "edited.pt", trust_code=True)
+            copy.writestr(zipfile.ZipInfo(rename(info.filename)), source.read(info))
 
 
 def test_an_archive_naming_a_record_twice_is_refused(tmp_path):
-    script(find_spec("FC10(1e-4)").build().eval(), tmp_path / "benign.pt")
+    torch.save(find_spec("FC10(1e-4)").build().state_dict(), tmp_path / "benign.pt")
     with zipfile.ZipFile(tmp_path / "benign.pt") as source, zipfile.ZipFile(tmp_path / "twice.pt", "w") as copy:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "Duplicate name": exactly what this test makes
             for info in source.infolist():
                 copy.writestr(info, source.read(info))
-            code = next(name for name in source.namelist() if name.endswith(".py"))
-            copy.writestr(code, b"def forward(self, x):\n  return torch.save(x, 'out')\n")
-    with pytest.raises(WeightsError, match="'twice.pt' is a damaged weights archive: it holds two records of the same name"):
-        load_own_network(tmp_path / "twice.pt", trust_code=True)
+            pickled = next(name for name in source.namelist() if name.endswith("data.pkl"))
+            copy.writestr(pickled.replace("data.pkl", "DATA.pkl"), source.read(pickled))
+    with pytest.raises(WeightsError, match="'twice.pt': it holds two records of the same name"):
+        load_own_network(tmp_path / "twice.pt")
 
 
 # --- safetensors ----------------------------------------------------------------------------------------
@@ -342,12 +244,11 @@ def test_nan_or_infinite_weights_are_refused_naming_the_tensor(tmp_path, bad, wo
             load_own_network(path)
         with pytest.raises(WeightsError, match=f"holds {word} values in 'fc1.bias'"):
             load_zoo_model("FC10(1e-4)", weights_path=path)
-    model = find_spec("FC10(1e-4)").build().eval()
-    with torch.no_grad():
-        model.fc1.weight[0, 0] = bad
-    script(model, tmp_path / "bad-scripted.pt")
-    with pytest.raises(WeightsError, match=f"holds {word} values in 'fc1.weight'"):
-        load_own_network(tmp_path / "bad-scripted.pt", trust_code=True)
+    weight = np.zeros((10, 784), np.float32)
+    weight[3, 5] = bad
+    linear_digits(tmp_path / "bad.onnx", weight, np.zeros(10))
+    with pytest.raises(WeightsError, match=f"'bad.onnx' holds {word} values in"):
+        load_own_network(tmp_path / "bad.onnx")
 
 
 def test_nan_weights_of_a_photo_network_are_refused(tmp_path):
@@ -417,34 +318,16 @@ def test_saved_weights_round_trip_through_the_model_status(isolated_user_folder)
     assert torch.equal(load_zoo_model(spec.name).network.fc1.weight, model.fc1.weight)
 
 
-# --- running a model's code: cancellable between steps --------------------------------------------------------
+# --- loading is cancellable between steps ------------------------------------------------------------------------
 
 
-class CountsCalls(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(784, 10)
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        return self.fc(x.flatten(1))
-
-
-def test_probing_a_model_honours_a_cancel_before_running_it(tmp_path):
-    model = CountsCalls()
+def test_loading_a_network_honours_a_cancel_between_steps(tmp_path):
     cancelled = Monitor()
     cancelled.cancel()
+    path, _, _ = random_linear_digits(tmp_path / "digits.onnx")
     with pytest.raises(Cancelled):
-        output_size(model, IMAGE_SHAPE, "counts", DIGIT_PROBE, cancelled)
-    assert model.calls == 0
-    assert output_size(model, IMAGE_SHAPE, "counts", DIGIT_PROBE, Monitor()) == 10
-    assert model.calls == 1
-    script(find_spec("FC10(1e-4)").build().eval(), tmp_path / "fc10.pt")
-    with pytest.raises(Cancelled):
-        load_own_network(tmp_path / "fc10.pt", trust_code=True, monitor=cancelled)
-    with pytest.raises(Cancelled):
-        load_own_network(tmp_path / "fc10.pt", preprocessing="imagenet", trust_code=True, monitor=cancelled)
+        load_own_network(path, monitor=cancelled)
+    assert load_own_network(path, monitor=Monitor()).is_digit_network
     write_safetensors(build_architecture("mobilenet_v3_small", 3).state_dict(), tmp_path / "m.safetensors")
     with pytest.raises(Cancelled):
         load_own_network(tmp_path / "m.safetensors", "mobilenet_v3_small", monitor=cancelled)
@@ -525,23 +408,3 @@ def test_a_server_that_sends_nothing_fails_after_the_download_timeout(monkeypatc
         download_weights("resnet18")
     assert time.monotonic() - started < 2.5
     assert list(_cache_folder().iterdir()) == []
-
-
-@pytest.mark.parametrize("rename", [lambda name: name[:-3] + ".PY", lambda name: name[:-3] + ".Py"],
-                         ids=["upper case", "mixed case"])
-def test_code_records_named_in_another_letter_case_are_still_inspected(tmp_path, rename):
-    """torch's zip reader finds records whatever their letter case: "code/m.PY" is compiled like "code/m.py"."""
-    target = tmp_path / "written_by_the_model"
-    script(SavesWhenRun(str(target)), tmp_path / "evil.pt")
-    _rewrite_names(tmp_path / "evil.pt", tmp_path / "renamed.pt",
-                   lambda name: rename(name) if name.endswith(".py") and "/code/" in name else name)
-    with pytest.raises(DangerousCodeError, match="aten::save"):
-        load_own_network(tmp_path / "renamed.pt", trust_code=True)
-    assert not target.exists()
-
-
-def _rewrite_names(path, target, rename) -> None:
-    """Copy the zip archive ``path`` to ``target`` with each record renamed by ``rename(name)``."""
-    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
-        for info in source.infolist():
-            copy.writestr(zipfile.ZipInfo(rename(info.filename)), source.read(info))

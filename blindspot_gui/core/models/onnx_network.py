@@ -131,6 +131,7 @@ def load_onnx(path, input_range: str | None = None, monitor: Monitor | None = No
     _check_structure(model, path.name)
     _read_external_data(model, path)
     _check_tensors(model, path.name)
+    _check_paddings(model, path.name)
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     graph_input = _graph_input(model, path.name)
     notes = _normalise(model, graph_input)
@@ -193,6 +194,21 @@ def _check_node(node, name: str) -> None:
         if attribute.name in SIZE_ATTRIBUTES and any(abs(value) > MAX_PADDING for value in attribute.ints):
             raise WeightsError(f"Refused '{name}': its {node.op_type} has {attribute.name} over {MAX_PADDING} "
                                "(an absurd shape).")
+
+
+def _check_paddings(model, name: str) -> None:
+    """Each Pad's amounts (an input since opset 11) must be constant and within :data:`MAX_PADDING`."""
+    from onnx import numpy_helper
+
+    weights = {tensor.name: tensor for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Pad" or len(node.input) < 2:
+            continue
+        if node.input[1] not in weights:
+            raise WeightsError(f"Refused '{name}': a Pad whose amounts are computed while it runs, which is not "
+                               "converted.")
+        if any(abs(int(value)) > MAX_PADDING for value in numpy_helper.to_array(weights[node.input[1]]).flat):
+            raise WeightsError(f"Refused '{name}': its Pad adds over {MAX_PADDING} pixels (an absurd shape).")
 
 
 def _read_external_data(model, path: Path) -> None:

@@ -26,6 +26,7 @@ from blindspot_gui.core.models.onnx_network import class_names_from_metadata, is
 from blindspot_gui.core.models.photo_catalogue import build_architecture, photo_classifier
 from blindspot_gui.core.models.weights_io import (
     WeightsError,
+    check_finite,
     existing_file,
     load_state_into,
     read_state_dict,
@@ -134,6 +135,7 @@ def _onnx_classifier(path: Path, preprocessing: str | None, input_range: str | N
     """An ONNX file as a digit network (a 1x28x28 input) or a photo network of its own input size, with the class
     names its metadata gives (or None)."""
     converted = load_onnx(path, input_range, monitor)
+    check_finite(dict(converted.network.state_dict()), path.name)
     description = "ONNX model" + "".join(f"; {note}" for note in converted.notes)
     names = class_names_from_metadata(converted.metadata, path.name)
     if converted.input.is_digit:

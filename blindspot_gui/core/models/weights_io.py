@@ -28,6 +28,8 @@ MAX_INFLATION = 100
 """A weights archive whose compressed records expand to more than this many times the file's size is refused."""
 MAX_INFLATED_BYTES = 4 << 30
 """Nor may its compressed records expand to more than this many bytes in all (4 GiB)."""
+COMPUTED_TYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128)
+"""Floating-point types torch computes with directly; others (the float8s) are widened to float32 to be checked."""
 TORCHSCRIPT_TO_ONNX = ('torch.onnx.export(torch.jit.load("net.pt"), torch.rand(1, 3, 224, 224), "net.onnx", '
                        'dynamo=False, dynamic_axes={"input": {0: "batch"}}, input_names=["input"])')
 """The line that turns a TorchScript file into ONNX, run by the user in their own Python (torch 2.9 and newer)."""
@@ -295,8 +297,13 @@ def check_finite(tensors: dict[str, torch.Tensor], source: str) -> None:
     for name, tensor in tensors.items():
         if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.layout != torch.strided:
             continue
-        if not bool(torch.isfinite(tensor).all()):
-            kind = "NaN" if bool(torch.isnan(tensor).any()) else "infinite"
+        try:
+            values = tensor if tensor.dtype in COMPUTED_TYPES else tensor.float()  # float8s have no isfinite
+        except (RuntimeError, NotImplementedError, TypeError):
+            raise WeightsError(f"'{source}' stores '{name}' as {tensor.dtype}, a type this application cannot "
+                               "compute with; save the weights as float32.") from None
+        if not bool(torch.isfinite(values).all()):
+            kind = "NaN" if bool(torch.isnan(values).any()) else "infinite"
             raise WeightsError(
                 f"'{source}' holds {kind} values in '{name}': the weights are damaged (perhaps a training run "
                 f"that diverged); retrain the network or choose another file."
