@@ -1,5 +1,7 @@
-"""Tables on a Ray cluster: a local cluster on this machine (2 CPUs, no dashboard) computes Table 2's parts, one of
-its workers is killed mid-part, and the figures are those of a run in this process; the option's mistakes."""
+"""Tables on a Ray cluster: a local cluster on this machine (2 CPUs, started as `--cluster local` starts one: token
+authentication, no dashboard) computes Table 2's parts, one of its workers is killed mid-part, and the figures are those
+of a run in this process; the option's mistakes, an old Ray and token authentication turned off refused.
+tests/test_cluster_sockets.py looks at what such a cluster listens on."""
 
 import dataclasses
 import json
@@ -15,7 +17,7 @@ import torch
 
 from blindspot_gui.cli import main
 from blindspot_gui.core import experiments
-from blindspot_gui.core.experiments.backends import INSTALL_HINT
+from blindspot_gui.core.experiments.backends import INSTALL_HINT, UPGRADE_HINT
 
 N = 50
 
@@ -61,9 +63,10 @@ class WorkerKiller(threading.Thread):
 
 @pytest.fixture
 def local_cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+    from blindspot_gui.core.experiments.backends import local_cluster
+
+    with local_cluster(num_cpus=2):
+        yield
 
 
 def test_table2_on_a_local_cluster_survives_a_killed_worker_with_the_figures_of_a_local_run(
@@ -87,6 +90,21 @@ def test_the_cluster_option_says_how_to_install_ray_and_where_it_is_not_used(mon
     monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` fails as if it were not installed
     assert main(["reproduce", "table1", "--n", "5", "--cluster", "auto"]) == 2
     assert INSTALL_HINT in capsys.readouterr().err
+
+
+def test_a_local_cluster_is_refused_where_the_environment_turns_token_authentication_off(monkeypatch, capsys):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    assert main(["reproduce", "table1", "--n", "5", "--cluster", "local"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "RAY_AUTH_MODE=disabled turns Ray's token authentication off" in error and "unset RAY_AUTH_MODE" in error
+    assert len(error.splitlines()) == 1 and not ray.is_initialized()
+
+
+def test_a_ray_older_than_2_59_is_refused_with_the_command_that_upgrades_it(monkeypatch, capsys):
+    monkeypatch.setattr(ray, "__version__", "2.51.0")
+    assert main(["reproduce", "table1", "--n", "5", "--cluster", "local"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert f"found Ray 2.51.0: {UPGRADE_HINT}" in error and len(error.splitlines()) == 1 and not ray.is_initialized()
 
 
 def test_cancel_on_the_cluster_stops_its_tasks_and_keeps_the_parts_that_came_back(

@@ -6,14 +6,28 @@ nothing but those (the function loads the network itself). The part store theref
 driver writes each part as it arrives, so a campaign resumes after any failure, and a worker that dies mid-part is
 replaced by Ray, which runs the part again (``RETRIES``). Parts compute with a fixed thread count
 (attacked.EXPERIMENT_THREADS), so a part gives the same figures wherever it runs.
+
+Ray's servers listen on every network interface (tests/test_cluster_sockets.py), so a cluster started here
+(``local_cluster``) needs Ray 2.59 or newer with token authentication on: each one gets a token of its own, in a
+private folder with Ray's session files, and is refused unless its GCS turns away a call without that token. A cluster
+started or joined for a run is shut down or left when the run ends.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from contextlib import contextmanager
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -22,12 +36,27 @@ import torch
 from blindspot_gui.core.monitor import Monitor
 
 INSTALL_HINT = 'the cluster backend needs Ray: pip install "blindspot-gui[cluster]" (or pip install ray)'
+OLDEST_RAY = (2, 59)
+"""The first Ray with token authentication on by default."""
+UPGRADE_HINT = 'pip install --upgrade "ray>=2.59"'
+AUTH_MODE = "RAY_AUTH_MODE"
+AUTH_VARIABLES = (AUTH_MODE, "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+"""Where Ray reads whether to authenticate, and its token (the variable first, then the file)."""
 RETRIES = 3
 """Times Ray runs a part again whose worker died (a killed process, a lost machine)."""
 WAIT_SECONDS = 0.2
 """How often the driver looks for finished parts and for Cancel."""
 
-_CLUSTER: ContextVar[str | None] = ContextVar("blindspot_cluster", default=None)
+
+@dataclass(frozen=True)
+class _Run:
+    """The cluster a run's parts go to, and what the end of the run closes (a local cluster, a connection)."""
+
+    address: str
+    closing: ExitStack
+
+
+_CLUSTER: ContextVar[_Run | None] = ContextVar("blindspot_cluster", default=None)
 
 
 @dataclass(frozen=True)
@@ -54,16 +83,19 @@ class PartJob:
 @contextmanager
 def use_cluster(address: str | None) -> Iterator[None]:
     """Compute the parts of experiments run inside on Ray: "local" starts a cluster on this machine, "auto" joins the
-    one running here, anything else is a cluster's address (ray://host:10001 or host:6379); None: this process."""
-    token = _CLUSTER.set(address)
-    try:
-        yield
-    finally:
-        _CLUSTER.reset(token)
+    one running here, anything else is a cluster's address (ray://host:10001 or host:6379); None: this process.
+    A cluster started or joined for the block is shut down or left when it ends, also on an error or Cancel."""
+    with ExitStack() as closing:
+        token = _CLUSTER.set(None if address is None else _Run(address, closing))
+        try:
+            yield
+        finally:
+            _CLUSTER.reset(token)
 
 
 def cluster_address() -> str | None:
-    return _CLUSTER.get()
+    run = _CLUSTER.get()
+    return None if run is None else run.address
 
 
 def ray_installed() -> bool:
@@ -75,12 +107,120 @@ def ray_installed() -> bool:
 
 
 def require_ray():
-    """The ray module, or an ImportError that says how to install it."""
+    """The ray module, or an ImportError that says how to install it (a ValueError where it is older than 2.59)."""
     try:
         import ray
     except ImportError:
         raise ImportError(INSTALL_HINT) from None
+    require_recent_ray(ray.__version__)
     return ray
+
+
+def require_recent_ray(version: str) -> None:
+    """Refuse a Ray older than 2.59, whose clusters run without authentication unless told otherwise."""
+    if tuple(int(number) for number in re.findall(r"\d+", version)[:2]) < OLDEST_RAY:
+        raise ValueError(f"the cluster backend needs Ray 2.59 or newer (token authentication on by default), found "
+                         f"Ray {version}: {UPGRADE_HINT}")
+
+
+def require_token_authentication() -> None:
+    """Refuse to start a cluster here where the environment turns Ray's token authentication off."""
+    mode = os.environ.get(AUTH_MODE)
+    if mode is not None and mode.strip().lower() != "token":
+        raise ValueError(f"{AUTH_MODE}={mode} turns Ray's token authentication off, and a local cluster's servers "
+                         f"listen on every network interface: unset {AUTH_MODE} (or set it to token) to start one")
+
+
+@contextmanager
+def local_cluster(num_cpus: int | None = None) -> Iterator[str]:
+    """Start a Ray cluster on this machine for the block and yield its GCS address: token authentication on with a
+    token made for it (checked: its GCS must refuse a call without it), no dashboard, Ray's session in a private
+    folder (0700) removed after; the cluster is shut down and the environment put back when the block ends."""
+    ray = require_ray()
+    require_token_authentication()
+    folder = Path(tempfile.mkdtemp(prefix="blindspot-ray-"))  # made 0700
+    try:
+        with _environment_restored():
+            _use_token(_write_token(folder))
+            try:
+                context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                                   configure_logging=False, _temp_dir=str(folder / "ray"))
+                _require_refused_without_token(context.address_info["gcs_address"])
+                yield context.address_info["gcs_address"]
+            finally:
+                ray.shutdown()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_token(folder: Path) -> Path:
+    """A new random token (256 bits, as Ray makes them) in ``folder``, readable by this user only."""
+    path = folder / "auth_token"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as stream:
+        stream.write(secrets.token_hex(32))
+    return path
+
+
+def _use_token(path: Path) -> None:
+    """Have Ray, here and in the processes it starts, authenticate with the token in ``path`` and no other."""
+    os.environ.pop("RAY_AUTH_TOKEN", None)  # it would win over the file
+    os.environ.update({AUTH_MODE: "token", "RAY_AUTH_TOKEN_PATH": str(path)})
+    _reread_ray_settings()
+
+
+def _reread_ray_settings() -> None:
+    """Have Ray read its authentication mode and token again (it keeps what it read first)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
+@contextmanager
+def _environment_restored() -> Iterator[None]:
+    """Put the environment variables and the SIGTERM handler back as they were after the block: ray.init sets some
+    variables (its authentication mode, usage statistics) and the handler, and a local cluster its token."""
+    before, on_sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        os.environ.update(before)
+        _reread_ray_settings()
+        if on_sigterm is not None and signal.getsignal(signal.SIGTERM) != on_sigterm:  # set on the main thread only
+            signal.signal(signal.SIGTERM, on_sigterm)
+
+
+_CALL_THE_GCS = """import sys
+from ray._raylet import GcsClient
+try:
+    GcsClient(address=sys.argv[1]).internal_kv_get(b"blindspot", None, timeout=10)
+except Exception as error:
+    print(type(error).__name__)
+else:
+    print("answered")
+"""
+
+
+def gcs_answer(address: str, auth: dict[str, str]) -> str:
+    """What a new process gets when it reads from the GCS at ``address`` with Ray's authentication variables
+    ``auth`` (this process's own left out): "answered", or the name of the error."""
+    environment = {name: value for name, value in os.environ.items() if name not in AUTH_VARIABLES} | auth
+    try:
+        done = subprocess.run([sys.executable, "-c", _CALL_THE_GCS, address], env=environment, capture_output=True,
+                              text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "no answer in 60 s"
+    lines = done.stdout.split()
+    return lines[-1] if lines else f"no answer (exit status {done.returncode})"
+
+
+def _require_refused_without_token(address: str) -> None:
+    answer = gcs_answer(address, {AUTH_MODE: "disabled"})
+    if answer != "AuthenticationError":
+        raise ValueError(f"the local Ray cluster's GCS ({address}) gave '{answer}' to a call without its token "
+                         "instead of refusing it: it was shut down and no part was sent to it")
 
 
 def require_same_weights(network: str, found: str, asked: str) -> None:
@@ -101,11 +241,11 @@ def run_parts(jobs: list[PartJob], monitor: Monitor, on_finished: Callable[[str,
     """Compute every job, calling ``on_finished(key, result)`` in this process as each one is done."""
     if not jobs:
         return
-    address = cluster_address()
-    if address is None:
+    run = _CLUSTER.get()
+    if run is None:
         _run_here(jobs, monitor, on_finished)
     else:
-        _run_on_ray(jobs, monitor, on_finished, address)
+        _run_on_ray(jobs, monitor, on_finished, run)
 
 
 def run_one(job: PartJob, monitor: Monitor):
@@ -123,11 +263,21 @@ def _run_here(jobs, monitor: Monitor, on_finished) -> None:
         part.progress(1.0, f"{job.name} done")
 
 
-def _connect(ray, address: str) -> None:
-    if ray.is_initialized():
-        return
-    ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+@contextmanager
+def _joined(ray, address: str) -> Iterator[None]:
+    """Join the cluster at ``address`` (or the one running here: "auto") for the block, and leave it after."""
+    with _environment_restored():
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            yield
+        finally:
+            ray.shutdown()
+
+
+def _connect(ray, run: _Run) -> None:
+    """Start or join the run's cluster, until the run ends; a Ray already set up in this process is used as it is."""
+    if not ray.is_initialized():
+        run.closing.enter_context(local_cluster() if run.address == "local" else _joined(ray, run.address))
 
 
 def _run_job(function, *args):
@@ -168,10 +318,10 @@ def _require_gpus(ray, jobs) -> None:
         raise ValueError("the Ray cluster has no GPU: run the parts on the CPU, or add GPU machines to the cluster")
 
 
-def _run_on_ray(jobs, monitor: Monitor, on_finished, address: str) -> None:
+def _run_on_ray(jobs, monitor: Monitor, on_finished, run: _Run) -> None:
     ray = require_ray()
-    monitor.progress(0.0, f"connecting to the Ray cluster ({address})")
-    _connect(ray, address)
+    monitor.progress(0.0, f"connecting to the Ray cluster ({run.address})")
+    _connect(ray, run)
     _require_gpus(ray, jobs)
     remote = ray.remote(num_cpus=1, max_retries=RETRIES)(_run_job)
     pending = {remote.options(num_gpus=job.gpus).remote(job.function, *args): job
