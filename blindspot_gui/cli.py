@@ -20,6 +20,7 @@ from blindspot_gui.core.images import ImageFileError
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.report import percent
 from blindspot_gui.core.threads import configure_threads
+from blindspot_gui.core.memory import OUT_OF_MEMORY, is_out_of_memory
 from blindspot_gui.core.models.weights_io import WeightsError
 from blindspot_gui.core.models.zoo_weights import load_zoo_model, model_status, save_model, user_models_dir
 from blindspot_gui.core.models.mnist_zoo import ZOO, UnknownModelError, find_spec
@@ -1156,6 +1157,9 @@ def main(argv=None) -> int:
         print(f"\nblindspot {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug or a library failure: one line, and how to see more
+        if is_out_of_memory(error):
+            print(f"blindspot {args.command}: {OUT_OF_MEMORY}", file=sys.stderr)
+            return EXIT_FAILURE
         if os.environ.get("BLINDSPOT_TRACEBACK"):
             raise
         print(f"blindspot {args.command}: unexpected {type(error).__name__}: {' '.join(str(error).split())[:300]} — "

@@ -202,6 +202,14 @@ HOSTILE = {
                                    _node("Flatten", ["padded"], ["logits"], axis=1)],
                                   {"pads": np.array([0, 0, 1 << 30, 1 << 30, 0, 0, 1 << 30, 1 << 30])}),
                             "absurd shape"),
+    "hungry.onnx": (_onnx([_node("Flatten", ["pixels"], ["flat"], axis=1),
+                           _node("Unsqueeze", ["flat", "axis"], ["column"]),
+                           _node("MatMul", ["column", "row"], ["outer"]),  # 784 x 2^16 floats per image
+                           _node("Unsqueeze", ["outer", "axis"], ["deeper"]),
+                           _node("MatMul", ["deeper", "row"], ["huge"]),  # 784 x 2^32 floats: 13 TB
+                           _node("ReduceMean", ["huge"], ["logits"], axes=[1, 3], keepdims=0)],
+                          {"axis": np.array([-1]), "row": np.ones((1, 1 << 16), np.float32)}, opset=13),
+                    "needs more memory than this computer has"),
     "malformed.onnx": (_bytes(b"\x08\x07" + os.urandom(4000)), "not a readable ONNX file"),
     "truncated.onnx": (_truncated_onnx, "truncated.onnx"),
 }

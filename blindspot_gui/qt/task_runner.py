@@ -19,6 +19,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 from pyqtgraph.util.garbage_collector import GarbageCollector
 
+from blindspot_gui.core.memory import OUT_OF_MEMORY, is_out_of_memory
 from blindspot_gui.core.monitor import Cancelled, Monitor
 
 PROGRESS_INTERVAL = 0.05
@@ -57,6 +58,8 @@ def collect_garbage_on_the_gui_thread() -> None:
 
 def describe_error(error: BaseException) -> str:
     """One line for the user: our own errors (ValueError and OSError kinds) by their message, others with their type."""
+    if is_out_of_memory(error):
+        return OUT_OF_MEMORY[0].upper() + OUT_OF_MEMORY[1:] + "."
     message = str(error).strip()
     if message and isinstance(error, (ValueError, OSError)):
         return message.splitlines()[0] if isinstance(error, OSError) else message

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from blindspot_gui.core.files import open_regular_file
+from blindspot_gui.core.memory import is_out_of_memory
 from blindspot_gui.core.models.weights_io import WeightsError, first_line
 from blindspot_gui.core.monitor import Monitor
 
@@ -474,9 +475,9 @@ def _run(network: nn.Module, images: torch.Tensor, name: str) -> torch.Tensor:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             output = network(images)
-    except MemoryError:
-        raise WeightsError(f"'{name}' needs more memory than this computer has for one image.") from None
     except Exception as error:  # a graph may fail in any way on a real input
+        if is_out_of_memory(error):
+            raise WeightsError(f"'{name}' needs more memory than this computer has for one image.") from None
         raise WeightsError(f"'{name}' fails on {'a blank image' if len(images) == 1 else 'a batch'}: "
                            f"{first_line(error)[:200]}") from None
     if not isinstance(output, torch.Tensor):
