@@ -10,6 +10,7 @@ Run: python benchmarks/cluster_overhead.py [--n 1000] [--address local]
 """
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
@@ -17,7 +18,7 @@ import time
 import ray
 
 from blindspot_gui.core import experiments
-from blindspot_gui.core.experiments.backends import use_cluster
+from blindspot_gui.core.experiments.backends import local_cluster, use_cluster
 
 
 def timed_table1(n: int, address: str | None) -> tuple[dict, float]:
@@ -35,12 +36,14 @@ def main() -> None:
     parser.add_argument("--address", default="local")
     args = parser.parse_args()
     here, here_seconds = timed_table1(args.n, None)
-    if args.address == "local":
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    else:
-        ray.init(address=args.address, log_to_driver=False, configure_logging=False)
-    workers = int(ray.cluster_resources().get("CPU", 1))
-    there, there_seconds = timed_table1(args.n, "auto")
+    with contextlib.ExitStack() as cluster:  # started before the clock, as a running cluster would be
+        if args.address == "local":
+            cluster.enter_context(local_cluster())  # the app's own: token authentication on, no dashboard
+        else:
+            ray.init(address=args.address, log_to_driver=False, configure_logging=False)
+            cluster.callback(ray.shutdown)
+        workers = int(ray.cluster_resources().get("CPU", 1))
+        there, there_seconds = timed_table1(args.n, "auto")
     parts = len(there["rows"])
     same = [(row["distortion"], row["success"]) for row in here["rows"]] == [
         (row["distortion"], row["success"]) for row in there["rows"]]
@@ -51,7 +54,6 @@ def main() -> None:
     print(f"| Ray ({args.address}, {workers} workers) | {there_seconds:.1f} s | "
           f"{(there_seconds * workers - here_seconds) / parts:.1f} s |")
     print(f"same figures: {same}")
-    ray.shutdown()
 
 
 if __name__ == "__main__":
