@@ -251,6 +251,21 @@ def test_nan_or_infinite_weights_are_refused_naming_the_tensor(tmp_path, bad, wo
         load_own_network(tmp_path / "bad.onnx")
 
 
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+def test_float8_weights_load_and_types_that_cannot_be_computed_get_one_line(tmp_path, dtype):
+    state = read_state_dict(bundled_models_dir() / "fc10-1e-4.pt")
+    write_safetensors({name: tensor.to(getattr(torch, dtype)) for name, tensor in state.items()}, tmp_path / "f8.st")
+    model = load_own_network(tmp_path / "f8.st")
+    assert model.description == "FC10(1e-4) architecture"
+    expected = state["fc1.weight"].to(getattr(torch, dtype)).float()
+    assert torch.equal(model.network.fc1.weight, expected)
+    packed = torch.zeros(10, 392, dtype=torch.uint8).view(torch.float4_e2m1fn_x2)  # two 4-bit values a byte
+    write_safetensors({"fc1.weight": packed, "fc1.bias": state["fc1.bias"]}, tmp_path / "f4.safetensors")
+    with pytest.raises(WeightsError, match=r"^'f4.safetensors' stores 'fc1.weight' as torch.float4_e2m1fn_x2, a type "
+                                           r"this application cannot compute with; save the weights as float32.$"):
+        load_own_network(tmp_path / "f4.safetensors")
+
+
 def test_nan_weights_of_a_photo_network_are_refused(tmp_path):
     network = build_architecture("mobilenet_v3_small", classes=4)
     state = network.state_dict()
