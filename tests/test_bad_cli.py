@@ -23,6 +23,7 @@ from blindspot_gui.core.threads import (
     thread_count_choice,
 )
 from blindspot_gui.core.models.mnist_zoo import find_spec
+from model_files import random_linear_digits
 
 ROOT = Path(__file__).resolve().parent.parent
 CAT = ROOT / "resources" / "samples" / "cat.png"
@@ -381,9 +382,15 @@ def test_every_error_is_one_line_without_a_traceback(tmp_path, capsys):
         assert message in one_error_line(captured.err, arguments[0]) and captured.out == "", arguments
 
 
-def test_trust_code_is_refused_for_a_file_that_holds_weights_not_code(tmp_path, capsys):
+def test_options_for_the_other_kind_of_model_file_are_refused_by_name(tmp_path, capsys):
+    """--input-range is for ONNX graphs, --architecture for state dicts: each is refused, in one line, for the other."""
     weights = tmp_path / "weights.pt"
     torch.save(find_spec("FC100-100-10").build().state_dict(), weights)
-    code = main(["attack", "--model-file", str(weights), "--architecture", "resnet18", "--trust-code",
-                 "--image", str(CAT)])
-    assert code == 2 and "--trust-code is not used" in one_error_line(capsys.readouterr().err, "attack")
+    code = main(["attack", "--model-file", str(weights), "--input-range", "0-255", "--images", "test:0:1"])
+    assert code == 2 and "--input-range is not used" in one_error_line(capsys.readouterr().err, "attack")
+    graph, _, _ = random_linear_digits(tmp_path / "digits.onnx")
+    code = main(["attack", "--model-file", str(graph), "--architecture", "fc100-100-10", "--images", "test:0:1"])
+    line = one_error_line(capsys.readouterr().err, "attack")
+    assert code == 2 and "--architecture is not used" in line and "is ONNX" in line
+    assert main(["attack", "--model-file", str(weights), "--images", "test:0:1"]) == 0  # without them, both run
+    assert main(["attack", "--model-file", str(graph), "--input-range", "0-1", "--images", "test:0:1"]) == 0

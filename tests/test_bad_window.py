@@ -7,13 +7,13 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL, find_spec
+from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
 from blindspot_gui.qt import app, platform_check
 from conftest import open_window
+from model_files import SavesWhenRun, graph_file, torchscript_file
 from test_window import choose_target, click_model, drop_file, measure_heartbeat, run_and_wait
 
 
@@ -173,47 +173,52 @@ def test_a_cancelled_search_says_so_and_its_figures_agree(qtbot, window):
 
 
 # --- work that must never block the window -------------------------------------------------------------------
-class _SlowDigitNet(torch.nn.Module):
-    """A digit classifier whose forward pass takes long (a user's network can be anything)."""
+def _slow_onnx_digits(path, steps: int = 3000):
+    """A digit classifier as a hand-made ONNX graph that takes long to check, convert and probe: ``steps`` Mul and
+    Clip nodes before its Flatten and Gemm (a user's network can be anything)."""
+    from onnx import helper
 
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        for _ in range(4000):
-            x = (x * 1.0001).clamp(0, 1)
-        return self.net(x)
-
-
-def _scripted_slow_net(path):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.script(_SlowDigitNet(find_spec("FC100-100-10").build())).save(str(path))
+    nodes, value = [], "pixels"
+    for index in range(steps):
+        nodes += [helper.make_node("Mul", [value, "gain"], [f"scaled{index}"]),
+                  helper.make_node("Clip", [f"scaled{index}", "low", "high"], [f"clipped{index}"])]
+        value = f"clipped{index}"
+    nodes += [helper.make_node("Flatten", [value], ["flat"], axis=1),
+              helper.make_node("Gemm", ["flat", "weight", "bias"], ["logits"], transB=1)]
+    rng = np.random.default_rng(0)
+    return graph_file(path, nodes, {"gain": np.float32(1.0001), "low": np.float32(0), "high": np.float32(1),
+                                    "weight": rng.normal(0, 0.05, (10, 784)).astype(np.float32),
+                                    "bias": rng.normal(0, 0.1, 10).astype(np.float32)})
 
 
-def test_a_torchscript_file_is_refused_unless_trusted(qtbot, window, tmp_path):
-    path = tmp_path / "program.pt"
-    _scripted_slow_net(path)
-    asked = []
-    window.blindspots.ask_trust = lambda given: asked.append(given) or False
-    window.blindspots.load_own_network(path)
-    qtbot.waitUntil(lambda: len(asked) == 1, timeout=10000)
+def test_a_torchscript_file_is_refused_with_the_line_that_converts_it(qtbot, window, tmp_path):
+    proof = tmp_path / "proof"  # what the program would write if it were ever run
+    path = torchscript_file(SavesWhenRun(str(proof)), tmp_path / "program.pt")
+    with qtbot.waitSignal(window.blindspots.sig_error, timeout=10000) as blocker:
+        window.blindspots.load_own_network(path)
+    message = blocker.args[0]
+    assert message.startswith("program.pt could not be loaded:") and "\n" not in message
+    assert "is TorchScript, a program, which this application never runs; convert it to ONNX" in message
+    assert "torch.onnx.export(" in message
     qtbot.waitUntil(lambda: not window.runner.is_running("own-network"), timeout=5000)
+    assert not proof.exists()
     assert "program.pt" not in window.blindspots.network_panel.names()
-    assert window.blindspots.active_model_name == DEFAULT_MODEL
+    assert window.blindspots.active_model_name == DEFAULT_MODEL  # the window keeps its network and keeps working
+    assert run_and_wait(qtbot, window).success
 
 
 def test_loading_a_slow_network_never_blocks_the_window(qtbot, window, tmp_path):
-    path = tmp_path / "slow.pt"
-    _scripted_slow_net(path)
-    window.blindspots.ask_trust = lambda given: True
+    path = _slow_onnx_digits(tmp_path / "slow.onnx")
+    added = []
+    window.blindspots.sig_network_added.connect(lambda name: added.append(time.perf_counter()))
+    started = time.perf_counter()
     with qtbot.waitSignal(window.blindspots.sig_network_added, timeout=60000):
         window.blindspots.load_own_network(path)
         gap = measure_heartbeat(qtbot, 0.5)
     assert gap < 0.3, f"the event loop stalled {gap * 1000:.0f} ms while a network loaded"
+    took = added[0] - started  # loading on the GUI thread would have stalled it this long
+    assert took > 0.3, f"the network loaded in {took * 1000:.0f} ms, too fast for the test to see a stall"
+    assert window.blindspots.active_model_name == "slow.onnx"
     qtbot.waitUntil(lambda: window.blindspots.original_probabilities is not None, timeout=60000)
 
 

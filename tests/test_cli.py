@@ -108,26 +108,26 @@ def test_attack_bad_arguments_are_one_clear_line(arguments, message, capsys):
 
 
 def test_attack_a_photo_with_your_own_model(capsys, tmp_path):
-    import warnings
-
     import numpy as np
     import torch
     from PIL import Image
     from torch import nn
 
+    from model_files import export_onnx, torchscript_file
+
     torch.manual_seed(0)
     network = nn.Sequential(nn.Conv2d(3, 6, 8, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                             nn.Linear(6, 3))
-    model_file = tmp_path / "tiny.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
-        torch.jit.script(network).save(str(model_file))
     (tmp_path / "names.txt").write_text("apple\nbanana\ncherry\n")
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(photo)
-    refused = main(["attack", "--model-file", str(model_file), "--image", str(tmp_path / "photo.png")])
-    assert refused != 0 and "--trust-code" in capsys.readouterr().err
-    before = main(["attack", "--model-file", str(model_file), "--trust-code", "--classes", str(tmp_path / "names.txt"),
+    program = torchscript_file(network, tmp_path / "tiny.pt")  # a program: refused with the line that converts it
+    refused = main(["attack", "--model-file", str(program), "--image", str(photo)])
+    err = capsys.readouterr().err
+    assert refused == 1 and "is TorchScript, a program, which this application never runs; convert it to ONNX" in err
+    assert "Traceback" not in err
+    model_file = export_onnx(network, tmp_path / "tiny.onnx", torch.rand(1, 3, 224, 224))
+    before = main(["attack", "--model-file", str(model_file), "--classes", str(tmp_path / "names.txt"),
                    "--preprocessing", "none", "--image", str(photo), "--target", "least-likely",
                    "--json", str(tmp_path / "record.json"), "--save", str(tmp_path / "adversarial.png")])
     out = capsys.readouterr().out

@@ -3,7 +3,6 @@
 import hashlib
 import http.server
 import threading
-import warnings
 from functools import partial
 
 import numpy as np
@@ -27,9 +26,10 @@ from blindspot_gui.core.models.photo_catalogue import (
     photo_classifier,
     photo_model_status,
 )
-from blindspot_gui.core.models.weights_io import UntrustedCodeError, WeightsError
+from blindspot_gui.core.models.weights_io import WeightsError
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.photos import prepare_photo, sample_photos
+from model_files import export_onnx, torchscript_file
 
 
 @pytest.fixture(scope="module")
@@ -176,22 +176,28 @@ def test_a_cancelled_download_leaves_nothing_behind(monkeypatch, file_server):
     assert list(find_photo_model("resnet18").cache_path().parent.iterdir()) == []
 
 
-def test_own_models_torchscript_or_state_dict_with_class_names(tmp_path):
+def test_own_models_onnx_or_state_dict_with_class_names(tmp_path):
     torch.manual_seed(0)
     network = TinyPhotoNet()
-    scripted = tmp_path / "tiny.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
-        torch.jit.script(network).save(str(scripted))
     (tmp_path / "names.txt").write_text("apple\nbanana\n\ncherry\n")
-    with pytest.raises(UntrustedCodeError, match="tiny.pt"):  # a program: never run without the user's word
-        load_own_network(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt")
-    model = load_own_network(scripted, preprocessing="none", class_names_file=tmp_path / "names.txt",
-                             trust_code=True)
-    assert model.class_names == ["apple", "banana", "cherry"] and model.name == "tiny.pt"
+    program = torchscript_file(network, tmp_path / "tiny.pt")
+    with pytest.raises(WeightsError, match=r"'tiny.pt' is TorchScript, a program, .* convert it to ONNX"):
+        load_own_network(program, preprocessing="none", class_names_file=tmp_path / "names.txt")
+    graph = export_onnx(network, tmp_path / "tiny.onnx", torch.rand(1, 3, 64, 64))
+    model = load_own_network(graph, preprocessing="none", class_names_file=tmp_path / "names.txt")
+    assert model.class_names == ["apple", "banana", "cherry"] and model.name == "tiny.onnx"
+    assert model.input_shape == (3, 64, 64) and model.preprocessing.name == "none"
+    pixels = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(pixels), network(pixels), rtol=1e-5, atol=1e-6)
+    imagenet = load_own_network(graph)  # ImageNet's normalisation unless told otherwise, cropped to its own size
+    assert imagenet.preprocessing.name == "imagenet" and imagenet.preprocessing.crop == 64
+    assert imagenet.class_names == ["class 0", "class 1", "class 2"]
     (tmp_path / "two.txt").write_text("apple\nbanana\n")
     with pytest.raises(WeightsError, match="names 2 classes but the model has 3 outputs"):
-        load_own_network(scripted, preprocessing="imagenet", class_names_file=tmp_path / "two.txt", trust_code=True)
+        load_own_network(graph, preprocessing="imagenet", class_names_file=tmp_path / "two.txt")
+    with pytest.raises(WeightsError, match="carries its own architecture"):
+        load_own_network(graph, "resnet18")
 
     state = tmp_path / "resnet.pth"
     torch.save(build_architecture("resnet18", classes=10).state_dict(), state)

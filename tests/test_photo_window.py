@@ -1,7 +1,5 @@
 """Photo networks in the one blind-spot view of the real window, driven through clicks, typing, drops and signals."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -12,6 +10,7 @@ from torch import nn
 
 from blindspot_gui.core.models import photo_catalogue
 from conftest import open_window
+from model_files import export_onnx, torchscript_file
 from test_window import click_model
 
 
@@ -125,20 +124,20 @@ def test_a_dropped_photo_and_your_own_model(qtbot, window, tmp_path):
 
     torch.manual_seed(0)
     network = nn.Sequential(nn.Conv2d(3, 4, 8, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
-    path = tmp_path / "mine.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
-        torch.jit.script(network).save(str(path))
     (tmp_path / "names.txt").write_text("circle\nsquare\ntriangle\n")
-    asked = []
-    view.ask_trust = lambda given: asked.append(given) or False  # the user declines to run the file's code
+    program = torchscript_file(network, tmp_path / "mine.pt")  # a program: refused, with the line that converts it
     with qtbot.waitSignal(window.sig_message, timeout=10000) as refused:
-        view.load_own_network(str(path), None, "none", str(tmp_path / "names.txt"))
-    assert asked == [str(path)] and "TorchScript" in refused.args[0] and "mine.pt" not in view.network_panel.names()
-    view.ask_trust = lambda given: True  # ... then trusts this one file
+        view.load_own_network(str(program), None, "none", str(tmp_path / "names.txt"))
+    assert refused.args[0].startswith("mine.pt could not be loaded:") and "convert it to ONNX" in refused.args[0]
+    qtbot.waitUntil(lambda: not window.runner.is_running("own-network"), timeout=5000)
+    assert "mine.pt" not in view.network_panel.names() and view.network_name == "EfficientNet-Lite0"
+    path = export_onnx(network, tmp_path / "mine.onnx", torch.rand(1, 3, 224, 224))  # ... converted, as it says
     with qtbot.waitSignal(view.sig_answer_shown, timeout=10000):
         view.load_own_network(str(path), None, "none", str(tmp_path / "names.txt"))
-    assert view.network_name == "mine.pt" and "mine.pt" in view.network_panel.names()
+    assert view.network_name == "mine.onnx" and "mine.onnx" in view.network_panel.names()
+    with torch.no_grad():  # the answer shown is the torch network's on the photo's pixels as they are ("none")
+        expected = network(torch.as_tensor(view.choice.pixels).reshape(1, 3, 224, 224)).softmax(dim=1)[0].numpy()
+    np.testing.assert_allclose(view.original_probabilities, expected, rtol=1e-5, atol=1e-7)
     assert set(view.viewer.original_panel.classes.texts()) <= {
         "circle", "square", "triangle", "circle  (target)", "square  (target)", "triangle  (target)"}
 

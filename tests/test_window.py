@@ -21,6 +21,7 @@ from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL, ZOO, find_spec
 from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
 from blindspot_gui.qt import app
 from conftest import open_window
+from model_files import export_onnx
 
 
 def click_model(qtbot, window, name):
@@ -216,18 +217,17 @@ def test_bad_weight_files_are_explained_and_good_ones_join_the_panel(qtbot, wind
         assert message in blocker.args[0]
     good = tmp_path / "mine.pt"
     torch.save(find_spec("FC200-200-10").build().state_dict(), good)
-    scripted = tmp_path / "scripted.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 calls TorchScript deprecated; users still have such files
-        model = api.load_model("FC100-100-10")
-        torch.jit.script(getattr(model, "network", model)).save(str(scripted))  # the bare network of a Classifier
-    window.blindspots.ask_trust = lambda path: True  # the user trusts this one TorchScript file in the dialog
-    for path in (good, scripted):
+    model = api.load_model("FC100-100-10")
+    exported = export_onnx(model.network, tmp_path / "exported.onnx", torch.rand(1, 1, 28, 28))  # as users export
+    for path in (good, exported):
         with qtbot.waitSignal(window.blindspots.sig_network_added, timeout=10000) as blocker:
             window.blindspots.load_own_network(path)
         assert blocker.args[0] == path.name
-    assert {"mine.pt", "scripted.pt"} <= set(window.blindspots.network_panel.names())
-    assert window.blindspots.active_model_name == "scripted.pt"
+    assert {"mine.pt", "exported.onnx"} <= set(window.blindspots.network_panel.names())
+    assert window.blindspots.active_model_name == "exported.onnx"
+    qtbot.waitUntil(lambda: window.blindspots.original_probabilities is not None, timeout=10000)
+    expected = model.probabilities(window.blindspots.choice.pixels)  # the zoo network the file was exported from
+    np.testing.assert_allclose(window.blindspots.original_probabilities, expected, rtol=1e-5, atol=1e-7)
     assert run_and_wait(qtbot, window).success
 
 
