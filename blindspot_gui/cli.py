@@ -316,6 +316,9 @@ def check_attack(args) -> None:
             raise UsageError("say which network to attack with --model (for a photo: --image FILE too)")
         if args.model and is_photo_model_name(args.model):
             raise UsageError(f"{args.model} classifies photos: give the photo with --image FILE")
+        if args.model_file and not args.images:
+            raise UsageError("say what to attack with --model-file: MNIST test digits with --images test:A:B, or a "
+                             "photo with --image FILE")
         if args.preprocessing:
             raise UsageError("--preprocessing is for photo networks: leave it out for MNIST digits (--images)")
         _check_architecture_file(args)

@@ -182,3 +182,14 @@ def test_an_architecture_or_a_wrong_number_of_names_is_refused_for_an_onnx_file(
         load_own_network(path, class_names_file=tmp_path / "three.txt")
     with pytest.raises(WeightsError, match="reads 28x28 digits, which take no photo preprocessing"):
         load_own_network(path, preprocessing="imagenet")
+
+
+def test_an_output_written_without_a_shape_by_an_older_tool_is_read(tmp_path, digits):
+    import onnx
+
+    path, weight, bias = random_linear_digits(tmp_path / "old.onnx")
+    stored = onnx.load(str(path))
+    stored.graph.output[0].type.tensor_type.ClearField("shape")
+    onnx.save(stored, str(path))
+    images, _ = digits
+    _close(load_own_network(path)(images), torch.from_numpy(images.numpy().reshape(6, 784) @ weight.T + bias))

@@ -252,6 +252,10 @@ def normalise(model) -> list[str]:
                 if not (node.op_type == "BatchNormalization" and attribute.name == "training_mode" and attribute.i == 0)]
         del node.attribute[:]
         node.attribute.extend(kept)
+    for value in model.graph.output:  # a shape the checker asks for, where an older tool wrote none
+        if not value.type.tensor_type.HasField("shape"):
+            value.type.tensor_type.shape.dim.add().dim_param = "batch"
+            value.type.tensor_type.shape.dim.add().dim_param = "classes"
     notes = []
     if _drop_final_softmax(model):
         notes.append("its final Softmax left out (the search works on the scores before it)")
