@@ -131,13 +131,11 @@ def write_safetensors(state: dict[str, torch.Tensor], path) -> Path:
     return atomic_write(path, lambda stream: stream.write(save(tensors)))
 
 
-def torch_file_source(path: Path):
-    """What to hand ``torch.load`` for ``path``: a zip archive's records checked and written afresh (in memory), or,
-    for torch's older formats (one pickle stream, which only torch reads), the path itself."""
-    with open(path, "rb") as stream:
-        if stream.read(4) != b"PK\x03\x04":
-            return path
-    return io.BytesIO(repacked_archive(path.read_bytes(), path.name))
+def torch_file_source(path: Path) -> io.BytesIO:
+    """What to hand ``torch.load`` for ``path``, read once: a zip archive's records checked and written afresh, or,
+    for torch's older formats (one pickle stream, which only torch reads), the bytes as they are."""
+    data = path.read_bytes()
+    return io.BytesIO(repacked_archive(data, path.name) if data[:4] == b"PK\x03\x04" else data)
 
 
 def load_torch_file(path):
