@@ -212,4 +212,9 @@ def test_two_threads_can_capture_the_same_network_at_once():
     alone = capture_activations(model, data, "sigmoid2", batch_size=100).values
     with ThreadPoolExecutor(2) as pool:  # a replaced ranking may still be ending while the next one starts
         both = list(pool.map(lambda _: capture_activations(model, data, "sigmoid2", batch_size=100).values, range(2)))
-    assert all(torch.equal(values, alone) for values in both)
+    # Close, not equal: two callers sharing PyTorch's thread pool may split a sum differently from one caller alone
+    # (with 4 threads on 2 cores the last bit differs, 3.6e-7), and nothing promises more. A mix-up of the two
+    # threads' hooks gives another batch's rows, another image's activations (sigmoids apart by far more than this),
+    # or a batch too many or too few (another shape): all fail here.
+    for values in both:
+        torch.testing.assert_close(values, alone, rtol=1e-5, atol=1e-6)

@@ -149,7 +149,8 @@ def configure_threads(requested: int | None = None, warn: Callable[[str], None] 
 def torch_threads(count: int | None) -> Iterator[None]:
     """PyTorch's intra-op thread count set to ``count`` (None: left as it is) inside, restored afterwards. Sums
     round differently with another count, so work that must give the same figures wherever and whenever it runs
-    (an experiment's parts) fixes it."""
+    (an experiment's parts) fixes it; with None it puts back what code inside sets, such as an entry point's
+    :func:`configure_threads` when a caller (a test) runs the entry point as a function."""
     import torch  # here, not at the top: see configure_threads
 
     before = torch.get_num_threads()

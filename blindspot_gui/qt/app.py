@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from blindspot_gui.qt.platform_check import missing_for_window, missing_libraries_message
 
@@ -15,6 +17,11 @@ NO_DISPLAY_MESSAGE = (
     "under `xvfb-run blindspot-gui`, or with QT_QPA_PLATFORM=offscreen together with --screenshot FILE."
 )
 DEMO_PAUSE_MS = 3000
+LOGGING_RULES = "QT_LOGGING_RULES"
+QUIET_MULTIMEDIA = "qt.multimedia.symbolsresolver=false"
+"""Qt Multimedia (the camera) lists every audio/video library it does not find, such as PipeWire: not news to a user."""
+PYQTGRAPH_OPTIONS = {"imageAxisOrder": "row-major", "antialias": True}
+"""pyqtgraph's process-wide options the window draws with."""
 
 
 def has_display(environ=os.environ, platform: str = sys.platform) -> bool:
@@ -145,17 +152,22 @@ def main(argv=None) -> int:
     if missing:
         print(missing_libraries_message(platform, missing), file=sys.stderr)
         return EXIT_MISSING_LIBRARIES
+    with _process_settings_put_back():
+        return _open_window(args)
+
+
+def _open_window(args) -> int:
+    """Set the process up for the window (threads, Qt's logging, pyqtgraph, the name) and run it until it closes."""
     from blindspot_gui.core.threads import MOST_THREADS, configure_threads
     from blindspot_gui.qt.settings import read_int, user_settings
 
     requested = read_int(user_settings(), "compute/threads", 0, 0, MOST_THREADS) or None
     configure_threads(requested, warn=lambda message: print(f"blindspot-gui: {message}", file=sys.stderr))
-    # Qt Multimedia (the camera) lists every audio/video library it does not find, such as PipeWire: not news to a user
-    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false")
+    os.environ.setdefault(LOGGING_RULES, QUIET_MULTIMEDIA)
     from PySide6.QtWidgets import QApplication
     import pyqtgraph as pg
 
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    pg.setConfigOptions(**PYQTGRAPH_OPTIONS)
     from blindspot_gui.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -164,6 +176,32 @@ def main(argv=None) -> int:
         return _run_window(app, args, MainWindow())
     with tempfile.TemporaryDirectory(prefix="blindspot-screenshot-") as folder:
         return _run_window(app, args, MainWindow(settings=_fresh_settings(folder)))
+
+
+@contextmanager
+def _process_settings_put_back() -> Iterator[None]:
+    """What the window sets for the whole process (PyTorch's thread count, Qt's logging rules, pyqtgraph's options, the
+    application's name) put back when main() returns: the program ends there, and a caller that runs main() as a
+    function (a test) finds the process as it was."""
+    import pyqtgraph as pg
+    from PySide6.QtCore import QCoreApplication
+
+    from blindspot_gui.core.threads import torch_threads
+
+    rules = os.environ.get(LOGGING_RULES)
+    options = {key: pg.getConfigOption(key) for key in PYQTGRAPH_OPTIONS}
+    name = QCoreApplication.applicationName() if QCoreApplication.instance() is not None else None
+    try:
+        with torch_threads(None):
+            yield
+    finally:
+        if rules is None:
+            os.environ.pop(LOGGING_RULES, None)
+        else:
+            os.environ[LOGGING_RULES] = rules
+        pg.setConfigOptions(**options)
+        if name is not None:  # an application that was there before; one made here ends with the program
+            QCoreApplication.setApplicationName(name)
 
 
 def _run_window(app, args, window) -> int:
