@@ -8,12 +8,13 @@ import gc  # noqa: E402
 import gzip  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
-import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+import torchvision.ops  # noqa: E402, F401  torch._dynamo, which it imports, sets TORCHINDUCTOR_CACHE_DIR for the
+# process as it loads: once here, before any test's state is taken, rather than inside whichever test imports it first
 
 
 def _umask() -> int:
@@ -62,8 +63,6 @@ PROCESS_STATE = {  # what it is called: (read it, put it back or None)
 application's font (QApplication.font), which the window's text size sets (tests that change it put it back)."""
 ENVIRONMENT_EXCEPTIONS = {
     "PYTEST_CURRENT_TEST": "pytest writes the phase it is in (setup, call, teardown) there",
-    "GIT_PYTHON_REFRESH": "a known leak of the product, not of the tests: core/attack/compare.py's _foolbox sets it "
-                          "for good before importing foolbox; to go once it puts it back (issue 23)",
 }
 """Variables that may change during a test, and why."""
 
@@ -131,19 +130,6 @@ def fc100():
     from blindspot_gui import api
 
     return api.load_model("FC100-100-10")
-
-
-def script(module: torch.nn.Module, path) -> None:
-    """Save ``module`` as a TorchScript file (as a user's own network would come)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch calls TorchScript deprecated; users still have such files
-        torch.jit.script(module).save(str(path))
-
-
-def jit_load(path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return torch.jit.load(str(path))
 
 
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:

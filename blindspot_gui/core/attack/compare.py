@@ -18,9 +18,11 @@ paper's distortion (RMS, ``search.distortion_measures``). The methods:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -311,15 +313,32 @@ def _foolbox():
     """foolbox, imported on first use (and so only in the worker that runs a comparison)."""
     # foolbox imports GitPython, which raises ImportError at import time when no `git` executable is
     # installed, unless told to stay quiet; no git is needed by anything here.
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # foolbox 3.3.4 imports scipy.ndimage.filters
-            import foolbox
-    except Exception as error:  # any failure of the library's import: its rows say why, ours still runs
-        raise FoolboxMissing(f"foolbox could not be imported ({type(error).__name__}: {error}); "
-                             "install it with pip install 'foolbox>=3.3.4,<4'") from error
+    # GitPython reads the variable only while it is imported, so it is set for the import alone and put back.
+    with _FOOLBOX_IMPORT, _environment_variable("GIT_PYTHON_REFRESH", "quiet"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # foolbox 3.3.4 imports scipy.ndimage.filters
+                import foolbox
+        except Exception as error:  # any failure of the library's import: its rows say why, ours still runs
+            raise FoolboxMissing(f"foolbox could not be imported ({type(error).__name__}: {error}); "
+                                 "install it with pip install 'foolbox>=3.3.4,<4'") from error
     return foolbox
+
+
+_FOOLBOX_IMPORT = threading.Lock()
+"""One import at a time, so that two workers never interleave setting and putting back the variable."""
+
+
+@contextlib.contextmanager
+def _environment_variable(name: str, value: str):
+    """``os.environ[name]`` set to ``value`` (unless already set) inside the block, as it was after it."""
+    before = os.environ.get(name)
+    os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
 
 
 class _Watched(nn.Module):

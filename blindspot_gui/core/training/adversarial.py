@@ -36,7 +36,7 @@ from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.files import atomic_write
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.threads import torch_threads
-from blindspot_gui.core.training.loop import error_rate, random_shift, searchable, train_epoch
+from blindspot_gui.core.training.loop import error_rate, random_shift, searchable, seeded, train_epoch
 from blindspot_gui.core.models.mnist_zoo import IMAGE_SHAPE, AdversarialRecipe, ModelSpec, weight_decay_penalty
 from blindspot_gui.core.models.weights_io import load_torch_file
 
@@ -284,10 +284,10 @@ def _on_cpu(value):
 
 
 def _new_run(spec: ModelSpec, device: str, data: Dataset | None, distortion_images: int) -> _Run:
-    """A run at its start: the net initialised from the recipe's seed, empty pools, fresh optimiser and schedule."""
+    """A run at its start (inside ``seeded(recipe.seed)``): the net initialised from the seed, empty pools, fresh
+    optimiser and schedule."""
     recipe = spec.recipe
-    torch.manual_seed(recipe.seed)
-    model = spec.build().to(device)
+    model = spec.build().to(device)  # in the caller's seeded(recipe.seed)
     data = data if data is not None else training_part(spec.training_data)
     test = load_mnist("test")
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
@@ -328,7 +328,7 @@ def adversarial_epoch(spec: ModelSpec, state: dict | None, epoch: int, device: s
     """One epoch of adversarial training as a part, computed from its arguments alone (here or on a cluster's
     worker): from the checkpoint after the epoch before (None: the start of the run) to the one after ``epoch``,
     with ``threads`` intra-op threads (None: as many as now), since sums round differently with another count."""
-    with torch_threads(threads):
+    with torch_threads(threads), seeded(spec.recipe.seed):
         run = _new_run(spec, device, data, distortion_images)
         if state is not None:
             run.history, _ = _resume(state, run.model, run.optimizer, run.schedule, run.pools, run.generator,
@@ -342,7 +342,8 @@ def _fitting_checkpoint(spec: ModelSpec, checkpoint: Path | None, monitor: Monit
     state = _load_checkpoint(checkpoint)
     if state is None:
         return None
-    run = _new_run(spec, "cpu", Dataset(torch.zeros(1, *IMAGE_SHAPE), torch.zeros(1, dtype=torch.long)), 0)
+    with seeded(spec.recipe.seed):
+        run = _new_run(spec, "cpu", Dataset(torch.zeros(1, *IMAGE_SHAPE), torch.zeros(1, dtype=torch.long)), 0)
     try:
         _resume(state, run.model, run.optimizer, run.schedule, run.pools, run.generator, spec.build())
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:

@@ -32,6 +32,15 @@ class EpochReport:
 
 
 @contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """torch's global generator seeded with ``seed`` inside the block and put back as it was after it: a training
+    run's random numbers are its own, and the caller's next draws are the ones it would have had."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
 def searchable(network: nn.Module, input_shape: tuple[int, ...]) -> Iterator[Classifier]:
     """A network being trained, as a Classifier for a blind-spot search: in eval mode with frozen parameters until
     the block ends, then as it was (the trainer owns its network; a loaded Classifier never leaves eval mode)."""

@@ -15,7 +15,7 @@ from blindspot_gui.core.data import Dataset, load_mnist, training_part
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.models.mnist_zoo import ModelSpec, build_decoder, weight_decay_penalty
 from blindspot_gui.core.training.adversarial import run_here, train_adversarially
-from blindspot_gui.core.training.loop import EpochReport, error_rate, measure_errors, train_epoch
+from blindspot_gui.core.training.loop import EpochReport, error_rate, measure_errors, seeded, train_epoch
 
 
 @dataclass
@@ -108,11 +108,22 @@ def train_model(
     monitor = monitor or Monitor()
     if spec.adversarial is not None:
         return _train_adversarially(spec, monitor, device, data, checkpoint, run_part)
-    torch.manual_seed(spec.recipe.seed)
-    model = spec.build().to(device)
-    data = data if data is not None else training_part(spec.training_data)
+    with seeded(spec.recipe.seed):
+        model = spec.build().to(device)
+        data = data if data is not None else training_part(spec.training_data)
+        started = time.perf_counter()
+        extra = _train_plainly(model, spec, data, monitor)
+    wall_time = time.perf_counter() - started
+    model.eval()
+    model.cpu()
+    metadata = training_metadata(spec, model, len(data), wall_time, measure_errors(model, spec), extra)
+    return TrainingResult(model, metadata)
+
+
+def _train_plainly(model: nn.Module, spec: ModelSpec, data: Dataset, monitor: Monitor) -> dict:
+    """Train ``model`` by its recipe (L-BFGS for softmax, minibatches otherwise, after an autoencoder's
+    pre-training); what the record adds about it."""
     test = load_mnist("test")
-    started = time.perf_counter()
     extra: dict = {}
     if spec.kind == "softmax":
         _train_softmax_lbfgs(model, spec, data, test, monitor)
@@ -123,11 +134,7 @@ def train_model(
             extra["reconstruction_loss"] = _pretrain_autoencoder(model, spec, data, monitor.scaled(0, share))
             monitor = monitor.scaled(share, 1)
         _train_classifier(model, spec, data, test, monitor, epochs)
-    wall_time = time.perf_counter() - started
-    model.eval()
-    model.cpu()
-    metadata = training_metadata(spec, model, len(data), wall_time, measure_errors(model, spec), extra)
-    return TrainingResult(model, metadata)
+    return extra
 
 
 def _train_adversarially(spec: ModelSpec, monitor: Monitor, device: str, data: Dataset | None,
