@@ -140,6 +140,19 @@ def test_a_torchvision_network_exported_at_224_gives_torchs_logits_behind_imagen
     _close(model(pixels), network((pixels - mean) / std))
 
 
+def test_a_torchvision_network_exported_at_64_pixels_is_attacked_end_to_end_on_a_photo(tmp_path):
+    torch.manual_seed(0)
+    network = torchvision.models.resnet18(num_classes=7).eval()
+    model = load_own_network(export_onnx(network, tmp_path / "resnet18-64.onnx", torch.rand(1, 3, 64, 64)))
+    assert model.input_shape == (3, 64, 64) and model.preprocessing.crop == 64
+    photo = torch.from_numpy(read_photo(CAT, model.preprocessing.resize, model.preprocessing.crop))[None]
+    mean, std = (torch.tensor(values).view(1, 3, 1, 1) for values in (model.preprocessing.mean, model.preprocessing.std))
+    _close(model(photo), network((photo - mean) / std))
+    result = blindspot_search(model, photo, "none", None, engine="fast")[0]
+    assert result.success and result.adversarial_prediction != result.original_prediction
+    assert int(model(torch.as_tensor(result.adversarial)[None]).argmax()) == result.adversarial_prediction
+
+
 def test_a_graph_that_mixes_up_a_batch_runs_one_image_at_a_time(tmp_path, digits):
     from onnx import helper
 

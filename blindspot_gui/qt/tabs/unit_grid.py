@@ -77,6 +77,8 @@ class DirectionGrid(QGroupBox):
                                  hide_titles)
                 tile.sig_open.connect(self.sig_open)
                 self.grid.addWidget(tile, 2 * row + 1, column)
+        for widget in self.widgets():  # a layout shows what it gains only once the event loop runs: now, instead
+            widget.show()
 
     def widgets(self) -> list[QWidget]:
         return [self.grid.itemAt(i).widget() for i in range(self.grid.count())]
