@@ -206,10 +206,26 @@ def test_presenter_keys_step_blank_and_present(qtbot, window):
     qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_B)
     assert not window.blank.isVisible()
 
+    view_menu = {action.objectName(): action for action in window.actions()}
+    assert not view_menu["action_stop_presenting"].isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_F5)  # presenting: full screen, the side panels stepped aside
+    qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
+    assert not window.model_dock.isVisible() and not window.image_dock.isVisible()
+    assert view_menu["action_stop_presenting"].isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_F5)  # F5 again leaves it, as in slide software
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    assert window.model_dock.isVisible() and window.image_dock.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
-    qtbot.keyClick(window, Qt.Key.Key_F5)  # starting again keeps it full screen
-    assert window.isFullScreen()
+    qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_Escape)  # and so does Esc
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_F11)  # full screen: the window as it is
+    qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
+    assert window.model_dock.isVisible() and window.image_dock.isVisible()
+    view_menu["action_present"].trigger()
+    assert not window.model_dock.isVisible()
+    view_menu["action_stop_presenting"].trigger()  # back to full screen, where F5 was pressed
+    assert window.isFullScreen() and window.model_dock.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_F11)
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
 

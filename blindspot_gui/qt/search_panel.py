@@ -185,6 +185,17 @@ class SearchPanel(QWidget):
         self.policy.setCurrentIndex(self.policy.findData(policy))
         self.class_field.setText(text)
 
+    def target_memory(self) -> dict:
+        """The target chosen for each set of class names seen, the one shown included (to give back later)."""
+        return {**self._remembered, tuple(self.class_names): (self.policy.currentData(), self.class_field.text())}
+
+    def restore_target_memory(self, memory: dict) -> None:
+        """Targets as :meth:`target_memory` gave them; the one for the classes shown is shown."""
+        self._remembered = dict(memory)
+        policy, text = self._remembered.get(tuple(self.class_names), (self.policy.currentData(), self.class_field.text()))
+        self.policy.setCurrentIndex(self.policy.findData(policy))
+        self.class_field.setText(text)
+
     def choose(self, target) -> None:
         """Choose "none", "random", or a class (its number or name)."""
         if target in (UNTARGETED, RANDOM):

@@ -281,6 +281,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         if self._run_when_ready:
             self.run_search()
 
+    def clear_result(self) -> None:
+        """A clean slate for the image shown: no search under way, no result, its answer asked again."""
+        self._abandon_search()
+        self._show_original()
+
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
