@@ -93,10 +93,11 @@ def test_the_tour_starts_clean_and_leaving_it_gives_back_the_users_choices(qtbot
     with qtbot.waitSignal(view.sig_search_finished, timeout=STEP_TIMEOUT):
         view.run_search()
     qtbot.waitUntil(lambda: not view.is_running("transfer"), timeout=STEP_TIMEOUT)
-    assert view.result is not None
+    assert view.result is not None and len(view.search_panel.curve.getData()[0]) > 0
 
-    qtbot.keyClick(window, Qt.Key.Key_F1)  # a clean slate: the last search is not shown as the tour's
+    qtbot.keyClick(window, Qt.Key.Key_F1)  # a clean slate: the last search is not shown as the tour's, nor its curve
     assert view.result is None and tour.active and window.presentation.state.touring
+    assert view.search_panel.curve.getData()[0] is None or len(view.search_panel.curve.getData()[0]) == 0
     step_done(qtbot, tour, 0)
     press(qtbot, window, Qt.Key.Key_PageDown)
     assert tour.index == 1 and tour.busy

@@ -239,9 +239,7 @@ _NOTHING_FOUND = {"fgsm": "no step size up to 1 (every pixel at the box's edge) 
 def _budget_text(method: str, model: Classifier, budgets: Budgets, target) -> str:
     if method == "ours":
         config = config_for(model)
-        classes = "" if target is not None else f", {config.untargeted_candidates} classes"
-        slides = f" + {config.slide_rounds} slides" if config.slide_rounds else ""
-        return f"{2 + config.bisection_rounds} rounds of c × ≤ {config.max_iterations} iterations{slides}{classes}"
+        return f"{2 + config.bisection_rounds} strengths × ≤ {config.max_iterations} steps"
     return {"fgsm": f"1 gradient + {budgets.fgsm_grid + budgets.fgsm_bisections} forward passes",
             "deepfool": f"≤ {budgets.deepfool_steps} steps × {budgets.deepfool_candidates} classes",
             "ddn": f"{budgets.ddn_steps} steps",

@@ -253,6 +253,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.result = None
         self.original_probabilities = None
         self.transfer_view.clear()
+        self.search_panel.show_trace([])  # the curve of a search of another image or network is gone with it
         self.search_panel.show_status("ready")
         self.search_panel.save_button.setEnabled(False)
         self.runner.replace("classify")
