@@ -162,7 +162,7 @@ def parse_image_range(text: str) -> tuple[str, int, int]:
 
 HINTS = {
     OutputError: "choose another path",
-    UnknownModelError: "`blindspot models` lists the zoo",
+    UnknownModelError: "`blindspot models` lists every network",
     ImageFileError: "check the image file, or give another",
 }
 """What to do, for errors whose messages say only what went wrong."""

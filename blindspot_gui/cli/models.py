@@ -12,7 +12,7 @@ from blindspot_gui.cli.common import EXIT_FAILURE, TerminalProgress, UsageError,
 from blindspot_gui.core.data import training_part
 from blindspot_gui.core.files import check_writable_folder, os_reason
 from blindspot_gui.core.models.mnist_zoo import ZOO, find_spec
-from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
+from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS, is_photo_model_name, photo_model_status
 from blindspot_gui.core.models.zoo_weights import load_zoo_model, model_status, save_model, user_models_dir
 from blindspot_gui.core.report import percent
 from blindspot_gui.core.training.loop import measure_errors
@@ -20,33 +20,39 @@ from blindspot_gui.core.training.plain import train_model
 
 
 def command_models(args) -> int:
-    rows = []
-    for spec in ZOO:
-        status = model_status(spec)
-        errors = (status.metadata or {}).get("errors", {})
-        rows.append(
-            {
-                "name": spec.name,
-                "key": spec.key,
-                "description": spec.description,
-                "status": "present" if status.available else "missing",
-                "weights": str(status.weights_path) if status.available else None,
-                "training_data": spec.training_data,
-                "train_error": errors.get("train"),
-                "test_error": errors.get("test"),
-                "paper_test_error": spec.paper.test_error,
-            }
-        )
+    """Every network: the MNIST zoo's (with their measured and the paper's errors), then the photo networks."""
+    rows = [_digit_row(spec) for spec in ZOO] + [_photo_row(entry) for entry in PHOTO_MODELS]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<20} {'key':<17} {'weights':<8} {'train err':>9} {'test err':>9} {'paper':>7}  description")
-    for row in rows:
-        print(
-            f"{row['name']:<20} {row['key']:<17} {row['status']:<8} {percent(row['train_error']):>9} "
-            f"{percent(row['test_error']):>9} {percent(row['paper_test_error']):>7}  {row['description']}"
-        )
+    table = [("network", "key", "kind", "weights", "train err", "test err", "paper", "description")]
+    table += [(row["name"], row["key"], row["kind"], row["status"], percent(row["train_error"]),
+               percent(row["test_error"]), percent(row["paper_test_error"]), row["description"]) for row in rows]
+    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]) - 1)]
+    numeric = {4, 5, 6}
+    for line in table:
+        cells = [cell.rjust(width) if column in numeric else cell.ljust(width)
+                 for column, (cell, width) in enumerate(zip(line, widths))]
+        print("  ".join([*cells, line[-1]]))
     return 0
+
+
+def _digit_row(spec) -> dict:
+    status = model_status(spec)
+    errors = (status.metadata or {}).get("errors", {})
+    return {"name": spec.name, "key": spec.key, "kind": "digits", "description": spec.description,
+            "status": "present" if status.available else "missing",
+            "weights": str(status.weights_path) if status.available else None,
+            "training_data": spec.training_data, "train_error": errors.get("train"), "test_error": errors.get("test"),
+            "paper_test_error": spec.paper.test_error}
+
+
+def _photo_row(entry) -> dict:
+    status = photo_model_status(entry)
+    return {"name": entry.name, "key": entry.key, "kind": "photos", "description": entry.description,
+            "status": "present" if status.available else "missing",
+            "weights": str(status.weights_path) if status.available else None,
+            "training_data": "ImageNet", "train_error": None, "test_error": None, "paper_test_error": None}
 
 
 def command_eval(args) -> int:

@@ -10,6 +10,7 @@ from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.models.onnx_network import is_onnx
 from blindspot_gui.core.models.own_network import load_own_network
 from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, load_photo_model
+from blindspot_gui.core.models.registry import canonical_name
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
 from blindspot_gui.core.photos import read_photo
 
@@ -43,7 +44,7 @@ def own_network(args, photo: bool):
 def digit_network(args):
     """The digit network of --model (the zoo) or --model-file, on --device; a ValueError for a photo network."""
     if not args.model_file:
-        return load_zoo_model(args.model, device=device_of(args))
+        return load_zoo_model(canonical_name(args.model), device=device_of(args))  # an unknown name lists them all
     model = own_network(args, photo=False)
     if not model.is_digit_network:
         raise ValueError(f"'{args.model_file}' reads {'x'.join(map(str, model.input_shape))} photos, not 28x28 "

@@ -11,6 +11,7 @@ from blindspot_gui.cli.models import check_eval, check_train, command_eval, comm
 from blindspot_gui.cli.reproduce import check_reproduce, command_reproduce
 from blindspot_gui.cli.units import check_units, command_units
 from blindspot_gui.core.models.zoo_weights import user_models_dir
+from blindspot_gui.core.photos import image_option
 
 
 def add_device_option(command, what: str) -> None:
@@ -80,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write arrays original and adversarial (N, C, H, W: channels first, pixels in [0, 1]; "
                              "digits 1x28x28, photos 3x224x224 as the network sees them), target (-1: untargeted), "
                              "and for digits label and index, for photos prediction and adversarial_prediction")
-    attack.add_argument("--image", metavar="FILE", help="a photo for an ImageNet network (any size; resized and cropped "
-                                                        "to 224x224 as the network expects)")
+    attack.add_argument("--image", metavar="FILE", type=image_option,
+                        help="a photo for an ImageNet network (any size; resized and cropped to 224x224 as the network "
+                             "expects), or a sample photo by name: samples:cat")
     add_own_network_options(attack)
     attack.add_argument("--save", metavar="FILE", help="save the adversarial image as an 8-bit PNG (one digit, or "
                                                        "the photo, its change scaled up if rounding undoes it)")
@@ -89,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser("compare", help="one image attacked by ours and by FGSM, DeepFool, DDN and C&W: "
                                                   "distortion and time of each")
-    compare.add_argument("--image", required=True, metavar="test:I|FILE",
-                         help="an MNIST test digit (test:I, with a zoo --model) or a photo file (a photo network)")
+    compare.add_argument("--image", required=True, metavar="test:I|FILE", type=image_option,
+                         help="an MNIST test digit (test:I, with a zoo --model), a photo file or a sample photo "
+                              "(samples:cat) for a photo network")
     compare.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
                                          "(the default for a photo)")
     compare.add_argument("--target", default="none",
