@@ -16,6 +16,7 @@ from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
 from blindspot_gui.core.training.loop import warm_up
 from blindspot_gui.qt.image_source import ImageChoice
+from blindspot_gui.qt.pixel_inspector import PixelInspector
 from blindspot_gui.qt.settings import user_settings
 from blindspot_gui.qt.tabs.blindspots import BlindspotsTab
 from blindspot_gui.qt.tabs.experiments import ExperimentsView
@@ -58,6 +59,8 @@ class MainWindow(WindowLayout, QMainWindow):
         self.blank = BlankScreen(self)
         self.blank.sig_lift_requested.connect(self.presentation.lift_blank)
         self._build_tabs()
+        self.inspector = PixelInspector(self.blindspots.viewer)
+        self.inspector.sig_pixel.connect(self._show_pixel)
         install_tour(self)
         self.presentation.changed.connect(self.show_presentation)
         self._build_actions()
@@ -162,6 +165,11 @@ class MainWindow(WindowLayout, QMainWindow):
         self.stop_presenting_action.setEnabled(False)
         self._action(view_menu, "&Blank the screen", "B", presentation.toggle_blank, "action_blank")
         self._action(view_menu, "F&it images", "Ctrl+0", self.fit_images, "action_fit_images")
+        self._action(view_menu, "&Actual pixels (1:1)", "Ctrl+1", self._on_tab(self.inspector.actual_pixels),
+                     "action_actual_pixels")
+        viewer = self.blindspots.viewer
+        self._action(view_menu, "Fl&icker: original in the adversarial's place", "F",
+                     self._on_tab(lambda: viewer.set_flicker(not viewer.flickering)), "action_flicker")
         self._action(view_menu, "&Larger text", [QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")],
                      lambda: self.change_font_size(+1), "action_larger")
         self._action(view_menu, "&Smaller text", "Ctrl+-", lambda: self.change_font_size(-1), "action_smaller")
@@ -242,6 +250,14 @@ class MainWindow(WindowLayout, QMainWindow):
             self.tabs.setCurrentWidget(self.blindspots)
             self.blindspots.open_path(urls[0].toLocalFile())
             event.acceptProposedAction()
+
+    def _show_pixel(self, text: str) -> None:
+        """The pixel under the pointer in the status bar (while it is over a picture)."""
+        bar = self.statusBar()
+        if text:
+            bar.showMessage(text)
+        elif bar.currentMessage().startswith("Pixel ("):
+            bar.clearMessage()
 
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)
