@@ -264,3 +264,18 @@ def test_a_window_saved_on_a_large_screen_opens_within_a_projector(tmp_path, set
     assert opened["screen"] == [0, 0, 1280, 720]
     assert x >= 0 and y >= 0 and x + width <= 1280 and y + height <= 720, opened
     assert opened["minimum"][0] <= 1280 and opened["minimum"][1] <= 720
+
+
+def test_the_transfer_table_tells_every_network_apart_at_1280x720(qtbot, window):
+    from PySide6.QtGui import QFontMetrics
+
+    window.resize(1280, 720)
+    assert run_and_wait(qtbot, window).success
+    table = window.blindspots.transfer_view.table
+    qtbot.waitUntil(lambda: table.rowCount() > 5 and not window.blindspots.is_running("transfer"), timeout=60000)
+    settle(qtbot)
+    metrics, width = QFontMetrics(table.font()), table.columnWidth(0) - 8  # the cell's text margins
+    names = [table.item(row, 0).text() for row in range(table.rowCount())]
+    shown = [metrics.elidedText(name, table.textElideMode(), width) for name in names]  # as the table draws them
+    assert len(set(shown)) == len(names), shown
+    assert any("…" in text for text in shown)  # the test looks at a column too narrow for the longest names
