@@ -30,7 +30,7 @@ from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.widgets.camera_source import CameraSource, link_camera
 from blindspot_gui.qt.widgets.photo_source import PhotoSource, network_geometry
-from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, IMAGENET_CLASSES, SearchPanel
+from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, SearchPanel
 from blindspot_gui.qt.settings import read_int, read_text
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.tabs.controller import TaskController
@@ -314,7 +314,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         except ValueError as error:
             self.sig_error.emit(f"Target: {error}")
             return
-        if classifier.num_classes == IMAGENET_CLASSES and not isinstance(target, str):
+        if self.search_panel.photo_target in classifier.class_names and not isinstance(target, str):
             self.settings.setValue("photos/target", self.search_panel.class_field.text())
         pixels = torch.from_numpy(np.ascontiguousarray(choice.pixels)).reshape(1, *classifier.input_shape)
         labels = [choice.label] if choice.label is not None and classifier.is_digit_network else None
@@ -449,11 +449,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
             self.viewer.show_readout(result.message.capitalize() + ".")
             return
         details = "" if note else result_readout(result, name(before), name(after), seconds,
-                                                 self.classifier.num_classes == IMAGENET_CLASSES)
+                                                 not self.classifier.is_digit_network)
         self.viewer.show_readout("\n".join(line for line in (note, both, details) if line))
 
 
-def result_readout(result: AttackResult, before: str, after: str, seconds: float, imagenet: bool) -> str:
+def result_readout(result: AttackResult, before: str, after: str, seconds: float, photo: bool) -> str:
     """The readout under the images: what changed into what, how large the change is, what the search cost."""
     opening = (f"Cancelled after {seconds:.2f} s: “{before}” → “{after}” with the best change so far, not the "
                f"smallest (Run finishes the search); " if result.cancelled else f"“{before}” became “{after}” with ")
@@ -461,4 +461,4 @@ def result_readout(result: AttackResult, before: str, after: str, seconds: float
     return (f"{opening}distortion (RMS) {result.distortion:.4f}, L2 {result.l2:.3f}, L∞ {result.linf:.3f} "
             f"({255 * result.linf:.1f}/255){c}; {result.steps} L-BFGS steps ({result.iterations} iterations in all), "
             f"{result.function_evaluations} evaluations" + ("" if result.cancelled else f", {seconds:.2f} s")
-            + (". The paper's AlexNet examples averaged 0.0065." if imagenet and not result.cancelled else ""))
+            + (". The paper's AlexNet examples averaged 0.0065." if photo and not result.cancelled else ""))
