@@ -17,7 +17,7 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.photos import read_photo, sample_photos
 from blindspot_gui.qt.tabs.goal_results import failure_advice
 from conftest import open_window
-from test_window import choose_target, click_model, run_and_wait
+from window_actions import choose_target, click_model, run_and_wait
 
 P = 0.9
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QSizePolicy, QWidget
 
 from conftest import open_window
-from test_window import click_model, run_and_wait
+from window_actions import click_model, run_and_wait
 
 SCREENS = ((1280, 720), (1366, 768))
 LARGER_TEXT_STEPS = 2
