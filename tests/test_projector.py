@@ -279,3 +279,26 @@ def test_the_transfer_table_tells_every_network_apart_at_1280x720(qtbot, window)
     shown = [metrics.elidedText(name, table.textElideMode(), width) for name in names]  # as the table draws them
     assert len(set(shown)) == len(names), shown
     assert any("…" in text for text in shown)  # the test looks at a column too narrow for the longest names
+
+
+def test_larger_text_keeps_the_pictures_and_the_window_at_1280x720(qtbot, window):
+    """Five Ctrl+= at 1280×720: the pictures keep at least 80% of their height, the details and side panels give
+    way (they scroll), the window stays on the projector; five Ctrl+− give the minimum size back."""
+    window.resize(1280, 720)
+    settle(qtbot, 300)
+    panels = window.blindspots.viewer.all_panels()[:3]
+    reference, minimum = [panel.canvas.height() for panel in panels], window.minimumSizeHint()
+    for _ in range(5):
+        qtbot.keyClick(window, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+        settle(qtbot, 100)
+    settle(qtbot, 200)
+    assert window.presentation.state.text_points >= QApplication.font().pointSize() and window.size().toTuple() == (1280, 720)
+    assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 720
+    for panel, height in zip(panels, reference):
+        assert panel.canvas.height() >= 0.8 * height, (panel.canvas.height(), height)
+    for _ in range(5):
+        qtbot.keyClick(window, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+        settle(qtbot, 100)
+    settle(qtbot, 200)
+    assert window.minimumSizeHint().width() <= minimum.width() and window.minimumSizeHint().height() <= minimum.height()
+    assert all(abs(panel.canvas.height() - height) <= 0.02 * height for panel, height in zip(panels, reference))

@@ -263,13 +263,13 @@ def test_screenshot_renders_the_window_after_the_first_search(tmp_path):
     target = tmp_path / "window.png"
     completed = subprocess.run(
         [sys.executable, "-c", "import sys; from blindspot_gui.qt.app import main; sys.exit(main(sys.argv[1:]))",
-         "--screenshot", str(target), "--image", "7"],
+         "--screenshot", str(target), "--image", "7", "--size", "1280x720"],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert completed.returncode == 0, completed.stderr
     with Image.open(target) as image:
-        assert image.size[0] >= 1000 and image.size[1] >= 600
+        assert image.size == (1280, 720)  # the projector's size asked for (Qt's offscreen screen is 800x600)
 
 
 def test_demo_mode_keeps_showing_searches_on_new_images(qtbot, window, monkeypatch):

@@ -24,6 +24,7 @@ from blindspot_gui.qt.tabs.unit_explorer import UnitExplorer
 from blindspot_gui.qt.task_runner import TaskRunner
 from blindspot_gui.qt.tour import install_tour
 from blindspot_gui.qt.widgets.blank_screen import BlankScreen
+from blindspot_gui.qt.widgets.pictures_first import scrolling
 from blindspot_gui.qt.window_layout import WindowLayout
 from blindspot_gui.session.presentation import Presentation
 
@@ -102,7 +103,7 @@ class MainWindow(WindowLayout, QMainWindow):
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        dock.setWidget(scrolling(widget, f"{name}_area"))  # larger text scrolls in the panel, never widens the window
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View brings a closed panel back

@@ -151,6 +151,7 @@ class WindowLayout:
         self.presentation.set_text_points(self.presentation.state.text_points + step)
 
     def _apply_text_size(self, points: int) -> None:
+        self.blindspots.pictures_first.text_changing()  # the pictures keep their height: the details give way
         font = QFont(QApplication.font())
         font.setPointSize(points)
         QApplication.setFont(font)
@@ -163,6 +164,7 @@ class WindowLayout:
             widget.setFont(scaled)
         self._fit_tables_and_charts(font)
         self.settings.setValue("view/font_size", points)
+        self.blindspots.pictures_first.text_changed()
         self.fit_images_soon()
 
     def _fit_tables_and_charts(self, font: QFont) -> None:

@@ -31,6 +31,7 @@ from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.widgets.camera_source import CameraSource, link_camera
 from blindspot_gui.qt.widgets.photo_source import PhotoSource, network_geometry
 from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, SearchPanel
+from blindspot_gui.qt.widgets.pictures_first import PicturesFirst, scrolling
 from blindspot_gui.qt.settings import read_int, read_text
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.tabs.controller import TaskController
@@ -100,10 +101,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         lower_layout.addWidget(self.transfer_view, stretch=2)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.viewer)
-        splitter.addWidget(lower)
+        splitter.addWidget(scrolling(lower, "details"))
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([700, 260])
+        self.pictures_first = PicturesFirst(splitter, self.viewer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
