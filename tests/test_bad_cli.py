@@ -370,7 +370,7 @@ def test_every_error_is_one_line_without_a_traceback(tmp_path, capsys):
         (["attack", "--model", "efficientnet-lite0", "--image", str(tmp_path / "notes.txt")], "notes.txt"),
         (["attack", "--model", "efficientnet-lite0", "--image", str(tmp_path / "folder")], "folder"),
         (["eval", "fc10-1", "--weights", str(tmp_path / "random.pt")], "random.pt"),
-        (["eval", "nosuchnet"], "`blindspot models` lists the zoo"),
+        (["eval", "nosuchnet"], "`blindspot models` lists every network"),
         (["attack", "--model", "fc100-100-10", "--images", "test:9999:10001"], "goes past its end"),
         (["units", "--model", "conv", "--layer", "nosuchlayer", "--unit", "0"], "nosuchlayer"),
         (["attack", "--model-file", str(tmp_path / "random.pt"), "--architecture", "resnet18", "--image", str(CAT)],

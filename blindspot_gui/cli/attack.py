@@ -30,7 +30,7 @@ from blindspot_gui.cli.search import (
     search_config,
     write_npz,
 )
-from blindspot_gui.core.attack.search import AttackConfig, blindspot_search
+from blindspot_gui.core.attack.search import blindspot_search, config_for
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.files import atomic_write, atomic_write_json
 from blindspot_gui.core.images import save_grey_png
@@ -87,7 +87,7 @@ def command_attack(args) -> int:
     started = time.perf_counter()
     try:
         results = blindspot_search(model, images, args.target, labels, engine=engine,
-                                   config=search_config(AttackConfig(), args), monitor=monitor)
+                                   config=search_config(config_for(model), args), monitor=monitor)
     finally:
         bar.finish()
     monitor.check()  # interrupted: the best-so-far results are not presented or written as the answer
@@ -108,7 +108,7 @@ def command_attack(args) -> int:
     if failed:
         print(f"  {len(failed)} image{'s' if len(failed) > 1 else ''} ({', '.join(str(r.index) for r in failed[:10])}"
               f"{', …' if len(failed) > 10 else ''}) could not be made to look like {_wanted(args)} within the "
-              f"search's limits: {failure_detail(AttackConfig(), args)}")
+              f"search's limits: {failure_detail(config_for(model), args)}")
     print(f"  time per image    {1000 * seconds / len(results):.1f} ms ({args.threads} CPU thread"
           f"{'' if args.threads == 1 else 's'})")
     arrays = {"label": np.array([result.label for result in results]),
