@@ -170,6 +170,22 @@ def window(qtbot, settings_file):
     assert main.runner.running_count == 0, "a test left a task running"
 
 
+@pytest.fixture
+def photo_window(qtbot, settings_file):
+    """The main window with EfficientNet-Lite0 chosen in the network list and the first sample photo shown."""
+    from window_actions import click_model  # only the window's tests pay for importing Qt
+
+    main = open_window(qtbot, settings_file)
+    qtbot.waitUntil(lambda: not main.runner.is_running("catalogue"), timeout=30000)  # the photo networks' weights
+    click_model(qtbot, main, "EfficientNet-Lite0")
+    view = main.blindspots
+    qtbot.waitUntil(lambda: view.network_name == "EfficientNet-Lite0" and view.original_probabilities is not None
+                    and view.choice.path is not None, timeout=60000)
+    yield main
+    main.close()
+    assert main.runner.running_count == 0, "a test left a task running"
+
+
 def open_window(qtbot, settings_file):
     """The main window, shown, once its start-up work is done."""
     from PySide6.QtCore import QSettings

@@ -1,7 +1,5 @@
 """Adversarial training on a small net and a slice of MNIST: the pool, the per-layer examples, the curve, resuming."""
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -9,15 +7,8 @@ from blindspot_gui.core.training import adversarial as advtrain
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.monitor import Cancelled, Monitor
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
-from blindspot_gui.core.models.mnist_zoo import AdversarialRecipe, find_spec
-
-
-def small_spec(epochs=2, layers=("input",)):
-    spec = find_spec("FC100-100-10 (adversarial)")
-    return dataclasses.replace(
-        spec, hidden=(32, 32), recipe=dataclasses.replace(spec.recipe, epochs=epochs, learning_rate=3e-3, batch_size=20),
-        adversarial=AdversarialRecipe(layers=layers, pool_size=150, refresh=100, mix=0.5, distortion_every=1,
-                                      max_distortion=(1.0,) * len(layers)))
+from blindspot_gui.core.models.mnist_zoo import AdversarialRecipe
+from experiment_helpers import small_spec
 
 
 @pytest.fixture(scope="module")

@@ -280,7 +280,7 @@ def test_an_unreachable_target_stops_after_the_bracketing_and_says_so_plainly():
     result = blindspot_search(model, torch.full((1, 1, 28, 28), 0.5), 1, monitor=monitor)[0]
     assert not result.success and result.goal == "minimal" and result.c is None
     assert result.message.startswith("could not be made to look like the target within the search's limits")
-    assert any("stopping" in message for message in messages) and not any("bisecting" in m for m in messages)
+    assert any("stopping" in message for message in messages) and not any("narrowing" in m for m in messages)
 
 
 def test_the_first_success_is_reported_at_once_however_rarely_partials_are_sent(fc100, test_digits):

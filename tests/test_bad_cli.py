@@ -370,7 +370,7 @@ def test_every_error_is_one_line_without_a_traceback(tmp_path, capsys):
         (["attack", "--model", "efficientnet-lite0", "--image", str(tmp_path / "notes.txt")], "notes.txt"),
         (["attack", "--model", "efficientnet-lite0", "--image", str(tmp_path / "folder")], "folder"),
         (["eval", "fc10-1", "--weights", str(tmp_path / "random.pt")], "random.pt"),
-        (["eval", "nosuchnet"], "`blindspot models` lists the zoo"),
+        (["eval", "nosuchnet"], "`blindspot models` lists every network"),
         (["attack", "--model", "fc100-100-10", "--images", "test:9999:10001"], "goes past its end"),
         (["units", "--model", "conv", "--layer", "nosuchlayer", "--unit", "0"], "nosuchlayer"),
         (["attack", "--model-file", str(tmp_path / "random.pt"), "--architecture", "resnet18", "--image", str(CAT)],
@@ -394,3 +394,13 @@ def test_options_for_the_other_kind_of_model_file_are_refused_by_name(tmp_path, 
     assert code == 2 and "--architecture is not used" in line and "is ONNX" in line
     assert main(["attack", "--model-file", str(weights), "--images", "test:0:1"]) == 0  # without them, both run
     assert main(["attack", "--model-file", str(graph), "--input-range", "0-1", "--images", "test:0:1"]) == 0
+
+
+@pytest.mark.parametrize("content", [b"\x00\x9f" + bytes(range(256)) * 40, b"these are not weights\n" * 50])
+def test_a_model_file_that_is_no_weights_says_so_the_first_time(content, tmp_path, capsys):
+    """Random bytes or text as a photo network's --model-file: unreadable, not "say which architecture"."""
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(content)
+    assert main(["attack", "--model-file", str(junk), "--image", str(CAT)]) != 0
+    line = one_error_line(capsys.readouterr().err, "attack")
+    assert "junk.pt" in line and "not a readable PyTorch weights file" in line and "architecture" not in line

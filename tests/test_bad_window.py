@@ -14,7 +14,7 @@ from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
 from blindspot_gui.qt import app, platform_check
 from conftest import open_window
 from model_files import SavesWhenRun, graph_file, torchscript_file
-from test_window import choose_target, click_model, drop_file, measure_heartbeat, run_and_wait
+from window_actions import choose_target, click_model, drop_file, measure_heartbeat, run_and_wait
 
 
 

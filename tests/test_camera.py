@@ -12,7 +12,6 @@ from PySide6.QtGui import QImage
 
 from blindspot_gui.core.photos import sample_photos
 from blindspot_gui.qt.widgets import camera_source
-from test_photo_window import window  # noqa: F401  (EfficientNet-Lite0 chosen, the first sample photo shown)
 
 pytest.importorskip("PySide6.QtMultimedia", reason="Qt Multimedia cannot start here (see camera_source)",
                     exc_type=ImportError)
@@ -108,10 +107,10 @@ def concurrency(monkeypatch):
     return counts
 
 
-def test_without_a_camera_the_option_says_so(qtbot, window):  # noqa: F811
+def test_without_a_camera_the_option_says_so(qtbot, photo_window):
     if QMediaDevices.videoInputs():
         pytest.skip("this computer has a camera")
-    view = window.blindspots
+    view = photo_window.blindspots
     button = view.photo_source.camera_button
     assert button.isVisible() and button.text() == "Camera"
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -126,8 +125,8 @@ def test_a_missing_system_library_is_named_with_its_package(monkeypatch):
     assert "libpulse.so.0" in message and "sudo apt-get install libpulse0" in message
 
 
-def test_frames_are_classified_live_and_dropped_not_queued(qtbot, window, video, concurrency):  # noqa: F811
-    view, path = window.blindspots, video
+def test_frames_are_classified_live_and_dropped_not_queued(qtbot, photo_window, video, concurrency):
+    view, path = photo_window.blindspots, video
     shown = []  # (frame number, newest frame received when it was shown, its top class)
     gui_seconds, take_frame = [], view.camera.take_frame
 
@@ -162,12 +161,12 @@ def test_frames_are_classified_live_and_dropped_not_queued(qtbot, window, video,
     assert not view.camera.live and "Press Camera to go live again" in view.photo_source.caption.text()
 
 
-def test_space_freezes_the_frame_and_its_blind_spot_fools_the_network(qtbot, window, video):  # noqa: F811
-    view, path = window.blindspots, video
+def test_space_freezes_the_frame_and_its_blind_spot_fools_the_network(qtbot, photo_window, video):
+    view, path = photo_window.blindspots, video
     view.camera.play_file(path)
     qtbot.waitUntil(lambda: view.camera.classified >= 3, timeout=30000)
     with qtbot.waitSignal(view.sig_search_finished, timeout=240000) as blocker:
-        qtbot.keyClick(window, Qt.Key.Key_Space)
+        qtbot.keyClick(photo_window, Qt.Key.Key_Space)
         assert not view.camera.live and not view.photo_source.camera_button.isChecked(), "Space froze the camera"
         frozen = view.camera.shown
         assert view.choice.source == f"camera frame {frozen.number}" and view.choice.pixels is frozen.pixels

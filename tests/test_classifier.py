@@ -223,3 +223,20 @@ def test_the_model_cache_holds_one_classifier_for_every_spelling_of_a_name():
     assert set(cache.loaded()) == {"FC100-100-10", "EfficientNet-Lite0"}
     cache.forget("FC100-100-10")
     assert cache.get("fc100-100-10") is not first
+
+
+def test_the_classifier_alone_says_photo_or_digit_and_the_search_settings_follow_it():
+    """A small 3x32x32 network is a photo network everywhere (it had digit settings by its number of inputs)."""
+    from torch import nn as torch_nn
+
+    from blindspot_gui.core.attack.compare import DIGIT_BUDGETS, PHOTO_BUDGETS, budgets_for
+    from blindspot_gui.core.attack.config import PHOTO_ATTACK, AttackConfig, config_for
+    from blindspot_gui.core.models.classifier import Classifier
+
+    def small(shape):
+        return Classifier(torch_nn.Sequential(torch_nn.Flatten(), torch_nn.Linear(int(np.prod(shape)), 10)),
+                          name="small", input_shape=shape, class_names=[str(n) for n in range(10)])
+
+    photo, digits = small((3, 32, 32)), small((1, 28, 28))
+    assert not photo.is_digit_network and config_for(photo) == PHOTO_ATTACK and budgets_for(photo) == PHOTO_BUDGETS
+    assert digits.is_digit_network and config_for(digits) == AttackConfig() and budgets_for(digits) == DIGIT_BUDGETS

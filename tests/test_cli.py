@@ -10,19 +10,33 @@ import pytest
 
 from blindspot_gui.cli import main
 from blindspot_gui.core.models.mnist_zoo import ZOO
+from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
 
 
-def test_models_json_lists_every_model_with_status(capsys):
+def test_models_json_lists_every_network_with_status(capsys):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [row["name"] for row in rows] == [spec.name for spec in ZOO]
-    assert all(row["status"] == "present" and 0 <= row["test_error"] < 0.25 for row in rows)
+    assert [row["name"] for row in rows] == [spec.name for spec in ZOO] + [entry.name for entry in PHOTO_MODELS]
+    digits = [row for row in rows if row["kind"] == "digits"]
+    assert all(row["status"] == "present" and 0 <= row["test_error"] < 0.25 for row in digits)
+    lite0 = next(row for row in rows if row["key"] == "efficientnet-lite0")
+    assert lite0["kind"] == "photos" and lite0["status"] == "present"  # shipped with a package
+    assert {row["status"] for row in rows} <= {"present", "missing"}
 
 
-def test_models_table_is_readable(capsys):
+def test_models_table_is_readable_in_aligned_columns(capsys):
     assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert "FC200-200-10" in out and "present" in out and "1.54%" in out
+    lines = capsys.readouterr().out.splitlines()
+    assert "FC200-200-10" in "".join(lines) and "1.54%" in "".join(lines) and "EfficientNet-Lite0" in "".join(lines)
+    for header in ("key", "kind", "weights", "description"):  # each column starts at the same place on every row
+        start = lines[0].index(header)
+        assert all(line[start - 2:start] == "  " and line[start] != " " for line in lines[1:]), header
+
+
+def test_an_unknown_network_lists_the_photo_networks_too(capsys):
+    assert main(["attack", "--model", "resnet", "--images", "test:0:1"]) != 0
+    err = capsys.readouterr().err
+    assert "Unknown network 'resnet'" in err and "resnet18" in err and "fc100-100-10" in err
 
 
 def test_eval_remeasures_the_recorded_errors(capsys):
@@ -146,3 +160,25 @@ def test_photo_attack_errors_are_one_clear_line(capsys, tmp_path):
     assert "did you mean ostrich" in capsys.readouterr().err
     assert main(["attack", "--model", "efficientnet-lite0", "--image", str(tmp_path / "none.jpg")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_sample_photos_are_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    from blindspot_gui.cli.parser import build_parser
+    from blindspot_gui.qt.app import build_parser as window_parser
+
+    monkeypatch.chdir(tmp_path)
+    for parse in (lambda text: build_parser().parse_args(["attack", "--image", text]).image,
+                  lambda text: window_parser().parse_args([text]).image_file):
+        assert Path(parse("samples:cat")).name == "cat.png" and Path(parse("samples:cat")).is_file()
+        assert Path(parse("Espresso")).name == "coffee.png"  # a bare name: no file of that name here
+        (tmp_path / "cat").write_bytes(b"a file of that name")
+        assert parse("cat") == "cat"  # a file of that name wins over the sample
+        (tmp_path / "cat").unlink()
+        assert parse("holiday.jpg") == "holiday.jpg"  # no such file, no such sample: reading it will say so
+
+
+def test_an_unknown_sample_is_one_line_naming_the_samples(capsys):
+    with pytest.raises(SystemExit):
+        main(["attack", "--image", "samples:dog"])
+    err = capsys.readouterr().err
+    assert "no sample photo called 'samples:dog'" in err and "coffee" in err

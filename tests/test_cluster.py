@@ -125,7 +125,7 @@ def test_cancel_on_the_cluster_stops_its_tasks_and_keeps_the_parts_that_came_bac
 
 
 def test_the_window_runs_a_table_on_the_cluster_chosen_in_the_experiments_tab(qtbot, tmp_path, local_cluster):
-    from test_experiments_window import choose, click, open_experiments
+    from window_actions import choose, click, open_experiments
 
     window, view = open_experiments(qtbot, tmp_path)
     choose(view, "table1")
@@ -145,7 +145,7 @@ def test_the_window_runs_a_table_on_the_cluster_chosen_in_the_experiments_tab(qt
 
 
 def test_without_ray_the_window_says_how_to_install_it_and_runs_nothing(qtbot, tmp_path, monkeypatch):
-    from test_experiments_window import choose, click, open_experiments
+    from window_actions import choose, click, open_experiments
 
     monkeypatch.setitem(__import__("sys").modules, "ray", None)
     window, view = open_experiments(qtbot, tmp_path)
@@ -158,7 +158,7 @@ def test_without_ray_the_window_says_how_to_install_it_and_runs_nothing(qtbot, t
 
 def test_a_photo_table2_on_a_local_cluster_gives_the_figures_of_a_local_run(
         isolated_user_folder, tmp_path, monkeypatch, local_cluster):
-    from test_photo_experiments import make_folder, put_random_weights_in_the_hub_cache
+    from experiment_helpers import make_folder, put_random_weights_in_the_hub_cache
 
     put_random_weights_in_the_hub_cache("mobilenet_v3_small")  # the workers read the same torch hub cache
     folder = make_folder(tmp_path / "photos", {"espresso": ["coffee.png"], "missile": ["rocket.jpg"]})
@@ -202,11 +202,10 @@ def test_table5_bounds_its_layers_on_a_local_cluster_as_it_does_here(isolated_us
 
 
 def test_adversarial_training_epochs_on_a_local_cluster_train_the_net_a_local_run_trains(local_cluster):
-    from test_advtrain import small_spec
-
     from blindspot_gui.core.data import load_mnist
     from blindspot_gui.core.experiments.backends import PartJob, run_one, use_cluster
     from blindspot_gui.core.training.adversarial import train_adversarially
+    from experiment_helpers import small_spec
 
     spec, data = small_spec(epochs=3), load_mnist("train").subset(range(600))
     here, here_curve = train_adversarially(spec, data=data, distortion_images=10)

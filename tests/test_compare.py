@@ -253,7 +253,7 @@ def test_cancel_keeps_the_finished_cards_and_asking_again_runs_only_the_rest(qtb
 
 
 def test_closing_the_dialog_or_switching_the_network_during_a_comparison_loses_nothing(qtbot, window, monkeypatch):
-    from test_window import click_model
+    from window_actions import click_model
 
     use_budgets(monkeypatch, SLOW_CW)
     view = open_comparison(qtbot, window)

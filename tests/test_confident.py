@@ -17,7 +17,7 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.photos import read_photo, sample_photos
 from blindspot_gui.qt.tabs.goal_results import failure_advice
 from conftest import open_window
-from test_window import choose_target, click_model, run_and_wait
+from window_actions import choose_target, click_model, run_and_wait
 
 P = 0.9
 
@@ -128,7 +128,7 @@ def test_an_unreachable_goal_fails_in_plain_words_right_after_the_bracketing():
     assert not result.success and result.goal == "confidence"
     assert "within the search's limits" in result.message
     assert any("stopping" in message for message in messages)
-    assert not any("bisecting" in message for message in messages)
+    assert not any("narrowing" in message for message in messages)
     advice = failure_advice(result, lambda label: f"class {label}", "digit")
     assert advice == (f"This digit could not be made to look like “class {target}” with 90% confidence within the "
                       "search's limits. Try a lower p, another target, or the Confident mode off.")

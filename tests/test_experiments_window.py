@@ -5,24 +5,9 @@ import json
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from test_window import open_window
 
 from blindspot_gui.core import experiments
-
-
-def open_experiments(qtbot, tmp_path):
-    window = open_window(qtbot, str(tmp_path / "settings.ini"))
-    window.tabs.setCurrentWidget(window.experiments_view)
-    return window, window.experiments_view
-
-
-def choose(view, key):
-    items = view.controls.list
-    items.setCurrentRow(next(row for row in range(items.count()) if items.item(row).data(Qt.ItemDataRole.UserRole) == key))
-
-
-def click(qtbot, button):
-    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+from window_actions import choose, click, open_experiments
 
 
 def test_table3_runs_shows_ours_beside_the_papers_and_exports(qtbot, tmp_path):
@@ -83,7 +68,7 @@ def test_a_short_adversarial_training_run_draws_its_curves(qtbot, tmp_path):
 
 
 def test_a_photo_networks_table1_runs_on_a_chosen_folder_and_offers_only_its_rules(qtbot, tmp_path):
-    from test_photo_experiments import make_folder
+    from experiment_helpers import make_folder
 
     folder = make_folder(tmp_path / "my photos", {"espresso": ["coffee.png"]})
     window, view = open_experiments(qtbot, tmp_path)
@@ -107,7 +92,7 @@ def test_a_photo_networks_table1_runs_on_a_chosen_folder_and_offers_only_its_rul
 
 
 def test_a_photo_table2_runs_on_the_ticked_networks_and_asks_for_two(qtbot, tmp_path):
-    from test_photo_experiments import make_folder, put_random_weights_in_the_hub_cache
+    from experiment_helpers import make_folder, put_random_weights_in_the_hub_cache
 
     put_random_weights_in_the_hub_cache("mobilenet_v3_small")
     folder = make_folder(tmp_path / "my photos", {"espresso": ["coffee.png"]})

@@ -124,7 +124,7 @@ def test_the_figure_sheets_can_be_cancelled(qtbot, window, tmp_path):
 def photo_window(qtbot, settings_file):
     """The main window with EfficientNet-Lite0 chosen and its first sample photo shown."""
     from conftest import open_window
-    from test_window import click_model
+    from window_actions import click_model
 
     main = open_window(qtbot, settings_file)
     qtbot.waitUntil(lambda: not main.runner.is_running("catalogue"), timeout=30000)

@@ -5,8 +5,7 @@ import torch
 from PySide6.QtCore import Qt
 
 from blindspot_gui.core.models.mnist_zoo import find_spec
-from test_photo_window import click_item
-from test_window import click_model
+from window_actions import click_item, click_model
 
 
 def click_thumbnail(qtbot, strip, text: str) -> None:

@@ -12,18 +12,7 @@ import pytest
 from blindspot_gui.cli import main
 from blindspot_gui.core.experiments.photo_attacked import photo_table1, photo_table2
 from blindspot_gui.core.files import read_arrays
-from blindspot_gui.core.photos import sample_photos
-
-SAMPLES = {photo.path.name: photo.path for photo in sample_photos()}
-
-
-def make_folder(root, layout: dict[str, list[str]]):
-    """A folder with a subfolder per class name holding copies of the named sample photos."""
-    for class_name, files in layout.items():
-        (root / class_name).mkdir(parents=True)
-        for name in files:
-            shutil.copy(SAMPLES[name], root / class_name / name)
-    return root
+from experiment_helpers import SAMPLES, make_folder, put_random_weights_in_the_hub_cache
 
 
 def test_a_folder_of_labelled_photos_gives_error_success_and_distortion_and_resumes(tmp_path, capsys):
@@ -102,18 +91,6 @@ def test_a_bad_labels_file_is_refused_naming_the_line_or_photo(tmp_path, capsys,
         (folder / "labels.csv").write_text(labels)
     assert main(["reproduce", "table1", "--model", "efficientnet-lite0", "--images", str(folder)]) != 0
     assert says in capsys.readouterr().err
-
-
-def put_random_weights_in_the_hub_cache(name: str, seed: int = 0) -> None:
-    """Weights for catalogue network ``name`` where torch's hub keeps downloads: randomly initialised (seeded)."""
-    import torch
-
-    from blindspot_gui.core.models.photo_catalogue import build_architecture, find_photo_model
-
-    entry = find_photo_model(name)
-    torch.manual_seed(seed)
-    entry.cache_path().parent.mkdir(parents=True, exist_ok=True)
-    torch.save(build_architecture(entry.architecture).state_dict(), entry.cache_path())
 
 
 def test_photo_table2_feeds_each_networks_adversarial_photos_to_every_network_beside_noise(tmp_path, capsys):

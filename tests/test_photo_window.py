@@ -1,7 +1,6 @@
 """Photo networks in the one blind-spot view of the real window, driven through clicks, typing, drops and signals."""
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
@@ -9,37 +8,16 @@ from PySide6.QtGui import QDropEvent
 from torch import nn
 
 from blindspot_gui.core.models import photo_catalogue
-from conftest import open_window
 from model_files import export_onnx, torchscript_file
-from test_window import click_model
-
-
-@pytest.fixture
-def window(qtbot, settings_file):
-    """The main window with EfficientNet-Lite0 chosen in the network list and the first sample photo shown."""
-    main = open_window(qtbot, settings_file)
-    qtbot.waitUntil(lambda: not main.runner.is_running("catalogue"), timeout=30000)  # the photo networks' weights
-    click_model(qtbot, main, "EfficientNet-Lite0")
-    view = main.blindspots
-    qtbot.waitUntil(lambda: view.network_name == "EfficientNet-Lite0" and view.original_probabilities is not None
-                    and view.choice.path is not None, timeout=60000)
-    yield main
-    main.close()
-    assert main.runner.running_count == 0, "a test left a task running"
-
-
-def click_item(qtbot, widget, text_start: str):
-    item = next(widget.item(row) for row in range(widget.count()) if widget.item(row).text().startswith(text_start))
-    widget.scrollToItem(item)
-    qtbot.mouseClick(widget.viewport(), Qt.MouseButton.LeftButton, pos=widget.visualItemRect(item).center())
+from window_actions import click_item, click_model
 
 
 def top_class(panel) -> str:
     return panel.classes.texts()[0]
 
 
-def test_a_newcomer_finds_an_ostrich_in_the_espresso(qtbot, window, tmp_path):
-    view = window.blindspots
+def test_a_newcomer_finds_an_ostrich_in_the_espresso(qtbot, photo_window, tmp_path):
+    view = photo_window.blindspots
     assert view.image_sources.currentWidget() is view.photo_source  # photos, not the MNIST browser, for this network
     with qtbot.waitSignal(view.sig_answer_shown, timeout=10000):
         click_item(qtbot, view.photo_source.sample_list, "Espresso")
@@ -68,68 +46,68 @@ def test_a_newcomer_finds_an_ostrich_in_the_espresso(qtbot, window, tmp_path):
     assert view.classifier.class_names[int(view.classifier.probabilities(pixels).argmax())] == "ostrich"
 
 
-def test_cancel_keeps_the_best_so_far_and_the_window_responsive(qtbot, window):
-    view = window.blindspots
+def test_cancel_keeps_the_best_so_far_and_the_window_responsive(qtbot, photo_window):
+    view = photo_window.blindspots
     with qtbot.waitSignal(view.sig_search_finished, timeout=120000) as blocker:
         qtbot.mouseClick(view.search_panel.run_button, Qt.MouseButton.LeftButton)
         qtbot.wait(1500)
-        qtbot.keyClick(window, Qt.Key.Key_Escape)
+        qtbot.keyClick(photo_window, Qt.Key.Key_Escape)
     assert "cancelled" in blocker.args[0].message
     assert view.search_panel.run_button.isEnabled() and not view.search_panel.cancel_button.isEnabled()
 
 
-def test_bad_targets_photos_and_missing_weights_are_explained(qtbot, window, tmp_path):
-    view = window.blindspots
+def test_bad_targets_photos_and_missing_weights_are_explained(qtbot, photo_window, tmp_path):
+    view = photo_window.blindspots
     target = view.search_panel.class_field
     target.clear()
     qtbot.keyClicks(target, "tiger cat")  # a space typed in the box is text, not the Run key
-    assert target.text() == "tiger cat" and not window.runner.is_running("search")
+    assert target.text() == "tiger cat" and not photo_window.runner.is_running("search")
     target.setText("ostrch")
-    with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
+    with qtbot.waitSignal(photo_window.sig_message, timeout=2000) as blocker:
         qtbot.mouseClick(view.search_panel.run_button, Qt.MouseButton.LeftButton)
     assert "did you mean ostrich" in blocker.args[0]
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
     shown = view.viewer.original_panel.image.image.copy()
-    with qtbot.waitSignal(window.sig_message, timeout=2000) as blocker:
-        drop(window, broken)
+    with qtbot.waitSignal(photo_window.sig_message, timeout=2000) as blocker:
+        drop(photo_window, broken)
     assert "broken.jpg" in blocker.args[0]
     assert np.array_equal(view.viewer.original_panel.image.image, shown)  # the photo shown before is kept
 
-    click_model(qtbot, window, "AlexNet")
+    click_model(qtbot, photo_window, "AlexNet")
     assert "not in the torch hub cache" in view.network_panel.status.text()
     assert view.network_panel.download_button.isEnabled()
     assert view.network_name == "EfficientNet-Lite0"  # still usable
 
 
-def test_offline_download_is_a_message_not_a_hang(qtbot, window, monkeypatch):
-    view = window.blindspots
+def test_offline_download_is_a_message_not_a_hang(qtbot, photo_window, monkeypatch):
+    view = photo_window.blindspots
     monkeypatch.setattr(photo_catalogue.PhotoModelEntry, "url",
                         property(lambda self: "http://127.0.0.1:9/resnet18-12345678.pth"))
-    click_model(qtbot, window, "ResNet-18")
-    with qtbot.waitSignal(window.sig_message, timeout=30000) as blocker:
+    click_model(qtbot, photo_window, "ResNet-18")
+    with qtbot.waitSignal(photo_window.sig_message, timeout=30000) as blocker:
         qtbot.mouseClick(view.network_panel.download_button, Qt.MouseButton.LeftButton)
     assert "Is this machine online" in blocker.args[0]
     assert view.search_panel.run_button.isEnabled()
 
 
-def test_a_dropped_photo_and_your_own_model(qtbot, window, tmp_path):
-    view = window.blindspots
+def test_a_dropped_photo_and_your_own_model(qtbot, photo_window, tmp_path):
+    view = photo_window.blindspots
     photo = tmp_path / "stripes.png"
     Image.fromarray((np.indices((300, 400)).sum(axis=0) % 40 < 20).astype(np.uint8) * 255).convert("RGB").save(photo)
     with qtbot.waitSignal(view.sig_answer_shown, timeout=10000):
-        drop(window, photo)
+        drop(photo_window, photo)
     assert "stripes.png" in view.viewer.original_panel.title.text()
 
     torch.manual_seed(0)
     network = nn.Sequential(nn.Conv2d(3, 4, 8, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
     (tmp_path / "names.txt").write_text("circle\nsquare\ntriangle\n")
     program = torchscript_file(network, tmp_path / "mine.pt")  # a program: refused, with the line that converts it
-    with qtbot.waitSignal(window.sig_message, timeout=10000) as refused:
+    with qtbot.waitSignal(photo_window.sig_message, timeout=10000) as refused:
         view.load_own_network(str(program), None, "none", str(tmp_path / "names.txt"))
     assert refused.args[0].startswith("mine.pt could not be loaded:") and "convert it to ONNX" in refused.args[0]
-    qtbot.waitUntil(lambda: not window.runner.is_running("own-network"), timeout=5000)
+    qtbot.waitUntil(lambda: not photo_window.runner.is_running("own-network"), timeout=5000)
     assert "mine.pt" not in view.network_panel.names() and view.network_name == "EfficientNet-Lite0"
     path = export_onnx(network, tmp_path / "mine.onnx", torch.rand(1, 3, 224, 224))  # ... converted, as it says
     with qtbot.waitSignal(view.sig_answer_shown, timeout=10000):
@@ -150,11 +128,11 @@ def drop(window, path) -> None:
     window.dropEvent(event)
 
 
-def test_the_unit_explorer_ranks_photos_for_a_photo_network(qtbot, window, tmp_path):
+def test_the_unit_explorer_ranks_photos_for_a_photo_network(qtbot, photo_window, tmp_path):
     from blindspot_gui.qt.tabs.unit_grid import ImageTile
 
-    explorer = window.unit_explorer
-    window.tabs.setCurrentWidget(explorer)
+    explorer = photo_window.unit_explorer
+    photo_window.tabs.setCurrentWidget(explorer)
     assert "EfficientNet-Lite0" in [explorer.model.itemText(i) for i in range(explorer.model.count())]
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=60000):
         explorer.model.setCurrentText("EfficientNet-Lite0")
@@ -163,22 +141,22 @@ def test_the_unit_explorer_ranks_photos_for_a_photo_network(qtbot, window, tmp_p
     tiles = [explorer.left.grid.itemAt(i).widget() for i in range(explorer.left.grid.count())
              if isinstance(explorer.left.grid.itemAt(i).widget(), ImageTile)]
     assert tiles and not tiles[0].pixmap().toImage().isGrayscale()
-    with qtbot.waitSignal(window.blindspots.sig_answer_shown, timeout=20000) as blocker:
+    with qtbot.waitSignal(photo_window.blindspots.sig_answer_shown, timeout=20000) as blocker:
         qtbot.mouseDClick(tiles[0], Qt.MouseButton.LeftButton)
-    assert window.tabs.currentWidget() is window.blindspots
-    assert blocker.args[0] == window.blindspots.choice.source
+    assert photo_window.tabs.currentWidget() is photo_window.blindspots
+    assert blocker.args[0] == photo_window.blindspots.choice.source
 
-    window.tabs.setCurrentWidget(explorer)
+    photo_window.tabs.setCurrentWidget(explorer)
     with qtbot.waitSignal(explorer.sig_rows_shown, timeout=20000):
         explorer.model.setCurrentText("FC100-100-10")
     assert explorer.dataset is explorer.test_set  # back to digits for a digit network
 
 
-def test_a_damaged_weights_file_keeps_the_network_in_use(qtbot, window, tmp_path):
-    view = window.blindspots
+def test_a_damaged_weights_file_keeps_the_network_in_use(qtbot, photo_window, tmp_path):
+    view = photo_window.blindspots
     damaged = tmp_path / "resnet18.pth"
     damaged.write_bytes(b"PK\x03\x04 not really a zip")
-    with qtbot.waitSignal(window.sig_message, timeout=10000) as blocker:
+    with qtbot.waitSignal(photo_window.sig_message, timeout=10000) as blocker:
         view.use_weights_file("ResNet-18", str(damaged))
     assert "resnet18.pth" in blocker.args[0]
     assert view.network_name == "EfficientNet-Lite0"

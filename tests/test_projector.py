@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QSizePolicy, QWidget
 
 from conftest import open_window
-from test_window import click_model, run_and_wait
+from window_actions import click_model, run_and_wait
 
 SCREENS = ((1280, 720), (1366, 768))
 LARGER_TEXT_STEPS = 2
@@ -206,10 +206,26 @@ def test_presenter_keys_step_blank_and_present(qtbot, window):
     qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_B)
     assert not window.blank.isVisible()
 
+    view_menu = {action.objectName(): action for action in window.actions()}
+    assert not view_menu["action_stop_presenting"].isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_F5)  # presenting: full screen, the side panels stepped aside
+    qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
+    assert not window.model_dock.isVisible() and not window.image_dock.isVisible()
+    assert view_menu["action_stop_presenting"].isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_F5)  # F5 again leaves it, as in slide software
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    assert window.model_dock.isVisible() and window.image_dock.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_F5)
     qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
-    qtbot.keyClick(window, Qt.Key.Key_F5)  # starting again keeps it full screen
-    assert window.isFullScreen()
+    qtbot.keyClick(window.focusWidget() or window, Qt.Key.Key_Escape)  # and so does Esc
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_F11)  # full screen: the window as it is
+    qtbot.waitUntil(lambda: window.isFullScreen(), timeout=2000)
+    assert window.model_dock.isVisible() and window.image_dock.isVisible()
+    view_menu["action_present"].trigger()
+    assert not window.model_dock.isVisible()
+    view_menu["action_stop_presenting"].trigger()  # back to full screen, where F5 was pressed
+    assert window.isFullScreen() and window.model_dock.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_F11)
     qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
 
@@ -248,3 +264,41 @@ def test_a_window_saved_on_a_large_screen_opens_within_a_projector(tmp_path, set
     assert opened["screen"] == [0, 0, 1280, 720]
     assert x >= 0 and y >= 0 and x + width <= 1280 and y + height <= 720, opened
     assert opened["minimum"][0] <= 1280 and opened["minimum"][1] <= 720
+
+
+def test_the_transfer_table_tells_every_network_apart_at_1280x720(qtbot, window):
+    from PySide6.QtGui import QFontMetrics
+
+    window.resize(1280, 720)
+    assert run_and_wait(qtbot, window).success
+    table = window.blindspots.transfer_view.table
+    qtbot.waitUntil(lambda: table.rowCount() > 5 and not window.blindspots.is_running("transfer"), timeout=60000)
+    settle(qtbot)
+    metrics, width = QFontMetrics(table.font()), table.columnWidth(0) - 8  # the cell's text margins
+    names = [table.item(row, 0).text() for row in range(table.rowCount())]
+    shown = [metrics.elidedText(name, table.textElideMode(), width) for name in names]  # as the table draws them
+    assert len(set(shown)) == len(names), shown
+    assert any("…" in text for text in shown)  # the test looks at a column too narrow for the longest names
+
+
+def test_larger_text_keeps_the_pictures_and_the_window_at_1280x720(qtbot, window):
+    """Five Ctrl+= at 1280×720: the pictures keep at least 80% of their height, the details and side panels give
+    way (they scroll), the window stays on the projector; five Ctrl+− give the minimum size back."""
+    window.resize(1280, 720)
+    settle(qtbot, 300)
+    panels = window.blindspots.viewer.all_panels()[:3]
+    reference, minimum = [panel.canvas.height() for panel in panels], window.minimumSizeHint()
+    for _ in range(5):
+        qtbot.keyClick(window, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+        settle(qtbot, 100)
+    settle(qtbot, 200)
+    assert window.presentation.state.text_points >= QApplication.font().pointSize() and window.size().toTuple() == (1280, 720)
+    assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 720
+    for panel, height in zip(panels, reference):
+        assert panel.canvas.height() >= 0.8 * height, (panel.canvas.height(), height)
+    for _ in range(5):
+        qtbot.keyClick(window, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+        settle(qtbot, 100)
+    settle(qtbot, 200)
+    assert window.minimumSizeHint().width() <= minimum.width() and window.minimumSizeHint().height() <= minimum.height()
+    assert all(abs(panel.canvas.height() - height) <= 0.02 * height for panel, height in zip(panels, reference))

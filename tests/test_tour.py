@@ -82,31 +82,59 @@ def test_the_tour_walks_from_start_to_end_with_the_keys(qtbot, window):
     assert not tour.active and not tour.dock.isVisible()
 
 
-def test_leaving_mid_tour_keeps_the_window_where_it_was(qtbot, window):
+def test_the_tour_starts_clean_and_leaving_it_gives_back_the_users_choices(qtbot, window):
     tour, view = window.tour, window.blindspots
-    tour.start()
-    step_done(qtbot, tour, 0)
-    qtbot.mouseClick(tour.panel.next, Qt.MouseButton.LeftButton)
-    assert tour.index == 1 and tour.busy and view.is_running("search")
+    view.network_panel.select("ConvNet")
+    qtbot.waitUntil(lambda: view.network_name == "ConvNet" and view.original_probabilities is not None, timeout=20000)
+    view.image_source.choose_index(5)
+    view.search_panel.choose_goal(0.8)
+    view.search_panel.choose("random")
+    qtbot.waitUntil(lambda: view.choice.index == 5 and view.original_probabilities is not None, timeout=20000)
     with qtbot.waitSignal(view.sig_search_finished, timeout=STEP_TIMEOUT):
-        press(qtbot, window, Qt.Key.Key_Escape)  # leaves the tour; the search under way goes on
-        assert not tour.active and not tour.dock.isVisible() and view.is_running("search")
-    qtbot.waitUntil(lambda: view.transfer_view.table.rowCount() > 0 and not view.is_running("transfer"),
-                    timeout=STEP_TIMEOUT)
-    result = view.result
-    assert result.success and view.network_name == PLAIN_NETWORK and view.choice.index == TOUR_DIGIT
-    assert tour.panel.result.text() == "Searching for the smallest change that fools it…"  # no longer followed
-    press(qtbot, window, Qt.Key.Key_PageDown)  # the presenter key steps the image again
-    assert view.choice.index == TOUR_DIGIT + 1 and view.result is None
-    qtbot.waitUntil(lambda: view.original_probabilities is not None, timeout=STEP_TIMEOUT)
-
-    tour.start(1)  # back in, then out from Back's button row: nothing is reset
-    step_done(qtbot, tour, 1)
-    shown = (view.network_name, view.choice, view.result, window.tabs.currentWidget())
-    qtbot.mouseClick(tour.panel.leave, Qt.MouseButton.LeftButton)
-    assert not tour.active and (view.network_name, view.choice, view.result, window.tabs.currentWidget()) == shown
+        view.run_search()
     qtbot.waitUntil(lambda: not view.is_running("transfer"), timeout=STEP_TIMEOUT)
+    assert view.result is not None and len(view.search_panel.curve.getData()[0]) > 0
+
+    qtbot.keyClick(window, Qt.Key.Key_F1)  # a clean slate: the last search is not shown as the tour's, nor its curve
+    assert view.result is None and tour.active and window.presentation.state.touring
+    assert view.search_panel.curve.getData()[0] is None or len(view.search_panel.curve.getData()[0]) == 0
+    step_done(qtbot, tour, 0)
+    press(qtbot, window, Qt.Key.Key_PageDown)
+    assert tour.index == 1 and tour.busy
+    assert view.network_name == PLAIN_NETWORK and view.choice.index == TOUR_DIGIT
+    press(qtbot, window, Qt.Key.Key_Escape)  # leaves the tour: the user's own network, image, goal and target
+    assert not tour.active and not tour.dock.isVisible() and not window.presentation.state.touring
+    qtbot.waitUntil(lambda: view.network_name == "ConvNet" and view.choice.index == 5
+                    and view.original_probabilities is not None, timeout=20000)
+    assert view.search_panel.goal_confidence() == 0.8 and view.search_panel.target_choice() == "random"
+    assert window.settings.value("search/goal") == "confident" and int(window.settings.value("search/confidence")) == 80
+    press(qtbot, window, Qt.Key.Key_PageDown)  # the presenter key steps the image again
+    assert view.choice.index == 6
+    qtbot.waitUntil(lambda: not view.is_running("classify") and not view.is_running("search"), timeout=STEP_TIMEOUT)
 
 
 def test_blindspot_gui_takes_tour():
     assert build_parser().parse_args(["--tour"]).tour
+
+
+def test_a_left_tour_never_comes_back_with_full_screen_or_a_layout(qtbot, window):
+    """F1, Esc, F5, F11 (the ghost panel of issue 24), then Reset layout and a quit and reopen."""
+    tour = window.tour
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    step_done(qtbot, tour, 0)
+    press(qtbot, window, Qt.Key.Key_Escape)
+    for key in (Qt.Key.Key_F5, Qt.Key.Key_F11):
+        press(qtbot, window, key)
+        assert not tour.dock.isVisible() and not tour.active
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=2000)
+    assert window.model_dock.isVisible() and window.image_dock.isVisible() and not tour.dock.isVisible()
+    window.reset_layout()
+    assert not tour.dock.isVisible() and window.model_dock.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_F1)  # quitting mid-tour remembers the user's layout, not the tour's panel
+    window.settings.sync()
+    window.close()
+    from conftest import open_window
+
+    again = open_window(qtbot, window.settings.fileName())
+    assert not again.tour.dock.isVisible() and not again.tour.active and again.model_dock.isVisible()
+    again.close()

@@ -6,14 +6,12 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from blindspot_gui import api
@@ -22,29 +20,7 @@ from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS
 from blindspot_gui.qt import app
 from conftest import open_window
 from model_files import export_onnx
-
-
-def click_model(qtbot, window, name):
-    """Click the network's row in the one network list (scrolled into view first)."""
-    panel = window.blindspots.network_panel
-    table = panel.table
-    row = next(row for row in range(table.rowCount()) if table.item(row, 0).text() == name)
-    table.scrollToItem(table.item(row, 0))
-    qtbot.wait(20)  # the scrolled layout is applied
-    rect = table.visualItemRect(table.item(row, 0))
-    with qtbot.waitSignal(panel.sig_model_selected, timeout=2000):
-        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    assert panel.selected_name() == name
-
-
-def choose_target(window, data):
-    window.blindspots.search_panel.choose(data)
-
-
-def run_and_wait(qtbot, window, timeout=20000):
-    with qtbot.waitSignal(window.blindspots.sig_search_finished, timeout=timeout) as blocker:
-        qtbot.mouseClick(window.blindspots.search_panel.run_button, Qt.MouseButton.LeftButton)
-    return blocker.args[0]
+from window_actions import choose_target, click_model, drop_file, measure_heartbeat, run_and_wait
 
 
 def test_window_lists_every_zoo_model_with_status_and_error(window):
@@ -111,17 +87,6 @@ PERCEPTIBLE_DELAY = 0.1
 before it was frozen: 0.25 s); a shared CI machine that preempts the GUI thread stalls it about 0.05 s."""
 
 
-def measure_heartbeat(qtbot, seconds):
-    """Largest gap between ticks of a 10 ms timer on the GUI thread over ``seconds``."""
-    ticks = []
-    timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start(10)
-    qtbot.wait(int(seconds * 1000))
-    timer.stop()
-    return max(np.diff(ticks)) if len(ticks) > 1 else float("inf")
-
-
 def test_gui_thread_never_blocks_during_search_or_training(qtbot, window):
     qtbot.waitUntil(lambda: not window.runner.is_running("warm-up"), timeout=10000)
     click_model(qtbot, window, "ConvNet")
@@ -161,21 +126,6 @@ def test_closing_during_a_search_exits_within_a_second_cleanly(qtbot, settings_f
     assert time.perf_counter() - started < 1.0
     assert main.runner.running_count == 0
     assert not [record for record in qtlog.records if "Destroyed" in record.message]
-
-
-def drop_file(window, path):
-    """Drop a file on the window. Qt delivers drop events only during a real drag, which offscreen
-    tests cannot start, so the event goes straight to the window's (public) drag-and-drop handlers."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # PySide6 flags the only constructor Qt 6 offers
-        enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                                Qt.KeyboardModifier.NoModifier)
-    window.dragEnterEvent(enter)
-    assert enter.isAccepted()
-    window.dropEvent(QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                                Qt.KeyboardModifier.NoModifier))
 
 
 def test_dropping_a_photo_converts_it_the_mnist_way(qtbot, window, tmp_path):
@@ -313,13 +263,13 @@ def test_screenshot_renders_the_window_after_the_first_search(tmp_path):
     target = tmp_path / "window.png"
     completed = subprocess.run(
         [sys.executable, "-c", "import sys; from blindspot_gui.qt.app import main; sys.exit(main(sys.argv[1:]))",
-         "--screenshot", str(target), "--image", "7"],
+         "--screenshot", str(target), "--image", "7", "--size", "1280x720"],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
     )
     assert completed.returncode == 0, completed.stderr
     with Image.open(target) as image:
-        assert image.size[0] >= 1000 and image.size[1] >= 600
+        assert image.size == (1280, 720)  # the projector's size asked for (Qt's offscreen screen is 800x600)
 
 
 def test_demo_mode_keeps_showing_searches_on_new_images(qtbot, window, monkeypatch):

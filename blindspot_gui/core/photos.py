@@ -90,3 +90,39 @@ def _sample_photo(folder: Path, item) -> SamplePhoto | None:
                        expected if isinstance(expected, str) else None)
 
 
+
+
+SAMPLE_PREFIX = "samples:"
+
+
+def image_argument(text: str) -> str:
+    """Where an image given on a command line is: a file as given; ``samples:NAME`` for a shipped sample photo by its
+    file name, stem or label (``samples:cat``), from any folder; a bare NAME means that sample too when no file of
+    that name exists. ``test:I`` and ``train:I`` (MNIST digits) pass unchanged. ValueError for an unknown sample."""
+    if text.lower().startswith(SAMPLE_PREFIX):
+        return str(_sample_named(text[len(SAMPLE_PREFIX):], text))
+    if Path(text).exists() or text.split(":", 1)[0] in ("test", "train"):
+        return text
+    try:
+        return str(_sample_named(text, text))
+    except ValueError:
+        return text  # no such file and no such sample: reading it says "no such file", naming it
+
+
+def _sample_named(name: str, given: str) -> Path:
+    wanted = name.strip().lower()
+    for sample in sample_photos():
+        if wanted in (sample.path.name.lower(), sample.path.stem.lower(), sample.label.lower()):
+            return sample.path
+    names = ", ".join(sample.path.stem for sample in sample_photos())
+    raise ValueError(f"no sample photo called {given!r}; the samples are {names} (as samples:{names.split(',')[0]})")
+
+
+def image_option(text: str) -> str:
+    """:func:`image_argument` as an argparse ``type``: the command line's and the window's own image option."""
+    import argparse
+
+    try:
+        return image_argument(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

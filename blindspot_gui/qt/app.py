@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from blindspot_gui.core.photos import image_option
 from blindspot_gui.qt.platform_check import missing_for_window, missing_libraries_message
 
 EXIT_MISSING_LIBRARIES = 3
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run one search, save the window as a PNG to FILE and exit")
     parser.add_argument("--tour", action="store_true",
                         help="open the window on the first step of the guided tour (also Help ▸ Tour, F1)")
+    parser.add_argument("image_file", nargs="?", metavar="IMAGE", type=image_option,
+                        help="open this image (a file, as a desktop's \"Open with\" gives it, or a sample photo: "
+                             "samples:cat)")
     parser.add_argument("--image", type=int, metavar="INDEX", help="start on this MNIST test image")
     parser.add_argument("--network", metavar="NAME",
                         help="start on this network (a zoo or photo network's name, e.g. EfficientNet-Lite0)")
@@ -220,6 +224,8 @@ def _run_window(app, args, window) -> int:
     if args.image is not None:
         window.blindspots.image_source.choose_index(min(max(args.image, 0), len(window.test_set) - 1))
     window.show()
+    if args.image_file:  # read as the network in use reads images, once it has loaded; a bad file gets a message
+        QTimer.singleShot(0, lambda: window.blindspots.open_path(args.image_file))
     if args.screenshot:
         take_screenshot(app, window, args.screenshot)
     elif args.demo:

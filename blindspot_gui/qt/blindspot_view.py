@@ -206,6 +206,10 @@ class BlindspotView(QWidget):
         layout.addLayout(self.panels, stretch=1)
         layout.addWidget(self.readout)
         self.colour = False
+        self.original_pixels: np.ndarray | None = None
+        self.adversarial_pixels: np.ndarray | None = None
+        self.flickering = False
+        """Whether the adversarial panel shows the original for now (flicker: F, or a held mouse button)."""
         self._factors = dict(DEFAULT_FACTORS)
         self._perturbation = np.zeros((28, 28), np.float32)
         self.set_colour(False)
@@ -281,6 +285,7 @@ class BlindspotView(QWidget):
         return (self.original_panel, self.perturbation_panel, self.adversarial_panel, self.noise_panel)
 
     def show_original(self, pixels: np.ndarray, answer: str, probabilities, title: str = "Original") -> None:
+        self.original_pixels = pixels
         self.original_panel.show_image(pixels)
         self.original_panel.title.setText(title)
         self.original_panel.title.setToolTip(title)
@@ -289,6 +294,8 @@ class BlindspotView(QWidget):
         self._fit_views(picture_of(pixels).shape[-2:])
 
     def clear_result(self) -> None:
+        self.set_flicker(False)
+        self.adversarial_pixels = None
         self._perturbation = np.zeros((1, 1), np.float32)
         for panel in (self.perturbation_panel, self.adversarial_panel, self.noise_panel):
             panel.clear()
@@ -297,7 +304,8 @@ class BlindspotView(QWidget):
     def show_adversarial(self, adversarial: np.ndarray, perturbation: np.ndarray, answer: str,
                          probabilities=None, target: int | None = None, colour: str | None = None) -> None:
         self._perturbation = picture_of(perturbation)
-        self.adversarial_panel.show_image(adversarial)
+        self.adversarial_pixels = adversarial
+        self.adversarial_panel.show_image(self.original_pixels if self.flickering else adversarial)
         self.adversarial_panel.show_answer(answer, probabilities, target, colour)
         self._draw_perturbation()
 
@@ -305,7 +313,8 @@ class BlindspotView(QWidget):
         """The search's best image so far: only the pictures and the answer's text change (no relayout, no
         restyling), as it comes several times a second."""
         self._perturbation = picture_of(perturbation)
-        self.adversarial_panel.show_image(adversarial)
+        self.adversarial_pixels = adversarial
+        self.adversarial_panel.show_image(self.original_pixels if self.flickering else adversarial)
         self.adversarial_panel.answer.setText(answer)
         self._draw_perturbation()
 
@@ -318,6 +327,14 @@ class BlindspotView(QWidget):
             self.noise_panel.show_image(noisy)
             self.noise_panel.show_answer(answer, probabilities)
             self._fit_views(picture_of(noisy).shape[-2:])  # a panel that appears must not widen the linked range
+
+    def set_flicker(self, on: bool) -> None:
+        """Show the original in the adversarial panel (on), so the eye catches what moved, or the adversarial (off)."""
+        on = on and self.original_pixels is not None and self.adversarial_pixels is not None
+        if on != self.flickering:
+            self.flickering = on
+            self.adversarial_panel.show_image(self.original_pixels if on else self.adversarial_pixels)
+            self.adversarial_panel.title.setText("Original (flicker)" if on else "Adversarial")
 
     def _fit_views(self, shape) -> None:
         """Show the whole image, edge to edge, in all the linked views."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
 from blindspot_gui.core.training.loop import warm_up
 from blindspot_gui.qt.image_source import ImageChoice
+from blindspot_gui.qt.pixel_inspector import PixelInspector
 from blindspot_gui.qt.settings import user_settings
 from blindspot_gui.qt.tabs.blindspots import BlindspotsTab
 from blindspot_gui.qt.tabs.experiments import ExperimentsView
@@ -23,7 +24,9 @@ from blindspot_gui.qt.tabs.unit_explorer import UnitExplorer
 from blindspot_gui.qt.task_runner import TaskRunner
 from blindspot_gui.qt.tour import install_tour
 from blindspot_gui.qt.widgets.blank_screen import BlankScreen
+from blindspot_gui.qt.widgets.pictures_first import scrolling
 from blindspot_gui.qt.window_layout import WindowLayout
+from blindspot_gui.session.presentation import Presentation
 
 WINDOW_TITLE = "Blind spots of neural networks"
 CLOSE_WAIT_MS = 700
@@ -52,9 +55,15 @@ class MainWindow(WindowLayout, QMainWindow):
         self.tour = None
         """The guided tour, if one is installed: while its ``active`` is true, Page Down / Page Up call its
         ``next()`` / ``back()`` (a presenter remote's buttons) instead of stepping the image."""
+        self.presentation = Presentation(QApplication.font().pointSize())
+        """Window, full screen or presenting; blanked; touring; text size: what the window shows, one state."""
         self.blank = BlankScreen(self)
+        self.blank.sig_lift_requested.connect(self.presentation.lift_blank)
         self._build_tabs()
+        self.inspector = PixelInspector(self.blindspots.viewer)
+        self.inspector.sig_pixel.connect(self._show_pixel)
         install_tour(self)
+        self.presentation.changed.connect(self.show_presentation)
         self._build_actions()
         self._remember_font_factors()
         self._size_window_for_tab()
@@ -89,12 +98,12 @@ class MainWindow(WindowLayout, QMainWindow):
         self.unit_explorer.sig_photo_requested.connect(self._attack_photo)
         self.experiments_view.sig_model_trained.connect(self.blindspots.on_model_trained)
         self.experiments_view.sig_error.connect(self.show_message)
-        self.tabs.currentChanged.connect(lambda _: self._fit_docks_to_tab())
+        self.tabs.currentChanged.connect(lambda _: self.show_panels())
 
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        dock.setWidget(scrolling(widget, f"{name}_area"))  # larger text scrolls in the panel, never widens the window
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)  # View brings a closed panel back
@@ -148,10 +157,20 @@ class MainWindow(WindowLayout, QMainWindow):
                      self._run_experiment, "action_run_experiment")
         self._action(experiment_menu, "&Cancel the experiment", "Ctrl+.", self.experiments_view.cancel)
         view_menu = bar.addMenu("&View")
-        self._action(view_menu, "&Full screen", "F11", self.toggle_full_screen, "action_full_screen")
-        self._action(view_menu, "Start &presenting (full screen)", "F5", self.start_presenting, "action_present")
-        self._action(view_menu, "&Blank the screen", "B", self.blank.toggle, "action_blank")
+        presentation = self.presentation
+        self._action(view_menu, "&Full screen", "F11", presentation.toggle_full_screen, "action_full_screen")
+        self._action(view_menu, "Start &presenting (full screen, big pictures)", "F5", presentation.toggle_presenting,
+                     "action_present")
+        self.stop_presenting_action = self._action(view_menu, "S&top presenting", None, presentation.stop_presenting,
+                                                   "action_stop_presenting")
+        self.stop_presenting_action.setEnabled(False)
+        self._action(view_menu, "&Blank the screen", "B", presentation.toggle_blank, "action_blank")
         self._action(view_menu, "F&it images", "Ctrl+0", self.fit_images, "action_fit_images")
+        self._action(view_menu, "&Actual pixels (1:1)", "Ctrl+1", self._on_tab(self.inspector.actual_pixels),
+                     "action_actual_pixels")
+        viewer = self.blindspots.viewer
+        self._action(view_menu, "Fl&icker: original in the adversarial's place", "F",
+                     self._on_tab(lambda: viewer.set_flicker(not viewer.flickering)), "action_flicker")
         self._action(view_menu, "&Larger text", [QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")],
                      lambda: self.change_font_size(+1), "action_larger")
         self._action(view_menu, "&Smaller text", "Ctrl+-", lambda: self.change_font_size(-1), "action_smaller")
@@ -179,11 +198,6 @@ class MainWindow(WindowLayout, QMainWindow):
         elif self.tabs.currentWidget() is self.blindspots:
             self.blindspots.step_image(offset)
 
-    def start_presenting(self) -> None:
-        """F5, as in slide software: full screen (F11 or Reset layout leaves it)."""
-        if not self.isFullScreen():
-            self.toggle_full_screen()
-
     def _run_on_tab(self) -> None:
         """Space: pause or resume a running demo, else search on the blind-spot tab."""
         if self.demo is not None and self.demo.active:
@@ -192,9 +206,11 @@ class MainWindow(WindowLayout, QMainWindow):
             self.blindspots.run_search()
 
     def _cancel_on_tab(self) -> None:
-        """Esc: stop a running demo, and cancel the search (or a download)."""
+        """Esc: stop a running demo and cancel the search (or a download); with nothing to cancel, stop presenting."""
         if self.demo is not None and self.demo.active:
             self.demo.stop()
+        if not any(self.blindspots.is_running(slot) for slot in ("search", "download")):
+            self.presentation.escape()
         self.blindspots.cancel_search()
 
     def _run_experiment(self) -> None:
@@ -236,6 +252,14 @@ class MainWindow(WindowLayout, QMainWindow):
             self.blindspots.open_path(urls[0].toLocalFile())
             event.acceptProposedAction()
 
+    def _show_pixel(self, text: str) -> None:
+        """The pixel under the pointer in the status bar (while it is over a picture)."""
+        bar = self.statusBar()
+        if text:
+            bar.showMessage(text)
+        elif bar.currentMessage().startswith("Pixel ("):
+            bar.clearMessage()
+
     def show_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 10000)
         self.sig_message.emit(text)
@@ -253,6 +277,7 @@ class MainWindow(WindowLayout, QMainWindow):
             self.fit_images_soon()
 
     def closeEvent(self, event) -> None:
+        self.tour.leave()  # the user's own choices are what is remembered, never the tour's
         self.save_settings()
         self.runner.shutdown(CLOSE_WAIT_MS)
         super().closeEvent(event)

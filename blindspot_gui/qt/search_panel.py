@@ -35,7 +35,6 @@ RANDOM = "random"
 CHOSEN = "class"
 DEFAULT_PHOTO_TARGET = "ostrich"
 """The paper pushed every ImageNet example to "ostrich" (section 4.2)."""
-IMAGENET_CLASSES = 1000
 MINIMAL, CONFIDENT = "minimal", "confident"
 DEFAULT_CONFIDENCE = 90
 """Percent: the Confident goal's p unless the user chose another."""
@@ -180,8 +179,19 @@ class SearchPanel(QWidget):
         self._remembered[tuple(self.class_names)] = (self.policy.currentData(), self.class_field.text())
         self.class_names = list(names)
         self.completer.setModel(QStringListModel(self.class_names, self.completer))
-        default = (CHOSEN, self.photo_target) if len(self.class_names) == IMAGENET_CLASSES else (UNTARGETED, "")
+        default = (CHOSEN, self.photo_target) if self.photo_target in self.class_names else (UNTARGETED, "")
         policy, text = self._remembered.get(tuple(self.class_names), default)
+        self.policy.setCurrentIndex(self.policy.findData(policy))
+        self.class_field.setText(text)
+
+    def target_memory(self) -> dict:
+        """The target chosen for each set of class names seen, the one shown included (to give back later)."""
+        return {**self._remembered, tuple(self.class_names): (self.policy.currentData(), self.class_field.text())}
+
+    def restore_target_memory(self, memory: dict) -> None:
+        """Targets as :meth:`target_memory` gave them; the one for the classes shown is shown."""
+        self._remembered = dict(memory)
+        policy, text = self._remembered.get(tuple(self.class_names), (self.policy.currentData(), self.class_field.text()))
         self.policy.setCurrentIndex(self.policy.findData(policy))
         self.class_field.setText(text)
 

@@ -4,12 +4,14 @@ A slim panel docked along the bottom of the window (it leaves the images in view
 step's title, its plain-language text, what its computation found, a step counter and Back /
 Next / Leave tour. Each step (``tour_steps``) drives the real window and runs when it is shown;
 Page Down / Page Up move (also while a spin box has the focus: a presenter remote's buttons), Esc
-leaves. Leaving, at any step, leaves the window exactly as it is, and a computation under way
-finishes and shows its result.
+leaves. The tour starts on a clean slate and leaving, at any step, gives the user back the network,
+image, goal, target and tab they had before it (a computation under way is cancelled). Whether the
+panel shows is the window's presentation state (``touring``), never a layout's.
 """
 
 from __future__ import annotations
 
+import sys
 from html import escape
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from blindspot_gui.qt.tour_steps import STEPS, Step, StepFailed
+from blindspot_gui.qt.user_choices import UserChoices
 
 POLL_MS = 50
 """How often a step waiting for a computation looks whether it has come (never inside another signal's handler)."""
@@ -141,7 +144,9 @@ class Tour(QObject):
         self.panel.back.clicked.connect(self.back)
         self.panel.next.clicked.connect(self.next)
         self.panel.leave.clicked.connect(self.leave)
-        self.dock: QDockWidget | None = None
+        self.dock = self._build_dock()
+        self.before: UserChoices | None = None
+        """What the user had chosen when the tour started, given back when it is left."""
         self._listen()
 
     def _listen(self) -> None:
@@ -156,7 +161,9 @@ class Tour(QObject):
         """Open the panel on step ``index`` (the first unless told) and run it."""
         if not self.active:
             self.active = True
-            self._show_panel()
+            self.before = UserChoices.of(self.window)
+            self.view.clear_result()
+            self.window.presentation.start_tour()
             QApplication.instance().installEventFilter(self)
         self.show_step(index)
 
@@ -171,15 +178,17 @@ class Tour(QObject):
             self.show_step(self.index - 1)
 
     def leave(self) -> None:
-        """Close the panel; the window stays as it is and a computation under way finishes."""
+        """Close the panel and give the user back what they had chosen before the tour."""
         if not self.active:
             return
         self._stop_work()
         self.active = False
         QApplication.instance().removeEventFilter(self)
-        self.window.removeDockWidget(self.dock)
-        self.window.statusBar().showMessage(f"Tour left at step {self.index + 1}: the window is yours. "
-                                            "Help ▸ Tour (F1) starts it again.", 8000)
+        self.window.presentation.leave_tour()
+        if self.before is not None:
+            self.before.give_back(self.window)
+        self.window.statusBar().showMessage(f"Tour left at step {self.index + 1}: your network, image and goal are "
+                                            "back. Help ▸ Tour (F1) starts it again.", 8000)
         self.sig_left.emit(self.index)
 
     def show_step(self, index: int) -> None:
@@ -191,15 +200,16 @@ class Tour(QObject):
         self.sig_step_shown.emit(index)
         self._resume(None)
 
-    def _show_panel(self) -> None:
-        if self.dock is None:
-            self.dock = QDockWidget("Tour", self.window)
-            self.dock.setObjectName("tour_dock")
-            self.dock.setTitleBarWidget(QWidget())  # frameless: the panel is its own title
-            self.dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
-            self.dock.setWidget(self.panel)
-        self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-        self.dock.show()
+    def _build_dock(self) -> QDockWidget:
+        """The panel's dock along the bottom, hidden: the window shows it while touring."""
+        dock = QDockWidget("Tour", self.window)
+        dock.setObjectName("tour_dock")
+        dock.setTitleBarWidget(QWidget())  # frameless: the panel is its own title
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setWidget(self.panel)
+        self.window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        dock.hide()
+        return dock
 
     # --- a step's computation -----------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -298,7 +308,10 @@ class Tour(QObject):
             return False
         event.accept()
         if kind == QEvent.Type.KeyPress:
-            getattr(self, action)()
+            try:
+                getattr(self, action)()
+            except Exception:  # an exception may not cross Qt's C++ frames of an event filter: report it here
+                sys.excepthook(*sys.exc_info())
         return True
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 from PySide6.QtCore import Qt
 
 from blindspot_gui.qt.tabs.results import NOISE_DRAWS
+from blindspot_gui.qt.transfer_view import ATTACKED
 
 PLAIN_NETWORK = "FC100-100-10"
 ROBUST_NETWORK = "FC100-100-10 (adversarial)"
@@ -153,7 +154,7 @@ def noise_of_same_size(tour):
 def transfer_rows(view) -> tuple[int, int]:
     """(networks fooled, other networks asked) in the transfer table."""
     table = view.transfer_view.table
-    others = [row for row in range(table.rowCount()) if "(attacked)" not in table.item(row, 0).text()]
+    others = [row for row in range(table.rowCount()) if not table.item(row, 0).data(ATTACKED)]
     return sum(table.item(row, 3).text() == "yes" for row in others), len(others)
 
 

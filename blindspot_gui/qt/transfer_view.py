@@ -8,6 +8,8 @@ from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetIte
 
 from blindspot_gui.core.attack.transfer import TransferRow
 
+ATTACKED = Qt.ItemDataRole.UserRole
+"""Set on the network column's item of the network the search attacked."""
 FOOLED = QColor(250, 210, 200)
 HELD = QColor(215, 240, 215)
 
@@ -27,6 +29,7 @@ class TransferView(QWidget):
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "FC100…(P1)": what tells networks apart stays
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.summary = QLabel("")
@@ -47,13 +50,20 @@ class TransferView(QWidget):
         self.table.setRowCount(len(rows))
         for row, entry in enumerate(rows):
             cells = (
-                entry.model + ("  (attacked)" if entry.model == made_for else ""),
+                entry.model,
                 self._answer(entry.original_prediction, entry.original_confidence),
                 self._answer(entry.adversarial_prediction, entry.adversarial_confidence),
                 "yes" if entry.fooled else "no",
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if column == 0 and entry.model == made_for:  # the network attacked: in bold, no words to cut
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
+                    item.setData(ATTACKED, True)
+                    item.setToolTip(f"{text}: the network the search fooled")
                 if column == 3:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     item.setBackground(QBrush(FOOLED if entry.fooled else HELD))

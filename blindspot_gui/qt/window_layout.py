@@ -1,9 +1,12 @@
-"""The window's layout for the main window's shell: settings of the layout, fonts, full screen, docks per tab.
+"""The window's layout for the main window's shell: settings of the layout, fonts, and the presentation state shown.
 
 A mixin of :class:`blindspot_gui.qt.main_window.MainWindow`: it restores the geometry and the
 dock layout (a damaged or off-screen value is ignored for the default), lets the docks step aside
-for the tabs that do not use them (and come back), scales every widget's font for projectors,
-and toggles full screen for talks.
+for the tabs that do not use them and while presenting (and come back), scales every widget's font
+for projectors, and renders the window's :class:`~blindspot_gui.session.presentation.Presentation`
+(window, full screen, presenting, blanked, touring, text size). Every panel's visibility is derived
+again from that state after any layout is restored, so no saved layout can bring back a panel of a
+state that has ended.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from PySide6.QtWidgets import QApplication, QDialog, QDockWidget, QSizePolicy, Q
 
 from blindspot_gui.qt.settings import read_bytes, read_int
 from blindspot_gui.qt.widgets.plot_style import style_plots
+from blindspot_gui.session.presentation import TEXT_POINTS, PresentationState, Screen
 
 FONT_FACTOR = "font_factor"
 """A widget property: its text's size over the base text size (the window's, or a dialog's that sizes its own)."""
 
-FONT_RANGE = (8, 32)
 FRAME_ALLOWANCE = (8, 38)
 """Window borders and title bar assumed before the window is shown (pixels at each side, and on top)."""
 ROW_PADDING = 8
@@ -26,17 +29,19 @@ ROW_PADDING = 8
 
 
 class WindowLayout:
-    """Layout, fonts and full screen of the main window (which has ``model_dock``, ``image_dock``, ``tabs``)."""
+    """Layout, fonts and presentation of the main window (which has ``model_dock``, ``image_dock``, ``tabs``,
+    ``presentation``, ``blank`` and ``tour``)."""
 
-    _state_before_full_screen = None
-    _docks_hidden_for_tab: list[QDockWidget] = []
+    _was_maximized = False
+    _stepped_aside: list[QDockWidget] = []
+    """The side panels hidden for the tab shown or for presenting, which come back when neither holds."""
 
     def _docks(self) -> tuple[QDockWidget, ...]:
         return (self.model_dock, self.image_dock)
 
     def _restore_layout(self) -> None:
         """Restore geometry, dock layout and text size; any value that is damaged or out of range is ignored."""
-        self._docks_hidden_for_tab = []
+        self._stepped_aside = []
         geometry, state = read_bytes(self.settings, "window/geometry"), read_bytes(self.settings, "window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -44,8 +49,11 @@ class WindowLayout:
         if state is not None and not self.restoreState(state):
             self.restoreState(self._default_state)
         self._make_docks_reachable()
-        size = read_int(self.settings, "view/font_size", 0, *FONT_RANGE)
-        self.set_font_size(size or QApplication.font().pointSize())
+        self._was_maximized = self.isMaximized()
+        size = read_int(self.settings, "view/font_size", 0, *TEXT_POINTS) or QApplication.font().pointSize()
+        self.presentation.set_text_points(size)
+        self._apply_text_size(self.presentation.state.text_points)
+        self.show_panels()
 
     def _fit_on_screen(self) -> None:
         """Keep the window inside the screen it opens on (a geometry saved on a larger screen is shrunk and moved)."""
@@ -72,19 +80,22 @@ class WindowLayout:
             if dock.isFloating() and screen is not None and not screen.availableGeometry().intersects(dock.geometry()):
                 dock.setFloating(False)
 
-    def _fit_docks_to_tab(self) -> None:
-        """The network and image docks serve the blind-spot tab; the other tabs (which choose their own network)
-        get the whole window."""
+    def show_panels(self) -> None:
+        """Each panel shown as the tab and the presentation state say: the network and image docks serve the
+        blind-spot tab and step aside for the other tabs (which choose their own network) and while presenting;
+        the tour's panel shows while, and only while, the tour runs."""
         self._size_window_for_tab()
-        if self.tabs.currentWidget() is not self.blindspots:
-            self._docks_hidden_for_tab = self._docks_hidden_for_tab or [
-                dock for dock in self._docks() if dock.isVisible()]
-            for dock in self._docks_hidden_for_tab:
+        state = self.presentation.state
+        if self.tabs.currentWidget() is not self.blindspots or not state.side_panels_shown:
+            self._stepped_aside = self._stepped_aside or [dock for dock in self._docks() if dock.isVisible()]
+            for dock in self._stepped_aside:
                 dock.hide()
         else:
-            for dock in self._docks_hidden_for_tab:
+            for dock in self._stepped_aside:
                 dock.show()
-            self._docks_hidden_for_tab = []
+            self._stepped_aside = []
+        if self.tour is not None:
+            self.tour.dock.setVisible(state.touring)
 
     def _size_window_for_tab(self) -> None:
         """The window's minimum is the tab shown's (with its panels), not the largest of all tabs: a tab not shown
@@ -96,29 +107,27 @@ class WindowLayout:
 
     def reset_layout(self) -> None:
         """Every panel back where it was on first start, shown, and the window fitted to the screen."""
-        if self.isFullScreen():
-            self.toggle_full_screen()
-        self._docks_hidden_for_tab = []
+        self.presentation.leave_full_screen()
+        self._stepped_aside = []
         self.restoreState(self._default_state)
         for dock in self._docks():
             dock.setFloating(False)
             dock.show()
         self._make_docks_reachable()
-        self._fit_docks_to_tab()
+        self.show_panels()
         self.statusBar().showMessage("Layout reset: every panel is back in its place.", 5000)
 
     def save_settings(self) -> None:
-        if self.isFullScreen():
-            self.toggle_full_screen()
+        self.presentation.leave_full_screen()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self._user_state())
-        self.settings.setValue("view/font_size", QApplication.font().pointSize())
+        self.settings.setValue("view/font_size", self.presentation.state.text_points)
         self.blindspots.save_settings()
         self.settings.sync()
 
     def _user_state(self):
         """The dock layout as the user chose it: panels hidden only because of the tab shown count as shown."""
-        hidden = [dock for dock in self._docks_hidden_for_tab if dock.isHidden()]
+        hidden = [dock for dock in self._stepped_aside if dock.isHidden()]
         for dock in hidden:
             dock.show()
         state = self.saveState()
@@ -135,7 +144,14 @@ class WindowLayout:
             widget.setProperty(FONT_FACTOR, size / base if size > 0 else 1.0)
 
     def set_font_size(self, points: int) -> None:
-        points = min(max(points, FONT_RANGE[0]), FONT_RANGE[1])
+        """The text size in points (within TEXT_POINTS), through the presentation state."""
+        self.presentation.set_text_points(points)
+
+    def change_font_size(self, step: int) -> None:
+        self.presentation.set_text_points(self.presentation.state.text_points + step)
+
+    def _apply_text_size(self, points: int) -> None:
+        self.blindspots.pictures_first.text_changing()  # the pictures keep their height: the details give way
         font = QFont(QApplication.font())
         font.setPointSize(points)
         QApplication.setFont(font)
@@ -148,6 +164,7 @@ class WindowLayout:
             widget.setFont(scaled)
         self._fit_tables_and_charts(font)
         self.settings.setValue("view/font_size", points)
+        self.blindspots.pictures_first.text_changed()
         self.fit_images_soon()
 
     def _fit_tables_and_charts(self, font: QFont) -> None:
@@ -167,19 +184,25 @@ class WindowLayout:
         QTimer.singleShot(0, self.fit_images)
         QTimer.singleShot(50, self.fit_images)
 
-    def change_font_size(self, step: int) -> None:
-        self.set_font_size(QApplication.font().pointSize() + step)
+    # --- the presentation state, rendered -------------------------------------------------------------------
+    def show_presentation(self, new: PresentationState, old: PresentationState) -> None:
+        """Render a change of the presentation state (connected to ``presentation.changed``)."""
+        if new.screen is not old.screen:
+            self._show_screen(new.screen, old.screen)
+        self.show_panels()
+        if new.blanked != self.blank.blanked:
+            self.blank.blank() if new.blanked else self.blank.lift()
+        if new.text_points != old.text_points:
+            self._apply_text_size(new.text_points)
+        self.stop_presenting_action.setEnabled(new.screen is Screen.PRESENTING)
+        self.fit_images_soon()
 
-    def toggle_full_screen(self) -> None:
-        """Full screen for talks: the docks step aside so the images get the room (View menu brings them back)."""
-        if self.isFullScreen():
-            self.showNormal()
-            if self._state_before_full_screen is not None:
-                self.restoreState(self._state_before_full_screen)
-        else:
-            self._state_before_full_screen = self.saveState()
-            for dock in self._docks():
-                dock.hide()
+    def _show_screen(self, screen: Screen, before: Screen) -> None:
+        if before is Screen.WINDOW:
+            self._was_maximized = self.isMaximized()
+        if screen is Screen.WINDOW:
+            self.showMaximized() if self._was_maximized else self.showNormal()
+        elif not self.isFullScreen():
             self.showFullScreen()
 
 

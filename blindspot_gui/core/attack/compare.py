@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from blindspot_gui.core.attack.config import LARGE_INPUT, config_for
+from blindspot_gui.core.attack.config import config_for
 from blindspot_gui.core.attack.search import blindspot_search, distortion_measures, resolve_targets, validate_images
 from blindspot_gui.core.models.classifier import PIXEL_BOUNDS, Classifier, as_classifier
 from blindspot_gui.core.monitor import Cancelled, Monitor, ScaledMonitor
@@ -65,12 +65,12 @@ class Budgets:
 DIGIT_BUDGETS = Budgets()
 """The attacks' published budgets (DDN 1000 steps, C&W 9 × 1000): a digit network's pass costs microseconds."""
 PHOTO_BUDGETS = Budgets(ddn_steps=200, cw_steps=100)
-"""For networks with more than LARGE_INPUT input values: each step is a pass through a deep network (~50 ms)."""
+"""For photo networks: each step is a pass through a deep network (~50 ms)."""
 
 
 def budgets_for(model: Classifier) -> Budgets:
     """The budgets the application uses for ``model``: the published ones for digits, PHOTO_BUDGETS for photos."""
-    return PHOTO_BUDGETS if math.prod(model.input_shape) > LARGE_INPUT else DIGIT_BUDGETS
+    return DIGIT_BUDGETS if model.is_digit_network else PHOTO_BUDGETS
 
 
 @dataclass
@@ -239,9 +239,7 @@ _NOTHING_FOUND = {"fgsm": "no step size up to 1 (every pixel at the box's edge) 
 def _budget_text(method: str, model: Classifier, budgets: Budgets, target) -> str:
     if method == "ours":
         config = config_for(model)
-        classes = "" if target is not None else f", {config.untargeted_candidates} classes"
-        slides = f" + {config.slide_rounds} slides" if config.slide_rounds else ""
-        return f"{2 + config.bisection_rounds} rounds of c × ≤ {config.max_iterations} iterations{slides}{classes}"
+        return f"{2 + config.bisection_rounds} strengths × ≤ {config.max_iterations} steps"
     return {"fgsm": f"1 gradient + {budgets.fgsm_grid + budgets.fgsm_bisections} forward passes",
             "deepfool": f"≤ {budgets.deepfool_steps} steps × {budgets.deepfool_candidates} classes",
             "ddn": f"{budgets.ddn_steps} steps",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from blindspot_gui.core.attack.goal import Goal, check_goal
@@ -83,10 +82,9 @@ PHOTO_ATTACK = AttackConfig(grid_size=2, bisection_rounds=2, max_iterations=25, 
 """The search for one 224x224 photo: fewer c values and iterations than for digits, as every
 evaluation is a pass through a deep network (see benchmarks/photo_attack.py for time and distortion);
 no slide along the boundary, which left EfficientNet-Lite0's four sample photos (target "ostrich") unchanged."""
-LARGE_INPUT = 10_000
-"""Networks whose input has more values than this (photos, not 28x28 digits) get :data:`PHOTO_ATTACK`."""
 
 
 def config_for(model: Classifier) -> AttackConfig:
-    """The search settings the application uses for ``model``: the defaults for digits, PHOTO_ATTACK for photos."""
-    return PHOTO_ATTACK if math.prod(model.input_shape) > LARGE_INPUT else AttackConfig()
+    """The search settings the application uses for ``model``: the defaults for digits, PHOTO_ATTACK for photos (the
+    Classifier says which it is)."""
+    return AttackConfig() if model.is_digit_network else PHOTO_ATTACK

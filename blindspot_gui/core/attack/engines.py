@@ -71,14 +71,14 @@ def fast_search(objective: Objective, reporter: ProgressReporter, config: Attack
                                     objective.goal)
     half_span = math.log(config.grid_span)
     offsets = torch.linspace(-half_span, half_span, config.grid_size)
-    reporter.begin_step(0, "bracketing c")
+    reporter.begin_step(0, "trying pushes of several strengths")
     grid = (estimate.log()[:, None] + offsets[None, :]).exp()
     successes = _solve_rows(objective, reporter, config, torch.arange(count).repeat_interleave(config.grid_size),
                             grid.flatten()).view(count, config.grid_size)
     low, high = _bracket(grid, successes)
     outside = (low == 0) | torch.isinf(high)
     if outside.any():  # c* beyond the grid: one more grid further out, on that side only
-        reporter.begin_step(1, "widening the c bracket")
+        reporter.begin_step(1, "trying stronger and weaker pushes")
         chosen = torch.nonzero(outside).flatten()
         direction = torch.where(low[chosen] == 0, -1.0, 1.0)
         steps_out = half_span * (1 + 2 * torch.linspace(0.25, 1, config.grid_size))  # up to span^3 away
@@ -90,7 +90,7 @@ def fast_search(objective: Objective, reporter: ProgressReporter, config: Attack
         merged_success = torch.cat([successes[chosen], far_success], dim=1).gather(1, order)
         low[chosen], high[chosen] = _bracket(merged.gather(1, order), merged_success)
     if not (low > 0).any():  # known now: no c reached any target, and bisection would not change that
-        reporter.monitor.progress(1.0, "no c reached the target: stopping")
+        reporter.monitor.progress(1.0, "no strength of push reached the goal: stopping")
         return
     for round_number in range(1, config.bisection_rounds + 1):
         contending = torch.zeros(count, dtype=torch.bool)
@@ -98,7 +98,7 @@ def fast_search(objective: Objective, reporter: ProgressReporter, config: Attack
         active = torch.nonzero(contending & (low > 0) & torch.isfinite(high)).flatten()
         if len(active) == 0:
             break
-        reporter.begin_step(1 + round_number, "bisecting c")
+        reporter.begin_step(1 + round_number, "narrowing down the smallest push")
         fractions = torch.arange(1, config.bisection_size + 1) / (config.bisection_size + 1)
         log_low, log_high = low[active].log(), high[active].log()
         candidates = (log_low[:, None] + fractions[None, :] * (log_high - log_low)[:, None]).exp()

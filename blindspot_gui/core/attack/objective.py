@@ -137,17 +137,21 @@ class ProgressReporter:
 
     def begin_step(self, step: int, stage: str) -> None:
         self.step, self.stage = step, stage
-        self.monitor.progress(step / self.steps, f"{stage} (c step {step + 1}/{self.steps})")
+        self.monitor.progress(step / self.steps, self._words())
 
     def iteration(self, iteration: int, max_iterations: int) -> None:
         self.monitor.check()
         self.total_iterations += 1
         fraction = (self.step + min(iteration / max_iterations, 1.0)) / self.steps
-        self.monitor.progress(fraction, f"{self.stage}: iteration {iteration}")
+        self.monitor.progress(fraction, self._words())
         now = time.perf_counter()
         if now - self._last_partial >= self.partial_interval or self._first_success():
             self._last_partial = now
             self.send_partial(iteration)
+
+    def _words(self) -> str:
+        """What the search is doing, for anyone: "trying stronger and weaker pushes (2 of 5)"."""
+        return f"{self.stage} ({self.step + 1} of {self.steps})"
 
     def _first_success(self) -> bool:
         """Whether a task has just succeeded for the first time: that blind spot is shown at once, then refined."""

@@ -104,9 +104,9 @@ def _digit_classifier(network: nn.Module, path: Path, description: str, classes:
 
 
 def _photo_state_classifier(path: Path, architecture: str | None, preprocessing: str, monitor: Monitor) -> Classifier:
+    state = read_state_dict(path)  # a file that is no state dict at all says so first
     if not architecture:
         raise WeightsError(f"'{path.name}' is a state dict: say which torchvision architecture it belongs to.")
-    state = read_state_dict(path)
     monitor.check()
     classes = _classes_in_state(state, architecture)
     if classes < 2:

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from blindspot_gui.core.models.classifier import Classifier
-from blindspot_gui.core.models.mnist_zoo import UnknownModelError, find_spec, zoo_names
+from blindspot_gui.core.models.mnist_zoo import ZOO, UnknownModelError, find_spec, zoo_names
 from blindspot_gui.core.models.own_network import load_own_network
 from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS, find_photo_model, is_photo_model_name, load_photo_model
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
@@ -21,7 +21,11 @@ def canonical_name(name: str) -> str:
     """The name a zoo or catalogue network is known by, for any spelling of it; UnknownModelError otherwise."""
     if is_photo_model_name(name):
         return find_photo_model(name).name
-    return find_spec(name).name
+    try:
+        return find_spec(name).name
+    except UnknownModelError:
+        raise UnknownModelError(f"Unknown network {name!r}. Digit networks: {', '.join(s.key for s in ZOO)}; photo "
+                                f"networks: {', '.join(entry.key for entry in PHOTO_MODELS)}.") from None
 
 
 def load_classifier(name, device: str = "cpu", **file_options) -> Classifier:

@@ -30,7 +30,8 @@ from blindspot_gui.qt.image_source import ImageChoice, ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.widgets.camera_source import CameraSource, link_camera
 from blindspot_gui.qt.widgets.photo_source import PhotoSource, network_geometry
-from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, IMAGENET_CLASSES, SearchPanel
+from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, SearchPanel
+from blindspot_gui.qt.widgets.pictures_first import PicturesFirst, scrolling
 from blindspot_gui.qt.settings import read_int, read_text
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.tabs.controller import TaskController
@@ -100,10 +101,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         lower_layout.addWidget(self.transfer_view, stretch=2)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.viewer)
-        splitter.addWidget(lower)
+        splitter.addWidget(scrolling(lower, "details"))
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([700, 260])
+        self.pictures_first = PicturesFirst(splitter, self.viewer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -253,6 +255,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.result = None
         self.original_probabilities = None
         self.transfer_view.clear()
+        self.search_panel.show_trace([])  # the curve of a search of another image or network is gone with it
         self.search_panel.show_status("ready")
         self.search_panel.save_button.setEnabled(False)
         self.runner.replace("classify")
@@ -281,6 +284,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         if self._run_when_ready:
             self.run_search()
 
+    def clear_result(self) -> None:
+        """A clean slate for the image shown: no search under way, no result, its answer asked again."""
+        self._abandon_search()
+        self._show_original()
+
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
@@ -308,7 +316,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         except ValueError as error:
             self.sig_error.emit(f"Target: {error}")
             return
-        if classifier.num_classes == IMAGENET_CLASSES and not isinstance(target, str):
+        if self.search_panel.photo_target in classifier.class_names and not isinstance(target, str):
             self.settings.setValue("photos/target", self.search_panel.class_field.text())
         pixels = torch.from_numpy(np.ascontiguousarray(choice.pixels)).reshape(1, *classifier.input_shape)
         labels = [choice.label] if choice.label is not None and classifier.is_digit_network else None
@@ -443,11 +451,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
             self.viewer.show_readout(result.message.capitalize() + ".")
             return
         details = "" if note else result_readout(result, name(before), name(after), seconds,
-                                                 self.classifier.num_classes == IMAGENET_CLASSES)
+                                                 not self.classifier.is_digit_network)
         self.viewer.show_readout("\n".join(line for line in (note, both, details) if line))
 
 
-def result_readout(result: AttackResult, before: str, after: str, seconds: float, imagenet: bool) -> str:
+def result_readout(result: AttackResult, before: str, after: str, seconds: float, photo: bool) -> str:
     """The readout under the images: what changed into what, how large the change is, what the search cost."""
     opening = (f"Cancelled after {seconds:.2f} s: “{before}” → “{after}” with the best change so far, not the "
                f"smallest (Run finishes the search); " if result.cancelled else f"“{before}” became “{after}” with ")
@@ -455,4 +463,4 @@ def result_readout(result: AttackResult, before: str, after: str, seconds: float
     return (f"{opening}distortion (RMS) {result.distortion:.4f}, L2 {result.l2:.3f}, L∞ {result.linf:.3f} "
             f"({255 * result.linf:.1f}/255){c}; {result.steps} L-BFGS steps ({result.iterations} iterations in all), "
             f"{result.function_evaluations} evaluations" + ("" if result.cancelled else f", {seconds:.2f} s")
-            + (". The paper's AlexNet examples averaged 0.0065." if imagenet and not result.cancelled else ""))
+            + (". The paper's AlexNet examples averaged 0.0065." if photo and not result.cancelled else ""))

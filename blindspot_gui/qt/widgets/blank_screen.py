@@ -1,4 +1,4 @@
-"""The presenter's blank screen: a black cover over the whole window (B), lifted by B or any other key or a click."""
+"""The presenter's blank screen: a black cover over the whole window (B); any key or a click asks for it to be lifted."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from PySide6.QtWidgets import QWidget
 
 
 class BlankScreen(QWidget):
-    """A black widget over all of its parent window; while shown it takes every key, so none reaches the window."""
+    """A black widget over all of its parent window; while shown it takes every key, so none reaches the window.
 
-    sig_blanked = Signal(bool)
+    It shows what the window's presentation state says (``blank`` / ``lift``); a key or a click while it is down
+    emits ``sig_lift_requested``, for that state to decide."""
+
+    sig_lift_requested = Signal()
 
     def __init__(self, window: QWidget):
         super().__init__(window)
@@ -32,22 +35,17 @@ class BlankScreen(QWidget):
         """Cover the whole window (called when the window changes size)."""
         self.setGeometry(self.parentWidget().rect())
 
-    def toggle(self) -> None:
-        self.lift() if self.isVisible() else self.blank()
-
     def blank(self) -> None:
         self._focus_before = self.window().focusWidget()
         self.cover()
         self.show()
         self.raise_()
         self.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.sig_blanked.emit(True)
 
     def lift(self) -> None:
         self.hide()
         if self._focus_before is not None:
             self._focus_before.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.sig_blanked.emit(False)
 
     def event(self, event) -> bool:
         """Any key lifts the cover: shortcuts of the window (Space runs a search…) must not act while it is down."""
@@ -55,6 +53,6 @@ class BlankScreen(QWidget):
             event.accept()
             return True
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress):
-            self.lift()
+            self.sig_lift_requested.emit()
             return True
         return super().event(event)

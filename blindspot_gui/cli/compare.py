@@ -1,0 +1,149 @@
+"""The compare command: one image attacked by ours and by FGSM, DeepFool, DDN and C&W, as a table and PNGs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from blindspot_gui.cli.common import TerminalProgress, UsageError, cancellable, parse_image_range, refuse_unused
+from blindspot_gui.cli.common import write_outputs
+from blindspot_gui.cli.networks import PHOTO_OPTIONS, check_architecture_file, photo_network_and_image, photo_target
+from blindspot_gui.core.attack.compare import METHODS, compare_methods, foolbox_version
+from blindspot_gui.core.attack.quantise import quantised_adversarial
+from blindspot_gui.core.data import load_mnist
+from blindspot_gui.core.files import atomic_write, check_writable_folder
+from blindspot_gui.core.images import save_grey_png, save_rgb_png
+from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
+from blindspot_gui.core.models.zoo_weights import load_zoo_model
+
+
+def check_compare(args) -> None:
+    """Refuse, before any work: a digit with a photo network (or the reverse), unknown methods, an unwritable --save."""
+    if args.model_file and args.model:
+        raise UsageError("give --model or --model-file, not both")
+    if not args.model_file:
+        refuse_unused(args, PHOTO_OPTIONS, "without --model-file (they describe that file)")
+    args.digit = _digit_reference(args.image)
+    if args.digit is not None and (args.model_file or not args.model or is_photo_model_name(args.model)):
+        raise UsageError(f"{args.image} is an MNIST digit: compare on it with a zoo network, e.g. --model fc100-100-10 "
+                         "(photo networks take --image FILE)")
+    if args.digit is None:
+        if args.model and not is_photo_model_name(args.model):
+            raise UsageError(f"{args.model} classifies MNIST digits, not photos — give --image test:I")
+        check_architecture_file(args)
+    args.methods = [name.strip() for name in (args.methods or ",".join(METHODS)).split(",") if name.strip()]
+    unknown = [name for name in args.methods if name not in METHODS]
+    if unknown or not args.methods:
+        raise UsageError(f"--methods: unknown method {unknown[0]!r} — choose from {','.join(METHODS)}" if unknown
+                         else f"--methods: name at least one of {','.join(METHODS)}")
+    if args.save:
+        args.save = check_writable_folder(args.save, "--save folder")
+
+
+def _digit_reference(text: str) -> tuple[str, int] | None:
+    """(split, index) for --image test:I or train:I; None for anything else (a photo file)."""
+    if Path(text).is_file() or not text.startswith(("test:", "train:")):
+        return None
+    try:
+        split, start, stop = parse_image_range(text)
+    except ValueError:
+        raise UsageError(f"--image: give one MNIST digit as test:I (e.g. test:0) or a photo file, not {text!r}") from None
+    if stop - start != 1:
+        raise UsageError(f"--image {text}: compare takes one image — give test:I")
+    return split, start
+
+
+def _comparison_input(args):
+    """(network, pixels (C, H, W) in [0, 1], true label or None, the image in words) for compare."""
+    if args.digit is None:
+        model, pixels = photo_network_and_image(args)
+        return model, pixels, None, Path(args.image).name
+    split, index = args.digit
+    dataset = load_mnist(split)
+    if index >= len(dataset):
+        raise ValueError(f"the {split} set has {len(dataset)} images; {args.image} goes past its end")
+    label = int(dataset.labels[index])
+    return load_zoo_model(args.model), dataset.images[index].numpy(), label, f"MNIST {split} image {index} (a {label})"
+
+
+def command_compare(args) -> int:
+    """The image attacked by each method: a table of distortion and time, and with --save each 8-bit PNG."""
+    model, pixels, label, what = _comparison_input(args)
+    target = photo_target(args.target, model)
+    bar = TerminalProgress(f"compare on {model.name}")
+    monitor = cancellable(args, on_progress=bar)
+    started = time.perf_counter()
+    try:
+        results = compare_methods(model, pixels, label, target, methods=args.methods, monitor=monitor)
+    finally:
+        bar.finish()
+    monitor.check()  # interrupted: the unfinished comparison is not presented as one
+    answer = int(model.probabilities(pixels).argmax())
+    wanted = "the nearest wrong class" if results[0].target is None else repr(model.class_name(results[0].target))
+    print(f"{what} through {model.name}, which says {model.class_name(answer)!r}; target {wanted}")
+    _print_comparison(results, model)
+    foolbox = foolbox_version()
+    print(f"{time.perf_counter() - started:.1f} s in all ({args.threads} CPU thread{'' if args.threads == 1 else 's'})"
+          + (f"; DeepFool, DDN and C&W from foolbox {foolbox}" if foolbox else ""))
+    return _save_comparison(args, model, pixels, results) if args.save else 0
+
+
+COMPARISON_COLUMNS = ("method", "budget", "fooled", "answer", "RMS", "× ours", "L2", "L∞", "time")
+
+
+def comparison_rows(results, class_name) -> list[tuple[str, ...]]:
+    """One row of text per method: name, budget, fooled?, answer, RMS, ratio to ours, L2, L∞ (and in 1/255), time."""
+    ours = next((result.distortion for result in results if result.method == "ours" and result.success), None)
+    rows = []
+    for result in results:
+        if not result.success:
+            fooled = "not run" if not result.ran else "no"
+            rows.append((result.name, result.budget, fooled, "—", "—", "—", "—", "—",
+                         _seconds(result.seconds) if result.ran else "—"))
+            continue
+        ratio = f"{result.distortion / ours:.2f}" if ours else "—"
+        rows.append((result.name, result.budget, "yes", f"{class_name(result.prediction)} ({100 * result.probability:.0f}%)",
+                     f"{result.distortion:.5f}", ratio, f"{result.l2:.3f}", f"{result.linf:.3f} ({255 * result.linf:.1f}/255)",
+                     _seconds(result.seconds)))
+    return rows
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 0.1 else f"{1000 * seconds:.0f} ms"
+
+
+def _print_comparison(results, model) -> None:
+    rows = comparison_rows(results, model.class_name)
+    widths = [max(len(line[column]) for line in (COMPARISON_COLUMNS, *rows)) for column in range(len(COMPARISON_COLUMNS))]
+    for line in (COMPARISON_COLUMNS, *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    for result in results:
+        if result.message:
+            print(f"  {result.name}: {result.message}")
+    print("RMS: the paper's distortion, sqrt(mean of the squared change), pixels in [0, 1]; × ours: RMS over ours")
+
+
+def _save_comparison(args, model, pixels, results) -> int:
+    """The original and each method's adversarial image as 8-bit PNGs that still fool the network, in --save."""
+    outputs = [(args.save / "original.png", lambda path: _write_png(pixels, path), "the original")]
+    for result in results:
+        if not result.success:
+            continue
+        kept = quantised_adversarial(model, pixels, result.adversarial, result.original_prediction, result.target)
+        if kept is None:
+            print(f"  {result.method}.png not saved: no 8-bit image within 4 times its change still fools {model.name}")
+            continue
+        outputs.append((args.save / f"{result.method}.png", lambda path, kept=kept: _write_png(kept.pixels, path),
+                        f"the image of {result.name}"))
+        print(f"  {result.method}.png: 8-bit, still fooled (says {model.class_name(kept.answer)!r}); RMS "
+              f"{kept.distortion:.5f} after rounding (float {kept.float_distortion:.5f})")
+    code = write_outputs("compare", outputs)
+    print(f"  saved in {args.save}")
+    return code
+
+
+def _write_png(pixels, path: Path) -> None:
+    if pixels.shape[0] == 1:
+        atomic_write(path, lambda stream: save_grey_png(pixels[0], stream))
+    else:
+        atomic_write(path, lambda stream: save_rgb_png(pixels, stream))

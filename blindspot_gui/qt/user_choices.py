@@ -1,0 +1,42 @@
+"""What the user had chosen in the window (network, image, goal, target, tab), taken before the tour and given back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from blindspot_gui.qt.image_source import ImageChoice
+
+
+@dataclass(frozen=True)
+class UserChoices:
+    network: str | None
+    image: ImageChoice | None
+    confidence: float | None
+    """The goal: None for the paper's smallest change, else the Confident goal's probability."""
+    targets: dict
+    """The target chosen for each set of class names (the search panel's memory)."""
+    tab: int
+
+    @classmethod
+    def of(cls, window) -> UserChoices:
+        view = window.blindspots
+        panel = view.search_panel
+        return cls(view.network_name, view.choice, panel.goal_confidence(), panel.target_memory(),
+                   window.tabs.currentIndex())
+
+    def give_back(self, window) -> None:
+        """Put these choices back in ``window`` (a network that is gone since is left as it is)."""
+        view = window.blindspots
+        if (self.network is not None and self.network != view.network_name
+                and view.network_panel.select(self.network, announce=False)):
+            view.select_network(self.network)
+        if self.image is not None and self.image is not view.choice:
+            if self.image.index is not None:
+                view.use_digit(self.image)
+            elif self.image.path is not None and self.image.pixels.ndim == 3:
+                view.photo_source.open_path(self.image.path)
+            else:
+                view.use_image(self.image)
+        view.search_panel.choose_goal(self.confidence)
+        view.search_panel.restore_target_memory(self.targets)
+        window.tabs.setCurrentIndex(self.tab)
