@@ -161,3 +161,25 @@ def test_a_damaged_weights_file_keeps_the_network_in_use(qtbot, photo_window, tm
     assert "resnet18.pth" in blocker.args[0]
     assert view.network_name == "EfficientNet-Lite0"
     assert view.network_panel.selected_name() == "EfficientNet-Lite0"
+
+
+def test_the_chosen_photo_comes_back_after_a_restart(qtbot, settings_file):
+    from conftest import open_window
+    from window_actions import click_model
+
+    first = open_window(qtbot, settings_file)
+    click_model(qtbot, first, "EfficientNet-Lite0")
+    view = first.blindspots
+    qtbot.waitUntil(lambda: view.choice is not None and view.original_probabilities is not None
+                    and view.photo_source.sample_list.count() >= 2, timeout=60000)
+    coffee = next(view.photo_source.sample_list.item(row).data(Qt.ItemDataRole.UserRole)
+                  for row in range(view.photo_source.sample_list.count())
+                  if view.photo_source.sample_list.item(row).text() == "Espresso")
+    view.photo_source.open_path(coffee)
+    qtbot.waitUntil(lambda: view.choice.path == coffee and view.original_probabilities is not None, timeout=60000)
+    first.close()
+    again = open_window(qtbot, settings_file)
+    qtbot.waitUntil(lambda: again.blindspots.network_name == "EfficientNet-Lite0" and again.blindspots.choice is not None
+                    and again.blindspots.original_probabilities is not None, timeout=60000)
+    assert again.blindspots.choice.path == coffee
+    again.close()

@@ -182,6 +182,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
         self.viewer.set_magnification(grey or None, colour=False)
         self.viewer.set_magnification(colour or None, colour=True)
         self.viewer.mode.setCurrentIndex(read_int(self.settings, "photos/mode", 0, 0, self.viewer.mode.count() - 1))
+        self.photo_source.remembered_path = read_text(self.settings, "photos/last", "") or None
         last = read_text(self.settings, "model/last", default_network)
         if not (self.network_panel.kind(last) != "own" and self.network_panel.select(last)):
             self.network_panel.select(default_network)
@@ -190,6 +191,9 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
     def save_settings(self) -> None:
         if self.choice is not None and self.choice.index is not None:
             self.settings.setValue("image/index", self.choice.index)
+        photo = self.photo_source.choice
+        if photo is not None and photo.path:
+            self.settings.setValue("photos/last", photo.path)
 
     def _remember_magnification(self, colour: bool, factor) -> None:
         self.settings.setValue("photos/magnification" if colour else "view/magnification", factor or 0)

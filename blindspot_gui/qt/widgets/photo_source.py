@@ -74,6 +74,8 @@ class PhotoSource(QWidget, TaskController):
         self.runner = runner
         self.geometry_ = (PHOTO_RESIZE, PHOTO_CROP, 3)
         self.choice: ImageChoice | None = None
+        self.remembered_path: str | None = None
+        """The photo of the last session (from the settings), shown first while it is still there."""
         self._reading = ""
         self.sample_list = QListWidget()
         self.sample_list.setObjectName("photo_samples")
@@ -132,6 +134,8 @@ class PhotoSource(QWidget, TaskController):
         if self.choice is not None and self.choice.fits(input_shape):
             return self.choice
         path = self.choice.path if self.choice is not None else None
+        if path is None and self.remembered_path and Path(self.remembered_path).is_file():
+            path = self.remembered_path
         if path is None and self.sample_list.count():
             path = self.sample_list.item(0).data(Qt.ItemDataRole.UserRole)
         if path is not None and not self.is_running("photo-open"):
