@@ -162,3 +162,21 @@ def test_a_small_result_grows_to_be_read_by_a_room_and_a_full_matrix_keeps_the_w
     qtbot.wait(50)
     assert view.table.font().pointSizeF() == QApplication.font().pointSizeF()
     window.close()
+
+
+def test_a_new_run_clears_the_previous_table_and_its_save_buttons(qtbot, tmp_path):
+    window, view = open_experiments(qtbot, tmp_path)
+    choose(view, "table3")
+    view.controls.images.setValue(12)
+    with qtbot.waitSignal(view.sig_finished, timeout=60000):
+        click(qtbot, view.controls.run_button)
+    assert view.table.rowCount() == 3 and view.controls.export_csv.isEnabled()
+    choose(view, "table2")
+    view.controls.images.setValue(10)
+    click(qtbot, view.controls.run_button)  # while it runs, the table 3 result is not shown under its title
+    assert view.table.rowCount() == 0 and view.result is None and view.title.text() == ""
+    assert not any(button.isEnabled() for button in (view.controls.export_csv, view.controls.export_json,
+                                                     view.controls.export_png))
+    view.cancel()
+    qtbot.waitUntil(lambda: not view.is_running("experiment"), timeout=60000)
+    window.close()

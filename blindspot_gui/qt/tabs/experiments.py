@@ -105,6 +105,7 @@ class ExperimentsView(QWidget, TaskController):
         if "device" in {field.name for field in fields(settings)}:
             settings = replace(settings, device=self.device())
         self.controls.set_running(True)
+        self._clear_result()
         on = "" if getattr(settings, "device", "cpu") == "cpu" else f" on {settings.device}"
         self.controls.status.setText(f"Running {DESCRIPTIONS[key][0]}{on}…")
         self.curves.setVisible(key == "advtrain")
@@ -156,6 +157,18 @@ class ExperimentsView(QWidget, TaskController):
         self.controls.status.setText("Cancelled. Finished parts are kept on disk: Run resumes where it stopped.")
 
     # --- showing -------------------------------------------------------------------------------------------------
+    def _clear_result(self) -> None:
+        """A run starts: the previous table (perhaps another experiment's) is gone, and nothing offers to save it."""
+        self.result = None
+        self.title.setText("")
+        self.legend.setText("")
+        self.notes.setText("")
+        self.table.clearContents()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        for button in (self.controls.export_csv, self.controls.export_json, self.controls.export_png):
+            button.setEnabled(False)
+
     def show_result(self, result: dict) -> None:
         self.result = result
         table = comparison_table(result)
