@@ -7,16 +7,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from blindspot_gui.core import experiments
-from window_actions import choose, click, open_experiments
+from window_actions import choose, click, open_experiments, run_table3
 
 
 def test_table3_runs_shows_ours_beside_the_papers_and_exports(qtbot, tmp_path):
     window, view = open_experiments(qtbot, tmp_path)
     assert not window.model_dock.isVisible() and not window.image_dock.isVisible()  # the tab gets the room
-    choose(view, "table3")
-    view.controls.images.setValue(12)
-    with qtbot.waitSignal(view.sig_finished, timeout=60000):
-        click(qtbot, view.controls.run_button)
+    run_table3(qtbot, view)
     table = view.table
     assert table.rowCount() == 3 and table.verticalHeaderItem(0).text() == "FC100-100-10 (P1)"
     assert table.item(0, 2).text().splitlines()[1].startswith("paper 2.00%")  # test error beside the paper's
@@ -166,10 +163,7 @@ def test_a_small_result_grows_to_be_read_by_a_room_and_a_full_matrix_keeps_the_w
 
 def test_a_new_run_clears_the_previous_table_and_its_save_buttons(qtbot, tmp_path):
     window, view = open_experiments(qtbot, tmp_path)
-    choose(view, "table3")
-    view.controls.images.setValue(12)
-    with qtbot.waitSignal(view.sig_finished, timeout=60000):
-        click(qtbot, view.controls.run_button)
+    run_table3(qtbot, view)
     assert view.table.rowCount() == 3 and view.controls.export_csv.isEnabled()
     choose(view, "table2")
     view.controls.images.setValue(10)

@@ -79,3 +79,11 @@ def choose(view, key):
 
 def click(qtbot, button):
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def run_table3(qtbot, view, images: int = 12) -> None:
+    """Table 3 on ``images`` test images in the Experiments tab ``view``, run with its button to the end."""
+    choose(view, "table3")
+    view.controls.images.setValue(images)
+    with qtbot.waitSignal(view.sig_finished, timeout=60000):
+        click(qtbot, view.controls.run_button)

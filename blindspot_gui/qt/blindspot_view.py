@@ -303,20 +303,14 @@ class BlindspotView(QWidget):
 
     def show_adversarial(self, adversarial: np.ndarray, perturbation: np.ndarray, answer: str,
                          probabilities=None, target: int | None = None, colour: str | None = None) -> None:
-        self._perturbation = picture_of(perturbation)
-        self.adversarial_pixels = adversarial
-        self.adversarial_panel.show_image(self.original_pixels if self.flickering else adversarial)
+        self._show_adversarial_picture(adversarial, perturbation)
         self.adversarial_panel.show_answer(answer, probabilities, target, colour)
-        self._draw_perturbation()
 
     def show_partial(self, adversarial: np.ndarray, perturbation: np.ndarray, answer: str) -> None:
         """The search's best image so far: only the pictures and the answer's text change (no relayout, no
         restyling), as it comes several times a second."""
-        self._perturbation = picture_of(perturbation)
-        self.adversarial_pixels = adversarial
-        self.adversarial_panel.show_image(self.original_pixels if self.flickering else adversarial)
+        self._show_adversarial_picture(adversarial, perturbation)
         self.adversarial_panel.answer.setText(answer)
-        self._draw_perturbation()
 
     def show_noise(self, noisy: np.ndarray | None, answer: str = "", probabilities=None) -> None:
         self.noise_panel.setVisible(noisy is not None)
@@ -327,6 +321,12 @@ class BlindspotView(QWidget):
             self.noise_panel.show_image(noisy)
             self.noise_panel.show_answer(answer, probabilities)
             self._fit_views(picture_of(noisy).shape[-2:])  # a panel that appears must not widen the linked range
+
+    def _show_adversarial_picture(self, adversarial: np.ndarray, perturbation: np.ndarray) -> None:
+        self._perturbation = picture_of(perturbation)
+        self.adversarial_pixels = adversarial
+        self.adversarial_panel.show_image(self.original_pixels if self.flickering else adversarial)
+        self._draw_perturbation()
 
     def set_flicker(self, on: bool) -> None:
         """Show the original in the adversarial panel (on), so the eye catches what moved, or the adversarial (off)."""

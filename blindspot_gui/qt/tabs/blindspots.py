@@ -35,8 +35,9 @@ from blindspot_gui.qt.widgets.pictures_first import PicturesFirst, scrolling
 from blindspot_gui.qt.settings import read_int, read_text
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.tabs.controller import TaskController
-from blindspot_gui.qt.tabs.goal_results import GoalResults, comparison, failure_advice
+from blindspot_gui.qt.tabs.goal_results import GoalResults, failure_advice
 from blindspot_gui.qt.tabs.networks import NetworkActions
+from blindspot_gui.qt.tabs.result_readout import ResultReadout
 from blindspot_gui.qt.tabs.results import ResultActions
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.transfer_view import TransferView
@@ -45,12 +46,11 @@ DIGIT_ANIMATION_INTERVAL = 0.02
 """Seconds between two frames of a digit search's animation (and points of its distortion curve)."""
 PHOTO_ANIMATION_INTERVAL = 0.2
 """A photo search's best photo so far is redrawn five times a second."""
-GOOD, BAD = "#1a7f37", "#c0392b"
 WHAT = {"network": "Loading the network", "classify": "Classifying the image", "search": "The search",
         "transfer": "Transfer check", "noise": "Noise test", "catalogue": "Looking for the photo networks' weights"}
 
 
-class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
+class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, ResultReadout):
     """The "Blind spots" tab (see the module docstring); ``network_panel`` and ``image_sources`` go in docks."""
 
     sig_search_finished = Signal(object)
@@ -256,12 +256,8 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
 
     def _show_original(self) -> None:
         """Show the chosen image, clear the previous result, and ask the network for its answer (in a worker)."""
-        self.result = None
+        self._forget_result()
         self.original_probabilities = None
-        self.transfer_view.clear()
-        self.search_panel.show_trace([])  # the curve of a search of another image or network is gone with it
-        self.search_panel.show_status("ready")
-        self.search_panel.save_button.setEnabled(False)
         self.runner.replace("classify")
         choice, classifier = self.choice, self.classifier
         if choice is None or classifier is None or not choice.fits(classifier.input_shape):
@@ -289,9 +285,19 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
             self.run_search()
 
     def clear_result(self) -> None:
-        """A clean slate for the image shown: no search under way, no result, its answer asked again."""
+        """A clean slate for the image shown: no search under way, no result (the network's answer stays)."""
         self._abandon_search()
-        self._show_original()
+        self._forget_result()
+        self.viewer.clear_result()
+        self.viewer.show_noise(None)
+
+    def _forget_result(self) -> None:
+        """No result, transfer table or curve of an earlier search (of another image or network, or cleared)."""
+        self.result = None
+        self.transfer_view.clear()
+        self.search_panel.show_trace([])
+        self.search_panel.show_status("ready")
+        self.search_panel.save_button.setEnabled(False)
 
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
@@ -430,41 +436,3 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions):
             self._start_transfer(shown)
             if self.search_panel.noise.isChecked():
                 self._start_noise(shown)
-
-    def _show_result(self, result: AttackResult, seconds: float, pending: bool = False, note: str = "") -> None:
-        """The result in the panels and the readout, beside the other goal's result for this image if there is one
-        (``pending``: the confident search follows; ``note``: a first line, why the confident result is not shown)."""
-        name = self.classifier.class_name
-        adversarial, perturbation = result.adversarial, result.perturbation
-        after, before = int(result.adversarial_prediction), int(result.original_prediction)
-        self.viewer.original_panel.classes.show_probabilities(result.probabilities_before, result.target)
-        both = comparison(self.goal_results.get("minimal", *self._search_for),
-                          self.goal_results.get("confident", *self._search_for), name, pending)
-        if not result.success:
-            self.viewer.show_adversarial(adversarial, perturbation, "not fooled", result.probabilities_after,
-                                         result.target, BAD)
-            what = "digit" if self.classifier.is_digit_network else "photo"
-            plain = "The search was cancelled before it fooled the network." if result.cancelled else (
-                failure_advice(result, name, what))
-            self.viewer.show_readout(plain + (f"\n{both}" if both else ""))
-            return
-        text = ("cancelled: " if result.cancelled else "") + (
-            f"says {name(after)}  ({100 * result.probabilities_after[after]:.0f}%)")
-        self.viewer.show_adversarial(adversarial, perturbation, text, result.probabilities_after, result.target, BAD)
-        if result.distortion == 0:
-            self.viewer.show_readout(result.message.capitalize() + ".")
-            return
-        details = "" if note else result_readout(result, name(before), name(after), seconds,
-                                                 not self.classifier.is_digit_network)
-        self.viewer.show_readout("\n".join(line for line in (note, both, details) if line))
-
-
-def result_readout(result: AttackResult, before: str, after: str, seconds: float, photo: bool) -> str:
-    """The readout under the images: what changed into what, how large the change is, what the search cost."""
-    opening = (f"Cancelled after {seconds:.2f} s: “{before}” → “{after}” with the best change so far, not the "
-               f"smallest (Run finishes the search); " if result.cancelled else f"“{before}” became “{after}” with ")
-    c = "" if result.c is None else f", c = {result.c:.3g}"
-    return (f"{opening}distortion (RMS) {result.distortion:.4f}, L2 {result.l2:.3f}, L∞ {result.linf:.3f} "
-            f"({255 * result.linf:.1f}/255){c}; {result.steps} L-BFGS steps ({result.iterations} iterations in all), "
-            f"{result.function_evaluations} evaluations" + ("" if result.cancelled else f", {seconds:.2f} s")
-            + (". The paper's AlexNet examples averaged 0.0065." if photo and not result.cancelled else ""))

@@ -111,8 +111,6 @@ class ExperimentsView(QWidget, TaskController):
         self.curves.setVisible(key == "advtrain")
         if key == "advtrain":
             self.curves.clear()
-            self.table.clear()
-            self.table.setRowCount(0)
         # every epoch's report must arrive: partials are not throttled
         self.start(EXPERIMENT, experiments.run_experiment, key, settings, cluster=cluster,
                    throttle_partials=False)
