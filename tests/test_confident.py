@@ -15,7 +15,7 @@ from blindspot_gui.core.attack.goal import logit_margin
 from blindspot_gui.core.attack.search import AttackConfig, blindspot_search, config_for
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.photos import read_photo, sample_photos
-from blindspot_gui.qt.tabs.goal_results import failure_advice
+from blindspot_gui.session.goals import failure_advice
 from conftest import open_window
 from window_actions import choose_target, click_model, run_and_wait
 

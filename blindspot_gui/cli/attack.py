@@ -26,11 +26,12 @@ from blindspot_gui.cli.search import (
     check_search_options,
     failure_detail,
     goal_text,
+    minimal_line,
     quantised_image,
-    search_config,
+    search_request,
     write_npz,
 )
-from blindspot_gui.core.attack.search import blindspot_search, config_for
+from blindspot_gui.core.attack.request import search_chain
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.files import atomic_write, atomic_write_json
 from blindspot_gui.core.images import save_grey_png
@@ -86,8 +87,8 @@ def command_attack(args) -> int:
     monitor = cancellable(args, on_progress=bar)
     started = time.perf_counter()
     try:
-        results = blindspot_search(model, images, args.target, labels, engine=engine,
-                                   config=search_config(config_for(model), args), monitor=monitor)
+        minimal, results = search_chain(model, images, search_request(args, args.target), labels, engine=engine,
+                                        monitor=monitor)
     finally:
         bar.finish()
     monitor.check()  # interrupted: the best-so-far results are not presented or written as the answer
@@ -98,6 +99,8 @@ def command_attack(args) -> int:
     distortions = np.array([result.distortion for result in succeeded])
     print(f"{len(results)} images from {split}[{start}:{stop}], target {args.target}, engine {engine}, "
           f"goal {goal_text(args)}")
+    if minimal is not None:
+        print(minimal_line(minimal))
     print(f"  success rate      {100 * len(succeeded) / len(results):.1f}%")
     if len(distortions):
         print(f"  mean distortion   {distortions.mean():.4f}   (RMS over pixels in [0, 1]; successful images)")
@@ -108,7 +111,7 @@ def command_attack(args) -> int:
     if failed:
         print(f"  {len(failed)} image{'s' if len(failed) > 1 else ''} ({', '.join(str(r.index) for r in failed[:10])}"
               f"{', …' if len(failed) > 10 else ''}) could not be made to look like {_wanted(args)} within the "
-              f"search's limits: {failure_detail(config_for(model), args)}")
+              f"search's limits: {failure_detail(model, args)}")
     print(f"  time per image    {1000 * seconds / len(results):.1f} ms ({args.threads} CPU thread"
           f"{'' if args.threads == 1 else 's'})")
     arrays = {"label": np.array([result.label for result in results]),

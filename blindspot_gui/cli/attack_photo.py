@@ -9,8 +9,9 @@ import numpy as np
 
 from blindspot_gui.cli.common import EXIT_FAILURE, TerminalProgress, cancellable, write_outputs
 from blindspot_gui.cli.networks import photo_network_and_image, photo_target
-from blindspot_gui.cli.search import failure_detail, goal_text, quantised_image, search_config, write_npz
-from blindspot_gui.core.attack.search import blindspot_search, config_for, failure_sentence
+from blindspot_gui.cli.search import failure_detail, goal_text, minimal_line, quantised_image, search_request, write_npz
+from blindspot_gui.core.attack.request import search_chain
+from blindspot_gui.core.attack.search import failure_sentence
 from blindspot_gui.core.files import atomic_write, atomic_write_json
 from blindspot_gui.core.images import save_rgb_png
 
@@ -26,8 +27,9 @@ def command_attack_photo(args) -> int:
     monitor = cancellable(args, on_progress=bar)
     started = time.perf_counter()
     try:
-        result = blindspot_search(model, pixels[None], target, None, engine=args.engine or "fast",
-                                  config=search_config(config_for(model), args), monitor=monitor)[0]
+        minimal, results = search_chain(model, pixels[None], search_request(args, target), None,
+                                        engine=args.engine or "fast", monitor=monitor)
+        result = results[0]
     finally:
         bar.finish()
     monitor.check()
@@ -36,6 +38,8 @@ def command_attack_photo(args) -> int:
     wanted = "the nearest wrong class" if result.target is None else repr(names[result.target])
     print(f"{Path(args.image).name} through {model.name}, target {wanted}")
     print(f"  before  {_top_classes(result.probabilities_before, names)}")
+    if minimal is not None:
+        print(minimal_line(minimal))
     print(f"  after   {_top_classes(result.probabilities_after, names)}")
     print(f"  {'success' if result.success else 'FAILED'}: now {names[result.adversarial_prediction]!r} "
           f"({100 * result.target_probability:.1f}%, goal {goal_text(args)}); "
@@ -43,7 +47,7 @@ def command_attack_photo(args) -> int:
           f"{seconds:.1f} s")
     if not result.success and not result.cancelled:
         print(f"  {failure_sentence(result, model.class_name, 'photo')} "
-              f"{failure_detail(config_for(model), args)}")
+              f"{failure_detail(model, args)}")
     record = result.to_record() | {"class_names": {"original": names[result.original_prediction],
                                                    "adversarial": names[result.adversarial_prediction]},
                                    "model": model.name, "image": str(args.image), "seconds": round(seconds, 2)}

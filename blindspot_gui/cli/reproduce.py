@@ -16,22 +16,26 @@ from blindspot_gui.core.report import percent
 
 
 TABLES = ("table1", "table2", "table3", "table4")
-EXPERIMENT_OPTIONS = {
-    "table5": {"model": "--model"},
-    "advtrain": {"per_layer": "--per-layer", "epochs": "--epochs", "device": "--device"},
-    "tables": {"rule": "--rule", "n": "--n", "device": "--device"},
-}
-"""The options each experiment uses; the others are refused."""
-EXPERIMENT_OPTIONS["table1"] = EXPERIMENT_OPTIONS["table2"] = EXPERIMENT_OPTIONS["tables"] | {
-    "model": "--model", "images": "--images"}  # with --model, a photo table
+FIELD_OPTIONS = {"model": "--model", "models": "--model", "per_layer": "--per-layer", "epochs": "--epochs",
+                 "device": "--device", "rule": "--rule", "n": "--n", "images": "--images"}
+"""The command-line option of each field of an experiment's settings (its spec in the registry)."""
+
+
+def _options_of(experiment: str) -> set[str]:
+    """The options ``experiment`` takes: its spec's settings, and its photo table's (``table1 --model ...``)."""
+    from blindspot_gui.core.experiments import REGISTRY
+
+    specs = [REGISTRY[name] for name in (experiment, f"photo_{experiment}") if name in REGISTRY]
+    return {FIELD_OPTIONS[field] for spec in specs for field in spec.options}
 
 
 def check_reproduce(args) -> None:
     """Refuse options the experiment would ignore, a bad --n or --epochs, and outputs that could not be written."""
+    from blindspot_gui.core import experiments
     from blindspot_gui.core.experiments import experiments_dir
 
-    uses = EXPERIMENT_OPTIONS.get(args.experiment, EXPERIMENT_OPTIONS["tables"])
-    unused = {name: text for options in EXPERIMENT_OPTIONS.values() for name, text in options.items() if name not in uses}
+    uses = _options_of(args.experiment)
+    unused = {name: text for name, text in FIELD_OPTIONS.items() if text not in uses and name != "models"}
     refuse_unused(args, unused, f"by {args.experiment}")
     check_device(device_of(args), here=args.cluster is None)
     if args.experiment in TABLES:
@@ -48,6 +52,9 @@ def check_reproduce(args) -> None:
             raise UsageError(f"--cluster: {INSTALL_HINT}")
     if args.epochs is not None and args.epochs < 1:
         raise UsageError("--epochs must be at least 1")
+    args.settings = _settings(args)
+    if (problem := experiments.REGISTRY[_experiment_name(args)].problem(args.settings)) is not None:
+        raise UsageError(problem)
     check_outputs({"--json": args.json, "--csv": args.csv})
     check_writable_folder(experiments_dir(), "experiment folder")
     if args.experiment == "advtrain" and args.epochs is None:
@@ -84,16 +91,22 @@ def _check_photo_table(args) -> None:
                          "its classes)")
 
 
-def _run_experiment(args, monitor: Monitor) -> dict:
+def _settings(args):
+    """The experiment's settings from the command line: an instance of its spec's settings class."""
     from blindspot_gui.core import experiments
 
-    name = _experiment_name(args)
-    kind = experiments.REGISTRY[name][0]
+    kind = experiments.REGISTRY[_experiment_name(args)].settings
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
              "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images,
              "models": tuple(_photo_networks(args)) if args.model else None, "device": device_of(args)}
-    settings = kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
-    return experiments.run_experiment(name, settings, monitor, cluster=args.cluster)
+    return kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
+
+
+def _run_experiment(args, monitor: Monitor) -> dict:
+    from blindspot_gui.core import experiments
+
+    settings = getattr(args, "settings", None) or _settings(args)
+    return experiments.run_experiment(_experiment_name(args), settings, monitor, cluster=args.cluster)
 
 
 def _positive_count(text: str) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from blindspot_gui.cli.common import UsageError
 from blindspot_gui.core.attack.goal import check_goal
+from blindspot_gui.core.attack.request import SearchRequest
 from blindspot_gui.core.attack.quantise import quantise_result
 from blindspot_gui.core.files import atomic_write
 
@@ -48,11 +48,18 @@ def _goal_number(text: str | None, option: str, percent: bool = False) -> float 
         raise UsageError(f"{option} takes a number, e.g. {example}, not {text!r}") from None
 
 
-def search_config(base, args):
-    """The search settings of ``base`` with the seed and candidate count the user gave."""
-    changes = {"seed": args.seed, "untargeted_candidates": args.candidates, "confidence": args.confidence,
-               "margin": args.margin}
-    return dataclasses.replace(base, **{name: value for name, value in changes.items() if value is not None})
+def search_request(args, target) -> SearchRequest:
+    """What the user asked for on the command line, as the window asks it (one policy: ``SearchRequest``)."""
+    return SearchRequest(target=target, confidence=args.confidence, margin=args.margin, seed=args.seed,
+                         candidates=args.candidates)
+
+
+def minimal_line(minimal) -> str:
+    """The smallest changes a confident search started from, to compare with it: "  smallest change first ..." """
+    fooled = [result.distortion for result in minimal if result.success]
+    mean = f", mean distortion {np.mean(fooled):.4f}" if fooled else ""
+    return (f"  smallest change first: {len(fooled)} of {len(minimal)} fooled{mean} "
+            "(then the confident change for the same answer)")
 
 
 def goal_text(args) -> str:
@@ -61,9 +68,9 @@ def goal_text(args) -> str:
     return f"logit margin ≥ {args.margin:.10g}" if args.margin is not None else "minimal (the paper)"
 
 
-def failure_detail(base, args) -> str:
+def failure_detail(model, args) -> str:
     """The technical reason of a failure, and what to try."""
-    config = search_config(base, args)
+    config = search_request(args, args.target).config(model)
     goal = " or leave out --confidence/--margin" if config.confidence is not None or config.margin is not None else ""
     return (f"no c reached it ({config.max_iterations} L-BFGS iterations per solve, c bracketed around a linear "
             f"estimate) — try another --target{goal}")

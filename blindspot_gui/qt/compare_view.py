@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from blindspot_gui.core.attack.compare import METHODS, NAMES, Budgets, MethodResult, compare_methods
 from blindspot_gui.qt.blindspot_view import HEAT, picture_of
 from blindspot_gui.qt.figures import change_picture, qimage_of
-from blindspot_gui.qt.tabs.controller import TaskController
+from blindspot_gui.qt.task_controller import TaskController
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.widgets.fitted_label import FittedLabel
 from blindspot_gui.qt.window_layout import FONT_FACTOR, SizesOwnText

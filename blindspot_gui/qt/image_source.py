@@ -7,8 +7,6 @@ cannot be read is reported by its name, and the image shown before stays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
@@ -26,29 +24,12 @@ from PySide6.QtWidgets import (
 
 from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, load_digit_image
-from blindspot_gui.qt.tabs.controller import TaskController
+from blindspot_gui.qt.task_controller import TaskController
+from blindspot_gui.session.image import ImageChoice
 from blindspot_gui.qt.task_runner import TaskRunner, describe_error
 
 THUMBNAILS = 15
 THUMBNAIL_SIZE = 44
-
-
-@dataclass(frozen=True)
-class ImageChoice:
-    """The image to explain: (28, 28) float32 pixels in [0, 1], its true label if known, and where it came from."""
-
-    pixels: np.ndarray
-    label: int | None
-    source: str
-    index: int | None = None
-    description: str = ""
-    path: str | None = None
-    """the file it was read from (a photo), to read it again for a network that sees another size."""
-
-    def fits(self, input_shape) -> bool:
-        """Whether these pixels are an input of that shape (C, H, W): same size, grey or colour alike."""
-        return int(np.prod(self.pixels.shape)) == int(np.prod(input_shape)) and (
-            self.pixels.ndim == 2) == (input_shape[0] == 1)
 
 
 def grey_pixmap(pixels: np.ndarray, size: int) -> QPixmap:

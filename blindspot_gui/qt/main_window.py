@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBo
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
 from blindspot_gui.core.training.loop import warm_up
-from blindspot_gui.qt.image_source import ImageChoice
+from blindspot_gui.session.image import ImageChoice
 from blindspot_gui.qt.pixel_inspector import PixelInspector
 from blindspot_gui.qt.settings import user_settings
 from blindspot_gui.qt.tabs.blindspots import BlindspotsTab

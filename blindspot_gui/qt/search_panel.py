@@ -47,6 +47,8 @@ class SearchPanel(QWidget):
     sig_cancel_requested = Signal()
     sig_noise_toggled = Signal(bool)
     sig_save_requested = Signal()
+    sig_goal_changed = Signal(object)
+    """None (the smallest change) or the Confident goal's probability, whenever either changes."""
 
     def __init__(self, photo_target: str = DEFAULT_PHOTO_TARGET, parent=None):
         super().__init__(parent)
@@ -137,6 +139,7 @@ class SearchPanel(QWidget):
     def _show_confidence(self) -> None:
         self.goal.setItemText(self.goal.findData(CONFIDENT), f"Confident (p ≥ {self.confidence.value()}%)")
         self.confidence.setEnabled(self.goal.currentData() == CONFIDENT)
+        self.sig_goal_changed.emit(self.goal_confidence())
         if self._settings is not None:
             self._settings.setValue("search/goal", self.goal.currentData())
             self._settings.setValue("search/confidence", self.confidence.value())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blindspot_gui.qt.image_source import ImageChoice
+from blindspot_gui.session.image import ImageChoice
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Results are plain dictionaries; ``comparison_table`` turns any of them into rows of (ours, paper,
 difference) cells for the command line, the window and the CSV export. Modules by role:
 
-- ``registry``: ``REGISTRY`` {name: (settings dataclass, run(settings, monitor))} and ``run_experiment``,
-  which both front ends call;
+- ``registry``: ``REGISTRY`` {name: ExperimentSpec (title, description, settings, checks, run)} and
+  ``run_experiment``, which both front ends read and call;
 - ``store``: the finished parts on disk (``PartStore``) and the checks a part passes before reuse;
 - ``backends``: where parts are computed: here, or as tasks on a Ray cluster (``use_cluster``);
 - ``targets``: the target rule of the attacks, a choice where the paper is silent;
@@ -48,6 +48,7 @@ from blindspot_gui.core.experiments.paper import (
 )
 from blindspot_gui.core.experiments.registry import (
     REGISTRY,
+    ExperimentSpec,
     AdvTrainSettings,
     AttackedTableSettings,
     PhotoTableSettings,
@@ -67,7 +68,7 @@ __all__ = [
     "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvTrainBaseline", "AdvTrainSettings",
     "AttackedTableSettings", "BoundsSettings", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
     "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
-    "REGISTRY", "STORE_VERSION", "PHOTO_NOISE_STDDEVS", "PHOTO_RULES", "PhotoTableSettings",
+    "REGISTRY", "ExperimentSpec", "STORE_VERSION", "PHOTO_NOISE_STDDEVS", "PHOTO_RULES", "PhotoTableSettings",
     "photo_table1", "photo_table2", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",
     "check_baseline", "check_target_rule", "comparison_table", "experiment_targets", "experiments_dir",
     "run_experiment", "table1", "table2", "table3", "table4", "table5", "table_as_csv", "table_as_csv_text",

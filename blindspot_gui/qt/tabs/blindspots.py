@@ -2,8 +2,7 @@
 
 The tab is a controller (:class:`TaskController`): every load, decode, classification, search,
 transfer check, noise test, export and training run is a function of ``blindspot_jobs`` started
-on the task runner, and its progress, partial results, result or exception come back to the
-``_progress_/_partial_/_done_/_failed_<slot>`` methods here. The network list (every zoo,
+on the task runner with the methods that take its progress, partial results, result or exception. The network list (every zoo,
 catalogue and user's network) and the image source (the MNIST browser for digit networks, the
 sample photos and any image for the others) live in the window's docks; the triptych, the
 probabilities, the search controls and the transfer table are the same widgets for every network.
@@ -11,7 +10,6 @@ probabilities, the search controls and the transfer table are the same widgets f
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 
@@ -20,13 +18,14 @@ import torch
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
-from blindspot_gui.core.attack.search import AttackResult, SearchProgress, config_for
+from blindspot_gui.core.attack.request import SearchRequest
+from blindspot_gui.core.attack.search import AttackResult, SearchProgress
 from blindspot_gui.core.data import Dataset
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.models.registry import ModelCache
 from blindspot_gui.qt.blindspot_view import BlindspotView
 from blindspot_gui.qt.compare_view import CompareView
-from blindspot_gui.qt.image_source import ImageChoice, ImageSource
+from blindspot_gui.qt.image_source import ImageSource
 from blindspot_gui.qt.model_panel import ModelPanel
 from blindspot_gui.qt.widgets.camera_source import CameraSource, link_camera
 from blindspot_gui.qt.widgets.photo_source import PhotoSource, network_geometry
@@ -34,13 +33,14 @@ from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, SearchPanel
 from blindspot_gui.qt.widgets.pictures_first import PicturesFirst, scrolling
 from blindspot_gui.qt.settings import read_int, read_text
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
-from blindspot_gui.qt.tabs.controller import TaskController
-from blindspot_gui.qt.tabs.goal_results import GoalResults, failure_advice
+from blindspot_gui.qt.task_controller import TaskController
 from blindspot_gui.qt.tabs.networks import NetworkActions
 from blindspot_gui.qt.tabs.result_readout import ResultReadout
 from blindspot_gui.qt.tabs.results import ResultActions
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.transfer_view import TransferView
+from blindspot_gui.session.blindspots import BlindspotSession
+from blindspot_gui.session.image import ImageChoice
 
 DIGIT_ANIMATION_INTERVAL = 0.02
 """Seconds between two frames of a digit search's animation (and points of its distortion curve)."""
@@ -73,26 +73,21 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         super().__init__(parent)
         self.runner, self.settings, self.test_set, self.show_dialogs = runner, settings, test_set, show_dialogs
         self.models = ModelCache()
-        self.classifier: Classifier | None = None
-        self.network_name: str | None = None
-        self.choice: ImageChoice | None = None
-        self.original_probabilities: np.ndarray | None = None
-        self.result: AttackResult | None = None
-        self.result_model: str | None = None
+        self.session = BlindspotSession()
+        """what the tab shows: network, image, answer, goal, results (the tab renders it and sends it requests)."""
         self.search_started = 0.0
         self._run_when_ready = False
         self.compare_view: CompareView | None = None
         """The "Compare methods" dialog, made when first asked for."""
         self._build()
         self._connect()
-        QTimer.singleShot(0, lambda: self.start("catalogue", jobs.look_around))  # nothing of it delays start-up
+        QTimer.singleShot(0, lambda: self.start("catalogue", jobs.look_around, on_done=self._done_catalogue))  # nothing of it delays start-up
 
     def _build(self) -> None:
         self.viewer = BlindspotView()
         self.search_panel = SearchPanel(read_text(self.settings, "photos/target", DEFAULT_PHOTO_TARGET))
         self.search_panel.remember_goal(self.settings)
         self._add_compare_button()
-        self.goal_results = GoalResults()
         self.transfer_view = TransferView()
         lower = QWidget()
         lower_layout = QHBoxLayout(lower)
@@ -145,34 +140,26 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.search_panel.sig_noise_toggled.connect(self._on_noise_toggled)
         self.search_panel.sig_save_requested.connect(self.export_adversarial)
         self.compare_button.clicked.connect(self.compare_methods)
+        self.search_panel.sig_goal_changed.connect(self.session.set_goal)
+        self.session.set_goal(self.search_panel.goal_confidence())
+        self.session.result_changed.connect(self._render_result_state)
         self.viewer.sig_magnification_changed.connect(self._remember_magnification)
         self.viewer.sig_mode_changed.connect(lambda mode: self.settings.setValue("photos/mode", mode))
 
-    # --- the task hooks: each slot's own method ----------------------------------------------------
-    def _hook(self, kind: str, slot: str):
-        return getattr(self, f"_{kind}_{slot.replace('-', '_')}", None)
+    # --- the session's state, as the tab's (read-only: changes go through the session) -------------
+    classifier = property(lambda self: self.session.classifier)
+    network_name = property(lambda self: self.session.network_name)
+    choice = property(lambda self: self.session.image)
+    """the image shown (an ImageChoice)."""
+    original_probabilities = property(lambda self: self.session.answer)
+    result = property(lambda self: self.session.result)
+    """the search result on screen."""
+    result_model = property(lambda self: self.session.result_network)
+    """the network the result on screen was found for."""
 
-    def _on_task_progress(self, slot: str, fraction: float, message: str) -> None:
-        if (hook := self._hook("progress", slot)) is not None:
-            hook(fraction, message)
-
-    def _on_task_partial(self, slot: str, partial) -> None:
-        if (hook := self._hook("partial", slot)) is not None:
-            hook(partial)
-
-    def _on_task_done(self, slot: str, result) -> None:
-        if (hook := self._hook("done", slot)) is not None:
-            hook(result)
-
+    # --- tasks without a failure handler of their own ------------------------------------------------
     def _on_task_failed(self, slot: str, error: BaseException) -> None:
-        if (hook := self._hook("failed", slot)) is not None:
-            hook(error)
-        else:
-            self.sig_error.emit(f"{WHAT.get(slot, slot)} failed: {describe_error(error)}")
-
-    def _on_task_cancelled(self, slot: str) -> None:
-        if (hook := self._hook("cancelled", slot)) is not None:
-            hook()
+        self.sig_error.emit(f"{WHAT.get(slot, slot)} failed: {describe_error(error)}")
 
     # --- settings ----------------------------------------------------------------------------------------
     def restore_settings(self, default_network: str) -> None:
@@ -216,7 +203,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
     def use_image(self, choice: ImageChoice) -> None:
         """Show ``choice`` and ask the network in use for its answer (an image for another network waits for it)."""
         self._abandon_search()
-        self.choice = choice
+        self.session.use_image(choice)
         self._show_original()
 
     def use_digit(self, choice: ImageChoice) -> None:
@@ -255,9 +242,8 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             self.step_image(random.randrange(1, count + 1))
 
     def _show_original(self) -> None:
-        """Show the chosen image, clear the previous result, and ask the network for its answer (in a worker)."""
-        self._forget_result()
-        self.original_probabilities = None
+        """Show the chosen image (its result is gone with the change) and ask the network for its answer (in a worker)."""
+        self.session.show_answer(None)
         self.runner.replace("classify")
         choice, classifier = self.choice, self.classifier
         if choice is None or classifier is None or not choice.fits(classifier.input_shape):
@@ -265,11 +251,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.viewer.show_original(choice.pixels, "…", None, f"Original: {choice.source}")
         self.viewer.show_noise(None)
         self._classifying = (self.network_name, choice)
-        self.start("classify", jobs.probabilities_of, classifier, choice.pixels)
+        self.start("classify", jobs.probabilities_of, classifier, choice.pixels, on_done=self._done_classify)
 
     def _done_classify(self, probabilities: np.ndarray) -> None:
         name, choice = self._classifying
-        self.original_probabilities = probabilities
+        self.session.show_answer(probabilities)
         predicted = int(probabilities.argmax())
         answer = self.classifier.class_name(predicted)
         known = choice.label is not None and self.classifier.is_digit_network
@@ -287,23 +273,24 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
     def clear_result(self) -> None:
         """A clean slate for the image shown: no search under way, no result (the network's answer stays)."""
         self._abandon_search()
-        self._forget_result()
+        self.session.clear_result()
         self.viewer.clear_result()
         self.viewer.show_noise(None)
 
-    def _forget_result(self) -> None:
-        """No result, transfer table or curve of an earlier search (of another image or network, or cleared)."""
-        self.result = None
-        self.transfer_view.clear()
-        self.search_panel.show_trace([])
-        self.search_panel.show_status("ready")
-        self.search_panel.save_button.setEnabled(False)
+    def _render_result_state(self, result: AttackResult | None) -> None:
+        """Save follows the result on screen; without one, no transfer table or curve of an earlier search stays."""
+        self.search_panel.save_button.setEnabled(result is not None and result.success and result.distortion > 0)
+        if result is None:
+            self.transfer_view.clear()
+            self.search_panel.show_trace([])
+            self.search_panel.show_status("ready")
 
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
         for slot in ("search", "transfer", "noise"):
             self.runner.replace(slot)
+        self.session.abandon_search()
         self.search_panel.set_running(False)
 
     def run_search(self) -> None:
@@ -328,25 +315,13 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             return
         if self.search_panel.photo_target in classifier.class_names and not isinstance(target, str):
             self.settings.setValue("photos/target", self.search_panel.class_field.text())
-        pixels = torch.from_numpy(np.ascontiguousarray(choice.pixels)).reshape(1, *classifier.input_shape)
-        labels = [choice.label] if choice.label is not None and classifier.is_digit_network else None
-        interval = DIGIT_ANIMATION_INTERVAL if classifier.is_digit_network else PHOTO_ANIMATION_INTERVAL
-        config = dataclasses.replace(config_for(classifier), seed=random.randrange(2**31), partial_interval=interval)
         self._abandon_search()
-        self.result, self.result_model = None, self.network_name
-        self._search_for = (self.network_name, choice, target)
-        self._search_inputs = (classifier, pixels, labels, config)
-        confidence = self.search_panel.goal_confidence()
-        minimal = None if confidence is None else self.goal_results.get("minimal", *self._search_for)
-        self._confident_next = confidence if minimal is None else None
-        if confidence is None or minimal is None:
-            self._start_goal_search(target, None)
-        elif minimal.success:
-            self._start_goal_search("none" if minimal.target is None else minimal.target, confidence)
-        else:  # known already: not even the smallest change reached the target
-            self.result = minimal
-            self._show_result(minimal, 0.0)
-            self.sig_search_finished.emit(minimal)
+        planned = self.session.begin_search(target)
+        if isinstance(planned, AttackResult):  # known already: not even the smallest change reached the target
+            self._show_result(planned, 0.0)
+            self.sig_search_finished.emit(planned)
+            return
+        self._start_stage(planned)
 
     def compare_methods(self) -> None:
         """Open the comparison of attack methods on the image shown, for the network in use and the target of the
@@ -363,24 +338,27 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         except ValueError as error:
             self.sig_error.emit(f"Target: {error}")
             return
-        if self.result is not None and self.result_model == self.network_name:
-            target = "none" if self.result.target is None else self.result.target
+        target = self.session.compare_target(target)
         if self.compare_view is None:
             self.compare_view = CompareView(self.runner, self.window())
         label = choice.label if classifier.is_digit_network else None
         self.compare_view.compare(classifier, choice.pixels.reshape(classifier.input_shape), label, target,
                                   self.network_name, choice.source)
 
-    def _start_goal_search(self, target, confidence: float | None) -> None:
-        """Start the search of ``run_search`` for ``target``, for the smallest change or a ``confidence``."""
-        classifier, pixels, labels, config = self._search_inputs
-        self._goal_running = confidence
+    def _start_stage(self, request: SearchRequest) -> None:
+        """Start one search of the session's plan (the smallest change, or the confident one after it)."""
+        session = self.session
+        classifier, choice = session.classifier, session.image
+        pixels = torch.from_numpy(np.ascontiguousarray(choice.pixels)).reshape(1, *classifier.input_shape)
+        interval = DIGIT_ANIMATION_INTERVAL if classifier.is_digit_network else PHOTO_ANIMATION_INTERVAL
+        self._stage = request
         self.search_started = time.perf_counter()
         self.search_panel.set_running(True)
         self.viewer.show_noise(None)
         self.transfer_view.clear()
-        self.start("search", jobs.search_with_trace, classifier, pixels, target, labels,
-                   dataclasses.replace(config, confidence=confidence))
+        self.start("search", jobs.search_with_trace, classifier, pixels, request.target, session.labels(),
+                   request.config(classifier, partial_interval=interval), on_progress=self._progress_search,
+                   on_partial=self._partial_search, on_done=self._done_search, on_failed=self._failed_search)
 
     def cancel_search(self) -> None:
         """Esc: stop the search (its best so far is shown) and a download under way."""
@@ -391,8 +369,9 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             self.cancel_task("download")
 
     def _progress_search(self, fraction: float, message: str) -> None:
-        stage = ("smallest change first: " if self._confident_next is not None else
-                 "" if self._goal_running is None else f"confident ({100 * self._goal_running:.0f}%): ")
+        confident = self._stage.confidence
+        stage = ("smallest change first: " if self.session.confident_next is not None else
+                 "" if confident is None else f"confident ({100 * confident:.0f}%): ")
         self.search_panel.show_progress(fraction, stage + message)
 
     def _partial_search(self, progress: SearchProgress) -> None:
@@ -412,24 +391,14 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         """Show the result; a confident search that found nothing leaves the smallest change shown (and in use)."""
         result, trace = outcome
         self.search_panel.set_running(False)
-        self.goal_results.remember(*self._search_for, result)
         seconds = time.perf_counter() - self.search_started
         self.search_panel.show_progress(1.0, "cancelled" if result.cancelled else "done")
-        shown, note = result, ""
-        minimal = self.goal_results.get("minimal", *self._search_for)
-        if result.goal != "minimal" and not result.success and not result.cancelled and minimal and minimal.success:
-            shown = minimal
-            note = failure_advice(result, self.classifier.class_name,
-                                  "digit" if self.classifier.is_digit_network else "photo")
-        self.result = shown
+        shown, note, following = self.session.finish_search(result)
         found = shown.success and shown.distortion > 0
         self.search_panel.show_trace(trace + ([(result.steps, result.distortion)] if result is shown and found else []))
-        self.search_panel.save_button.setEnabled(found)
-        confident, self._confident_next = self._confident_next, None
-        chained = confident is not None and result.success and not result.cancelled
-        self._show_result(shown, seconds, pending=chained, note=note)
-        if chained:  # the smallest change is shown; now the confident one for the same target
-            self._start_goal_search("none" if result.target is None else result.target, confident)
+        self._show_result(shown, seconds, pending=following is not None, note=note)
+        if following is not None:  # the smallest change is shown; now the confident one for the same answer
+            self._start_stage(following)
             return
         self.sig_search_finished.emit(result)
         if found:

@@ -27,27 +27,6 @@ from blindspot_gui.core.models.mnist_zoo import ZOO, find_spec
 from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS, photo_model_status
 from blindspot_gui.qt.settings import read_choice, read_text
 
-DESCRIPTIONS = {
-    "table1": ("Table 1 — MNIST models", "Training and test error of the six networks, and the average size of the "
-               "smallest change that fools each (attacks on training images)."),
-    "photo_table1": ("Table 1 — a photo network", "The same measurement for a network that sees photos: its error "
-                     "on a folder of your photos (one subfolder per class, named by the class) and the smallest "
-                     "change that fools it on each photo it gets right. No folder: the sample photos."),
-    "photo_table2": ("Table 2 — photo networks", "Photos changed to fool one network, shown to the others: how "
-                     "often they fool them too, beside random noise far larger than the changes. Tick two or more "
-                     "networks whose weights are on this computer."),
-    "table2": ("Table 2 — fooling other networks", "Examples made for one network, fed to every other network: how "
-               "often they fool it. Random noise for comparison."),
-    "table3": ("Table 3 — two halves of the data", "Three networks trained on disjoint halves P1 and P2 of the "
-               "training set: their errors and smallest changes (test images)."),
-    "table4": ("Table 4 — across training sets", "Examples made for a net trained on one half fool nets trained on "
-               "the other half; amplified, far more so. Noise for comparison."),
-    "table5": ("Table 5 — Lipschitz bounds", "An upper bound on how much each layer can stretch a small change "
-               "(operator norms)."),
-    "advtrain": ("Adversarial training", "Train a 100-100-10 net with a pool of its own adversarial examples "
-                 "(section 4.2): a lower test error than weight decay alone, and blind spots further away. "
-                 "The full recipe takes about 25 minutes on a 2-core laptop."),
-}
 ALEXNET = "AlexNet (torchvision architecture)"
 SAMPLE_PHOTOS = "the sample photos — choose a folder…"
 
@@ -59,11 +38,10 @@ class ExperimentControls(QGroupBox):
         super().__init__("Experiment", parent)
         self.list = QListWidget()
         self.list.setObjectName("experiment_list")
-        for key in experiments.REGISTRY:
-            title, text = DESCRIPTIONS[key]
-            item = QListWidgetItem(title)
+        for key, spec in experiments.REGISTRY.items():
+            item = QListWidgetItem(spec.title)
             item.setData(Qt.ItemDataRole.UserRole, key)
-            item.setToolTip(text)
+            item.setToolTip(spec.description)
             self.list.addItem(item)
         self.description = QLabel()
         self.description.setWordWrap(True)
@@ -202,13 +180,18 @@ class ExperimentControls(QGroupBox):
 
     def _show_settings(self) -> None:
         key = self.experiment()
-        self.description.setText(DESCRIPTIONS[key][1])
-        attacked = key in ("table1", "table2", "table3", "table4", "photo_table1", "photo_table2")
-        photo = key.startswith("photo_")
-        for row, shown in enumerate((attacked, attacked, key == "table5", key == "advtrain", key == "advtrain",
-                                     key == "photo_table1", key == "photo_table2", photo, True)):  # True: Run on
+        spec = experiments.REGISTRY[key]
+        self.description.setText(spec.description)
+        takes = set(spec.options)
+        several = key == "photo_table2"  # its networks are ticked in a list; a photo Table 1's is chosen in a box
+        rows = ("n", "rule", "model", "per_layer", "epochs", "one network", "networks", "images")
+        for row, option in enumerate(rows):
+            shown = option in takes or (option == "networks" and several) or (
+                option == "one network" and "models" in takes and not several)
             self.form.setRowVisible(row, shown)
-        self._offer_rules(experiments.PHOTO_RULES if photo else experiments.TARGET_RULES)
+        self.form.setRowVisible(len(rows), True)  # Run on
+        if spec.rules is not None:
+            self._offer_rules(spec.rules)
         if key == "photo_table2":  # weights may have arrived since (a download, a file put in place)
             _fill_photo_networks(self.photo_models, self.chosen_photo_networks())
 
@@ -275,10 +258,11 @@ class ExperimentControls(QGroupBox):
 
     def problem(self) -> str | None:
         """Why the chosen experiment cannot start with these settings (None: it can)."""
-        if self.experiment() == "photo_table2" and len(self.chosen_photo_networks()) < 2:
-            return ("Tick two or more networks: Table 2 feeds the photos made for each to the others. A greyed-out "
-                    "network's weights are not on this computer (its tooltip says where they belong).")
-        return None
+        problem = experiments.REGISTRY[self.experiment()].problem(self.settings())
+        if problem is not None and self.experiment() == "photo_table2":
+            return (f"Tick two or more networks: {problem.split(': ', 1)[-1]}. A greyed-out network's weights are "
+                    "not on this computer (its tooltip says where they belong).")
+        return problem
 
     def image_count(self) -> int | None:
         return None if self.all_images.isChecked() else self.images.value()

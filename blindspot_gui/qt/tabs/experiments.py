@@ -21,8 +21,8 @@ from blindspot_gui.core.experiments import comparison_table, table_as_csv_text
 from blindspot_gui.core.experiments.backends import INSTALL_HINT, ray_installed
 from blindspot_gui.core.files import atomic_write_json, atomic_write_text
 from blindspot_gui.core.training.adversarial import AdvTrainReport
-from blindspot_gui.qt.tabs.controller import TaskController
-from blindspot_gui.qt.tabs.experiment_controls import DESCRIPTIONS, ExperimentControls
+from blindspot_gui.qt.task_controller import TaskController
+from blindspot_gui.qt.tabs.experiment_controls import ExperimentControls
 from blindspot_gui.qt.tabs.experiment_results import AdvTrainCurves, ResultTable
 from blindspot_gui.qt.task_runner import describe_error
 
@@ -107,7 +107,7 @@ class ExperimentsView(QWidget, TaskController):
         self.controls.set_running(True)
         self._clear_result()
         on = "" if getattr(settings, "device", "cpu") == "cpu" else f" on {settings.device}"
-        self.controls.status.setText(f"Running {DESCRIPTIONS[key][0]}{on}…")
+        self.controls.status.setText(f"Running {experiments.REGISTRY[key].title}{on}…")
         self.curves.setVisible(key == "advtrain")
         if key == "advtrain":
             self.curves.clear()

@@ -59,7 +59,8 @@ class NetworkActions:
     def _load(self, name: str, weights_path: str | None = None) -> None:
         self._loading = (name, weights_path)
         self.network_panel.show_status(f"loading {name}…")
-        self.start("network", jobs.load_network, self.models, name, weights_path)
+        self.start("network", jobs.load_network, self.models, name, weights_path, on_done=self._done_network,
+                   on_failed=self._failed_network)
 
     def _done_network(self, classifier: Classifier) -> None:
         name, weights_path = self._loading
@@ -83,8 +84,8 @@ class NetworkActions:
         self.sig_error.emit(message)
 
     def _use_network(self, name: str, classifier: Classifier) -> None:
-        self.classifier, self.network_name = classifier, name
         self._abandon_search()
+        self.session.use_network(name, classifier)
         panel = self.network_panel
         if panel.kind(name) == CATALOGUE_KIND:
             self.settings.setValue("photos/model", name)
@@ -97,8 +98,8 @@ class NetworkActions:
         digits = classifier.is_digit_network
         self.image_sources.setCurrentWidget(self.image_source if digits else self.photo_source)
         choice = self._choice_for(classifier)
-        if choice is not None:
-            self.choice = choice
+        if choice is not None and choice is not self.choice:
+            self.session.use_image(choice)
         self._show_original()
         self.sig_status.emit(f"Network: {name}", 0)
         self.sig_networks_changed.emit()
@@ -131,7 +132,8 @@ class NetworkActions:
         self._downloading = name
         self.network_panel.set_downloading(True)
         self.network_panel.show_status(f"downloading {name}'s weights… (Esc cancels)")
-        self.start("download", download_weights, name)
+        self.start("download", download_weights, name, on_progress=self._progress_download, on_done=self._done_download,
+                   on_failed=self._failed_download, on_cancelled=self._cancelled_download)
 
     def _progress_download(self, fraction: float, message: str) -> None:
         self.network_panel.show_status(f"{message} — {100 * fraction:.0f}% (Esc cancels)")
@@ -178,7 +180,7 @@ class NetworkActions:
         self._own_request = (path, architecture, preprocessing, class_names_file)
         self.sig_status.emit(f"Loading {Path(path).name}…", 0)
         self.start("own-network", load_own_network, path, architecture, preprocessing, class_names_file,
-                   input_range=input_range)
+                   input_range=input_range, on_done=self._done_own_network, on_failed=self._failed_own_network)
 
     def _failed_own_network(self, error: BaseException) -> None:
         self.sig_error.emit(f"{Path(self._own_request[0]).name} could not be loaded: {describe_error(error)}")
@@ -205,7 +207,9 @@ class NetworkActions:
             return
         self._training = spec.name
         self.network_panel.set_training(True)
-        self.start("training", jobs.train_and_save, spec, self.models.device, throttle_partials=False)
+        self.start("training", jobs.train_and_save, spec, self.models.device, throttle_partials=False,
+                   on_progress=self._progress_training, on_partial=self._partial_training, on_done=self._done_training,
+                   on_failed=self._failed_training, on_cancelled=self._cancelled_training)
 
     def _progress_training(self, fraction: float, message: str) -> None:
         self.network_panel.show_training_progress(fraction, message)
@@ -242,6 +246,7 @@ class NetworkActions:
     def change_device(self, device: str) -> None:
         """Every network moves to ``device``: zoo ones are read again, the others copied over."""
         self._abandon_search()
+        self.session.set_device(device)
         previous, self.models = self.models, ModelCache(device)
         for name, classifier in previous.loaded().items():
             if self.network_panel.kind(name) != ZOO_KIND:  # a user's file or a chosen weights file: not by name

@@ -1,13 +1,12 @@
 """The blind-spot tab's readout of a search result: the panels' answers and the sentence under the pictures.
 
-A mixin of :class:`blindspot_gui.qt.tabs.blindspots.BlindspotsTab` (its ``viewer``, ``classifier``,
-``goal_results`` and ``_search_for``).
+A mixin of :class:`blindspot_gui.qt.tabs.blindspots.BlindspotsTab` (its ``viewer`` and ``session``).
 """
 
 from __future__ import annotations
 
 from blindspot_gui.core.attack.search import AttackResult
-from blindspot_gui.qt.tabs.goal_results import comparison, failure_advice
+from blindspot_gui.session.goals import comparison, failure_advice
 from blindspot_gui.qt.widgets.probabilities import BAD
 
 
@@ -21,8 +20,7 @@ class ResultReadout:
         adversarial, perturbation = result.adversarial, result.perturbation
         after, before = int(result.adversarial_prediction), int(result.original_prediction)
         self.viewer.original_panel.classes.show_probabilities(result.probabilities_before, result.target)
-        both = comparison(self.goal_results.get("minimal", *self._search_for),
-                          self.goal_results.get("confident", *self._search_for), name, pending)
+        both = comparison(self.session.known("minimal"), self.session.known("confident"), name, pending)
         if not result.success:
             self.viewer.show_adversarial(adversarial, perturbation, "not fooled", result.probabilities_after,
                                          result.target, BAD)

@@ -49,13 +49,14 @@ class ResultActions:
     def _start_transfer(self, result: AttackResult) -> None:
         self._transfer_for = self.result_model
         self.start("transfer", jobs.transfer_to, self.models, self.transfer_names(), result.original,
-                   result.adversarial)
+                   result.adversarial, on_done=self._done_transfer)
 
     def _done_transfer(self, rows) -> None:
         self.transfer_view.show_rows(rows, self._transfer_for)
         self.sig_transfer_shown.emit()
 
     def _on_noise_toggled(self, enabled: bool) -> None:
+        self.session.set_noise(enabled)
         if not enabled:
             self.runner.replace("noise")
             self.viewer.show_noise(None)
@@ -64,7 +65,7 @@ class ResultActions:
 
     def _start_noise(self, result: AttackResult) -> None:
         self.start("noise", gaussian_noise_error, self.classifier, result.original, [result.label], result.distortion,
-                   draws=NOISE_DRAWS, seed=random.randrange(2**31))
+                   draws=NOISE_DRAWS, seed=random.randrange(2**31), on_done=self._done_noise)
 
     def _done_noise(self, report) -> None:
         self.noise_example = report.example[0]
@@ -136,7 +137,8 @@ class ResultActions:
             return False
         self._sheets_to = path
         self._close_sheet_progress()  # sheets asked for again: the earlier ones are replaced
-        self.start("sheets", make_sheets, job, path)
+        self.start("sheets", make_sheets, job, path, on_progress=self._progress_sheets, on_done=self._done_sheets,
+                   on_failed=self._failed_sheets, on_cancelled=self._cancelled_sheets)
         self._show_sheet_progress(len(job[2]))
         return True
 
@@ -213,7 +215,8 @@ class ResultActions:
                 "Save the adversarial image", "adversarial.png", "PNG (*.png)", path)):
             return False
         self._export = (path, self.result_model)
-        self.start("export", jobs.save_adversarial, self.models.get(self.result_model), self.result, path)
+        self.start("export", jobs.save_adversarial, self.models.get(self.result_model), self.result, path,
+                   on_done=self._done_export, on_failed=self._failed_export)
         return True
 
     def _done_export(self, outcome) -> None:

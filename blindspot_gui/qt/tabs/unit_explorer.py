@@ -43,8 +43,8 @@ from blindspot_gui.core.units import (
     default_network,
     layer_names,
 )
-from blindspot_gui.qt.image_source import ImageChoice
-from blindspot_gui.qt.tabs.controller import TaskController
+from blindspot_gui.session.image import ImageChoice
+from blindspot_gui.qt.task_controller import TaskController
 from blindspot_gui.qt.tabs.unit_grid import GridPair
 from blindspot_gui.qt.tabs.unit_jobs import RankedRows, RowRequest, compare_purity_of, load_network, rank_rows
 from blindspot_gui.qt.task_runner import describe_error

@@ -22,8 +22,8 @@ from PySide6.QtCore import QEvent, QObject, QUrl, Signal
 from PySide6.QtGui import QImage
 
 from blindspot_gui.core.photos import prepare_photo
-from blindspot_gui.qt.image_source import ImageChoice
-from blindspot_gui.qt.tabs.controller import TaskController
+from blindspot_gui.session.image import ImageChoice
+from blindspot_gui.qt.task_controller import TaskController
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.widgets.photo_source import network_geometry
 

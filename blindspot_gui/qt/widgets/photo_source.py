@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
 
 from blindspot_gui.core.images import IMAGE_FILE_PATTERNS, ImageFileError
 from blindspot_gui.core.photos import PHOTO_CROP, PHOTO_RESIZE, read_photo
-from blindspot_gui.qt.image_source import ImageChoice, pixmap_of
-from blindspot_gui.qt.tabs.controller import TaskController
+from blindspot_gui.qt.image_source import pixmap_of
+from blindspot_gui.session.image import ImageChoice
+from blindspot_gui.qt.task_controller import TaskController
 from blindspot_gui.qt.task_runner import describe_error
 
 THUMBNAIL = 56

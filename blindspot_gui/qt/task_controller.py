@@ -3,9 +3,10 @@
 As Orange's ConcurrentWidgetMixin does for its widgets, a tab calls ``start(slot, function, *args)``
 with a plain Qt-free core function whose last keyword argument is ``monitor``; the function runs
 on a worker thread, and its progress, partial results, result and exception come back on the
-GUI thread to ``_on_task_progress``, ``_on_task_partial``, ``_on_task_done`` and
-``_on_task_failed`` with the slot's name. Errors reach a tab as the exception itself, never as a
-string to be parsed. One task runs per slot; starting another cancels it and drops its results.
+GUI thread to the handlers given to ``start`` (``on_done``, ``on_partial``, ...), else to the
+tab's ``_on_task_*`` hooks with the slot's name. Errors reach a tab as the exception itself,
+never as a string to be parsed. One task runs per slot; starting another cancels it and drops
+its results.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ class TaskController:
     runner: TaskRunner
 
     def start(self, slot: str, function: Callable[..., Any], *args, throttle_partials: bool = True,
-              **kwargs) -> Task:
-        """Run ``function(*args, **kwargs, monitor=monitor)`` in ``slot`` on a worker thread."""
+              on_done: Callable | None = None, on_progress: Callable | None = None,
+              on_partial: Callable | None = None, on_failed: Callable | None = None,
+              on_cancelled: Callable | None = None, **kwargs) -> Task:
+        """Run ``function(*args, **kwargs, monitor=monitor)`` in ``slot`` on a worker thread; what it reports goes
+        to the handlers given, else to the ``_on_task_*`` hooks."""
         return self.runner.start(
             slot, lambda monitor: function(*args, **kwargs, monitor=monitor),
-            on_finished=lambda result: self._on_task_done(slot, result),
-            on_progress=lambda fraction, message: self._on_task_progress(slot, fraction, message),
-            on_partial=lambda partial: self._on_task_partial(slot, partial),
-            on_error=lambda error: self._on_task_failed(slot, error),
-            on_cancelled=lambda: self._on_task_cancelled(slot),
+            on_finished=on_done or (lambda result: self._on_task_done(slot, result)),
+            on_progress=on_progress or (lambda fraction, message: self._on_task_progress(slot, fraction, message)),
+            on_partial=on_partial or (lambda partial: self._on_task_partial(slot, partial)),
+            on_error=on_failed or (lambda error: self._on_task_failed(slot, error)),
+            on_cancelled=on_cancelled or (lambda: self._on_task_cancelled(slot)),
             throttle_partials=throttle_partials,
         )
 
