@@ -34,9 +34,11 @@ def test_a_newcomer_finds_an_ostrich_in_the_espresso(qtbot, photo_window, tmp_pa
     assert result.success and 0 < result.distortion <= 0.01
     assert view.viewer.adversarial_panel.classes.texts()[0] == "ostrich  (target)"
     assert "became “ostrich”" in view.viewer.readout.text()
+    view.viewer.mode.setCurrentIndex(1)
     signed = view.viewer.perturbation_panel.image.image.copy()
     view.viewer.mode.setCurrentIndex(0)
-    assert view.viewer.perturbation_panel.image.image.ndim == 2 and signed.ndim in (2, 3)
+    sized = view.viewer.perturbation_panel.image.image  # the size per pixel, in heat colours: another picture
+    assert sized.shape == signed.shape and sized.ndim == 3 and not np.allclose(sized, signed)
 
     saved = tmp_path / "ostrich.png"
     with qtbot.waitSignal(view.sig_exported, timeout=60000):

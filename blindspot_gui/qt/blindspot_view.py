@@ -27,15 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from blindspot_gui.qt.widgets.change_picture import change_rgb, magnification_for, picture_of
 from blindspot_gui.qt.widgets.fitted_label import FittedLabel
 from blindspot_gui.qt.widgets.probabilities import BAR_CLASSES, ProbabilityView
 
-DIVERGING = pg.ColorMap(
-    pos=np.array([0.0, 0.5, 1.0]),
-    color=np.array([[33, 102, 172, 255], [247, 247, 247, 255], [178, 24, 43, 255]], dtype=np.ubyte),
-)
-"""Blue (darker), white (unchanged), red (brighter): the sign of the perturbation at a glance."""
-HEAT = pg.colormap.get("inferno")
 PERTURBATION_MODES = ("size per pixel (all channels)", "signed colour on grey")
 GREY_LEGEND = ("<span style='color:#b2182b'>■ red: brighter</span> &nbsp; "
                "<span style='color:#2166ac'>■ blue: darker</span> &nbsp; white: unchanged")
@@ -43,30 +38,6 @@ COLOUR_LEGENDS = ("Dark: unchanged. Bright: the pixels that changed most (red, g
                   "Grey: unchanged. A colour: that mix of red, green and blue went up; its opposite: went down.")
 DEFAULT_FACTORS = {False: 10, True: None}
 """Magnification on first start: ×10 for grey digits, automatic (full range) for colour photos."""
-
-
-def picture_of(pixels: np.ndarray) -> np.ndarray:
-    """An image as shown: (H, W) for grey (given as (H, W) or (1, H, W)), (3, H, W) for colour."""
-    pixels = np.asarray(pixels, dtype=np.float32)
-    return pixels[0] if pixels.ndim == 3 and pixels.shape[0] == 1 else pixels
-
-
-def magnification_for(perturbation: np.ndarray, factor: int | None, mode: int = 1) -> float:
-    """The display factor: ``factor``, or (automatic) the one that stretches the largest change to the full range."""
-    if factor is not None:
-        return float(factor)
-    if perturbation.size == 0:
-        return 1.0
-    colour = perturbation.ndim == 3
-    peak = float(np.sqrt((perturbation**2).sum(axis=0)).max()) if colour and mode == 0 else float(np.abs(perturbation).max())
-    return 1.0 / peak if peak > 0 else 1.0
-
-
-def perturbation_picture(change: np.ndarray, mode: int, factor: float) -> np.ndarray:
-    """A colour change as shown: (H, W) its size per pixel, or (H, W, 3) signed change on grey."""
-    if mode == 0:
-        return np.clip(np.sqrt((change.astype(np.float32) ** 2).sum(axis=0)) * factor, 0.0, 1.0)
-    return np.clip(0.5 + 0.5 * factor * change.transpose(1, 2, 0), 0.0, 1.0).astype(np.float32)
 
 
 class ImagePanel(QWidget):
@@ -147,14 +118,6 @@ class ImagePanel(QWidget):
             picture = picture.transpose(1, 2, 0)
         self.image.setLookupTable(None)
         self.image.setImage(np.ascontiguousarray(picture), levels=(0.0, 1.0))
-
-    def show_signed(self, values: np.ndarray) -> None:
-        self.image.setImage(np.asarray(values, dtype=np.float32), levels=(-1.0, 1.0))
-        self.image.setColorMap(DIVERGING)
-
-    def show_heat(self, values: np.ndarray) -> None:
-        self.image.setImage(np.asarray(values, dtype=np.float32), levels=(0.0, 1.0))
-        self.image.setColorMap(HEAT)
 
     def show_answer(self, text: str, probabilities=None, target: int | None = None, colour: str | None = None) -> None:
         self.answer.setText(text)
@@ -379,14 +342,7 @@ class BlindspotView(QWidget):
         if change.size <= 1:
             return
         factor = magnification_for(change, self.magnification_factor, mode)
-        if change.ndim == 3:
-            picture = perturbation_picture(change, mode, factor)
-            if mode == 0:
-                self.perturbation_panel.show_heat(picture)
-            else:
-                self.perturbation_panel.show_image(picture.transpose(2, 0, 1))
-        else:
-            self.perturbation_panel.show_signed(np.clip(change * factor, -1.0, 1.0))
+        self.perturbation_panel.show_image(change_rgb(change, factor, mode).transpose(2, 0, 1))
         peak = float(np.abs(change).max())
         self.perturbation_panel.title.setText(f"Perturbation ×{factor:.0f}")
         self.perturbation_panel.title.setToolTip("The change, magnified so that it can be seen")

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from blindspot_gui.core.attack.compare import METHODS, NAMES, Budgets, MethodResult, compare_methods
-from blindspot_gui.qt.blindspot_view import HEAT, picture_of
+from blindspot_gui.qt.widgets.change_picture import SIZE_PER_PIXEL, change_size
 from blindspot_gui.qt.figures import change_picture, qimage_of
 from blindspot_gui.qt.task_controller import TaskController
 from blindspot_gui.qt.task_runner import describe_error
@@ -162,7 +162,7 @@ class MethodCard(QFrame):
             self.details.setText(f"{result.seconds:.2f} s" if result.ran else "")
             return
         self.adversarial.show_picture(qimage_of(result.adversarial))
-        self.change.show_picture(change_drawing(result.perturbation, factor))
+        self.change.show_picture(change_picture(result.perturbation, factor, SIZE_PER_PIXEL))
         self.answer.setText(f"says {class_name(result.prediction)}  ({100 * result.probability:.0f}%)")
         self.answer.setStyleSheet(f"color: {FOOLED}")
         self.distortion.setText(f"RMS {result.distortion:.4f}")
@@ -207,26 +207,10 @@ def verdict(results: dict[str, MethodResult]) -> str:
     return line
 
 
-def change_size(perturbation: np.ndarray) -> np.ndarray:
-    """How much each pixel changed: |r| for grey, the length of its (red, green, blue) change for colour; (H, W)."""
-    change = picture_of(perturbation)
-    return np.sqrt((change.astype(np.float32) ** 2).sum(axis=0)) if change.ndim == 3 else np.abs(change)
-
-
 def common_factor(results) -> float:
     """The magnification of every card's change: the largest change of any method just fills the picture's range."""
     largest = max((float(change_size(result.perturbation).max()) for result in results if result.success), default=0.0)
     return 1.0 / largest if largest > 0 else 1.0
-
-
-def change_drawing(perturbation: np.ndarray, factor: float) -> QImage:
-    """A grey change signed (blue darker, red brighter, as in the window), a colour one as its size per pixel in the
-    window's heat colours (dark: unchanged); both ×``factor``."""
-    if picture_of(perturbation).ndim == 2:
-        return change_picture(perturbation, factor)
-    values = np.clip(change_size(perturbation) * factor, 0.0, 1.0)
-    rgb = HEAT.map(values.reshape(-1), mode="byte")[:, :3].reshape(*values.shape, 3)
-    return qimage_of(rgb.astype(np.float32) / 255.0)
 
 
 class CompareView(SizesOwnText, QDialog, TaskController):

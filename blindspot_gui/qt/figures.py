@@ -19,7 +19,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPageSize, QPainter, QPdfWriter
 from PySide6.QtSvg import QSvgGenerator
 
 from blindspot_gui.core.experiments.figures import FigureData
-from blindspot_gui.qt.blindspot_view import DIVERGING, magnification_for, perturbation_picture, picture_of
+from blindspot_gui.qt.widgets.change_picture import change_rgb, magnification_for, picture_of
 
 SLIDE = QSize(1920, 1080)
 DPI = 96
@@ -56,14 +56,8 @@ def qimage_of(pixels: np.ndarray) -> QImage:
 
 
 def change_picture(change: np.ndarray, factor: float, mode: int = 1) -> QImage:
-    """A perturbation as drawn in the window: grey changes blue (darker) to red (brighter), colour ones on grey."""
-    change = picture_of(change)
-    if change.ndim == 3:
-        picture = perturbation_picture(change, mode, factor)
-        return qimage_of(picture if picture.ndim == 3 else picture[None])
-    values = (np.clip(change * factor, -1.0, 1.0) + 1.0) / 2.0
-    rgb = DIVERGING.map(values.reshape(-1), mode="byte")[:, :3].reshape(*values.shape, 3)
-    return qimage_of(rgb.astype(np.float32) / 255.0)
+    """A perturbation as drawn in the window (``change_rgb``), as a QImage."""
+    return qimage_of(change_rgb(change, factor, mode))
 
 
 def _font(pixels: int, bold: bool = False) -> QFont:

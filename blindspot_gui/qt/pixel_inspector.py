@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, Signal
 
-from blindspot_gui.qt.blindspot_view import picture_of
+from blindspot_gui.qt.widgets.change_picture import picture_of
 
 
 class PixelInspector(QObject):

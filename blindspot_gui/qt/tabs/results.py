@@ -24,7 +24,7 @@ from blindspot_gui.core.files import atomic_write_json
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.photos import sample_photos
 from blindspot_gui.qt import figures
-from blindspot_gui.qt.blindspot_view import magnification_for, picture_of
+from blindspot_gui.qt.widgets.change_picture import magnification_for, picture_of
 from blindspot_gui.qt.model_panel import ZOO_KIND
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, RANDOM, UNTARGETED
