@@ -330,3 +330,31 @@ def test_the_cards_text_grows_with_the_dialog_and_with_the_windows_text_size(qtb
         assert sizes()[1] == pytest.approx(0.95 * base) and sizes()[2] == pytest.approx(1.3 * base)
     finally:
         window.change_font_size(-2)  # the application's font outlives the window
+
+
+def test_the_confident_goal_judges_every_method_by_it(fc100, digits):
+    images, labels = digits
+    results = {result.method: result for result in
+               compare_methods(fc100, images[SEVEN], int(labels[SEVEN]), "next", budgets=QUICK, confidence=0.9)}
+    minimal, = compare_methods(fc100, images[SEVEN], int(labels[SEVEN]), "next", budgets=QUICK, methods=("ours",))
+    ours = results["ours"]  # ours aims at the goal: p >= 0.9, with a larger change than the boundary's
+    assert ours.success and ours.confidence == 0.9 and ours.prediction == 8
+    assert fc100.probabilities(ours.adversarial)[8] >= 0.9 - 1e-6 and ours.distortion > minimal.distortion
+    fgsm = results["fgsm"]  # one gradient's sign may never make it that sure: then it says so
+    assert fgsm.success or fgsm.message == "no step size up to 1 makes the network 90% sure"
+    for result in results.values():  # the others are judged by the goal, whatever they aimed at
+        if result.success:
+            assert fc100.probabilities(result.adversarial)[8] >= 0.9 - 1e-6
+        elif result.ran and result.adversarial is None and "short of the goal" in result.message:
+            assert "% sure" in result.message
+
+
+def test_the_dialog_compares_for_the_confident_goal_the_window_has(qtbot, window, monkeypatch):
+    use_budgets(monkeypatch, QUICK)
+    window.blindspots.search_panel.choose_goal(0.8)
+    view = open_comparison(qtbot, window)
+    with qtbot.waitSignal(view.sig_comparison_finished, timeout=30000) as blocker:
+        pass
+    assert "at least 80% sure" in view.heading.text()
+    ours = blocker.args[0]["ours"]
+    assert ours.confidence == 0.8 and ours.success and ours.probability >= 0.8 - 1e-6

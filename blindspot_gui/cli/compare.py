@@ -8,7 +8,9 @@ from pathlib import Path
 from blindspot_gui.cli.common import TerminalProgress, UsageError, cancellable, parse_image_range, refuse_unused
 from blindspot_gui.cli.common import write_outputs
 from blindspot_gui.cli.networks import PHOTO_OPTIONS, check_architecture_file, photo_network_and_image, photo_target
+from blindspot_gui.cli.search import goal_number
 from blindspot_gui.core.attack.compare import METHODS, compare_methods, foolbox_version
+from blindspot_gui.core.attack.goal import check_goal
 from blindspot_gui.core.attack.quantise import quantised_adversarial
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.files import atomic_write, check_writable_folder
@@ -31,6 +33,11 @@ def check_compare(args) -> None:
         if args.model and not is_photo_model_name(args.model):
             raise UsageError(f"{args.model} classifies MNIST digits, not photos — give --image test:I")
         check_architecture_file(args)
+    args.confidence = goal_number(args.confidence, "--confidence", percent=True)
+    try:
+        check_goal(args.confidence, None)
+    except ValueError as error:
+        raise UsageError(f"--confidence: {error}") from None
     args.methods = [name.strip() for name in (args.methods or ",".join(METHODS)).split(",") if name.strip()]
     unknown = [name for name in args.methods if name not in METHODS]
     if unknown or not args.methods:
@@ -74,13 +81,15 @@ def command_compare(args) -> int:
     monitor = cancellable(args, on_progress=bar)
     started = time.perf_counter()
     try:
-        results = compare_methods(model, pixels, label, target, methods=args.methods, monitor=monitor)
+        results = compare_methods(model, pixels, label, target, methods=args.methods, confidence=args.confidence,
+                                  monitor=monitor)
     finally:
         bar.finish()
     monitor.check()  # interrupted: the unfinished comparison is not presented as one
     answer = int(model.probabilities(pixels).argmax())
     wanted = "the nearest wrong class" if results[0].target is None else repr(model.class_name(results[0].target))
-    print(f"{what} through {model.name}, which says {model.class_name(answer)!r}; target {wanted}")
+    goal = "" if args.confidence is None else f", goal p ≥ {args.confidence:g}"
+    print(f"{what} through {model.name}, which says {model.class_name(answer)!r}; target {wanted}{goal}")
     _print_comparison(results, model)
     foolbox = foolbox_version()
     print(f"{time.perf_counter() - started:.1f} s in all ({args.threads} CPU thread{'' if args.threads == 1 else 's'})"

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="none (the nearest wrong class: every method runs; the default), next, random, "
                               "least-likely, or a class (a digit, or an ImageNet name such as ostrich); DeepFool only "
                               "runs untargeted")
+    compare.add_argument("--confidence", metavar="P",
+                         help="the Confident goal: judge every method by the network answering the target with "
+                              "probability at least P (0.9 or 90%%); ours and FGSM aim at it")
     compare.add_argument("--methods", metavar="LIST",
                          help="comma-separated, from ours,fgsm,deepfool,ddn,cw (default: all, in that order)")
     compare.add_argument("--save", metavar="DIR",

@@ -24,8 +24,8 @@ def check_search_options(args) -> None:
                          f"{args.target} — leave it out")
     if args.candidates is not None and args.candidates < 1:
         raise UsageError("--candidates must be at least 1")
-    args.confidence = _goal_number(args.confidence, "--confidence", percent=True)
-    args.margin = _goal_number(args.margin, "--margin")
+    args.confidence = goal_number(args.confidence, "--confidence", percent=True)
+    args.margin = goal_number(args.margin, "--margin")
     if args.confidence is not None and args.margin is not None:
         raise UsageError("give --confidence or --margin, not both")
     for option, confidence, margin in (("--confidence", args.confidence, None), ("--margin", None, args.margin)):
@@ -35,7 +35,7 @@ def check_search_options(args) -> None:
             raise UsageError(f"{option}: {error}") from None
 
 
-def _goal_number(text: str | None, option: str, percent: bool = False) -> float | None:
+def goal_number(text: str | None, option: str, percent: bool = False) -> float | None:
     """The number given for a goal option (``percent``: "90%" reads as 0.9); a UsageError for anything else."""
     if text is None:
         return None

@@ -278,15 +278,17 @@ class CompareView(SizesOwnText, QDialog, TaskController):
 
 
     # --- starting ----------------------------------------------------------------------------------------
-    def compare(self, classifier, pixels: np.ndarray, label: int | None, target, network: str, image: str) -> None:
+    def compare(self, classifier, pixels: np.ndarray, label: int | None, target, network: str, image: str,
+                confidence: float | None = None) -> None:
         """Compare the methods on ``pixels`` (shaped as ``classifier`` takes them) for ``target`` (a label, a rule or
-        "none"); the same network, image and target again shows the cards kept and finishes what did not finish."""
+        "none") and the goal (``confidence``: the Confident goal's p); the same network, image, target and goal again
+        shows the cards kept and finishes what did not finish."""
         key = (network, id(classifier), hashlib.sha1(np.ascontiguousarray(pixels).tobytes()).hexdigest(), label,
-               str(target))
+               str(target), confidence)
         if key != self._key:
             self.runner.replace("compare")  # a comparison of another image, network or target is dropped
             self._key, self.results = key, {}
-            self._inputs = (classifier, np.ascontiguousarray(pixels, dtype=np.float32), label, target)
+            self._inputs = (classifier, np.ascontiguousarray(pixels, dtype=np.float32), label, target, confidence)
             self._class_name = classifier.class_name
             self._names = (network, image)
             self._describe(target)
@@ -305,11 +307,13 @@ class CompareView(SizesOwnText, QDialog, TaskController):
         network, image = self._names
         wanted = ("the nearest wrong class" if target in (None, "none") else
                   f"“{self._class_name(target)}”" if isinstance(target, int) else f"a class chosen by the rule “{target}”")
-        self.heading.setText(f"{network} on {image}: the smallest change that makes it answer {wanted}")
+        confidence = self._inputs[4]
+        sure = "" if confidence is None else f", at least {100 * confidence:.0f}% sure"
+        self.heading.setText(f"{network} on {image}: the smallest change that makes it answer {wanted}{sure}")
         self.setWindowTitle(f"Compare methods — {network}, {image}")
 
     def _start(self, methods: list[str]) -> None:
-        classifier, pixels, label, target = self._inputs
+        classifier, pixels, label, target, confidence = self._inputs
         for method in methods:
             self.cards[method].show_state("waiting…")
         self._started = time.perf_counter()
@@ -317,7 +321,7 @@ class CompareView(SizesOwnText, QDialog, TaskController):
         self.progress.setValue(0)
         self.progress.setFormat(f"{NAMES[methods[0]]}  %p%")
         self.start("compare", compare_methods, classifier, pixels, label, target, methods=tuple(methods),
-                   budgets=self.budgets, throttle_partials=False)  # every finished method must arrive
+                   budgets=self.budgets, confidence=confidence, throttle_partials=False)  # every finished method must arrive
 
     def cancel(self) -> None:
         """Stop the comparison; the methods that finished stay shown."""

@@ -84,7 +84,8 @@ class _ThrottledMonitor(Monitor):
 
     def partial(self, result: Any) -> None:
         now = time.perf_counter()
-        if not self._throttle_partials or now - self._last_partial >= PROGRESS_INTERVAL:
+        urgent = getattr(result, "urgent", False)  # e.g. a search's first success: shown at once
+        if not self._throttle_partials or urgent or now - self._last_partial >= PROGRESS_INTERVAL:
             self._last_partial = now
             self._signals.sig_partial.emit(result)
 

@@ -106,13 +106,17 @@ class BlindspotSession:
         image = self.image
         return [image.label] if image.label is not None and self.is_digit_network else None
 
-    def begin_search(self, target) -> SearchRequest | AttackResult:
+    def begin_search(self, target, compare: bool = True) -> SearchRequest | AttackResult:
         """Plan a search for ``target`` under the current goal: the request to run first, or the known result when
-        the confident goal is asked for an image whose smallest change already failed (nothing to search)."""
+        the confident goal is asked for an image whose smallest change already failed (nothing to search).
+        ``compare``: a confident goal searches the smallest change first, to show both (else the confident alone)."""
         request = SearchRequest(target=target, confidence=self.confidence, seed=random.randrange(2**31))
         self.clear_result()
         self.searching, self.request = (self.network_name, self.image, target), request
         minimal = self.goals.get("minimal", *self.searching) if request.confident else None
+        if minimal is None and request.confident and not compare:
+            self.confident_next = None
+            return request
         if minimal is None:
             self.confident_next = request if request.confident else None
             return request.minimal()

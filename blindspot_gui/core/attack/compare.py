@@ -14,11 +14,18 @@ paper's distortion (RMS, ``search.distortion_measures``). The methods:
   foolbox 3, with the step budgets of :class:`Budgets` (smaller for photo networks, so that the
   whole comparison on EfficientNet-Lite0 takes about a minute on two CPU cores). DeepFool only
   crosses to the nearest wrong class, so it is not run for a chosen target.
+
+With a confident goal (``confidence`` p) every method is judged by it: the network must answer the
+target with probability at least p. Ours and FGSM aim at it (the search's confident goal; FGSM's
+smallest step that reaches p); C&W is given the logit margin logit(p), which reaches p for two
+classes and can fall short for more; DeepFool and DDN only cross the boundary and are judged as
+they come (usually short of p: that is what the comparison shows).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
@@ -32,6 +39,7 @@ import torch
 from torch import nn
 
 from blindspot_gui.core.attack.config import config_for
+from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.core.attack.search import blindspot_search, distortion_measures, resolve_targets, validate_images
 from blindspot_gui.core.models.classifier import PIXEL_BOUNDS, Classifier, as_classifier
 from blindspot_gui.core.monitor import Cancelled, Monitor, ScaledMonitor
@@ -88,6 +96,8 @@ class MethodResult:
     """the network answers the target (untargeted: anything but its answer on the original)."""
     original_prediction: int
     target: int | None
+    confidence: float | None = None
+    """the confident goal it was judged by (None: the network's answer)."""
     adversarial: np.ndarray | None = None
     """None when it found nothing that fools the network."""
     perturbation: np.ndarray | None = None
@@ -113,6 +123,7 @@ def compare_methods(
     methods=METHODS,
     budgets: Budgets | None = None,
     seed: int = 0,
+    confidence: float | None = None,
     monitor: Monitor | None = None,
 ) -> list[MethodResult]:
     """Attack one image with each of ``methods`` in turn; one MethodResult per method, in the order asked.
@@ -125,6 +136,7 @@ def compare_methods(
     target : a label, a rule of ``blindspot_search`` ("next", "random", "least-likely"), or None / "none"
         for untargeted: any answer but the network's on the original.
     budgets : the attacks' budgets; default ``budgets_for(model)``.
+    confidence : a confident goal p (see the module docstring); None: the network's answer is enough.
     monitor : progress (an equal share per method, messages "<name>: ..."), each finished MethodResult as a
         partial result, and cancellation, honoured inside every attack; the methods not finished are then
         returned with ``cancelled`` set.
@@ -141,10 +153,11 @@ def compare_methods(
     pixels = pixels.to(model.device)
     reference, wanted = _reference_and_target(model, pixels, label, target, seed)
     budgets = budgets or budgets_for(model)
+    goal = Goal(confidence)
     results: list[MethodResult] = []
     for step, method in enumerate(methods):
         stage = _Stage(monitor, step / len(methods), (step + 1) / len(methods), NAMES[method])
-        result = _run_method(method, model, pixels, label, reference, wanted, budgets, stage)
+        result = _run_method(method, model, pixels, label, reference, wanted, budgets, stage, goal)
         results.append(result)
         if not result.cancelled:
             monitor.partial(result)
@@ -176,10 +189,11 @@ class _Stage(ScaledMonitor):
         super().progress(fraction, f"{self.name}: {message}" if message else self.name)
 
 
-def _run_method(method, model, pixels, label, reference, target, budgets, stage: _Stage) -> MethodResult:
-    """One method, timed and judged; not run, failed to import, or cancelled said in its message."""
+def _run_method(method, model, pixels, label, reference, target, budgets, stage: _Stage, goal: Goal) -> MethodResult:
+    """One method, timed and judged by ``goal``; not run, failed to import, or cancelled said in its message."""
     blank = MethodResult(method=method, name=NAMES[method], budget=_budget_text(method, model, budgets, target),
-                         ran=False, success=False, original_prediction=reference, target=target)
+                         ran=False, success=False, original_prediction=reference, target=target,
+                         confidence=goal.confidence)
     if stage.cancelled:
         return _cancelled(blank)
     if method == "deepfool" and target is not None:
@@ -191,7 +205,7 @@ def _run_method(method, model, pixels, label, reference, target, budgets, stage:
         if method in FOOLBOX_METHODS:
             _foolbox()  # imported before the clock starts: the import is no part of the attack's time
         started = time.perf_counter()
-        adversarial = ATTACKS[method](model, pixels, label, reference, target, budgets, stage)
+        adversarial = ATTACKS[method](model, pixels, label, reference, target, budgets, stage, goal)
     except Cancelled:
         return _cancelled(blank)
     except FoolboxMissing as error:
@@ -216,6 +230,8 @@ def _judged(result: MethodResult, model: Classifier, pixels: torch.Tensor, adver
     result.ran, result.seconds = True, seconds
     if adversarial is None:
         result.message = _NOTHING_FOUND.get(result.method, "did not fool the network within its budget")
+        if result.confidence is not None and result.method == "fgsm":
+            result.message = f"no step size up to 1 makes the network {100 * result.confidence:.0f}% sure"
         return result
     with torch.inference_mode():
         probabilities = model(adversarial.reshape(pixels.shape)).softmax(dim=1)[0]
@@ -223,6 +239,10 @@ def _judged(result: MethodResult, model: Classifier, pixels: torch.Tensor, adver
     fooled = prediction == result.target if result.target is not None else prediction != result.original_prediction
     if not fooled:
         result.message = _NOTHING_FOUND.get(result.method, "did not fool the network within its budget")
+        return result
+    if result.confidence is not None and float(probabilities[prediction]) < result.confidence:
+        result.message = (f"fooled it, but only {100 * float(probabilities[prediction]):.0f}% sure — short of the "
+                          f"goal p ≥ {100 * result.confidence:.0f}%")
         return result
     original = pixels[0].cpu().numpy()
     result.adversarial = adversarial.reshape(pixels.shape[1:]).detach().cpu().numpy().astype(np.float32)
@@ -247,15 +267,17 @@ def _budget_text(method: str, model: Classifier, budgets: Budgets, target) -> st
 
 
 # --- the methods: each returns its adversarial image (1, C, H, W), or None when it found none ------------
-def _ours(model, pixels, label, reference, target, budgets, monitor) -> torch.Tensor | None:
-    """The paper's search, as the application runs it (``config_for``)."""
+def _ours(model, pixels, label, reference, target, budgets, monitor, goal: Goal) -> torch.Tensor | None:
+    """The paper's search, as the application runs it (``config_for``), for ``goal``."""
     labels = None if label is None else [int(label)]
+    config = dataclasses.replace(config_for(model, not goal.minimal), confidence=goal.confidence)
     result = blindspot_search(model, pixels, "none" if target is None else target, labels,
-                              config=config_for(model), monitor=monitor)[0]
+                              config=config, monitor=monitor)[0]
     return torch.from_numpy(result.adversarial)[None].to(pixels.device) if result.success else None
 
 
-def _fgsm(model, pixels, label, reference, target, budgets: Budgets, monitor: Monitor) -> torch.Tensor | None:
+def _fgsm(model, pixels, label, reference, target, budgets: Budgets, monitor: Monitor,
+          goal: Goal) -> torch.Tensor | None:
     """FGSM at the smallest step that fools: one gradient, a log grid of steps at once, then bisection.
 
     Untargeted: up the loss of the network's answer; targeted: down the target's loss. The images
@@ -265,7 +287,7 @@ def _fgsm(model, pixels, label, reference, target, budgets: Budgets, monitor: Mo
     monitor.check()
     steps = torch.logspace(math.log10(EPSILON_RANGE[0]), math.log10(EPSILON_RANGE[1]), budgets.fgsm_grid,
                            device=pixels.device)
-    fooled = _fgsm_fools(model, pixels, direction, steps, reference, target)
+    fooled = _fgsm_fools(model, pixels, direction, steps, reference, target, goal)
     if not fooled.any():
         return None
     first = int(fooled.nonzero()[0])
@@ -275,7 +297,7 @@ def _fgsm(model, pixels, label, reference, target, budgets: Budgets, monitor: Mo
         monitor.progress((halving + 1) / budgets.fgsm_bisections, f"ε ≤ {high:.4g}")
         middle = (low + high) / 2
         if bool(_fgsm_fools(model, pixels, direction, torch.tensor([middle], device=pixels.device), reference,
-                            target)[0]):
+                            target, goal)[0]):
             high = middle
         else:
             low = middle
@@ -297,10 +319,15 @@ def _fgsm_images(pixels, direction, steps: torch.Tensor) -> torch.Tensor:
     return (pixels + steps.view(-1, 1, 1, 1) * direction).clamp(*PIXEL_BOUNDS)
 
 
-def _fgsm_fools(model, pixels, direction, steps: torch.Tensor, reference: int, target: int | None) -> torch.Tensor:
+def _fgsm_fools(model, pixels, direction, steps: torch.Tensor, reference: int, target: int | None,
+                goal: Goal) -> torch.Tensor:
+    """Whether each step's image meets ``goal`` (untargeted: for whatever it answers, if not the reference)."""
     with torch.inference_mode():
-        answers = model(_fgsm_images(pixels, direction, steps)).argmax(dim=1)
-    return answers == target if target is not None else answers != reference
+        logits = model(_fgsm_images(pixels, direction, steps))
+    answers = logits.argmax(dim=1)
+    if target is None:
+        return (answers != reference) & goal.met(logits, answers)
+    return goal.met(logits, torch.full_like(answers, target))
 
 
 class FoolboxMissing(ImportError):
@@ -357,8 +384,9 @@ class _Watched(nn.Module):
         return self.model(pixels)
 
 
-def _foolbox_attack(method, model, pixels, label, reference, target, budgets: Budgets, monitor: Monitor):
-    """One of foolbox's minimum-norm attacks, with the criterion of the comparison."""
+def _foolbox_attack(method, model, pixels, label, reference, target, budgets: Budgets, monitor: Monitor,
+                    goal: Goal):
+    """One of foolbox's minimum-norm attacks, with the criterion of the comparison (C&W: the goal's logit margin)."""
     foolbox = _foolbox()
     attack, passes = {
         "deepfool": lambda: (foolbox.attacks.L2DeepFoolAttack(steps=budgets.deepfool_steps,
@@ -366,7 +394,8 @@ def _foolbox_attack(method, model, pixels, label, reference, target, budgets: Bu
                              budgets.deepfool_steps * budgets.deepfool_candidates),
         "ddn": lambda: (foolbox.attacks.DDNAttack(steps=budgets.ddn_steps), budgets.ddn_steps),
         "cw": lambda: (foolbox.attacks.L2CarliniWagnerAttack(binary_search_steps=budgets.cw_searches,
-                                                             steps=budgets.cw_steps),
+                                                             steps=budgets.cw_steps,
+                                                             confidence=goal.needed_margin()),
                        budgets.cw_searches * (budgets.cw_steps + 1)),
     }[method]()
     network = foolbox.PyTorchModel(_Watched(model, monitor, passes).eval(), bounds=PIXEL_BOUNDS, device=model.device)

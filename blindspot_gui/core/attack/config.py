@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from blindspot_gui.core.attack.goal import Goal, check_goal
@@ -84,7 +85,17 @@ evaluation is a pass through a deep network (see benchmarks/photo_attack.py for 
 no slide along the boundary, which left EfficientNet-Lite0's four sample photos (target "ostrich") unchanged."""
 
 
-def config_for(model: Classifier) -> AttackConfig:
+PHOTO_CONFIDENT_SPAN = 32.0
+"""A confident search of a photo brackets c from estimate / 32 to estimate * 32: the linear estimate of c is made for
+the decision boundary, and a confident change lies well past it. On EfficientNet-Lite0's four sample photos, target
+"ostrich", p >= 0.9, against the span of 4: the first confident change in 0.88 s instead of 1.77 s on average, the
+search done in 4.9 s instead of 5.5 s, mean RMS 0.00158 instead of 0.00160 (``python
+benchmarks/confident_photo.py``)."""
+
+
+def config_for(model: Classifier, confident: bool = False) -> AttackConfig:
     """The search settings the application uses for ``model``: the defaults for digits, PHOTO_ATTACK for photos (the
-    Classifier says which it is)."""
-    return AttackConfig() if model.is_digit_network else PHOTO_ATTACK
+    Classifier says which it is), its c bracket widened for a ``confident`` goal."""
+    if model.is_digit_network:
+        return AttackConfig()
+    return dataclasses.replace(PHOTO_ATTACK, grid_span=PHOTO_CONFIDENT_SPAN) if confident else PHOTO_ATTACK

@@ -29,6 +29,8 @@ class SearchProgress:
     elapsed: float
     total_iterations: int = 0
     """L-BFGS iterations run so far over all steps (batched iterations for the fast engine)."""
+    urgent: bool = False
+    """the first success: a front end that thins out partial results shows this one at once."""
 
 
 @dataclass
@@ -145,9 +147,10 @@ class ProgressReporter:
         fraction = (self.step + min(iteration / max_iterations, 1.0)) / self.steps
         self.monitor.progress(fraction, self._words())
         now = time.perf_counter()
-        if now - self._last_partial >= self.partial_interval or self._first_success():
+        first = self._first_success()
+        if now - self._last_partial >= self.partial_interval or first:
             self._last_partial = now
-            self.send_partial(iteration)
+            self.send_partial(iteration, urgent=first)
 
     def _words(self) -> str:
         """What the search is doing, for anyone: "trying stronger and weaker pushes (2 of 5)"."""
@@ -160,13 +163,13 @@ class ProgressReporter:
             return True
         return False
 
-    def send_partial(self, iteration: int) -> None:
+    def send_partial(self, iteration: int, urgent: bool = False) -> None:
         best_norm, best_point = best_per_image(self.tasks, self.images_flat, self.count)
         distortion = (best_norm.sqrt() / math.sqrt(self.images_flat.shape[1])).cpu().numpy()
         self.monitor.partial(SearchProgress(
             self.stage, self.step, self.steps, iteration, distortion,
             best_point.view(-1, *self.image_shape).cpu().numpy(), time.perf_counter() - self.started,
-            self.total_iterations,
+            self.total_iterations, urgent,
         ))
 
 

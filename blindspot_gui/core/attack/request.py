@@ -44,7 +44,7 @@ class SearchRequest:
         """The search settings: the network's defaults, the user's choices, and ``display`` (e.g. partial_interval)."""
         changes = {"seed": self.seed, "untargeted_candidates": self.candidates, "confidence": self.confidence,
                    "margin": self.margin}
-        return dataclasses.replace(config_for(classifier), **{name: value for name, value in changes.items()
+        return dataclasses.replace(config_for(classifier, self.confident), **{name: value for name, value in changes.items()
                                                                if value is not None}, **display)
 
     def minimal(self) -> SearchRequest:

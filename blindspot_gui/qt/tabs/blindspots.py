@@ -293,11 +293,12 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.session.abandon_search()
         self.search_panel.set_running(False)
 
-    def run_search(self) -> None:
+    def run_search(self, compare_goals: bool = True) -> None:
         """Search for the smallest change that makes the network in use give the chosen answer.
 
         In Confident mode the smallest change is searched first unless it is known for this image, network and
-        target, then the confident one for the same target, so that the readout compares the two.
+        target (or ``compare_goals`` is off), then the confident one for the same target, so that the readout
+        compares the two.
         """
         classifier, choice = self.classifier, self.choice
         if any(self.is_running(slot) for slot in ("network", "photo-open", "open-image")):
@@ -316,7 +317,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         if self.search_panel.photo_target in classifier.class_names and not isinstance(target, str):
             self.settings.setValue("photos/target", self.search_panel.class_field.text())
         self._abandon_search()
-        planned = self.session.begin_search(target)
+        planned = self.session.begin_search(target, compare_goals)
         if isinstance(planned, AttackResult):  # known already: not even the smallest change reached the target
             self._show_result(planned, 0.0)
             self.sig_search_finished.emit(planned)
@@ -343,7 +344,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             self.compare_view = CompareView(self.runner, self.window())
         label = choice.label if classifier.is_digit_network else None
         self.compare_view.compare(classifier, choice.pixels.reshape(classifier.input_shape), label, target,
-                                  self.network_name, choice.source)
+                                  self.network_name, choice.source, self.session.confidence)
 
     def _start_stage(self, request: SearchRequest) -> None:
         """Start one search of the session's plan (the smallest change, or the confident one after it)."""
