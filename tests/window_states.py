@@ -74,6 +74,9 @@ class WindowStates(RuleBasedStateMachine):
         self.network, self.confidence = "FC100-100-10", None
         """The user's own choices, which the tour must give back."""
         self.window = self._open()
+        self.default_points = self.window.presentation.state.text_points
+        self.picture_heights: dict[tuple, list[int]] = {}
+        """The pictures' heights at the default text size, per window state and size: the 80% rule's reference."""
 
     def _open(self) -> MainWindow:
         window = MainWindow(QSettings(str(self.folder / "settings.ini"), QSettings.Format.IniFormat),
@@ -152,6 +155,19 @@ class WindowStates(RuleBasedStateMachine):
         screen = self.window.screen().availableGeometry()
         frame = self.window.frameGeometry()
         assert screen.contains(frame), (screen.getRect(), frame.getRect())
+
+    @invariant()
+    def pictures_keep_80_percent_of_their_height_as_the_text_grows(self) -> None:
+        window, state = self.window, self.window.presentation.state
+        if state.blanked or window.tabs.currentWidget() is not window.blindspots:
+            return
+        key = (state.screen, state.touring, window.size().toTuple(), window.isMaximized())
+        heights = [panel.canvas.height() for panel in window.blindspots.viewer.all_panels()[:3]]
+        if state.text_points == self.default_points:
+            self.picture_heights.setdefault(key, heights)
+        elif key in self.picture_heights and state.text_points > self.default_points:
+            for height, reference in zip(heights, self.picture_heights[key]):
+                assert height >= 0.8 * reference, (key, state.text_points, heights, self.picture_heights[key])
 
     @invariant()
     def the_users_choices_outside_the_tour(self) -> None:
