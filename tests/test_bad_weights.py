@@ -25,6 +25,7 @@ from blindspot_gui.core.models.own_network import load_own_network
 from blindspot_gui.core.models.photo_catalogue import build_architecture, find_photo_model
 from blindspot_gui.core.models.weights_io import (
     WeightsError,
+    load_torch_file,
     read_state_dict,
     write_safetensors,
 )
@@ -423,3 +424,25 @@ def test_a_server_that_sends_nothing_fails_after_the_download_timeout(monkeypatc
         download_weights("resnet18")
     assert time.monotonic() - started < 2.5
     assert list(_cache_folder().iterdir()) == []
+
+
+def test_every_reader_of_torch_files_refuses_torchscript_from_the_bytes_it_loads_and_never_calls_torch_jit(
+        tmp_path, monkeypatch):
+    """The refusal is read from the records handed to torch.load (one read of the file), for a user's network and for
+    a checkpoint alike; nothing in the application calls torch.jit.load."""
+    target = tmp_path / "victim"
+    path = torchscript_file(SavesWhenRun(str(target)), tmp_path / "checkpoint.pt")
+
+    def never(*args, **kwargs):
+        raise AssertionError("torch.jit.load was called")
+
+    monkeypatch.setattr(torch.jit, "load", never)
+    reads = []
+    real_read_bytes = type(path).read_bytes
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: reads.append(self.name) or real_read_bytes(self))
+    for read in (load_torch_file, read_state_dict, load_own_network):
+        reads.clear()
+        with pytest.raises(WeightsError, match="is TorchScript, a program, which this application never runs"):
+            read(path)
+        assert reads == ["checkpoint.pt"], (read.__name__, reads)
+    assert not target.exists()

@@ -30,7 +30,6 @@ from blindspot_gui.core.models.weights_io import (
     existing_file,
     load_state_into,
     read_state_dict,
-    refuse_torchscript,
 )
 from blindspot_gui.core.monitor import Monitor
 
@@ -52,7 +51,6 @@ def load_own_network(path, architecture: str | None = None, preprocessing: str |
     if preprocessing is not None and preprocessing not in PREPROCESSINGS:
         raise WeightsError(f"unknown preprocessing {preprocessing!r}; choose {', '.join(PREPROCESSINGS)}")
     names = read_class_names(class_names_file) if class_names_file else None
-    refuse_torchscript(path)
     if architecture and is_onnx(path):
         raise WeightsError(f"'{path.name}' is an ONNX file, which carries its own architecture: leave the "
                            "architecture out.")

@@ -6,7 +6,7 @@ byte of it accounted for (records side by side from the first byte, then one cen
 then its end records), compared with torch's own reader of the same bytes, inflated under a limit,
 and written afresh for torch: torch never parses the user's file, only the records Python checked.
 Weights holding NaN or infinite values are refused. A TorchScript archive is a program, never run:
-it is refused with the one line that converts it to ONNX.
+it is refused, from the same records torch.load would get, with the one line that converts it to ONNX.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ COMPUTED_TYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, t
 """Floating-point types torch computes with directly; others (the float8s) are widened to float32 to be checked."""
 TORCHSCRIPT_TO_ONNX = ('torch.onnx.export(torch.jit.load("net.pt"), torch.rand(1, 3, 224, 224), "net.onnx", '
                        'dynamo=False, dynamic_axes={"input": {0: "batch"}}, input_names=["input"])')
-"""The line that turns a TorchScript file into ONNX, run by the user in their own Python (torch 2.9 and newer)."""
+"""Words of the refusal message, never executed here: the line a user runs in their own Python (torch 2.9 and newer) to
+turn a TorchScript file into ONNX. The refusal itself is read from the very records ``torch.load`` would get (see
+``repacked_archive``); ``torch.load(weights_only=True)`` would not run the program either."""
 
 
 class WeightsError(ValueError):
@@ -62,7 +64,6 @@ def read_state_dict(path) -> dict[str, torch.Tensor]:
     would inflate absurdly, Python objects other than tensors, NaN or infinite weights.
     """
     path = existing_file(path)
-    refuse_torchscript(path)
     state = _read_safetensors(path) if is_safetensors(path) else _read_torch_state(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -162,6 +163,9 @@ def repacked_archive(data: bytes, name: str) -> bytes:
     except Exception as error:  # zipfile fails in many ways on damaged archives
         raise WeightsError(f"'{name}' is a damaged weights archive ({first_line(error)}).") from None
     with archive:
+        if any(_is_code(record.filename) or _is_constants(record.filename) for record in records):
+            raise WeightsError(f"'{name}' is TorchScript, a program, which this application never runs; convert it "
+                               f"to ONNX in your own Python: {TORCHSCRIPT_TO_ONNX}")
         problem = _layout_problem(data, archive, records) or _reader_disagreement(data, records)
         if problem:
             raise WeightsError(f"Refused '{name}': {problem}. Save the weights again with torch.save or as "
@@ -355,14 +359,9 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], source: st
     return model
 
 
-def is_torchscript(path) -> bool:
-    """Whether ``path`` is a TorchScript archive (a zip with compiled code or constants) rather than a state dict."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(_is_code(name) or name.lower().rsplit("/", 1)[-1] == "constants.pkl"
-                       for name in archive.namelist())
-    except Exception:  # zipfile fails in many ways on damaged archives; then it is no TorchScript file
-        return False
+def _is_constants(name: str) -> bool:
+    """Whether an archive member is TorchScript's constants table, in any case."""
+    return name.lower().replace("\\", "/").rsplit("/", 1)[-1] == "constants.pkl"
 
 
 def _is_code(name: str) -> bool:
@@ -370,10 +369,3 @@ def _is_code(name: str) -> bool:
     lower = name.lower().replace("\\", "/")
     return lower.endswith(".py") or "code" in lower.split("/")[:-1]
 
-
-def refuse_torchscript(path: Path) -> None:
-    """A WeightsError, with the line that converts it to ONNX, when ``path`` is a TorchScript file: a program, which
-    this application never runs."""
-    if is_torchscript(path):
-        raise WeightsError(f"'{path.name}' is TorchScript, a program, which this application never runs; convert it "
-                           f"to ONNX in your own Python: {TORCHSCRIPT_TO_ONNX}")
