@@ -138,3 +138,16 @@ def test_a_left_tour_never_comes_back_with_full_screen_or_a_layout(qtbot, window
     again = open_window(qtbot, window.settings.fileName())
     assert not again.tour.dock.isVisible() and not again.tour.active and again.model_dock.isVisible()
     again.close()
+
+
+def test_closing_the_window_in_the_tour_s_photo_step_remembers_the_users_image_not_the_tours(qtbot, window):
+    tour, view = window.tour, window.blindspots
+    view.image_source.choose_index(5)
+    qtbot.waitUntil(lambda: view.choice.index == 5 and view.original_probabilities is not None, timeout=20000)
+    assert window.settings.value("photos/last") is None
+    tour.start(4)  # the photo step: the espresso through EfficientNet-Lite0
+    qtbot.waitUntil(lambda: view.choice is not None and (view.choice.path or "").endswith("coffee.png"),
+                    timeout=STEP_TIMEOUT)
+    window.close()  # in the middle of the step: the user's digit was being given back when the window closed
+    assert window.settings.value("photos/last") is None
+    assert int(window.settings.value("image/index")) == 5 and window.settings.value("model/last") == PLAIN_NETWORK

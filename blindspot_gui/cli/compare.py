@@ -106,8 +106,10 @@ def comparison_rows(results, class_name) -> list[tuple[str, ...]]:
     rows = []
     for result in results:
         if not result.success:
-            fooled = "not run" if not result.ran else "no"
-            rows.append((result.name, result.budget, fooled, "—", "—", "—", "—", "—",
+            fooled = "not run" if not result.ran else "no" if result.prediction is None else "not sure"
+            answer = "—" if result.prediction is None else (
+                f"{class_name(result.prediction)} ({100 * result.probability:.0f}%)")
+            rows.append((result.name, result.budget, fooled, answer, "—", "—", "—", "—",
                          _seconds(result.seconds) if result.ran else "—"))
             continue
         ratio = f"{result.distortion / ours:.2f}" if ours else "—"

@@ -277,7 +277,10 @@ class MainWindow(WindowLayout, QMainWindow):
             self.fit_images_soon()
 
     def closeEvent(self, event) -> None:
+        before = self.tour.before if self.tour.active else None
         self.tour.leave()  # the user's own choices are what is remembered, never the tour's
         self.save_settings()
+        if before is not None:
+            before.remember(self.settings)
         self.runner.shutdown(CLOSE_WAIT_MS)
         super().closeEvent(event)

@@ -270,8 +270,8 @@ STEPS = (
          "The same changed picture goes to ten other networks: different sizes, some trained on other digits. "
          "We make the change just large enough for the network to be sure of its mistake.", other_networks),
     Step("A photo becomes an ostrich",
-         "Photo networks have blind spots too. We ask for the smallest change that makes this one see an "
-         "ostrich in a cup of coffee, as the paper did.", photo_to_ostrich),
+         "Photo networks have blind spots too. We ask for a change too small to see after which this one is "
+         "90% sure it sees an ostrich in a cup of coffee, as the paper did.", photo_to_ostrich),
     Step("Units or random directions? A quiz",
          "Inside the network, do single units (neurons) stand for something, like “round digits”? Some rows "
          "follow one unit, the others a random mix of all units; the labels are hidden.", units_quiz),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
@@ -12,6 +12,8 @@ ATTACKED = Qt.ItemDataRole.UserRole
 """Set on the network column's item of the network the search attacked."""
 FOOLED = QColor(250, 210, 200)
 HELD = QColor(215, 240, 215)
+NAME_SHARE = 0.3
+"""The share of the table's width the network's name keeps at least when not every column fits whole."""
 
 
 class TransferView(QWidget):
@@ -30,8 +32,9 @@ class TransferView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "FC100…(P1)": what tells networks apart stays
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # set by _fit_columns
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the columns fit the width
         self.summary = QLabel("")
         self.summary.setObjectName("transfer_summary")
         layout = QVBoxLayout(self)
@@ -71,6 +74,30 @@ class TransferView(QWidget):
         others = [entry for entry in rows if entry.model != made_for]
         fooled = sum(entry.fooled for entry in others)
         self.summary.setText(f"It also fools {fooled} of the {len(others)} other networks." if others else "")
+        QTimer.singleShot(0, self._fit_columns)  # once the table knows whether it needs a scroll bar
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Every column whole where there is room; else the network's name gives way first, down to NAME_SHARE of the
+        width, then the two answers share what is left (cut in the middle, so that the percentages stay)."""
+        header, table = self.table.horizontalHeader(), self.table
+        needed = [max(header.sectionSizeHint(column), table.sizeHintForColumn(column))
+                  for column in range(len(self.COLUMNS))]
+        available = table.viewport().width()
+        scroll_bar = table.verticalScrollBar()
+        if not scroll_bar.isVisible() and table.verticalHeader().length() > table.viewport().height():
+            available -= scroll_bar.sizeHint().width()  # it is about to appear
+        if sum(needed) <= available:
+            widths = [available - sum(needed[1:])] + needed[1:]
+        else:
+            name = min(needed[0], max(int(NAME_SHARE * available), available - sum(needed[1:])))
+            answers = max(available - name - needed[3], 0)
+            widths = [name, answers // 2, answers - answers // 2, needed[3]]
+        for column, width in enumerate(widths):
+            header.resizeSection(column, width)
 
     def clear(self) -> None:
         self.table.setRowCount(0)

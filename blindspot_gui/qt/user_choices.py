@@ -16,13 +16,27 @@ class UserChoices:
     targets: dict
     """The target chosen for each set of class names (the search panel's memory)."""
     tab: int
+    photo: str | None = None
+    """The photo file the photo source showed (the one remembered as the last photo)."""
 
     @classmethod
     def of(cls, window) -> UserChoices:
         view = window.blindspots
         panel = view.search_panel
+        photo = view.photo_source.choice
+        path = photo.path if photo is not None else view.photo_source.remembered_path
         return cls(view.network_name, view.choice, panel.goal_confidence(), panel.target_memory(),
-                   window.tabs.currentIndex())
+                   window.tabs.currentIndex(), path)
+
+    def remember(self, settings) -> None:
+        """Write these choices' image and photo as the ones remembered: the window closes before an image given
+        back has loaded, and what the tour showed must not be remembered as the user's."""
+        if self.image is not None and self.image.index is not None:
+            settings.setValue("image/index", self.image.index)
+        if self.photo is not None:
+            settings.setValue("photos/last", self.photo)
+        else:
+            settings.remove("photos/last")
 
     def give_back(self, window) -> None:
         """Put these choices back in ``window`` (a network that is gone since is left as it is)."""

@@ -51,9 +51,10 @@ class WindowLayout:
         self._make_docks_reachable()
         self._was_maximized = self.isMaximized()
         size = read_int(self.settings, "view/font_size", 0, *TEXT_POINTS) or QApplication.font().pointSize()
+        if self.presentation.state.text_points == size:  # unchanged: no event renders it, so render it here
+            self._apply_text_size(size)
+            self.show_panels()
         self.presentation.set_text_points(size)
-        self._apply_text_size(self.presentation.state.text_points)
-        self.show_panels()
 
     def _fit_on_screen(self) -> None:
         """Keep the window inside the screen it opens on (a geometry saved on a larger screen is shrunk and moved)."""

@@ -45,14 +45,12 @@ class BlindspotSession:
         self.image: ImageChoice | None = None
         self.answer: np.ndarray | None = None
         self.result: AttackResult | None = None
-        self.result_network: str | None = None
         self.confidence: float | None = None
         self.noise = False
         self.device = "cpu"
         self.goals = GoalResults()
         self.searching: tuple | None = None
         """(network, image, requested target) of the search under way, the key of its results."""
-        self.request: SearchRequest | None = None
         self.confident_next: SearchRequest | None = None
         """a confident request whose smallest change is being searched first."""
 
@@ -60,14 +58,14 @@ class BlindspotSession:
     def use_network(self, name: str, classifier: Classifier) -> None:
         self.network_name, self.classifier = name, classifier
         self.answer = None
-        self.searching = None
+        self.abandon_search()
         self.network_changed.emit(name, classifier)
         self.clear_result()
 
     def use_image(self, image: ImageChoice) -> None:
         self.image = image
         self.answer = None
-        self.searching = None
+        self.abandon_search()
         self.image_changed.emit(image)
         self.clear_result()
 
@@ -112,15 +110,13 @@ class BlindspotSession:
         ``compare``: a confident goal searches the smallest change first, to show both (else the confident alone)."""
         request = SearchRequest(target=target, confidence=self.confidence, seed=random.randrange(2**31))
         self.clear_result()
-        self.searching, self.request = (self.network_name, self.image, target), request
-        minimal = self.goals.get("minimal", *self.searching) if request.confident else None
-        if minimal is None and request.confident and not compare:
-            self.confident_next = None
+        self.searching, self.confident_next = (self.network_name, self.image, target), None
+        if not request.confident:
             return request
+        minimal = self.goals.get("minimal", *self.searching)
         if minimal is None:
-            self.confident_next = request if request.confident else None
-            return request.minimal()
-        self.confident_next = None
+            self.confident_next = request if compare else None
+            return request.minimal() if compare else request
         following = request.after_minimal(minimal)
         if following is None:
             self.show_result(minimal)
@@ -145,14 +141,18 @@ class BlindspotSession:
         self.show_result(shown)
         return shown, note, following
 
+    @property
+    def result_network(self) -> str | None:
+        """The network the result on screen was found for (a new network clears the result)."""
+        return self.network_name if self.result is not None else None
+
     def show_result(self, result: AttackResult | None) -> None:
-        self.result, self.result_network = result, self.network_name if result is not None else None
+        self.result = result
         self.result_changed.emit(result)
 
     def clear_result(self) -> None:
         """No result on screen."""
-        self.result, self.result_network = None, None
-        self.result_changed.emit(None)
+        self.show_result(None)
 
     def abandon_search(self) -> None:
         self.searching, self.confident_next = None, None
@@ -163,6 +163,6 @@ class BlindspotSession:
 
     def compare_target(self, chosen):
         """The target to compare methods on: the search's shown (the answer it reached), else ``chosen``."""
-        if self.result is not None and self.result_network == self.network_name:
+        if self.result is not None:
             return "none" if self.result.target is None else self.result.target
         return chosen

@@ -25,7 +25,6 @@ they come (usually short of p: that is what the comparison shows).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import math
 import os
@@ -40,6 +39,7 @@ from torch import nn
 
 from blindspot_gui.core.attack.config import config_for
 from blindspot_gui.core.attack.goal import Goal
+from blindspot_gui.core.attack.request import SearchRequest
 from blindspot_gui.core.attack.search import blindspot_search, distortion_measures, resolve_targets, validate_images
 from blindspot_gui.core.models.classifier import PIXEL_BOUNDS, Classifier, as_classifier
 from blindspot_gui.core.monitor import Cancelled, Monitor, ScaledMonitor
@@ -102,7 +102,7 @@ class MethodResult:
     """None when it found nothing that fools the network."""
     perturbation: np.ndarray | None = None
     prediction: int | None = None
-    """the network's answer on the adversarial image."""
+    """the network's answer on the adversarial image (also when it answers the target short of a confident goal)."""
     probability: float = math.nan
     """the network's probability of that answer."""
     distortion: float = math.nan
@@ -241,7 +241,8 @@ def _judged(result: MethodResult, model: Classifier, pixels: torch.Tensor, adver
         result.message = _NOTHING_FOUND.get(result.method, "did not fool the network within its budget")
         return result
     if result.confidence is not None and float(probabilities[prediction]) < result.confidence:
-        result.message = (f"fooled it, but only {100 * float(probabilities[prediction]):.0f}% sure — short of the "
+        result.prediction, result.probability = prediction, float(probabilities[prediction])  # fooled, not sure enough
+        result.message = (f"fooled it, but only {100 * result.probability:.0f}% sure — short of the "
                           f"goal p ≥ {100 * result.confidence:.0f}%")
         return result
     original = pixels[0].cpu().numpy()
@@ -270,7 +271,7 @@ def _budget_text(method: str, model: Classifier, budgets: Budgets, target) -> st
 def _ours(model, pixels, label, reference, target, budgets, monitor, goal: Goal) -> torch.Tensor | None:
     """The paper's search, as the application runs it (``config_for``), for ``goal``."""
     labels = None if label is None else [int(label)]
-    config = dataclasses.replace(config_for(model, not goal.minimal), confidence=goal.confidence)
+    config = SearchRequest(confidence=goal.confidence).config(model)
     result = blindspot_search(model, pixels, "none" if target is None else target, labels,
                               config=config, monitor=monitor)[0]
     return torch.from_numpy(result.adversarial)[None].to(pixels.device) if result.success else None

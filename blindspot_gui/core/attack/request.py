@@ -36,10 +36,6 @@ class SearchRequest:
     def confident(self) -> bool:
         return self.confidence is not None or self.margin is not None
 
-    @property
-    def goal(self) -> str:
-        return "confident" if self.confident else "minimal"
-
     def config(self, classifier: Classifier, **display) -> AttackConfig:
         """The search settings: the network's defaults, the user's choices, and ``display`` (e.g. partial_interval)."""
         changes = {"seed": self.seed, "untargeted_candidates": self.candidates, "confidence": self.confidence,

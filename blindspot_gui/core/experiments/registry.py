@@ -132,9 +132,7 @@ def run_experiment(name: str, settings, monitor: Monitor | None = None, cluster:
     if name not in REGISTRY:
         raise ValueError(f"unknown experiment {name!r}; use one of {', '.join(REGISTRY)}")
     spec = REGISTRY[name]
-    if not isinstance(settings, spec.settings):
-        raise TypeError(spec.problem(settings))
     if (problem := spec.problem(settings)) is not None:
-        raise ValueError(problem)
+        raise (TypeError if not isinstance(settings, spec.settings) else ValueError)(problem)
     with use_cluster(cluster):
         return spec.run(settings, monitor)

@@ -246,7 +246,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.session.show_answer(None)
         self.runner.replace("classify")
         choice, classifier = self.choice, self.classifier
-        if choice is None or classifier is None or not choice.fits(classifier.input_shape):
+        if not self.session.ready():
             return
         self.viewer.show_original(choice.pixels, "…", None, f"Original: {choice.source}")
         self.viewer.show_noise(None)
@@ -300,12 +300,12 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         target (or ``compare_goals`` is off), then the confident one for the same target, so that the readout
         compares the two.
         """
-        classifier, choice = self.classifier, self.choice
+        classifier = self.classifier
         if any(self.is_running(slot) for slot in ("network", "photo-open", "open-image")):
             self._run_when_ready = True  # Run pressed while the network or the image loads: it runs then
             self.sig_status.emit("The search starts once the network and the image are ready.", 5000)
             return
-        if classifier is None or choice is None or not choice.fits(classifier.input_shape):
+        if not self.session.ready():
             self.sig_error.emit("Choose a network with weights and an image first.")
             return
         self._run_when_ready = False
@@ -331,7 +331,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         if any(self.is_running(slot) for slot in ("network", "photo-open", "open-image")):
             self.sig_status.emit("Compare once the network and the image are ready.", 5000)
             return
-        if classifier is None or choice is None or not choice.fits(classifier.input_shape):
+        if not self.session.ready():
             self.sig_error.emit("Choose a network with weights and an image first.")
             return
         try:
@@ -352,11 +352,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         classifier, choice = session.classifier, session.image
         pixels = torch.from_numpy(np.ascontiguousarray(choice.pixels)).reshape(1, *classifier.input_shape)
         interval = DIGIT_ANIMATION_INTERVAL if classifier.is_digit_network else PHOTO_ANIMATION_INTERVAL
-        self._stage = request
+        self._stage_words = ("smallest change first: " if session.confident_next is not None else
+                             "" if request.confidence is None else f"confident ({100 * request.confidence:.0f}%): ")
         self.search_started = time.perf_counter()
         self.search_panel.set_running(True)
         self.viewer.show_noise(None)
-        self.transfer_view.clear()
         self.start("search", jobs.search_with_trace, classifier, pixels, request.target, session.labels(),
                    request.config(classifier, partial_interval=interval), on_progress=self._progress_search,
                    on_partial=self._partial_search, on_done=self._done_search, on_failed=self._failed_search)
@@ -370,10 +370,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             self.cancel_task("download")
 
     def _progress_search(self, fraction: float, message: str) -> None:
-        confident = self._stage.confidence
-        stage = ("smallest change first: " if self.session.confident_next is not None else
-                 "" if confident is None else f"confident ({100 * confident:.0f}%): ")
-        self.search_panel.show_progress(fraction, stage + message)
+        self.search_panel.show_progress(fraction, self._stage_words + message)
 
     def _partial_search(self, progress: SearchProgress) -> None:
         distortion = float(progress.best_distortion[0])
@@ -404,5 +401,5 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.sig_search_finished.emit(result)
         if found:
             self._start_transfer(shown)
-            if self.search_panel.noise.isChecked():
+            if self.session.noise:
                 self._start_noise(shown)
