@@ -302,3 +302,25 @@ def test_larger_text_keeps_the_pictures_and_the_window_at_1280x720(qtbot, window
     settle(qtbot, 200)
     assert window.minimumSizeHint().width() <= minimum.width() and window.minimumSizeHint().height() <= minimum.height()
     assert all(abs(panel.canvas.height() - height) <= 0.02 * height for panel, height in zip(panels, reference))
+
+
+def test_the_transfer_table_sets_the_original_answers_aside_before_it_cuts_a_name(qtbot):
+    from PySide6.QtGui import QFontMetrics
+
+    from blindspot_gui.core.attack.transfer import TransferRow
+    from blindspot_gui.qt.transfer_view import ORIGINAL, TransferView
+
+    names = [f"class {index}" for index in range(1000)]
+    names[967], names[9] = "espresso", "ostrich"
+    view = TransferView(names)
+    qtbot.addWidget(view)
+    view.show()
+    view.show_rows([TransferRow("EfficientNet-Lite0", 967, 0.96, 9, 0.90)], "EfficientNet-Lite0")
+    table = view.table
+    for width, whole in ((900, True), (330, False)):  # a wide window; the table's width at 1280×720
+        view.resize(width, 200)
+        settle(qtbot, 100)
+        assert table.isColumnHidden(ORIGINAL) != whole, width
+        name_width = QFontMetrics(table.item(0, 0).font()).horizontalAdvance("EfficientNet-Lite0")
+        assert name_width <= table.columnWidth(0), (width, name_width, table.columnWidth(0))  # the name whole
+    assert table.item(0, 2).toolTip() == "espresso  (96%) → ostrich  (90%)"

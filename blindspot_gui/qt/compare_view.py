@@ -158,7 +158,7 @@ class MethodCard(QFrame):
         self.budget.setText(result.budget)
         if not result.success:
             self.show_state(result.message or "did not fool the network")
-            self.answer.setText("not run" if not result.ran else "not fooled" if result.prediction is None else
+            self.answer.setText("not run" if not result.ran else "not fooled" if result.confidence is None else
                                 f"not {100 * result.confidence:.0f}% sure")
             self.details.setText(f"{result.seconds:.2f} s" if result.ran else "")
             return

@@ -12,6 +12,8 @@ ATTACKED = Qt.ItemDataRole.UserRole
 """Set on the network column's item of the network the search attacked."""
 FOOLED = QColor(250, 210, 200)
 HELD = QColor(215, 240, 215)
+ORIGINAL = 1
+"""The column of each network's answer on the original image."""
 NAME_SHARE = 0.3
 """The share of the table's width the network's name keeps at least when not every column fits whole."""
 
@@ -60,7 +62,7 @@ class TransferView(QWidget):
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(f"{cells[1]} → {text}" if column == 2 else text)
                 if column == 0 and entry.model == made_for:  # the network attacked: in bold, no words to cut
                     font = item.font()
                     font.setBold(True)
@@ -81,8 +83,9 @@ class TransferView(QWidget):
         self._fit_columns()
 
     def _fit_columns(self) -> None:
-        """Every column whole where there is room; else the network's name gives way first, down to NAME_SHARE of the
-        width, then the two answers share what is left (cut in the middle, so that the percentages stay)."""
+        """Every column whole where there is room. Else the answer on the original steps aside (it is in the
+        tooltip of the answer on the adversarial image), and if that is not enough the network's name gives way,
+        down to NAME_SHARE of the width, before the answer (cut in the middle, so that its percentage stays)."""
         header, table = self.table.horizontalHeader(), self.table
         needed = [max(header.sectionSizeHint(column), table.sizeHintForColumn(column))
                   for column in range(len(self.COLUMNS))]
@@ -90,14 +93,16 @@ class TransferView(QWidget):
         scroll_bar = table.verticalScrollBar()
         if not scroll_bar.isVisible() and table.verticalHeader().length() > table.viewport().height():
             available -= scroll_bar.sizeHint().width()  # it is about to appear
-        if sum(needed) <= available:
+        whole = sum(needed) <= available
+        table.setColumnHidden(ORIGINAL, not whole)
+        if whole:
             widths = [available - sum(needed[1:])] + needed[1:]
         else:
-            name = min(needed[0], max(int(NAME_SHARE * available), available - sum(needed[1:])))
-            answers = max(available - name - needed[3], 0)
-            widths = [name, answers // 2, answers - answers // 2, needed[3]]
+            name = min(needed[0], max(int(NAME_SHARE * available), available - needed[2] - needed[3]))
+            widths = [name, 0, max(available - name - needed[3], 0), needed[3]]
         for column, width in enumerate(widths):
-            header.resizeSection(column, width)
+            if column != ORIGINAL or whole:
+                header.resizeSection(column, width)
 
     def clear(self) -> None:
         self.table.setRowCount(0)

@@ -54,6 +54,9 @@ class AdvTrainSettings:
     device: str = "cpu"
 
 
+NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}
+
+
 @dataclass(frozen=True)
 class ExperimentSpec:
     """One experiment as every front end shows it: title, description, the settings it takes, its checks, its run."""
@@ -65,6 +68,8 @@ class ExperimentSpec:
     run: Callable[..., dict]
     rules: dict[str, str] | None = None
     """the target rules it takes (None: it attacks nothing)."""
+    networks: tuple[int, int | None] | None = None
+    """how many photo networks it takes in ``models``, at least and at most (None: no limit); None: it takes none."""
 
     @property
     def options(self) -> tuple[str, ...]:
@@ -82,15 +87,25 @@ class ExperimentSpec:
             return "the number of epochs must be at least 1"
         if self.rules is not None and settings.rule not in self.rules:
             return f"{self.title} takes the target rule {' or '.join(self.rules)}, not {settings.rule!r}"
-        if self.name == "photo_table1" and len(settings.models) != 1:
-            return f"a photo Table 1 is of one network, not of {len(settings.models)}"
-        if self.name == "photo_table2" and len(set(settings.models)) < 2:
-            return ("Table 2 takes two or more photo networks: it feeds the photos made for each to the others")
+        if self.networks is not None:
+            return self._networks_problem(len(set(settings.models)))
         return None
 
+    def _networks_problem(self, count: int) -> str | None:
+        least, most = self.networks
+        if most == least and count != least:
+            return f"{self.title} is of {least} network{'s' if least > 1 else ''}, not of {count}"
+        if count < least:
+            return f"{self.title} takes {self.fewest_networks()} or more photo networks, not {count}"
+        return None
 
-def _spec(name, title, description, settings, run, rules=None) -> tuple[str, ExperimentSpec]:
-    return name, ExperimentSpec(name, title, description, settings, run, rules)
+    def fewest_networks(self) -> str:
+        """The fewest photo networks it takes, in words ("two")."""
+        return NUMBER_WORDS.get(self.networks[0], str(self.networks[0]))
+
+
+def _spec(name, title, description, settings, run, rules=None, networks=None) -> tuple[str, ExperimentSpec]:
+    return name, ExperimentSpec(name, title, description, settings, run, rules, networks)
 
 
 REGISTRY: dict[str, ExperimentSpec] = dict([
@@ -101,7 +116,7 @@ REGISTRY: dict[str, ExperimentSpec] = dict([
           "error on a folder of your photos (one subfolder per class, named by the class) and the smallest change "
           "that fools it on each photo it gets right. No folder: the sample photos.", PhotoTableSettings,
           lambda settings, monitor: photo_table1(settings.models[0], settings.images, settings.n, monitor,
-                                                 settings.rule, settings.device), PHOTO_RULES),
+                                                 settings.rule, settings.device), PHOTO_RULES, (1, 1)),
     _spec("table2", "Table 2 — fooling other networks", "Examples made for one network, fed to every other network: "
           "how often they fool it. Random noise for comparison.", AttackedTableSettings,
           lambda settings, monitor: table2(settings.n, monitor, settings.rule, settings.device), TARGET_RULES),
@@ -109,7 +124,7 @@ REGISTRY: dict[str, ExperimentSpec] = dict([
           "often they fool them too, beside random noise far larger than the changes. Tick two or more networks "
           "whose weights are on this computer.", PhotoTableSettings,
           lambda settings, monitor: photo_table2(settings.models, settings.images, settings.n, monitor,
-                                                 settings.rule, settings.device), PHOTO_RULES),
+                                                 settings.rule, settings.device), PHOTO_RULES, (2, None)),
     _spec("table3", "Table 3 — two halves of the data", "Three networks trained on disjoint halves P1 and P2 of the "
           "training set: their errors and smallest changes (test images).", AttackedTableSettings,
           lambda settings, monitor: table3(settings.n, monitor, settings.rule, settings.device), TARGET_RULES),

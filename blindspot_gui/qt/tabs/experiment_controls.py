@@ -183,7 +183,7 @@ class ExperimentControls(QGroupBox):
         spec = experiments.REGISTRY[key]
         self.description.setText(spec.description)
         takes = set(spec.options)
-        several = key == "photo_table2"  # its networks are ticked in a list; a photo Table 1's is chosen in a box
+        several = spec.networks is not None and spec.networks[1] != 1  # ticked in a list; one is chosen in a box
         rows = ("n", "rule", "model", "per_layer", "epochs", "one network", "networks", "images")
         for row, option in enumerate(rows):
             shown = option in takes or (option == "networks" and several) or (
@@ -258,10 +258,11 @@ class ExperimentControls(QGroupBox):
 
     def problem(self) -> str | None:
         """Why the chosen experiment cannot start with these settings (None: it can)."""
-        problem = experiments.REGISTRY[self.experiment()].problem(self.settings())
-        if problem is not None and self.experiment() == "photo_table2":
-            return (f"Tick two or more networks: {problem.split(': ', 1)[-1]}. A greyed-out network's weights are "
-                    "not on this computer (its tooltip says where they belong).")
+        spec = experiments.REGISTRY[self.experiment()]
+        problem = spec.problem(self.settings())
+        if problem is not None and spec.networks is not None and spec.networks[1] != 1:  # networks ticked in a list
+            return (f"Tick {spec.fewest_networks()} or more networks in the list ({problem}). A greyed-out "
+                    "network's weights are not on this computer (its tooltip says where they belong).")
         return problem
 
     def image_count(self) -> int | None:
