@@ -258,6 +258,29 @@ def test_work_stuck_in_cancelled_tasks_never_keeps_new_work_waiting(qtbot, windo
     qtbot.waitUntil(lambda: window.runner.pool.activeThreadCount() == 0, timeout=5000)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts the process's threads in /proc")
+def test_a_worker_thread_that_ran_torch_ends_with_its_task(qtbot):
+    """Each thread that runs torch keeps an OpenMP team; idle teams beside a working one slow it ~1.5x on two cores
+    (task_runner.IDLE_THREAD_EXPIRY_MS), so no worker may outlive its task."""
+    import os
+
+    import torch
+
+    from blindspot_gui.qt.task_runner import TaskRunner
+
+    def thread_count():
+        return len(os.listdir("/proc/self/task"))
+
+    runner = TaskRunner(max_threads=2)
+    before = thread_count()
+    finished = []
+    for slot in ("first", "second", "third"):
+        runner.start(slot, lambda monitor: float((torch.rand(2_000_000) + 1).sum()), on_finished=finished.append)
+        qtbot.waitUntil(lambda: not runner.is_running(slot), timeout=10000)
+    assert len(finished) == 3
+    qtbot.waitUntil(lambda: thread_count() <= before, timeout=5000)
+
+
 def test_a_dropped_image_is_decoded_off_the_gui_thread(qtbot, window, tmp_path):
     from PIL import Image
 

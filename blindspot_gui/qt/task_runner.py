@@ -26,6 +26,12 @@ PROGRESS_INTERVAL = 0.05
 """Seconds between two progress or partial signals of one task."""
 STUCK_THREADS = 4
 """Threads added at most for cancelled tasks that have not stopped yet."""
+IDLE_THREAD_EXPIRY_MS = 0
+"""A worker thread ends as soon as it has no task. Each thread that has run torch keeps its own OpenMP team; while
+more teams live than the computer has cores, OpenMP's workers stop spinning between operations and every small
+operation waits for a sleeping thread to wake: a photo search on a pool thread ran ~1.5x slower while another
+pool thread's team idled (tour photo step: answer after 8.3 s instead of 5.5 s, first picture 1.8 s instead of
+1.4 s; ``python benchmarks/tour_photo_step.py``, two cores). A new thread per task costs well under a millisecond."""
 
 
 class TaskSignals(QObject):
@@ -181,6 +187,7 @@ class TaskRunner(QObject):
         self.pool = QThreadPool()
         self.max_threads = max_threads
         self.pool.setMaxThreadCount(max_threads)
+        self.pool.setExpiryTimeout(IDLE_THREAD_EXPIRY_MS)
         self._numbers = itertools.count(1)
         self._current: dict[str, Task] = {}
         self._alive: set[Task] = set()
