@@ -28,6 +28,7 @@ from blindspot_gui.core.attack.search import distortion_measures
 from blindspot_gui.core.models.classifier import as_classifier
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.qt.compare_view import DESIGN_SIZE, LARGEST_TEXT
+from cut_text import cut_texts
 
 QUICK = Budgets(fgsm_grid=12, fgsm_bisections=10, deepfool_steps=20, ddn_steps=100, cw_searches=5, cw_steps=300)
 """Small budgets, so that a comparison on a digit takes a fraction of a second."""
@@ -232,6 +233,9 @@ def test_the_button_opens_one_card_per_method_with_its_values(qtbot, window, mon
     assert view.progress.format().startswith("done in")
     hint = view.minimumSizeHint()
     assert hint.width() <= 1280 and hint.height() <= 680, "the dialog does not fit a 1280×720 projector"
+    view.resize(1280, 680)
+    qtbot.wait(200)
+    assert cut_texts(view) == []
 
 
 def test_cancel_keeps_the_finished_cards_and_asking_again_runs_only_the_rest(qtbot, window, monkeypatch):

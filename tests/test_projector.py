@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QSizePolicy, QWidget
 
 from conftest import open_window
+from cut_text import cut_texts
 from window_actions import click_model, run_and_wait
 
 SCREENS = ((1280, 720), (1366, 768))
@@ -324,3 +325,36 @@ def test_the_transfer_table_sets_the_original_answers_aside_before_it_cuts_a_nam
         name_width = QFontMetrics(table.item(0, 0).font()).horizontalAdvance("EfficientNet-Lite0")
         assert name_width <= table.columnWidth(0), (width, name_width, table.columnWidth(0))  # the name whole
     assert table.item(0, 2).toolTip() == "espresso  (96%) → ostrich  (90%)"
+
+
+def test_nothing_on_screen_is_cut_at_1280x720(qtbot, window):
+    """At the default text size, after a search: no text of the three tabs, of any experiment's settings, or of a
+    photo network's view is elided or clipped (the transfer table has its own test above)."""
+    from blindspot_gui.qt.widgets.fitted_label import FittedLabel
+
+    window.resize(1280, 720)
+    assert run_and_wait(qtbot, window).success
+    view = window.blindspots
+    qtbot.waitUntil(lambda: not view.is_running("transfer"), timeout=60000)
+    table = view.transfer_view.table
+    settle(qtbot, 300)
+    label = next(label for label in window.findChildren(FittedLabel) if label.isVisible() and label.text())
+    words = label.text()
+    label.setText(words * 40)  # the helper sees a cut text when there is one
+    assert any(repr(words * 40) in line for line in cut_texts(window, skip=(table,)))
+    label.setText(words)
+    for tab in (view, window.unit_explorer, window.experiments_view):
+        window.tabs.setCurrentWidget(tab)
+        settle(qtbot, 300)
+        assert cut_texts(window, skip=(table,)) == [], type(tab).__name__
+    experiments = window.experiments_view.controls.list
+    for row in range(experiments.count()):
+        experiments.setCurrentRow(row)
+        settle(qtbot, 50)
+        assert cut_texts(window) == [], experiments.currentItem().text()
+    window.tabs.setCurrentWidget(view)
+    click_model(qtbot, window, "EfficientNet-Lite0")
+    qtbot.waitUntil(lambda: view.network_name == "EfficientNet-Lite0" and view.original_probabilities is not None,
+                    timeout=60000)
+    settle(qtbot, 300)
+    assert cut_texts(window, skip=(table,)) == []

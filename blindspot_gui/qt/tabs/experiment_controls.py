@@ -28,6 +28,8 @@ from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS, photo_model_
 from blindspot_gui.qt.settings import read_choice, read_text
 
 ALEXNET = "AlexNet (torchvision architecture)"
+RULE_NAMES = {"random": "a random wrong label", "next": "the next label", "nearest": "the nearest wrong class"}
+"""The target rules in a few words that fit the Target box at 1280×720; each rule's description is its tooltip."""
 SAMPLE_PHOTOS = "the sample photos — choose a folder…"
 
 
@@ -67,8 +69,10 @@ class ExperimentControls(QGroupBox):
         self.rule = QComboBox()
         self.rule.setObjectName("rule")
         for key, text in experiments.TARGET_RULES.items():
-            self.rule.addItem(text, key)
-        self.rule.setToolTip("The paper does not say which wrong label its attacks aimed at")
+            self.rule.addItem(RULE_NAMES[key], key)
+            self.rule.setItemData(self.rule.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
+        self.rule.currentIndexChanged.connect(self._describe_rule)
+        self._describe_rule()
 
         self.model = QComboBox()
         self.model.setObjectName("bounds_model")
@@ -202,9 +206,15 @@ class ExperimentControls(QGroupBox):
             key = self.rule.itemData(index)
             self.rule.model().item(index).setEnabled(key in rules)
             if key in rules:
-                self.rule.setItemText(index, rules[key])
+                self.rule.setItemData(index, rules[key], Qt.ItemDataRole.ToolTipRole)
         if self.rule.currentData() not in rules:
             self.rule.setCurrentIndex(self.rule.findData(next(iter(rules))))
+        self._describe_rule()
+
+    def _describe_rule(self) -> None:
+        """The Target box's tooltip: the chosen rule as the experiment applies it (the paper does not say)."""
+        described = self.rule.itemData(self.rule.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+        self.rule.setToolTip(f"{described}. The paper does not say which wrong label its attacks aimed at.")
 
     def _choose_folder(self) -> None:
         chosen = QFileDialog.getExistingDirectory(self, "A folder of photos, one subfolder per class",
