@@ -58,6 +58,23 @@ def test_cancel_keeps_the_best_so_far_and_the_window_responsive(qtbot, photo_win
     assert view.search_panel.run_button.isEnabled() and not view.search_panel.cancel_button.isEnabled()
 
 
+def test_ctrl_q_in_the_middle_of_a_photo_search_closes_the_window_at_once(qtbot, photo_window):
+    """Ctrl+Q on every platform (Qt's standard Quit key is none on Windows and offscreen): the search is cancelled,
+    the window closes and no task is left, within half a second."""
+    import time
+
+    view = photo_window.blindspots
+    qtbot.mouseClick(view.search_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.search_panel.progress.value() > 0, timeout=10000)
+    qtbot.wait(500)  # well inside the search: a photo's evaluation takes ~0.1 s
+    assert view.is_running("search")
+    started = time.perf_counter()
+    qtbot.keyClick(photo_window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    elapsed = time.perf_counter() - started
+    assert not photo_window.isVisible() and photo_window.runner.running_count == 0
+    assert elapsed < 0.5, f"closing took {elapsed:.2f} s"
+
+
 def test_bad_targets_photos_and_missing_weights_are_explained(qtbot, photo_window, tmp_path):
     view = photo_window.blindspots
     target = view.search_panel.class_field

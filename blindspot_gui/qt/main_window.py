@@ -137,7 +137,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self._action(file_menu, "&Figure sheet for slides…", "Ctrl+Shift+F", lambda: view.export_figure_sheets(),
                      "action_figure_sheets")
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._action(file_menu, "&Quit", "Ctrl+Q", self.close, "action_quit")  # Qt's standard Quit key is none on Windows
         search_menu = bar.addMenu("&Search")
         self._action(search_menu, "&Run", "Space", self._run_on_tab, "action_run")
         self._action(search_menu, "&Cancel", "Esc", self._cancel_on_tab, "action_cancel")
