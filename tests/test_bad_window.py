@@ -276,7 +276,7 @@ def test_a_worker_thread_that_ran_torch_ends_with_its_task(qtbot):
     finished = []
     for slot in ("first", "second", "third"):
         runner.start(slot, lambda monitor: float((torch.rand(2_000_000) + 1).sum()), on_finished=finished.append)
-        qtbot.waitUntil(lambda: not runner.is_running(slot), timeout=10000)
+        qtbot.waitUntil(lambda slot=slot: not runner.is_running(slot), timeout=10000)
     assert len(finished) == 3
     qtbot.waitUntil(lambda: thread_count() <= before, timeout=5000)
 
