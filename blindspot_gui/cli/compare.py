@@ -5,34 +5,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from blindspot_gui.cli.common import TerminalProgress, UsageError, cancellable, parse_image_range, refuse_unused
-from blindspot_gui.cli.common import write_outputs
-from blindspot_gui.cli.networks import PHOTO_OPTIONS, check_architecture_file, photo_network_and_image, photo_target
+from blindspot_gui.cli.common import TerminalProgress, UsageError, cancellable, write_outputs
+from blindspot_gui.cli.networks import check_one_image, one_image, photo_target
 from blindspot_gui.cli.search import goal_number
 from blindspot_gui.core.attack.compare import METHODS, compare_methods, foolbox_version
 from blindspot_gui.core.attack.goal import check_goal
 from blindspot_gui.core.attack.quantise import quantised_adversarial
-from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.files import atomic_write, check_writable_folder
 from blindspot_gui.core.images import save_grey_png, save_rgb_png
-from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
-from blindspot_gui.core.models.zoo_weights import load_zoo_model
 
 
 def check_compare(args) -> None:
     """Refuse, before any work: a digit with a photo network (or the reverse), unknown methods, an unwritable --save."""
-    if args.model_file and args.model:
-        raise UsageError("give --model or --model-file, not both")
-    if not args.model_file:
-        refuse_unused(args, PHOTO_OPTIONS, "without --model-file (they describe that file)")
-    args.digit = _digit_reference(args.image)
-    if args.digit is not None and (args.model_file or not args.model or is_photo_model_name(args.model)):
-        raise UsageError(f"{args.image} is an MNIST digit: compare on it with a zoo network, e.g. --model fc100-100-10 "
-                         "(photo networks take --image FILE)")
-    if args.digit is None:
-        if args.model and not is_photo_model_name(args.model):
-            raise UsageError(f"{args.model} classifies MNIST digits, not photos — give --image test:I")
-        check_architecture_file(args)
+    check_one_image(args, "compare")
     args.confidence = goal_number(args.confidence, "--confidence", percent=True)
     try:
         check_goal(args.confidence, None)
@@ -47,35 +32,9 @@ def check_compare(args) -> None:
         args.save = check_writable_folder(args.save, "--save folder")
 
 
-def _digit_reference(text: str) -> tuple[str, int] | None:
-    """(split, index) for --image test:I or train:I; None for anything else (a photo file)."""
-    if Path(text).is_file() or not text.startswith(("test:", "train:")):
-        return None
-    try:
-        split, start, stop = parse_image_range(text)
-    except ValueError:
-        raise UsageError(f"--image: give one MNIST digit as test:I (e.g. test:0) or a photo file, not {text!r}") from None
-    if stop - start != 1:
-        raise UsageError(f"--image {text}: compare takes one image — give test:I")
-    return split, start
-
-
-def _comparison_input(args):
-    """(network, pixels (C, H, W) in [0, 1], true label or None, the image in words) for compare."""
-    if args.digit is None:
-        model, pixels = photo_network_and_image(args)
-        return model, pixels, None, Path(args.image).name
-    split, index = args.digit
-    dataset = load_mnist(split)
-    if index >= len(dataset):
-        raise ValueError(f"the {split} set has {len(dataset)} images; {args.image} goes past its end")
-    label = int(dataset.labels[index])
-    return load_zoo_model(args.model), dataset.images[index].numpy(), label, f"MNIST {split} image {index} (a {label})"
-
-
 def command_compare(args) -> int:
     """The image attacked by each method: a table of distortion and time, and with --save each 8-bit PNG."""
-    model, pixels, label, what = _comparison_input(args)
+    model, pixels, label, what = one_image(args)
     target = photo_target(args.target, model)
     bar = TerminalProgress(f"compare on {model.name}")
     monitor = cancellable(args, on_progress=bar)

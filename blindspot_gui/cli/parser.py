@@ -7,6 +7,7 @@ import argparse
 from blindspot_gui.cli.attack import check_attack, command_attack
 from blindspot_gui.cli.common import DEFAULT_IMAGES
 from blindspot_gui.cli.compare import check_compare, command_compare
+from blindspot_gui.cli.pathway import check_pathway, command_pathway
 from blindspot_gui.cli.models import check_eval, check_train, command_eval, command_models, command_train
 from blindspot_gui.cli.reproduce import check_reproduce, command_reproduce
 from blindspot_gui.cli.units import check_units, command_units
@@ -110,6 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
                               "fools the network (searched on the 8-bit lattice)")
     add_own_network_options(compare)
     compare.set_defaults(run=command_compare, check=check_compare)
+
+    path = commands.add_parser("pathway", help="where one blind spot's change takes hold, layer by layer, beside "
+                                                "random noise of the same size and Table 5's bounds")
+    path.add_argument("--image", required=True, metavar="test:I|FILE", type=image_option,
+                      help="an MNIST test digit (test:I, with a zoo --model), a photo file or a sample photo "
+                           "(samples:cat) for a photo network")
+    path.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
+                                      "(the default for a photo)")
+    path.add_argument("--target", default="none",
+                      help="none (the nearest wrong class; the default), next, random, least-likely, or a class")
+    path.add_argument("--goal", choices=("minimal", "confident"), default="minimal",
+                      help="the blind spot followed: the smallest change (the paper; the default), or the smallest "
+                           "after which the network is sure of its wrong answer (--confidence, default 90%%)")
+    path.add_argument("--confidence", metavar="P", help="--goal confident: the probability the wrong answer reaches")
+    path.add_argument("--draws", type=int, default=32, metavar="N",
+                      help="random noise draws of the change's L2 size (default 32)")
+    path.add_argument("--json", metavar="FILE", help="write every layer's figures and the reading")
+    add_own_network_options(path)
+    path.set_defaults(run=command_pathway, check=check_pathway)
 
     units = commands.add_parser("units", help="the test images that most excite a unit or a random direction")
     units.add_argument("--model", required=True, help="model name or key, e.g. conv")
