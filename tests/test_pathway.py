@@ -104,3 +104,50 @@ def test_cli_pathway_refuses_what_does_not_go_together(arguments, says, capsys):
 
     assert main(["pathway", *arguments]) == 2
     assert says in capsys.readouterr().err
+
+
+def test_the_layers_tab_follows_each_result_and_opens_a_moved_unit(qtbot, window):
+    from window_actions import run_and_wait
+
+    view = window.blindspots
+    with qtbot.waitSignal(view.sig_pathway_shown, timeout=30000):
+        assert run_and_wait(qtbot, window).success
+    shown = view.pathway_view.pathway
+    assert [layer.name for layer in shown.layers] == ["fc1", "fc2", "fc3"] and shown.network == "FC100-100-10"
+    assert view.pathway_view.reading.text().startswith(shown.reading)
+    view.result_views.setCurrentWidget(view.pathway_view)
+    units = view.pathway_view.units
+    assert f'<a href="{shown.moved[0].unit}">unit {shown.moved[0].unit}</a>' in units.text()
+    units.linkActivated.emit(str(shown.moved[0].unit))  # what a click on the unit's link sends
+    explorer = window.unit_explorer
+    assert window.tabs.currentWidget() is explorer
+    qtbot.waitUntil(lambda: explorer.layer.currentText() == shown.parting
+                    and explorer.first_unit.value() == shown.moved[0].unit, timeout=20000)
+    window.tabs.setCurrentWidget(view)
+    view.step_image(1)  # another image: the pathway of the last one goes
+    qtbot.waitUntil(lambda: view.pathway_view.pathway is None, timeout=5000)
+    assert view.pathway_view.units.text() == ""
+
+
+def test_another_thread_using_the_same_network_does_not_mix_into_the_pathway(fc100):
+    """The window checks transfer to the same network while it follows the pathway: hooks keep only their own thread."""
+    import threading
+
+    original = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(4))
+    adversarial = (original + 0.05 * torch.randn(1, 28, 28, generator=torch.Generator().manual_seed(6))).clamp(0, 1)
+    alone = pathway(fc100, original, adversarial, draws=8)
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            with torch.inference_mode():
+                fc100(torch.rand(3, 1, 28, 28))
+
+    other = threading.Thread(target=busy)
+    other.start()
+    try:
+        together = [pathway(fc100, original, adversarial, draws=8) for _ in range(20)]
+    finally:
+        stop.set()
+        other.join()
+    assert all(found == alone for found in together)

@@ -164,8 +164,12 @@ def _layer_outputs(classifier: Classifier, names: list[str], images: torch.Tenso
     captured: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     shapes: dict[str, tuple[int, ...]] = {}
 
+    capturing_thread = threading.get_ident()
+
     def keep(name):
         def hook(_module, _inputs, output) -> None:
+            if threading.get_ident() != capturing_thread:
+                return  # another thread's pass through the same network (the transfer check, beside this)
             if not isinstance(output, torch.Tensor):
                 raise ValueError(f"layer {name!r} does not give one tensor")
             shapes[name] = tuple(output.shape[1:])

@@ -95,6 +95,7 @@ class MainWindow(WindowLayout, QMainWindow):
         self.blindspots.sig_status.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.blindspots.sig_networks_changed.connect(self._update_explorer_networks)
         self.unit_explorer.sig_image_requested.connect(self._attack_digit)
+        self.blindspots.pathway_view.sig_unit_requested.connect(self._show_unit)
         self.unit_explorer.sig_photo_requested.connect(self._attack_photo)
         self.experiments_view.sig_model_trained.connect(self.blindspots.on_model_trained)
         self.experiments_view.sig_error.connect(self.show_message)
@@ -219,6 +220,11 @@ class MainWindow(WindowLayout, QMainWindow):
 
     def _explorer_network(self) -> str | None:
         return self.unit_explorer.model.currentText() or None
+
+    def _show_unit(self, layer: str, unit: int) -> None:
+        """A unit of the Layers view, in the unit explorer: the images that excite it most."""
+        if self.unit_explorer.show_unit(self.blindspots.network_name, layer, unit):
+            self.tabs.setCurrentWidget(self.unit_explorer)
 
     def _attack_digit(self, choice: ImageChoice) -> None:
         """A double-clicked digit of the unit explorer, attacked with a digit network (the explorer's, if need be)."""

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSplitter, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from blindspot_gui.core.attack.request import SearchRequest
 from blindspot_gui.core.attack.search import AttackResult, SearchProgress
@@ -39,6 +39,7 @@ from blindspot_gui.qt.tabs.result_readout import ResultReadout
 from blindspot_gui.qt.tabs.results import ResultActions
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.transfer_view import TransferView
+from blindspot_gui.qt.widgets.pathway_view import PathwayView
 from blindspot_gui.session.blindspots import BlindspotSession
 from blindspot_gui.session.image import ImageChoice
 
@@ -47,7 +48,7 @@ DIGIT_ANIMATION_INTERVAL = 0.02
 PHOTO_ANIMATION_INTERVAL = 0.2
 """A photo search's best photo so far is redrawn five times a second."""
 WHAT = {"network": "Loading the network", "classify": "Classifying the image", "search": "The search",
-        "transfer": "Transfer check", "noise": "Noise test", "catalogue": "Looking for the photo networks' weights"}
+        "transfer": "Transfer check", "pathway": "Following the change through the layers", "noise": "Noise test", "catalogue": "Looking for the photo networks' weights"}
 
 
 class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, ResultReadout):
@@ -58,6 +59,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
     sig_answer_shown = Signal(str)
     """The image's name, once the network's answer for it is shown."""
     sig_transfer_shown = Signal()
+    sig_pathway_shown = Signal()
     sig_noise_shown = Signal(float)
     sig_training_finished = Signal(str)
     sig_exported = Signal(str)
@@ -89,11 +91,18 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.search_panel.remember_goal(self.settings)
         self._add_compare_button()
         self.transfer_view = TransferView()
+        self.pathway_view = PathwayView()
+        self.result_views = QTabWidget()
+        self.result_views.setObjectName("result_views")
+        self.result_views.addTab(self.transfer_view, "Other networks")
+        self.result_views.addTab(self.pathway_view, "Layers")
+        self.result_views.setTabToolTip(1, "Where the change takes hold: each layer's gain for the blind spot and for "
+                                           "random noise of the same size")
         lower = QWidget()
         lower_layout = QHBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addWidget(self.search_panel, stretch=3)
-        lower_layout.addWidget(self.transfer_view, stretch=2)
+        lower_layout.addWidget(self.result_views, stretch=2)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.viewer)
         splitter.addWidget(scrolling(lower, "details"))
@@ -282,13 +291,14 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.search_panel.save_button.setEnabled(result is not None and result.success and result.distortion > 0)
         if result is None:
             self.transfer_view.clear()
+            self.pathway_view.clear()
             self.search_panel.show_trace([])
             self.search_panel.show_status("ready")
 
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
-        for slot in ("search", "transfer", "noise"):
+        for slot in ("search", "transfer", "pathway", "noise"):
             self.runner.replace(slot)
         self.session.abandon_search()
         self.search_panel.set_running(False)
@@ -401,5 +411,6 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.sig_search_finished.emit(result)
         if found:
             self._start_transfer(shown)
+            self._start_pathway(shown)
             if self.session.noise:
                 self._start_noise(shown)

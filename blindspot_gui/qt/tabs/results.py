@@ -18,10 +18,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QProgressDialog
 
 from blindspot_gui.core.attack.noise import gaussian_noise_error
+from blindspot_gui.core.activations import layer_names
 from blindspot_gui.core.attack.search import AttackResult
 from blindspot_gui.core.experiments.figures import DIGIT_EXAMPLES, PHOTO_EXAMPLES, digit_figure_data, photo_figure_data
 from blindspot_gui.core.files import atomic_write_json
 from blindspot_gui.core.models.class_names import class_index
+from blindspot_gui.core.pathway import pathway
 from blindspot_gui.core.photos import sample_photos
 from blindspot_gui.qt import figures
 from blindspot_gui.qt.widgets.change_picture import magnification_for, picture_of
@@ -54,6 +56,16 @@ class ResultActions:
     def _done_transfer(self, rows) -> None:
         self.transfer_view.show_rows(rows, self._transfer_for)
         self.sig_transfer_shown.emit()
+
+    def _start_pathway(self, result: AttackResult) -> None:
+        self.pathway_view.clear()
+        self.start("pathway", pathway, self.classifier, result.original, result.adversarial,
+                   on_done=lambda found, classifier=self.classifier: self._done_pathway(found, classifier))
+
+    def _done_pathway(self, found, classifier) -> None:
+        explorable = found.parting in layer_names(classifier)
+        self.pathway_view.show_pathway(found, explorable)
+        self.sig_pathway_shown.emit()
 
     def _on_noise_toggled(self, enabled: bool) -> None:
         self.session.set_noise(enabled)

@@ -13,8 +13,7 @@ ranking all run in the task runner, with progress and Cancel.
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -46,7 +45,7 @@ from blindspot_gui.core.units import (
 from blindspot_gui.session.image import ImageChoice
 from blindspot_gui.qt.task_controller import TaskController
 from blindspot_gui.qt.tabs.unit_grid import GridPair
-from blindspot_gui.qt.tabs.unit_jobs import RankedRows, RowRequest, compare_purity_of, load_network, rank_rows
+from blindspot_gui.qt.tabs.unit_jobs import RankedRows, RowRequest, compare_purity_of, load_network, purity_text, rank_rows
 from blindspot_gui.qt.task_runner import describe_error
 
 CANCELLABLE_SLOTS = ("units", "units-data", "unit-statistics")
@@ -79,6 +78,8 @@ class UnitExplorer(QWidget, TaskController):
         """The chosen network once it is loaded."""
         self.cache = ActivationCache()
         self.random_seed = 1
+        self._wanted_unit: tuple[str, int] | None = None
+        """a unit the Layers view asked for, shown once its network is in use."""
         self.data_note = ""
         self.layer_note = ""
         """Why the network's layer is not a hidden one, when it has none."""
@@ -214,10 +215,33 @@ class UnitExplorer(QWidget, TaskController):
         else:
             self.progress.setFormat("this network has no layers to explore")
 
+    def show_unit(self, network: str, layer: str, unit: int) -> bool:
+        """Rank the images along ``unit`` of ``layer`` of ``network`` (asked by the Layers view); False if that network
+        is not listed. A network still to load shows it once loaded (``_use_network``)."""
+        if self.model.findText(network) < 0:
+            return False
+        self._wanted_unit = (layer, unit)
+        if self.model.currentText() != network:
+            self.model.setCurrentText(network)
+        elif self.network is not None:
+            self._apply_wanted_unit()
+            self.refresh()
+        return True
+
+    def _apply_wanted_unit(self) -> None:
+        (layer, unit), self._wanted_unit = self._wanted_unit or ("", 0), None
+        if self.layer.findText(layer) >= 0:
+            with QSignalBlocker(self.layer), QSignalBlocker(self.mode), QSignalBlocker(self.first_unit):
+                self.layer.setCurrentText(layer)
+                self.mode.setCurrentText("full")  # units counted in the whole feature map, as the Layers view counts
+                self.first_unit.setMaximum(max(self.first_unit.maximum(), unit))
+                self.first_unit.setValue(unit)
+
     def _use_network(self, network: Classifier) -> None:
         self.network = network
         names = layer_names(network)
         self._list_layers(names, default_layer(names, not network.is_digit_network) if names else "")
+        self._apply_wanted_unit()
         if not names:
             self.progress.setFormat("this network has no layers to explore")
             return
@@ -332,23 +356,13 @@ class UnitExplorer(QWidget, TaskController):
     def _show_rows(self, rows: RankedRows) -> None:
         self.progress.setValue(1000)
         self.progress.setFormat(f"{rows.dimension} dimensions")
-        self.first_unit.blockSignals(True)
-        self.first_unit.setRange(0, max(rows.dimension - 1, 0))
-        self.first_unit.blockSignals(False)
+        with QSignalBlocker(self.first_unit):
+            self.first_unit.setRange(0, max(rows.dimension - 1, 0))
         self.grids.show_rows(rows.units, rows.randoms, self.dataset)
         self.rows_of = self.dataset
         if not self.grids.quizzing:
-            self.statistics.setText(self.layer_note + self.data_note + self._purity_text(rows))
+            self.statistics.setText(self.layer_note + self.data_note + purity_text(self.dataset, rows))
         self.sig_rows_shown.emit()
-
-    def _purity_text(self, rows: RankedRows) -> str:
-        if len(self.dataset.class_names) < 2:
-            return (f"These {len(self.dataset)} images share one class, so label purity says nothing here: "
-                    "choose a folder with one subfolder per class.")
-        unit_purity = np.mean([row.purity for row in rows.units]) if rows.units else float("nan")
-        random_purity = np.mean([row.purity for row in rows.randoms]) if rows.randoms else float("nan")
-        return (f"Mean label purity of these rows: units {100 * unit_purity:.0f}%, "
-                f"random directions {100 * random_purity:.0f}%.")
 
     def start_quiz(self) -> None:
         """New random directions, mixed with the units' rows in an order drawn from the directions' seed."""

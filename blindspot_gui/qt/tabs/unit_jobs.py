@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from blindspot_gui.core.data import Dataset
@@ -72,3 +73,14 @@ def compare_purity_of(cache: ActivationCache, network: Classifier, dataset: Data
     """Mean label purity (95% intervals) of ``count`` units against as many random directions, in the network
     and in a randomly initialised copy of it (see ``compare_with_untrained``)."""
     return compare_with_untrained(network, dataset, layer, mode, k, count, seed, cache, monitor).summary
+
+
+def purity_text(dataset: Dataset, rows: RankedRows) -> str:
+    """The mean label purity of the rows of units and of random directions, in a sentence."""
+    if len(dataset.class_names) < 2:
+        return (f"These {len(dataset)} images share one class, so label purity says nothing here: "
+                "choose a folder with one subfolder per class.")
+    unit_purity = np.mean([row.purity for row in rows.units]) if rows.units else float("nan")
+    random_purity = np.mean([row.purity for row in rows.randoms]) if rows.randoms else float("nan")
+    return (f"Mean label purity of these rows: units {100 * unit_purity:.0f}%, "
+            f"random directions {100 * random_purity:.0f}%.")
