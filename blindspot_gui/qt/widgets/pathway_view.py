@@ -24,8 +24,8 @@ BOUND_PEN = pg.mkPen((60, 60, 160), width=1, style=Qt.PenStyle.DashLine)
 NOISE_BAND = (150, 150, 150, 70)
 MOVED_SHOWN = 3
 """Units named under the chart."""
-MOST_TICKS = 8
-"""Layer names written under the chart at most (every k-th one for a deep network)."""
+MOST_TICKS = 4
+"""Layers named under the chart: all of a network with this many, else the first, the parting and the last."""
 
 
 class PathwayView(QWidget):
@@ -85,9 +85,10 @@ class PathwayView(QWidget):
         bounds = [layer.bound for layer in found.layers]
         if all(bound is not None for bound in bounds):
             self.plot.plot(positions, np.cumprod(bounds), pen=BOUND_PEN, name="Table 5 bound")
-        every = max(1, int(np.ceil(len(positions) / MOST_TICKS)))
-        self.plot.getPlotItem().getAxis("bottom").setTicks(
-            [[(int(p), found.layers[p].name) for p in positions[::every]]])
+        names = [layer.name for layer in found.layers]
+        shown = range(len(names)) if len(names) <= MOST_TICKS else sorted(
+            {0, names.index(found.parting), len(names) - 1})
+        self.plot.getPlotItem().getAxis("bottom").setTicks([[(index, names[index].lstrip("_")) for index in shown]])
         self.plot.getPlotItem().setXRange(-0.3, len(positions) - 0.7, padding=0)
         bound_words = " Dashed: Table 5's upper bound on the gain." if all(b is not None for b in bounds) else (
             f" {found.bound_note[0].upper()}{found.bound_note[1:]}." if found.bound_note else "")
