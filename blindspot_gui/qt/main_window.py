@@ -147,6 +147,10 @@ class MainWindow(WindowLayout, QMainWindow):
         self._action(search_menu, "&Previous image", "Left", self._on_tab(lambda: view.step_image(-1)),
                      "action_previous")
         self._action(search_menu, "R&andom image", "R", self._on_tab(view.random_image))
+        self._action(search_menu, "&Stronger change (Strength)", "Up", self._on_tab(lambda: self._step_strength(1)),
+                     "action_stronger")
+        self._action(search_menu, "&Weaker change (Strength)", "Down", self._on_tab(lambda: self._step_strength(-1)),
+                     "action_weaker")
         search_menu.addSeparator()
         self._action(search_menu, "Step &forward (presenter remote)", "PgDown", lambda: self.presenter_step(1),
                      "action_page_down")
@@ -220,6 +224,13 @@ class MainWindow(WindowLayout, QMainWindow):
 
     def _explorer_network(self) -> str | None:
         return self.unit_explorer.model.currentText() or None
+
+    def _step_strength(self, steps: int) -> None:
+        """Up / Down: the Strength tab comes forward and its slider moves one step."""
+        view = self.blindspots
+        if view.strength_view.slider.isEnabled():
+            view.result_views.setCurrentWidget(view.strength_view)
+            view.strength_view.step(steps)
 
     def _show_unit(self, layer: str, unit: int) -> None:
         """A unit of the Layers view, in the unit explorer: the images that excite it most."""

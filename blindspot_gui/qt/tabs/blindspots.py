@@ -40,6 +40,7 @@ from blindspot_gui.qt.tabs.results import ResultActions
 from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.transfer_view import TransferView
 from blindspot_gui.qt.widgets.pathway_view import PathwayView
+from blindspot_gui.qt.widgets.strength_view import StrengthView
 from blindspot_gui.session.blindspots import BlindspotSession
 from blindspot_gui.session.image import ImageChoice
 
@@ -48,7 +49,8 @@ DIGIT_ANIMATION_INTERVAL = 0.02
 PHOTO_ANIMATION_INTERVAL = 0.2
 """A photo search's best photo so far is redrawn five times a second."""
 WHAT = {"network": "Loading the network", "classify": "Classifying the image", "search": "The search",
-        "transfer": "Transfer check", "pathway": "Following the change through the layers", "noise": "Noise test", "catalogue": "Looking for the photo networks' weights"}
+        "transfer": "Transfer check", "pathway": "Following the change through the layers",
+        "strength-sweep": "Sweeping the strength of the change", "strength": "The answer at this strength", "noise": "Noise test", "catalogue": "Looking for the photo networks' weights"}
 
 
 class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, ResultReadout):
@@ -60,6 +62,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
     """The image's name, once the network's answer for it is shown."""
     sig_transfer_shown = Signal()
     sig_pathway_shown = Signal()
+    sig_strength_shown = Signal(float)
     sig_noise_shown = Signal(float)
     sig_training_finished = Signal(str)
     sig_exported = Signal(str)
@@ -96,6 +99,9 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.result_views.setObjectName("result_views")
         self.result_views.addTab(self.transfer_view, "Other networks")
         self.result_views.addTab(self.pathway_view, "Layers")
+        self.strength_view = StrengthView()
+        self.result_views.addTab(self.strength_view, "Strength")
+        self.result_views.setTabToolTip(2, "Scale the change from nothing to twice its size and watch the answer")
         self.result_views.setTabToolTip(1, "Where the change takes hold: each layer's gain for the blind spot and for "
                                            "random noise of the same size")
         lower = QWidget()
@@ -147,6 +153,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.search_panel.sig_run_requested.connect(self.run_search)
         self.search_panel.sig_cancel_requested.connect(self.cancel_search)
         self.search_panel.sig_noise_toggled.connect(self._on_noise_toggled)
+        self.strength_view.sig_strength_changed.connect(self._start_strength)
         self.search_panel.sig_save_requested.connect(self.export_adversarial)
         self.compare_button.clicked.connect(self.compare_methods)
         self.search_panel.sig_goal_changed.connect(self.session.set_goal)
@@ -292,13 +299,14 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         if result is None:
             self.transfer_view.clear()
             self.pathway_view.clear()
+            self.strength_view.clear()
             self.search_panel.show_trace([])
             self.search_panel.show_status("ready")
 
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
-        for slot in ("search", "transfer", "pathway", "noise"):
+        for slot in ("search", "transfer", "pathway", "strength-sweep", "strength", "noise"):
             self.runner.replace(slot)
         self.session.abandon_search()
         self.search_panel.set_running(False)
@@ -412,5 +420,6 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         if found:
             self._start_transfer(shown)
             self._start_pathway(shown)
+            self._start_strength_sweep(shown)
             if self.session.noise:
                 self._start_noise(shown)

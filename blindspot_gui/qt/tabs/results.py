@@ -24,10 +24,12 @@ from blindspot_gui.core.experiments.figures import DIGIT_EXAMPLES, PHOTO_EXAMPLE
 from blindspot_gui.core.files import atomic_write_json
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.pathway import pathway
+from blindspot_gui.core.strength import answer_at, strength_sweep
 from blindspot_gui.core.photos import sample_photos
 from blindspot_gui.qt import figures
 from blindspot_gui.qt.widgets.change_picture import magnification_for, picture_of
 from blindspot_gui.qt.model_panel import ZOO_KIND
+from blindspot_gui.qt.widgets.probabilities import BAD, GOOD
 from blindspot_gui.qt.tabs import blindspot_jobs as jobs
 from blindspot_gui.qt.search_panel import DEFAULT_PHOTO_TARGET, RANDOM, UNTARGETED
 from blindspot_gui.qt.task_runner import describe_error
@@ -66,6 +68,31 @@ class ResultActions:
         explorable = found.parting in layer_names(classifier)
         self.pathway_view.show_pathway(found, explorable)
         self.sig_pathway_shown.emit()
+
+    def _start_strength_sweep(self, result: AttackResult) -> None:
+        self.strength_view.clear()
+        self.start("strength-sweep", strength_sweep, self.classifier, result.original, result.adversarial,
+                   on_done=lambda sweep, name=self.classifier.class_name: self.strength_view.show_sweep(sweep, name))
+
+    def _start_strength(self, strength: float) -> None:
+        """The image at ``strength`` times the change, in the adversarial panel (the newest request wins)."""
+        result = self.result
+        if result is None or not result.success:
+            return
+        self.strength_view.marker.setValue(strength)
+        self.start("strength", answer_at, self.classifier, result.original, result.adversarial, strength,
+                   on_done=lambda answer: self._show_strength(strength, *answer))
+
+    def _show_strength(self, strength: float, image, probabilities) -> None:
+        result, name = self.result, self.classifier.class_name
+        answer = int(probabilities.argmax())
+        words = f"says {name(answer)}  ({100 * probabilities[answer]:.0f}%)" + (
+            "" if strength == 1.0 else f" at {strength:.2f}×")
+        fooled = answer != result.original_prediction
+        self.viewer.show_adversarial(image, image - result.original, words, probabilities, result.target,
+                                     BAD if fooled else GOOD)
+        self.strength_view.show_answer(strength, probabilities)
+        self.sig_strength_shown.emit(strength)
 
     def _on_noise_toggled(self, enabled: bool) -> None:
         self.session.set_noise(enabled)
