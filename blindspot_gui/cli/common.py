@@ -32,9 +32,9 @@ class TerminalProgress:
 
     WIDTH = 30
 
-    def __init__(self, label: str, stream=sys.stderr):
+    def __init__(self, label: str, stream=None):
         self.label = label
-        self.stream = stream
+        self.stream = stream if stream is not None else sys.stderr  # the stderr of now, not of the first import
         self.started = time.perf_counter()
         self._last_draw = 0.0
 

@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 
 from blindspot_gui.cli.common import TerminalProgress, UsageError, cancellable, write_outputs
-from blindspot_gui.cli.networks import check_one_image, one_image, photo_target
+from blindspot_gui.cli.networks import photo_target
+from blindspot_gui.cli.one_image import check_one_image, one_image
 from blindspot_gui.cli.search import goal_number
 from blindspot_gui.core.attack.compare import METHODS, compare_methods, foolbox_version
 from blindspot_gui.core.attack.goal import check_goal

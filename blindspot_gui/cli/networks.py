@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blindspot_gui.cli.common import UsageError, cancellable, device_of, parse_image_range, refuse_unused
+from blindspot_gui.cli.common import UsageError, cancellable, device_of
 from blindspot_gui.core.attack.search import TARGET_POLICIES
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.models.onnx_network import is_onnx
 from blindspot_gui.core.models.own_network import load_own_network
-from blindspot_gui.core.data import load_mnist
-from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, is_photo_model_name, load_photo_model
+from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL, load_photo_model
 from blindspot_gui.core.models.registry import canonical_name
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
 from blindspot_gui.core.photos import read_photo
@@ -70,45 +69,3 @@ def photo_target(text: str, model):
     """A rule name (next, random, least-likely, none) as it is; otherwise the class the text names."""
     return text if text in TARGET_POLICIES else class_index(text, model.class_names)
 
-
-def check_one_image(args, command: str) -> None:
-    """For a command on one image (compare, pathway): --model or --model-file, and an --image the network reads (an
-    MNIST digit test:I for a zoo network, a photo for a photo network); sets ``args.digit``."""
-    if args.model_file and args.model:
-        raise UsageError("give --model or --model-file, not both")
-    if not args.model_file:
-        refuse_unused(args, PHOTO_OPTIONS, "without --model-file (they describe that file)")
-    args.digit = _digit_reference(args.image, command)
-    if args.digit is not None and (args.model_file or not args.model or is_photo_model_name(args.model)):
-        raise UsageError(f"{args.image} is an MNIST digit: give a zoo network for it, e.g. --model fc100-100-10 "
-                         "(photo networks take --image FILE)")
-    if args.digit is None:
-        if args.model and not is_photo_model_name(args.model):
-            raise UsageError(f"{args.model} classifies MNIST digits, not photos — give --image test:I")
-        check_architecture_file(args)
-
-
-def _digit_reference(text: str, command: str) -> tuple[str, int] | None:
-    """(split, index) for --image test:I or train:I; None for anything else (a photo file)."""
-    if Path(text).is_file() or not text.startswith(("test:", "train:")):
-        return None
-    try:
-        split, start, stop = parse_image_range(text)
-    except ValueError:
-        raise UsageError(f"--image: give one MNIST digit as test:I (e.g. test:0) or a photo file, not {text!r}") from None
-    if stop - start != 1:
-        raise UsageError(f"--image {text}: {command} takes one image — give test:I")
-    return split, start
-
-
-def one_image(args):
-    """(network, pixels (C, H, W) in [0, 1], true label or None, the image in words) of a command on one image."""
-    if args.digit is None:
-        model, pixels = photo_network_and_image(args)
-        return model, pixels, None, Path(args.image).name
-    split, index = args.digit
-    dataset = load_mnist(split)
-    if index >= len(dataset):
-        raise ValueError(f"the {split} set has {len(dataset)} images; {args.image} goes past its end")
-    label = int(dataset.labels[index])
-    return load_zoo_model(args.model), dataset.images[index].numpy(), label, f"MNIST {split} image {index} (a {label})"

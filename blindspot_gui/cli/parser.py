@@ -10,6 +10,7 @@ from blindspot_gui.cli.compare import check_compare, command_compare
 from blindspot_gui.cli.pathway import check_pathway, command_pathway
 from blindspot_gui.cli.models import check_eval, check_train, command_eval, command_models, command_train
 from blindspot_gui.cli.reproduce import check_reproduce, command_reproduce
+from blindspot_gui.cli.survive import check_survive, command_survive
 from blindspot_gui.cli.units import check_units, command_units
 from blindspot_gui.core.models.zoo_weights import user_models_dir
 from blindspot_gui.core.photos import image_option
@@ -130,6 +131,25 @@ def build_parser() -> argparse.ArgumentParser:
     path.add_argument("--json", metavar="FILE", help="write every layer's figures and the reading")
     add_own_network_options(path)
     path.set_defaults(run=command_pathway, check=check_pathway)
+
+    survive = commands.add_parser("survive", help="does a blind spot survive natural changes: codecs, shifts, "
+                                                  "rotations, rescaling, brightness, noise of its size")
+    survive.add_argument("--image", metavar="test:I|FILE", type=image_option,
+                         help="search this image's blind spot first: an MNIST test digit (test:I, with a zoo --model), "
+                              "a photo file or a sample photo (samples:cat)")
+    survive.add_argument("--npz", metavar="FILE", help="or: blind spots found before, as `blindspot attack --npz` "
+                                                       "writes them (arrays original and adversarial)")
+    survive.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
+                                         "(the default for a photo)")
+    survive.add_argument("--target", default="none",
+                         help="--image: none (the nearest wrong class; the default), next, random, or a class")
+    survive.add_argument("--goal", choices=("minimal", "confident"), default="minimal",
+                         help="--image: the smallest change (the default) or a confident one (--confidence, default "
+                              "90%%)")
+    survive.add_argument("--confidence", metavar="P", help="--goal confident: the probability the wrong answer reaches")
+    survive.add_argument("--json", metavar="FILE", help="write every change's answer and the shares per family")
+    add_own_network_options(survive)
+    survive.set_defaults(run=command_survive, check=check_survive)
 
     units = commands.add_parser("units", help="the test images that most excite a unit or a random direction")
     units.add_argument("--model", required=True, help="model name or key, e.g. conv")

@@ -3,46 +3,26 @@
 from __future__ import annotations
 
 from blindspot_gui.cli.common import EXIT_FAILURE, TerminalProgress, UsageError, cancellable, write_outputs
-from blindspot_gui.cli.networks import check_one_image, one_image, photo_target
-from blindspot_gui.cli.search import goal_number
-from blindspot_gui.core.attack.goal import check_goal
-from blindspot_gui.core.attack.request import SearchRequest, search_chain
+from blindspot_gui.cli.one_image import check_goal_choice, check_one_image, one_blind_spot
 from blindspot_gui.core.files import atomic_write_json
 from blindspot_gui.core.pathway import pathway
-
-DEFAULT_CONFIDENCE = 0.9
 
 
 def check_pathway(args) -> None:
     """Refuse, before any work: an image the network does not read, a confidence without the confident goal, too few
     noise draws."""
     check_one_image(args, "pathway")
-    args.confidence = goal_number(args.confidence, "--confidence", percent=True)
-    if args.confidence is not None and args.goal != "confident":
-        raise UsageError("--confidence sets the confident goal's probability — add --goal confident or leave it out")
-    if args.goal == "confident":
-        args.confidence = DEFAULT_CONFIDENCE if args.confidence is None else args.confidence
-        try:
-            check_goal(args.confidence, None)
-        except ValueError as error:
-            raise UsageError(f"--confidence: {error}") from None
+    check_goal_choice(args)
     if args.draws < 2:
         raise UsageError("--draws must be at least 2")
 
 
 def command_pathway(args) -> int:
     """Search the blind spot of --image, then print each layer's gain for it and for noise, and the reading."""
-    model, pixels, label, what = one_image(args)
-    request = SearchRequest(target=photo_target(args.target, model), confidence=args.confidence)
-    bar = TerminalProgress(f"pathway on {model.name}")
+    bar = TerminalProgress("pathway")
     monitor = cancellable(args, on_progress=bar)
     try:
-        import torch
-
-        labels = None if label is None else torch.tensor([label])
-        result = search_chain(model, torch.from_numpy(pixels)[None], request, labels,
-                              monitor=monitor.scaled(0.0, 0.8))[1][0]
-        monitor.check()
+        model, result, what = one_blind_spot(args, monitor.scaled(0.0, 0.8))
         if not result.success:
             print(f"{what} through {model.name}: no blind spot found for this target, so there is no change to follow")
             return EXIT_FAILURE
