@@ -77,3 +77,20 @@ def test_cli_survive_refuses_a_bad_npz_with_its_name(arrays, says, tmp_path, cap
     assert main(["survive", "--model", "fc100-100-10", "--npz", str(hostile)]) == 1
     error = capsys.readouterr().err
     assert "hostile.npz" in error and says in error
+
+
+def test_the_survival_tab_follows_each_result(qtbot, window):
+    from window_actions import run_and_wait
+
+    view = window.blindspots
+    with qtbot.waitSignal(view.sig_survival_shown, timeout=30000):
+        assert run_and_wait(qtbot, window).success
+    found, table = view.survival_view.survival, view.survival_view.table
+    expected = survival(view.classifier, view.result.original, view.result.adversarial)
+    assert found == expected and table.rowCount() == len(FAMILIES)
+    kept = found.survived()
+    assert table.item(0, 1).text() == f"{int(kept[:4].sum())} of 4"  # the codecs come first
+    assert f"{100 * found.shares()['all']:.0f}%" in view.survival_view.summary.text()
+    view.step_image(1)
+    qtbot.waitUntil(lambda: view.survival_view.survival is None, timeout=5000)
+    assert table.rowCount() == 0

@@ -41,6 +41,7 @@ from blindspot_gui.qt.task_runner import describe_error
 from blindspot_gui.qt.transfer_view import TransferView
 from blindspot_gui.qt.widgets.pathway_view import PathwayView
 from blindspot_gui.qt.widgets.strength_view import StrengthView
+from blindspot_gui.qt.widgets.survival_view import SurvivalView
 from blindspot_gui.session.blindspots import BlindspotSession
 from blindspot_gui.session.image import ImageChoice
 
@@ -50,7 +51,8 @@ PHOTO_ANIMATION_INTERVAL = 0.2
 """A photo search's best photo so far is redrawn five times a second."""
 WHAT = {"network": "Loading the network", "classify": "Classifying the image", "search": "The search",
         "transfer": "Transfer check", "pathway": "Following the change through the layers",
-        "strength-sweep": "Sweeping the strength of the change", "strength": "The answer at this strength", "noise": "Noise test", "catalogue": "Looking for the photo networks' weights"}
+        "strength-sweep": "Sweeping the strength of the change", "strength": "The answer at this strength",
+        "survival": "Trying natural changes", "noise": "Noise test", "catalogue": "Looking for the photo networks' weights"}
 
 
 class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, ResultReadout):
@@ -63,6 +65,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
     sig_transfer_shown = Signal()
     sig_pathway_shown = Signal()
     sig_strength_shown = Signal(float)
+    sig_survival_shown = Signal()
     sig_noise_shown = Signal(float)
     sig_training_finished = Signal(str)
     sig_exported = Signal(str)
@@ -102,6 +105,10 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.strength_view = StrengthView()
         self.result_views.addTab(self.strength_view, "Strength")
         self.result_views.setTabToolTip(2, "Scale the change from nothing to twice its size and watch the answer")
+        self.survival_view = SurvivalView()
+        self.result_views.addTab(self.survival_view, "Survival")
+        self.result_views.setTabToolTip(3, "Does the blind spot still fool the network after it is saved as JPEG, "
+                                           "shifted, rotated, rescaled, brightened or noised?")
         self.result_views.setTabToolTip(1, "Where the change takes hold: each layer's gain for the blind spot and for "
                                            "random noise of the same size")
         lower = QWidget()
@@ -300,13 +307,14 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             self.transfer_view.clear()
             self.pathway_view.clear()
             self.strength_view.clear()
+            self.survival_view.clear()
             self.search_panel.show_trace([])
             self.search_panel.show_status("ready")
 
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
-        for slot in ("search", "transfer", "pathway", "strength-sweep", "strength", "noise"):
+        for slot in ("search", "transfer", "pathway", "strength-sweep", "strength", "survival", "noise"):
             self.runner.replace(slot)
         self.session.abandon_search()
         self.search_panel.set_running(False)
@@ -421,5 +429,6 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             self._start_transfer(shown)
             self._start_pathway(shown)
             self._start_strength_sweep(shown)
+            self._start_survival(shown)
             if self.session.noise:
                 self._start_noise(shown)

@@ -25,6 +25,7 @@ from blindspot_gui.core.files import atomic_write_json
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.core.pathway import pathway
 from blindspot_gui.core.strength import answer_at, strength_sweep
+from blindspot_gui.core.survival import survival
 from blindspot_gui.core.photos import sample_photos
 from blindspot_gui.qt import figures
 from blindspot_gui.qt.widgets.change_picture import magnification_for, picture_of
@@ -93,6 +94,15 @@ class ResultActions:
                                      BAD if fooled else GOOD)
         self.strength_view.show_answer(strength, probabilities)
         self.sig_strength_shown.emit(strength)
+
+    def _start_survival(self, result: AttackResult) -> None:
+        self.survival_view.clear()
+        self.start("survival", survival, self.classifier, result.original, result.adversarial,
+                   on_done=self._done_survival)
+
+    def _done_survival(self, found) -> None:
+        self.survival_view.show_survival(found)
+        self.sig_survival_shown.emit()
 
     def _on_noise_toggled(self, enabled: bool) -> None:
         self.session.set_noise(enabled)
