@@ -10,12 +10,13 @@ from blindspot_gui.cli.common import TerminalProgress, UsageError, cancellable, 
 from blindspot_gui.cli.common import device_of, refuse_unused, write_outputs
 from blindspot_gui.core.files import atomic_write_json, atomic_write_text, check_writable_folder
 from blindspot_gui.core.models.photo_catalogue import find_photo_model, is_photo_model_name
+from blindspot_gui.core.models.registry import canonical_name
 from blindspot_gui.core.models.zoo_weights import user_models_dir
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.report import percent
 
 
-TABLES = ("table1", "table2", "table3", "table4")
+TABLES = ("table1", "table2", "table3", "table4", "noisecurve")
 FIELD_OPTIONS = {"model": "--model", "models": "--model", "per_layer": "--per-layer", "epochs": "--epochs",
                  "device": "--device", "rule": "--rule", "n": "--n", "images": "--images"}
 """The command-line option of each field of an experiment's settings (its spec in the registry)."""
@@ -97,7 +98,8 @@ def _settings(args):
 
     kind = experiments.REGISTRY[_experiment_name(args)].settings
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
-             "model": args.model, "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images,
+             "model": canonical_name(args.model or "FC100-100-10") if args.experiment == "noisecurve" else args.model,
+             "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images,
              "models": tuple(_photo_networks(args)) if args.model else None, "device": device_of(args)}
     return kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})
 

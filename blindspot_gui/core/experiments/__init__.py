@@ -53,8 +53,10 @@ from blindspot_gui.core.experiments.registry import (
     AttackedTableSettings,
     PhotoTableSettings,
     BoundsSettings,
+    NoiseCurveSettings,
     run_experiment,
 )
+from blindspot_gui.core.experiments.noise_curve import noise_curve
 from blindspot_gui.core.experiments.store import STORE_VERSION, PartError, PartStore, experiments_dir
 from blindspot_gui.core.experiments.targets import (
     DEFAULT_TARGET_RULE,
@@ -66,7 +68,7 @@ from blindspot_gui.core.experiments.targets import (
 
 __all__ = [
     "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvTrainBaseline", "AdvTrainSettings",
-    "AttackedTableSettings", "BoundsSettings", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
+    "AttackedTableSettings", "BoundsSettings", "NoiseCurveSettings", "noise_curve", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
     "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
     "REGISTRY", "ExperimentSpec", "STORE_VERSION", "PHOTO_NOISE_STDDEVS", "PHOTO_RULES", "PhotoTableSettings",
     "photo_table1", "photo_table2", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",

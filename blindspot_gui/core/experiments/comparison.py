@@ -115,9 +115,21 @@ def _advtrain_cells(result) -> ComparisonTable:
                                   f"distortion: random wrong target, first {result['probe_images']} test images"])
 
 
+def _noise_curve_cells(result) -> ComparisonTable:
+    rows = [("blind spots (1× their own size)", [Cell(result["blind_spots_fool"]), Cell(result["mean_distortion"],
+                                                                                        unit="distortion")])]
+    rows += [(f"noise at {row['multiple']}× each blind spot", [Cell(row["noise_fools"]),
+                                                                Cell(row["mean_noise_rms"], unit="distortion")])
+             for row in result["rows"]]
+    return ComparisonTable(f"How often against how much: {result['model']}", "change",
+                           ["share fooled", "mean RMS"], rows,
+                           notes=[f"{result['attacked']} of the first {result['n']} test images, classified correctly; "
+                                  f"noise: {result['draws']} Gaussian draws per image, clipped to [0, 1]"])
+
+
 CELLS = {"table1": _table1_cells, "photo_table1": _photo_table1_cells, "table2": _table2_cells,
          "photo_table2": _photo_table2_cells, "table3": _table3_cells, "table4": _table4_cells, "table5": _table5_cells,
-         "advtrain": _advtrain_cells}
+         "advtrain": _advtrain_cells, "noisecurve": _noise_curve_cells}
 """How each experiment's result becomes a ComparisonTable."""
 
 

@@ -10,8 +10,10 @@ from blindspot_gui.core.experiments.attacked import table1, table3
 from blindspot_gui.core.experiments.backends import use_cluster
 from blindspot_gui.core.experiments.bounds import table5
 from blindspot_gui.core.experiments.generalisation import table2, table4
+from blindspot_gui.core.experiments.noise_curve import MULTIPLES, noise_curve
 from blindspot_gui.core.experiments.photo_attacked import PHOTO_RULES, photo_table1, photo_table2
 from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE, TARGET_RULES
+from blindspot_gui.core.models.mnist_zoo import zoo_names
 from blindspot_gui.core.models.photo_catalogue import DEFAULT_PHOTO_MODEL
 from blindspot_gui.core.monitor import Monitor
 
@@ -54,6 +56,15 @@ class AdvTrainSettings:
     device: str = "cpu"
 
 
+@dataclass(frozen=True)
+class NoiseCurveSettings:
+    """The noise curve: the zoo network, how many test images (None: all), and the torch device of its searches."""
+
+    model: str = "FC100-100-10"
+    n: int | None = 1000
+    device: str = "cpu"
+
+
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}
 
 
@@ -89,6 +100,8 @@ class ExperimentSpec:
             return f"{self.title} takes the target rule {' or '.join(self.rules)}, not {settings.rule!r}"
         if self.networks is not None:
             return self._networks_problem(len(set(settings.models)))
+        if self.settings is NoiseCurveSettings and settings.model not in zoo_names():
+            return f"{self.title} is measured on a digit network of the zoo, not on {settings.model!r}"
         return None
 
     def _networks_problem(self, count: int) -> str | None:
@@ -137,6 +150,10 @@ REGISTRY: dict[str, ExperimentSpec] = dict([
           "(section 4.2): a lower test error than weight decay alone, and blind spots further away. The full recipe "
           "takes about 25 minutes on a 2-core laptop.", AdvTrainSettings,
           lambda settings, monitor: advtrain(settings.per_layer, monitor, settings.epochs, settings.device)),
+    _spec("noisecurve", "Noise against blind spots", "How often versus how much: the share of test images random "
+          f"noise fools at {', '.join(map(str, MULTIPLES))} times each image's smallest blind spot, beside the blind "
+          "spots themselves (all of them at 1×).", NoiseCurveSettings,
+          lambda settings, monitor: noise_curve(settings.model, settings.n, monitor, settings.device)),
 ])
 """Every experiment by name: the one spec the command line, the Experiments tab and ``run_experiment`` read."""
 

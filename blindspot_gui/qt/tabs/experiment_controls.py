@@ -283,6 +283,8 @@ class ExperimentControls(QGroupBox):
         key = self.experiment()
         if key == "table5":
             return experiments.BoundsSettings(self.model.currentData())
+        if key == "noisecurve":
+            return experiments.NoiseCurveSettings(self.model.currentData() or "", self.image_count())
         if key == "advtrain":
             epochs = self.epochs.value()
             return experiments.AdvTrainSettings(self.per_layer.isChecked(),
