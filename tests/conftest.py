@@ -132,6 +132,18 @@ def fc100():
     return api.load_model("FC100-100-10")
 
 
+@pytest.fixture(scope="module")
+def blind_spot(fc100):
+    """FC100-100-10's smallest change of MNIST test image 0 (a 7) towards the next label, found once per module."""
+    from blindspot_gui.core.attack.search import blindspot_search
+    from blindspot_gui.core.data import load_mnist
+
+    digits = load_mnist("test")
+    result = blindspot_search(fc100, digits.images[:1], "next", digits.labels[:1])[0]
+    assert result.success
+    return result
+
+
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:
     """Write ``array`` (uint8) as an IDX file, gzip-compressed when ``compress``."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)

@@ -8,8 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from blindspot_gui.core.attack.search import blindspot_search
-from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.lipschitz import linear_norm
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.pathway import PHOTO_BOUND_NOTE, pathway, pathway_layers
@@ -44,11 +42,8 @@ def test_gains_steps_and_bounds_of_a_linear_network_are_its_closed_forms():
     assert found.moved[0].change == pytest.approx(float((w1 @ r).abs().max()), rel=1e-4)
 
 
-def test_a_real_blind_spot_grows_where_noise_of_its_size_does_not(fc100):
-    digits = load_mnist("test")
-    result = blindspot_search(fc100, digits.images[:1], "next", digits.labels[:1])[0]
-    assert result.success
-    found = pathway(fc100, result.original, result.adversarial)
+def test_a_real_blind_spot_grows_where_noise_of_its_size_does_not(fc100, blind_spot):
+    found = pathway(fc100, blind_spot.original, blind_spot.adversarial)
     assert [layer.name for layer in found.layers] == ["fc1", "fc2", "fc3"]
     last = found.layers[-1]
     assert last.gain > 5 * last.noise_gain_high, found.reading  # the blind spot's change, carried; noise's, not

@@ -1,20 +1,9 @@
 """The strength slider's core (core/strength.py): the answer along x + t r flips at a sharp edge, noise's does not."""
 
 import numpy as np
-import pytest
 import torch
 
-from blindspot_gui.core.attack.search import blindspot_search
-from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.strength import LARGEST, answer_at, strength_sweep
-
-
-@pytest.fixture(scope="module")
-def blind_spot(fc100):
-    digits = load_mnist("test")
-    result = blindspot_search(fc100, digits.images[:1], "next", digits.labels[:1])[0]
-    assert result.success
-    return result
 
 
 def test_the_answer_flips_at_the_blind_spot_and_noise_of_its_size_leaves_it(fc100, blind_spot):

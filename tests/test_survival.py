@@ -4,8 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from blindspot_gui.core.attack.search import blindspot_search
-from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.survival import FAMILIES, codec_changes, panel, shifted, survival, warped
 
 
@@ -23,14 +21,6 @@ def test_the_changes_do_what_they_say():
     assert 0 < (jpeg.apply(smooth) - smooth).abs().max() < 0.2  # JPEG at quality 50 is not, but stays close
     names = [change.name for change in panel(0.01, (3, 8, 8))]
     assert len(names) == 4 + 8 + 4 + 2 + 2 + 8 and len(set(names)) == len(names)
-
-
-@pytest.fixture(scope="module")
-def blind_spot(fc100):
-    digits = load_mnist("test")
-    result = blindspot_search(fc100, digits.images[:1], "next", digits.labels[:1])[0]
-    assert result.success
-    return result
 
 
 def test_a_minimal_blind_spot_is_judged_under_every_change(fc100, blind_spot):

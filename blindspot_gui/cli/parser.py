@@ -33,6 +33,23 @@ def add_own_network_options(command) -> None:
     command.add_argument("--classes", metavar="FILE", help="class names of --model-file, one per line")
 
 
+def add_one_blind_spot_options(command, required: bool) -> None:
+    """--image, --model, --target, --goal and --confidence of a command that follows one image's blind spot, and the
+    options of a user's own network (pathway, survive)."""
+    command.add_argument("--image", required=required, metavar="test:I|FILE", type=image_option,
+                         help="an MNIST test digit (test:I, with a zoo --model), a photo file or a sample photo "
+                              "(samples:cat) for a photo network; its blind spot is searched first")
+    command.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
+                                         "(the default for a photo)")
+    command.add_argument("--target", default="none",
+                         help="none (the nearest wrong class; the default), next, random, least-likely, or a class")
+    command.add_argument("--goal", choices=("minimal", "confident"), default="minimal",
+                         help="the smallest change (the paper; the default), or the smallest after which the network "
+                              "is sure of its wrong answer (--confidence, default 90%%)")
+    command.add_argument("--confidence", metavar="P", help="--goal confident: the probability the wrong answer reaches")
+    add_own_network_options(command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blindspot",
@@ -115,40 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     path = commands.add_parser("pathway", help="where one blind spot's change takes hold, layer by layer, beside "
                                                 "random noise of the same size and Table 5's bounds")
-    path.add_argument("--image", required=True, metavar="test:I|FILE", type=image_option,
-                      help="an MNIST test digit (test:I, with a zoo --model), a photo file or a sample photo "
-                           "(samples:cat) for a photo network")
-    path.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
-                                      "(the default for a photo)")
-    path.add_argument("--target", default="none",
-                      help="none (the nearest wrong class; the default), next, random, least-likely, or a class")
-    path.add_argument("--goal", choices=("minimal", "confident"), default="minimal",
-                      help="the blind spot followed: the smallest change (the paper; the default), or the smallest "
-                           "after which the network is sure of its wrong answer (--confidence, default 90%%)")
-    path.add_argument("--confidence", metavar="P", help="--goal confident: the probability the wrong answer reaches")
+    add_one_blind_spot_options(path, required=True)
     path.add_argument("--draws", type=int, default=32, metavar="N",
                       help="random noise draws of the change's L2 size (default 32)")
     path.add_argument("--json", metavar="FILE", help="write every layer's figures and the reading")
-    add_own_network_options(path)
     path.set_defaults(run=command_pathway, check=check_pathway)
 
     survive = commands.add_parser("survive", help="does a blind spot survive natural changes: codecs, shifts, "
                                                   "rotations, rescaling, brightness, noise of its size")
-    survive.add_argument("--image", metavar="test:I|FILE", type=image_option,
-                         help="search this image's blind spot first: an MNIST test digit (test:I, with a zoo --model), "
-                              "a photo file or a sample photo (samples:cat)")
-    survive.add_argument("--npz", metavar="FILE", help="or: blind spots found before, as `blindspot attack --npz` "
-                                                       "writes them (arrays original and adversarial)")
-    survive.add_argument("--model", help="model name or key, e.g. fc100-100-10, or a photo network: efficientnet-lite0 "
-                                         "(the default for a photo)")
-    survive.add_argument("--target", default="none",
-                         help="--image: none (the nearest wrong class; the default), next, random, or a class")
-    survive.add_argument("--goal", choices=("minimal", "confident"), default="minimal",
-                         help="--image: the smallest change (the default) or a confident one (--confidence, default "
-                              "90%%)")
-    survive.add_argument("--confidence", metavar="P", help="--goal confident: the probability the wrong answer reaches")
+    add_one_blind_spot_options(survive, required=False)
+    survive.add_argument("--npz", metavar="FILE", help="instead of --image: blind spots found before, as `blindspot "
+                                                       "attack --npz` writes them (arrays original and adversarial)")
     survive.add_argument("--json", metavar="FILE", help="write every change's answer and the shares per family")
-    add_own_network_options(survive)
     survive.set_defaults(run=command_survive, check=check_survive)
 
     units = commands.add_parser("units", help="the test images that most excite a unit or a random direction")
