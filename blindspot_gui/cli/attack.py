@@ -127,7 +127,8 @@ def command_attack(args) -> int:
 
 def _wanted(args) -> str:
     wanted = "another class" if args.target == "none" else "their target"
-    return wanted + ("" if args.confidence is None and args.margin is None else f" with {goal_text(args)}")
+    return wanted + ("" if args.confidence is None and args.margin is None and args.robust is None
+                     else f" with {goal_text(args)}")
 
 
 def _save_digit(saved, path: Path) -> None:

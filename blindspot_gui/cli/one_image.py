@@ -6,14 +6,13 @@ from pathlib import Path
 
 from blindspot_gui.cli.common import UsageError, parse_image_range, refuse_unused
 from blindspot_gui.cli.networks import PHOTO_OPTIONS, check_architecture_file, photo_network_and_image, photo_target
-from blindspot_gui.cli.search import goal_number
+from blindspot_gui.cli.search import check_goal_name, goal_number
 from blindspot_gui.core.attack.goal import check_goal
 from blindspot_gui.core.attack.request import SearchRequest, search_chain
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.models.photo_catalogue import is_photo_model_name
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
 
-DEFAULT_CONFIDENCE = 0.9
 
 
 def check_one_image(args, command: str) -> None:
@@ -60,16 +59,13 @@ def one_image(args):
 
 
 def check_goal_choice(args) -> None:
-    """--goal minimal or confident, --confidence only with the confident goal (default 90%)."""
+    """--goal minimal, confident or robust, with --confidence or --share (see ``search.check_goal_name``)."""
     args.confidence = goal_number(args.confidence, "--confidence", percent=True)
-    if args.confidence is not None and args.goal != "confident":
-        raise UsageError("--confidence sets the confident goal's probability — add --goal confident or leave it out")
-    if args.goal == "confident":
-        args.confidence = DEFAULT_CONFIDENCE if args.confidence is None else args.confidence
-        try:
-            check_goal(args.confidence, None)
-        except ValueError as error:
-            raise UsageError(f"--confidence: {error}") from None
+    try:
+        check_goal(args.confidence, None)
+    except ValueError as error:
+        raise UsageError(f"--confidence: {error}") from None
+    check_goal_name(args)
 
 
 def one_blind_spot(args, monitor):
@@ -77,7 +73,7 @@ def one_blind_spot(args, monitor):
     import torch
 
     model, pixels, label, what = one_image(args)
-    request = SearchRequest(target=photo_target(args.target, model), confidence=args.confidence)
+    request = SearchRequest(target=photo_target(args.target, model), confidence=args.confidence, robust=args.robust)
     labels = None if label is None else torch.tensor([label])
     result = search_chain(model, torch.from_numpy(pixels)[None], request, labels, monitor=monitor)[1][0]
     monitor.check()

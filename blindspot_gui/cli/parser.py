@@ -33,6 +33,17 @@ def add_own_network_options(command) -> None:
     command.add_argument("--classes", metavar="FILE", help="class names of --model-file, one per line")
 
 
+def add_goal_options(command) -> None:
+    """--goal and --share (and --confidence where the command has no --confidence of its own)."""
+    command.add_argument("--goal", choices=("minimal", "confident", "robust"),
+                         help="minimal: the smallest change (the paper; the default); confident: the smallest after "
+                              "which the network is sure of its wrong answer (--confidence, default 90%%); robust: the "
+                              "smallest whose wrong answer holds on --share (default 90%%) of 16 changed copies (shifts "
+                              "of up to 2 px, rotations up to 5 degrees, rescaling 0.9-1.1, brightness 5%%, noise; 8 for "
+                              "a photo)")
+    command.add_argument("--share", metavar="S", help="--goal robust: the share of changed copies (0.9 or 90%%)")
+
+
 def add_one_blind_spot_options(command, required: bool) -> None:
     """--image, --model, --target, --goal and --confidence of a command that follows one image's blind spot, and the
     options of a user's own network (pathway, survive)."""
@@ -43,9 +54,7 @@ def add_one_blind_spot_options(command, required: bool) -> None:
                                          "(the default for a photo)")
     command.add_argument("--target", default="none",
                          help="none (the nearest wrong class; the default), next, random, least-likely, or a class")
-    command.add_argument("--goal", choices=("minimal", "confident"), default="minimal",
-                         help="the smallest change (the paper; the default), or the smallest after which the network "
-                              "is sure of its wrong answer (--confidence, default 90%%)")
+    add_goal_options(command)
     command.add_argument("--confidence", metavar="P", help="--goal confident: the probability the wrong answer reaches")
     add_own_network_options(command)
 
@@ -92,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     attack.add_argument("--margin", metavar="K",
                         help="a confident blind spot by logits: the target's logit at least K above every other "
                              "(K > 0); not with --confidence")
+    add_goal_options(attack)
     attack.add_argument("--candidates", type=int, metavar="K",
                         help="--target none: search the K wrong classes a linear model of the network puts nearest "
                              "(default 4; 9 searches every wrong digit)")

@@ -30,7 +30,7 @@ def command_pathway(args) -> int:
     finally:
         bar.finish()
     _print_pathway(found, model, result, what)
-    record = found.to_record() | {"image": what, "goal": args.goal, "distortion": result.distortion,
+    record = found.to_record() | {"image": what, "goal": args.goal or "minimal", "distortion": result.distortion,
                                   "original": model.class_name(result.original_prediction),
                                   "adversarial": model.class_name(result.adversarial_prediction)}
     return write_outputs("pathway", [(args.json, lambda path: atomic_write_json(path, record), "the pathway")])

@@ -33,6 +33,31 @@ def check_search_options(args) -> None:
             check_goal(confidence, margin)
         except ValueError as error:
             raise UsageError(f"{option}: {error}") from None
+    check_goal_name(args)
+
+
+DEFAULT_CONFIDENCE = 0.9
+DEFAULT_ROBUST_SHARE = 0.9
+
+
+def check_goal_name(args) -> None:
+    """--goal minimal, confident or robust beside --confidence / --margin / --share: read into ``args.confidence``,
+    ``args.margin`` and ``args.robust`` (a confident goal without a number asks for p >= 0.9, a robust one for 90% of
+    its changed copies)."""
+    goal, given = args.goal, args.confidence is not None or getattr(args, "margin", None) is not None
+    args.robust = None
+    if args.share is not None and goal != "robust":
+        raise UsageError("--share is the robust goal's share of changed copies — add --goal robust or leave it out")
+    if goal in ("minimal", "robust") and given:
+        raise UsageError(f"--goal {goal} takes no --confidence or --margin (they set the confident goal)")
+    if goal == "confident" and not given:
+        args.confidence = DEFAULT_CONFIDENCE
+    if goal == "robust":
+        args.robust = DEFAULT_ROBUST_SHARE if args.share is None else goal_number(args.share, "--share", percent=True)
+        try:
+            check_goal(None, None, args.robust)
+        except ValueError as error:
+            raise UsageError(f"--share: {error}") from None
 
 
 def goal_number(text: str | None, option: str, percent: bool = False) -> float | None:
@@ -50,8 +75,8 @@ def goal_number(text: str | None, option: str, percent: bool = False) -> float |
 
 def search_request(args, target) -> SearchRequest:
     """What the user asked for on the command line, as the window asks it (one policy: ``SearchRequest``)."""
-    return SearchRequest(target=target, confidence=args.confidence, margin=args.margin, seed=args.seed,
-                         candidates=args.candidates)
+    return SearchRequest(target=target, confidence=args.confidence, margin=args.margin, robust=args.robust,
+                         seed=args.seed, candidates=args.candidates)
 
 
 def minimal_line(minimal) -> str:
@@ -59,10 +84,12 @@ def minimal_line(minimal) -> str:
     fooled = [result.distortion for result in minimal if result.success]
     mean = f", mean distortion {np.mean(fooled):.4f}" if fooled else ""
     return (f"  smallest change first: {len(fooled)} of {len(minimal)} fooled{mean} "
-            "(then the confident change for the same answer)")
+            "(then the confident or robust change for the same answer)")
 
 
 def goal_text(args) -> str:
+    if getattr(args, "robust", None) is not None:
+        return f"the answer on ≥ {100 * args.robust:g}% of changed copies (robust)"
     if args.confidence is not None:
         return f"probability ≥ {args.confidence:.10g}"
     return f"logit margin ≥ {args.margin:.10g}" if args.margin is not None else "minimal (the paper)"
@@ -71,7 +98,7 @@ def goal_text(args) -> str:
 def failure_detail(model, args) -> str:
     """The technical reason of a failure, and what to try."""
     config = search_request(args, args.target).config(model)
-    goal = " or leave out --confidence/--margin" if config.confidence is not None or config.margin is not None else ""
+    goal = " or leave out --confidence/--margin/--goal" if not config.goal.minimal else ""
     return (f"no c reached it ({config.max_iterations} L-BFGS iterations per solve, c bracketed around a linear "
             f"estimate) — try another --target{goal}")
 

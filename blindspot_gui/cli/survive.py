@@ -20,9 +20,9 @@ def check_survive(args) -> None:
         raise UsageError("give --image (a search for its blind spot first) or --npz (blind spots saved by "
                          "`blindspot attack --npz`)")
     if args.npz is not None:
-        if args.goal != "minimal" or args.confidence is not None or args.target != "none":
-            raise UsageError("--goal, --confidence and --target choose the search for --image; --npz holds blind "
-                             "spots already found — leave them out")
+        if args.goal is not None or args.share is not None or args.confidence is not None or args.target != "none":
+            raise UsageError("--goal, --share, --confidence and --target choose the search for --image; --npz holds "
+                             "blind spots already found — leave them out")
         if not args.model or args.model_file:
             raise UsageError("--npz: say which network its blind spots fool with --model (a zoo or photo network)")
         return
@@ -52,7 +52,7 @@ def command_survive(args) -> int:
     finally:
         bar.finish()
     _print_survival(found, names, model.name)
-    record = {"network": model.name, "goal": args.goal if args.npz is None else "as saved",
+    record = {"network": model.name, "goal": (args.goal or "minimal") if args.npz is None else "as saved",
               "blind_spots": [entry.to_record() | {"image": name} for entry, name in zip(found, names)],
               "mean_shares": mean_shares(found)}
     return write_outputs("survive", [(args.json, lambda path: atomic_write_json(path, record), "the table")])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox,
+                               QDockWidget, QMainWindow, QMessageBox, QTabWidget, QWidget)
 
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
@@ -147,10 +148,12 @@ class MainWindow(WindowLayout, QMainWindow):
         self._action(search_menu, "&Previous image", "Left", self._on_tab(lambda: view.step_image(-1)),
                      "action_previous")
         self._action(search_menu, "R&andom image", "R", self._on_tab(view.random_image))
-        self._action(search_menu, "&Stronger change (Strength)", "Up", self._on_tab(lambda: self._step_strength(1)),
-                     "action_stronger")
-        self._action(search_menu, "&Weaker change (Strength)", "Down", self._on_tab(lambda: self._step_strength(-1)),
-                     "action_weaker")
+        self.strength_actions = (
+            self._action(search_menu, "&Stronger change (Strength)", "Up", lambda: self._step_strength(1),
+                         "action_stronger"),
+            self._action(search_menu, "&Weaker change (Strength)", "Down", lambda: self._step_strength(-1),
+                         "action_weaker"))
+        QApplication.instance().focusChanged.connect(self._arrows_follow_focus)
         search_menu.addSeparator()
         self._action(search_menu, "Step &forward (presenter remote)", "PgDown", lambda: self.presenter_step(1),
                      "action_page_down")
@@ -225,10 +228,16 @@ class MainWindow(WindowLayout, QMainWindow):
     def _explorer_network(self) -> str | None:
         return self.unit_explorer.model.currentText() or None
 
+    def _arrows_follow_focus(self, _old, new) -> None:
+        """Up / Down belong to a focused list, choice, number or slider; elsewhere they step the strength."""
+        own = isinstance(new, (QComboBox, QAbstractSpinBox, QAbstractItemView, QAbstractSlider))
+        for action in self.strength_actions:
+            action.setEnabled(not own)
+
     def _step_strength(self, steps: int) -> None:
         """Up / Down: the Strength tab comes forward and its slider moves one step."""
         view = self.blindspots
-        if view.strength_view.slider.isEnabled():
+        if self.tabs.currentWidget() is view and view.strength_view.slider.isEnabled():
             view.result_views.setCurrentWidget(view.strength_view)
             view.strength_view.step(steps)
 

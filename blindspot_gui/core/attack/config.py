@@ -56,6 +56,13 @@ class AttackConfig:
     (0 < p < 1); None: the paper's minimal search, which stops at the decision boundary."""
     margin: float | None = None
     """a confident goal as a logit margin: z_target - max_{j != target} z_j >= this (> 0); not with ``confidence``."""
+    robust: float | None = None
+    """a robust goal: the target answered on the image and on at least this share (0 < s <= 1) of ``robust_copies``
+    changed copies of it (core/attack/robust.py); not with the other goals."""
+    robust_copies: int = 16
+    """changed copies a robust goal averages its loss over (the first is the image itself)."""
+    robust_noise: float = 0.03
+    """RMS of the fixed noise of each robust copy (pixels in [0, 1]), about a digit's blind spot."""
 
     def __post_init__(self):
         checks = (
@@ -71,12 +78,14 @@ class AttackConfig:
         for holds, message in checks:
             if not holds:
                 raise ValueError(f"invalid AttackConfig: {message}")
-        check_goal(self.confidence, self.margin)
+        check_goal(self.confidence, self.margin, self.robust)
+        if self.robust_copies < 1 or not self.robust_noise >= 0:
+            raise ValueError("invalid AttackConfig: robust_copies must be at least 1 and robust_noise not negative")
 
     @property
     def goal(self) -> Goal:
         """What counts as reaching the target (see :mod:`blindspot_gui.core.attack.goal`)."""
-        return Goal(self.confidence, self.margin)
+        return Goal(self.confidence, self.margin, self.robust)
 
 
 PHOTO_ATTACK = AttackConfig(grid_size=2, bisection_rounds=2, max_iterations=25, boundary_steps=8, slide_rounds=0)
@@ -93,9 +102,18 @@ search done in 4.9 s instead of 5.5 s, mean RMS 0.00158 instead of 0.00160 (``py
 benchmarks/confident_photo.py``)."""
 
 
-def config_for(model: Classifier, confident: bool = False) -> AttackConfig:
+PHOTO_ROBUST = {"robust_copies": 8, "robust_noise": 0.0015}
+"""A photo's robust goal: 8 copies (each evaluation is then 8 passes through a deep network) and noise of about a
+photo blind spot's RMS."""
+
+
+def config_for(model: Classifier, confident: bool = False, robust: bool = False) -> AttackConfig:
     """The search settings the application uses for ``model``: the defaults for digits, PHOTO_ATTACK for photos (the
-    Classifier says which it is), its c bracket widened for a ``confident`` goal."""
-    if model.is_digit_network:
-        return AttackConfig()
-    return dataclasses.replace(PHOTO_ATTACK, grid_span=PHOTO_CONFIDENT_SPAN) if confident else PHOTO_ATTACK
+    Classifier says which it is), its c bracket widened for a ``confident`` or ``robust`` goal; a ``robust`` goal does
+    not slide along the boundary (the slide linearises the image's own boundary, not its copies')."""
+    config = AttackConfig() if model.is_digit_network else PHOTO_ATTACK
+    if robust:
+        config = dataclasses.replace(config, slide_rounds=0, **({} if model.is_digit_network else PHOTO_ROBUST))
+    if (confident or robust) and not model.is_digit_network:
+        config = dataclasses.replace(config, grid_span=PHOTO_CONFIDENT_SPAN)
+    return config

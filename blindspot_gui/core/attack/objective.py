@@ -59,15 +59,32 @@ def target_loss(logits: torch.Tensor, target: torch.Tensor, temperature: float) 
     return F.softplus(temperature * torch.logsumexp(competitors / temperature, dim=1) - target_logit)
 
 
+def goal_reached(model, points_flat, image_shape, target, goal: Goal, copies=None) -> torch.Tensor:
+    """(B,) True where ``points`` meet ``goal`` for ``target``; a robust goal on its ``copies`` (RobustCopies)."""
+    with torch.inference_mode():
+        images = points_flat.view(-1, *image_shape)
+        if copies is None:
+            return goal.met(model(images), target)
+        return robust_success(goal, copies, model(copies(images)), target)
+
+
+def robust_success(goal: Goal, copies, logits, target) -> torch.Tensor:
+    """(B,) the target answered on the image itself (copy 0) and on at least the goal's share of its copies."""
+    answered = goal.met(logits, target.repeat(copies.count))
+    return answered.view(copies.count, -1)[0] & (copies.share(answered) >= goal.robust - 1e-9)
+
+
 class Objective:
     """c * ||a - x||^2 + cross-entropy(f(a), target) on rows (task, c); records the best successful a of each task.
 
-    A point is successful where it meets ``goal`` (default: the network answers the target).
+    A point is successful where it meets ``goal`` (default: the network answers the target). A robust goal's loss
+    is the mean over ``copies`` (RobustCopies) of each copy's loss, and its success is ``robust_success``.
     """
 
     def __init__(self, model, images_flat, image_shape, tasks: Tasks, monitor: Monitor, temperature: float,
-                 goal: Goal = MINIMAL):
+                 goal: Goal = MINIMAL, copies=None):
         self.goal = goal
+        self.copies = copies
         self.temperature = goal.temperature(temperature)
         self.model = model
         self.images_flat = images_flat
@@ -88,9 +105,16 @@ class Objective:
         target = tasks.target[task]
         with torch.enable_grad():
             points = points.detach().requires_grad_(True)
-            logits = self.model(points.view(-1, *self.image_shape))
+            images = points.view(-1, *self.image_shape)
+            if self.copies is None:
+                logits = self.model(images)
+                loss = target_loss(logits, target, self.temperature)
+            else:
+                logits = self.model(self.copies(images))
+                loss = target_loss(logits, target.repeat(self.copies.count), self.temperature).view(
+                    self.copies.count, -1).mean(dim=0)
             squared_norm = (points - origin).pow(2).sum(dim=1)
-            value = c * squared_norm + target_loss(logits, target, self.temperature)
+            value = c * squared_norm + loss
             (gradient,) = torch.autograd.grad(value.sum(), points)
         self._record(points.detach(), squared_norm.detach(), logits.detach(), task, c)
         return value.detach(), gradient
@@ -98,7 +122,9 @@ class Objective:
     def _record(self, points, squared_norm, logits, task, c) -> None:
         tasks = self.tasks
         tasks.evaluations.index_add_(0, task, torch.ones_like(task))
-        success = self.goal.met(logits, tasks.target[task])
+        target = tasks.target[task]
+        success = (self.goal.met(logits, target) if self.copies is None else
+                   robust_success(self.goal, self.copies, logits, target))
         if not success.any():
             return
         candidates = torch.where(success, squared_norm, torch.full_like(squared_norm, math.inf))
@@ -119,8 +145,7 @@ class Objective:
 
     def reaches(self, points: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """(B,) True where ``points`` meet the goal for ``target``."""
-        with torch.inference_mode():
-            return self.goal.met(self.model(points.view(-1, *self.image_shape)), target)
+        return goal_reached(self.model, points, self.image_shape, target, self.goal, self.copies)
 
 
 class ProgressReporter:

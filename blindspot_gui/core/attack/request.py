@@ -27,6 +27,8 @@ class SearchRequest:
     """a target rule of ``blindspot_search`` ("next", "random", "none", ...), or a class index."""
     confidence: float | None = None
     margin: float | None = None
+    robust: float | None = None
+    """the robust goal's share of changed copies (see core/attack/robust.py)."""
     seed: int | None = None
     """of the "random" target rule."""
     candidates: int | None = None
@@ -34,18 +36,21 @@ class SearchRequest:
 
     @property
     def confident(self) -> bool:
-        return self.confidence is not None or self.margin is not None
+        """Whether it asks for more than the boundary (a confident or a robust goal): a chain from the smallest change."""
+        return self.confidence is not None or self.margin is not None or self.robust is not None
 
     def config(self, classifier: Classifier, **display) -> AttackConfig:
         """The search settings: the network's defaults, the user's choices, and ``display`` (e.g. partial_interval)."""
         changes = {"seed": self.seed, "untargeted_candidates": self.candidates, "confidence": self.confidence,
-                   "margin": self.margin}
-        return dataclasses.replace(config_for(classifier, self.confident), **{name: value for name, value in changes.items()
-                                                               if value is not None}, **display)
+                   "margin": self.margin, "robust": self.robust}
+        base = config_for(classifier, self.confidence is not None or self.margin is not None, self.robust is not None)
+        return dataclasses.replace(base, **{name: value for name, value in changes.items() if value is not None},
+                                   **display)
 
     def minimal(self) -> SearchRequest:
-        """The first stage of a confident request (itself for a minimal one): the smallest change, same target."""
-        return dataclasses.replace(self, confidence=None, margin=None)
+        """The first stage of a confident or robust request (itself for a minimal one): the smallest change, same
+        target."""
+        return dataclasses.replace(self, confidence=None, margin=None, robust=None)
 
     def after_minimal(self, minimal: AttackResult) -> SearchRequest | None:
         """The confident stage aimed at the answer ``minimal`` reached; None for a minimal request, or when not even

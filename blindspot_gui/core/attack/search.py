@@ -50,7 +50,9 @@ from blindspot_gui.core.attack.config import PHOTO_ATTACK, TARGET_POLICIES, Atta
 from blindspot_gui.core.attack.boundary import shrink_to_boundary, slide_along_boundary
 from blindspot_gui.core.attack.engines import fast_search, reference_search, untargeted_candidates
 from blindspot_gui.core.attack.goal import Goal
-from blindspot_gui.core.attack.objective import Objective, ProgressReporter, SearchProgress, Tasks, best_per_image
+from blindspot_gui.core.attack.objective import (Objective, ProgressReporter, SearchProgress, Tasks, best_per_image,
+                                                 goal_reached)
+from blindspot_gui.core.attack.robust import RobustCopies
 from blindspot_gui.core.models.classifier import Classifier, as_classifier
 from blindspot_gui.core.monitor import Cancelled, Monitor
 
@@ -89,7 +91,8 @@ class AttackResult:
     """the search was stopped before it finished: a success is the best found so far, not the smallest."""
     goal: str = "minimal"
     """what the search was after: "minimal" (the paper: the network answers the target), "confidence" (with
-    probability >= ``goal_level``) or "margin" (a logit margin >= ``goal_level``); ``success`` means it was met."""
+    probability >= ``goal_level``), "margin" (a logit margin >= ``goal_level``) or "robust" (on ``goal_level`` of
+    changed copies too); ``success`` means it was met."""
     goal_level: float | None = None
     target_probability: float = 0.0
     """the network's probability, on the adversarial image, of the target (untargeted: of its answer there)."""
@@ -232,9 +235,11 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
     reference_labels = predictions if labels is None else _validate_labels(labels, count, classes)
     wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
     goal = config.goal
-    already = (wanted >= 0) & goal.met(logits, wanted.clamp_min(0))
+    copies = None if goal.robust is None else RobustCopies(image_shape, config.robust_copies, config.seed,
+                                                           config.robust_noise)
+    already = (wanted >= 0) & goal_reached(model, images_flat, image_shape, wanted.clamp_min(0), goal, copies)
     tasks = _make_tasks(model, images_flat, image_shape, wanted, already, predictions, classes, config)
-    objective = Objective(model, images_flat, image_shape, tasks, monitor, config.temperature, goal)
+    objective = Objective(model, images_flat, image_shape, tasks, monitor, config.temperature, goal, copies)
     steps = (2 + config.bisection_rounds) if engine == "fast" else max(len(tasks.target), 1)
     reporter = ProgressReporter(monitor, tasks, images_flat, image_shape, count, steps, config.partial_interval)
     cancelled = False
@@ -247,8 +252,8 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
     except Cancelled:
         cancelled = True
     monitor.progress(1.0, "cancelled" if cancelled else "done")
-    return _collect_results(model, images, image_shape, tasks, wanted, predictions, reference_labels,
-                            probabilities_before, cancelled, reporter.total_iterations, goal, already)
+    return _collect_results(objective, images, wanted, predictions, reference_labels, probabilities_before, cancelled,
+                            reporter.total_iterations, already)
 
 
 def _validate_labels(labels, count: int, classes: int) -> torch.Tensor:
@@ -286,8 +291,9 @@ def _make_tasks(model, images_flat, image_shape, wanted, already, predictions, c
     )
 
 
-def _collect_results(model, images, image_shape, tasks, wanted, predictions, labels, probabilities_before,
-                     cancelled, steps, goal: Goal, already) -> list[AttackResult]:
+def _collect_results(objective: Objective, images, wanted, predictions, labels, probabilities_before, cancelled, steps,
+                     already) -> list[AttackResult]:
+    model, image_shape, tasks, goal = objective.model, objective.image_shape, objective.tasks, objective.goal
     count = len(images)
     images_flat = images.reshape(count, -1)
     best_norm, best_point = best_per_image(tasks, images_flat, count)
@@ -297,7 +303,7 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
     results = []
     predicted_after = probabilities_after.argmax(dim=1)
     # targeted: the goal for the target; untargeted: for the answer on the adversarial image, if not the original's
-    reached_all = goal.met(logits_after, torch.where(wanted >= 0, wanted, predicted_after))
+    reached_all = objective.reaches(best_point, torch.where(wanted >= 0, wanted, predicted_after))
     for image in range(count):
         mine = tasks.image_index == image
         reached = reached_all[image] & ((wanted[image] >= 0) | (predicted_after[image] != predictions[image]))
@@ -324,7 +330,7 @@ def _collect_results(model, images, image_shape, tasks, wanted, predictions, lab
             c=chosen_c, iterations=int(tasks.iterations[mine].sum()),
             function_evaluations=int(tasks.evaluations[mine].sum()),
             distortion=distortion, l2=l2, linf=linf, message=message, steps=steps, cancelled=cancelled,
-            goal=goal.name, goal_level=goal.confidence if goal.confidence is not None else goal.margin,
+            goal=goal.name, goal_level=goal.level,
             target_probability=float(probabilities_after[image, target if target is not None
                                                           else int(predicted_after[image])]),
         ))

@@ -1,0 +1,66 @@
+"""The robust goal's copies: T fixed, seeded natural changes of an image that a robust blind spot must survive.
+
+Copy 0 is the image itself; each other copy is a random shift of up to 2 pixels, a rotation of up
+to 5°, a rescaling by 0.9 to 1.1 (one bilinear warp, the border repeated), a brightness change of up
+to 5% and a fixed draw of Gaussian noise, all drawn once from a seed, so that the search's objective
+(the loss averaged over the copies: expectation over transformation, Athalye et al., ICML 2018) is
+deterministic and the box-constrained L-BFGS sees one smooth function. All of it is differentiable.
+The codecs (PNG, JPEG) are not among them: they are only evaluated (core/survival.py), on other,
+fixed changes than these.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+MAX_SHIFT = 2.0
+MAX_DEGREES = 5.0
+SCALES = (0.9, 1.1)
+MAX_BRIGHTNESS = 0.05
+
+
+class RobustCopies:
+    """``count`` changed copies of every image of a batch, in the same order each time: (count * B, C, H, W), copy-major."""
+
+    def __init__(self, shape: tuple[int, ...], count: int, seed: int = 0, noise_rms: float = 0.0):
+        if count < 1:
+            raise ValueError("a robust goal needs at least one copy")
+        generator = torch.Generator().manual_seed(seed)
+        uniform = lambda low, high: low + (high - low) * torch.rand(count, generator=generator)  # noqa: E731
+        self.count = count
+        self.shape = tuple(shape)
+        shifts = uniform(-MAX_SHIFT, MAX_SHIFT), uniform(-MAX_SHIFT, MAX_SHIFT)
+        degrees, scales = uniform(-MAX_DEGREES, MAX_DEGREES), uniform(*SCALES)
+        brightness = 1 + uniform(-MAX_BRIGHTNESS, MAX_BRIGHTNESS)
+        noise = noise_rms * torch.randn((count, *shape), generator=generator)
+        for values, identity in ((shifts[0], 0.0), (shifts[1], 0.0), (degrees, 0.0), (scales, 1.0), (brightness, 1.0)):
+            values[0] = identity  # copy 0: the image itself
+        noise[0] = 0.0
+        height, width = shape[-2:]
+        self.theta = torch.stack([_affine(float(a), float(s), 2 * float(dx) / width, 2 * float(dy) / height)
+                                  for a, s, dx, dy in zip(degrees, scales, *shifts)])
+        self.brightness, self.noise = brightness, noise
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        batch = len(images)
+        repeated = images.repeat(self.count, 1, 1, 1)
+        theta = self.theta.to(images.device, images.dtype).repeat_interleave(batch, dim=0)
+        grid = F.affine_grid(theta, list(repeated.shape), align_corners=False)
+        warped = F.grid_sample(repeated, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        brightness = self.brightness.to(images.device, images.dtype).repeat_interleave(batch)[:, None, None, None]
+        noise = self.noise.to(images.device, images.dtype).repeat_interleave(batch, dim=0)
+        return (warped * brightness + noise).clamp(0.0, 1.0)
+
+    def share(self, answered: torch.Tensor) -> torch.Tensor:
+        """(B,) the share of copies whose row of ``answered`` ((count * B,) booleans, copy-major) is True."""
+        return answered.view(self.count, -1).float().mean(dim=0)
+
+
+def _affine(degrees: float, scale: float, dx: float, dy: float) -> torch.Tensor:
+    """The sampling matrix of affine_grid for a rotation, a scaling about the centre and a shift (normalised units)."""
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
+    return torch.tensor([[cos, -sin, -dx], [sin, cos, -dy]])
