@@ -91,7 +91,7 @@ def test_cli_pathway_prints_the_layers_and_writes_them(tmp_path, capsys):
 
 @pytest.mark.parametrize("arguments, says", [
     (["--model", "efficientnet-lite0", "--image", "test:0"], "is an MNIST digit"),
-    (["--model", "fc100-100-10", "--image", "test:0", "--confidence", "0.9"], "add --goal confident"),
+    (["--model", "fc100-100-10", "--image", "test:0", "--goal", "minimal", "--confidence", "0.9"], "takes no --confidence"),
     (["--model", "fc100-100-10", "--image", "test:0", "--draws", "1"], "--draws must be at least 2"),
 ])
 def test_cli_pathway_refuses_what_does_not_go_together(arguments, says, capsys):
