@@ -13,7 +13,6 @@ on the original says nothing about the blind spot, and the report says how often
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from blindspot_gui.core.attack.robust import affine_matrix, warp
 from blindspot_gui.core.images import to_8bit
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.monitor import Monitor
@@ -50,11 +50,7 @@ def shifted(images: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
 
 def warped(images: torch.Tensor, degrees: float = 0.0, scale: float = 1.0) -> torch.Tensor:
     """Rotated by ``degrees`` and scaled by ``scale`` about the centre (bilinear; the border repeated)."""
-    angle = math.radians(degrees)
-    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=images.dtype, device=images.device)
-    grid = F.affine_grid(theta.expand(len(images), 2, 3), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return warp(images, affine_matrix(degrees, scale))
 
 
 def brightened(images: torch.Tensor, factor: float) -> torch.Tensor:

@@ -40,16 +40,14 @@ class RobustCopies:
             values[0] = identity  # copy 0: the image itself
         noise[0] = 0.0
         height, width = shape[-2:]
-        self.theta = torch.stack([_affine(float(a), float(s), 2 * float(dx) / width, 2 * float(dy) / height)
+        self.theta = torch.stack([affine_matrix(float(a), float(s), 2 * float(dx) / width, 2 * float(dy) / height)
                                   for a, s, dx, dy in zip(degrees, scales, *shifts)])
         self.brightness, self.noise = brightness, noise
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         batch = len(images)
         repeated = images.repeat(self.count, 1, 1, 1)
-        theta = self.theta.to(images.device, images.dtype).repeat_interleave(batch, dim=0)
-        grid = F.affine_grid(theta, list(repeated.shape), align_corners=False)
-        warped = F.grid_sample(repeated, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        warped = warp(repeated, self.theta.repeat_interleave(batch, dim=0))
         brightness = self.brightness.to(images.device, images.dtype).repeat_interleave(batch)[:, None, None, None]
         noise = self.noise.to(images.device, images.dtype).repeat_interleave(batch, dim=0)
         return (warped * brightness + noise).clamp(0.0, 1.0)
@@ -59,7 +57,14 @@ class RobustCopies:
         return answered.view(self.count, -1).float().mean(dim=0)
 
 
-def _affine(degrees: float, scale: float, dx: float, dy: float) -> torch.Tensor:
+def warp(images: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Each image resampled by its (2, 3) matrix of ``theta`` (bilinear, the border repeated): differentiable."""
+    theta = theta.to(images.device, images.dtype).expand(len(images), 2, 3)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def affine_matrix(degrees: float, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> torch.Tensor:
     """The sampling matrix of affine_grid for a rotation, a scaling about the centre and a shift (normalised units)."""
     angle = math.radians(degrees)
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
