@@ -173,10 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
     reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5", "advtrain",
-                                                  "noisecurve"),
-                           help="a table of the paper, adversarial training, or noisecurve: the share of test images "
-                                "random noise fools at 1 to 50 times each image's smallest blind spot (--model, "
-                                "default FC100-100-10)")
+                                                  "noisecurve", "advnoise"),
+                           help="a table of the paper, adversarial training, noisecurve (the share of test images "
+                                "random noise fools at 1 to 50 times each image's smallest blind spot; --model, "
+                                "default FC100-100-10) or advnoise (FC100-100-10 trained plainly, on noise the size "
+                                "of the adversarial changes and adversarially, each measured)")
     reproduce.add_argument("--model", help="noisecurve: the zoo network; table5: a zoo model or a photo network (e.g. efficientnet-lite0) instead of "
                                           "the paper's AlexNet; table1: a photo network, attacked on --images; "
                                           "table2: photo networks separated by commas (efficientnet-lite0,resnet18)")
@@ -185,14 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
                                 "the class's exact name or number, or photos with a labels.csv of lines "
                                 "'file,class' (default: the sample photos whose class is known)")
     reproduce.add_argument("--rule", choices=("random", "next", "nearest"),
-                           help="tables 1-4: the target label of each attack (default random: a seeded random wrong "
+                           help="tables 1-4 and advnoise: the target label of each attack (default random: a seeded random wrong "
                                 "label; the photo tables take random or next)")
     reproduce.add_argument("--per-layer", action="store_true",
                            help="advtrain: also train on adversarial examples of each hidden layer's output")
-    reproduce.add_argument("--epochs", type=int, help="advtrain: fewer epochs for a quick look (not saved to the zoo)")
+    reproduce.add_argument("--epochs", type=int, help="advtrain: fewer epochs for a quick look (not saved to the zoo); "
+                                                       "advnoise: fewer epochs for the plain and noise nets")
     reproduce.add_argument("--n",
                            help="images to attack per model (training images for tables 1-2, test images for "
-                                "tables 3-4, photos of --images for the photo tables), or 'all' (default 1000)")
+                                "tables 3-4, noisecurve and advnoise, photos of --images for the photo tables), or "
+                                "'all' (default 1000)")
     add_device_option(reproduce, "tables 1-4, the photo tables and advtrain (with --cluster, each part asks "
                                  "the cluster for a GPU of its own)")
     reproduce.add_argument("--cluster", metavar="ADDRESS",

@@ -16,7 +16,7 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.report import percent
 
 
-TABLES = ("table1", "table2", "table3", "table4", "noisecurve")
+TABLES = ("table1", "table2", "table3", "table4", "noisecurve", "advnoise")
 FIELD_OPTIONS = {"model": "--model", "models": "--model", "per_layer": "--per-layer", "epochs": "--epochs",
                  "device": "--device", "rule": "--rule", "n": "--n", "images": "--images"}
 """The command-line option of each field of an experiment's settings (its spec in the registry)."""

@@ -13,6 +13,8 @@ difference) cells for the command line, the window and the CSV export. Modules b
 - ``generalisation``: Tables 2 and 4 (examples made for one model fed to the others; Gaussian noise);
 - ``bounds``: Table 5 (upper Lipschitz bounds);
 - ``adversarial_training``: section 4.2 (partial results ``AdvTrainBaseline``, then ``AdvTrainReport`` per epoch);
+- ``noise_training``: adversarial training against training on noise of the same size (FC100-100-10, each measured);
+- ``noise_curve``: how often noise fools a net at multiples of each image's smallest blind spot;
 - ``paper``: the paper's figures;
 - ``comparison``: the report writers (``ComparisonTable``, text and CSV).
 
@@ -49,6 +51,7 @@ from blindspot_gui.core.experiments.paper import (
 from blindspot_gui.core.experiments.registry import (
     REGISTRY,
     ExperimentSpec,
+    AdvNoiseSettings,
     AdvTrainSettings,
     AttackedTableSettings,
     PhotoTableSettings,
@@ -67,7 +70,7 @@ from blindspot_gui.core.experiments.targets import (
 )
 
 __all__ = [
-    "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvTrainBaseline", "AdvTrainSettings",
+    "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvNoiseSettings", "AdvTrainBaseline", "AdvTrainSettings",
     "AttackedTableSettings", "BoundsSettings", "NoiseCurveSettings", "noise_curve", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
     "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
     "REGISTRY", "ExperimentSpec", "STORE_VERSION", "PHOTO_NOISE_STDDEVS", "PHOTO_RULES", "PhotoTableSettings",

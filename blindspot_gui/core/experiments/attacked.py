@@ -51,8 +51,9 @@ def attack_images(n: int | None, split: str = "train"):
     return data.images[:count], data.labels[:count]
 
 
-def _attack_part(name: str, model, images, labels, rule: str, monitor: Monitor) -> tuple[dict, dict]:
-    """Attack with ``rule`` the images that ``model`` (zoo model ``name``) classifies correctly, in batches."""
+def attack_part(name: str, model, images, labels, rule: str, monitor: Monitor) -> tuple[dict, dict]:
+    """Attack with ``rule`` the images that ``model`` (named ``name`` in the record) classifies correctly, in batches;
+    (record, arrays of the adversarial images, success and distortion)."""
     started = time.perf_counter()
     targets = experiment_targets(labels, rule)
     correct = torch.nonzero(predict_labels(model, images) == labels).flatten()
@@ -133,7 +134,7 @@ def compute_model_part(name: str, images, labels, rule: str, fingerprint: str, d
         monitor.progress(0.0, f"{name}: errors")
         errors = measure_errors(model, find_spec(name))
         monitor.progress(0.05, f"{name}: attacking {len(images)} images")
-        record, arrays = _attack_part(name, model, images, labels, rule, monitor.scaled(0.05, 1.0))
+        record, arrays = attack_part(name, model, images, labels, rule, monitor.scaled(0.05, 1.0))
     record |= {f"{part_name}_error": error for part_name, error in errors.items()} | {"weights": fingerprint}
     arrays["weights"] = np.array(fingerprint)
     return record, arrays

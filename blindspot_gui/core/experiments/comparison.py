@@ -127,9 +127,23 @@ def _noise_curve_cells(result) -> ComparisonTable:
                                   f"noise: {result['draws']} Gaussian draws per image, clipped to [0, 1]"])
 
 
+def _advnoise_cells(result) -> ComparisonTable:
+    stddevs = result["noise_stddevs"]
+    rows = [(row["net"], [Cell(row["test_error"]), Cell(row["distortion"], unit="distortion"),
+                          Cell(row["transfer_error"]), *(Cell(row["noise_error"][str(s)]) for s in stddevs)])
+            for row in result["rows"]]
+    columns = ["test error", "av. min. distortion", f"error on {result['transfer_source']}'s examples",
+               *(f"error under noise {s}" for s in stddevs)]
+    return ComparisonTable("Adversarial training vs noise (FC100-100-10)", "trained with", columns, rows,
+                           notes=[f"σ = {result['sigma']:.4f}, {result['sigma_source']}; plain and noise nets "
+                                  f"{result['epochs']} epochs, the adversarial nets' seed and recipe",
+                                  f"{result['transfer_examples']} examples of Table 2 made for "
+                                  f"{result['transfer_source']}; noise unclipped on the 10,000 test images"])
+
+
 CELLS = {"table1": _table1_cells, "photo_table1": _photo_table1_cells, "table2": _table2_cells,
          "photo_table2": _photo_table2_cells, "table3": _table3_cells, "table4": _table4_cells, "table5": _table5_cells,
-         "advtrain": _advtrain_cells, "noisecurve": _noise_curve_cells}
+         "advtrain": _advtrain_cells, "noisecurve": _noise_curve_cells, "advnoise": _advnoise_cells}
 """How each experiment's result becomes a ComparisonTable."""
 
 

@@ -285,10 +285,11 @@ class ExperimentControls(QGroupBox):
             return experiments.BoundsSettings(self.model.currentData())
         if key == "noisecurve":
             return experiments.NoiseCurveSettings(self.model.currentData() or "", self.image_count())
+        epochs = None if self.epochs.value() == self.epochs.maximum() else self.epochs.value()
         if key == "advtrain":
-            epochs = self.epochs.value()
-            return experiments.AdvTrainSettings(self.per_layer.isChecked(),
-                                                None if epochs == self.epochs.maximum() else epochs)
+            return experiments.AdvTrainSettings(self.per_layer.isChecked(), epochs)
+        if key == "advnoise":
+            return experiments.AdvNoiseSettings(self.image_count(), self.rule.currentData(), epochs)
         if key.startswith("photo_"):
             networks = ((self.photo_model.currentData(),) if key == "photo_table1" else
                         tuple(self.chosen_photo_networks()))
