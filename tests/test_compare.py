@@ -29,6 +29,7 @@ from blindspot_gui.core.models.classifier import as_classifier
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.qt.compare_view import DESIGN_SIZE, LARGEST_TEXT
 from cut_text import cut_texts
+from blindspot_gui.core.attack.goal import Goal
 
 QUICK = Budgets(fgsm_grid=12, fgsm_bisections=10, deepfool_steps=20, ddn_steps=100, cw_searches=5, cw_steps=300)
 """Small budgets, so that a comparison on a digit takes a fraction of a second."""
@@ -355,7 +356,7 @@ def test_the_confident_goal_judges_every_method_by_it(fc100, digits):
 
 def test_the_dialog_compares_for_the_confident_goal_the_window_has(qtbot, window, monkeypatch):
     use_budgets(monkeypatch, QUICK)
-    window.blindspots.search_panel.choose_goal(0.8)
+    window.blindspots.search_panel.choose_goal(Goal(confidence=0.8))
     view = open_comparison(qtbot, window)
     with qtbot.waitSignal(view.sig_comparison_finished, timeout=30000) as blocker:
         pass

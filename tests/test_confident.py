@@ -18,6 +18,7 @@ from blindspot_gui.core.photos import read_photo, sample_photos
 from blindspot_gui.session.goals import failure_advice
 from conftest import open_window
 from window_actions import choose_target, click_model, run_and_wait
+from blindspot_gui.core.attack.goal import Goal
 
 P = 0.9
 
@@ -150,7 +151,7 @@ def test_confident_mode_shows_both_results_and_is_remembered(qtbot, window, sett
     choose_target(window, 3)
     panel.goal.setFocus()
     qtbot.keyClick(panel.goal, Qt.Key.Key_Down)  # "Confident (p ≥ 90%)"
-    assert panel.goal_confidence() == P and panel.confidence.isEnabled()
+    assert panel.goal_choice() == Goal(confidence=P) and panel.confidence.isEnabled()
     started = []
     window.runner.sig_task_started.connect(lambda slot: started.append(slot) if slot == "search" else None)
     with qtbot.waitSignal(view.sig_transfer_shown, timeout=30000):
@@ -173,7 +174,7 @@ def test_confident_mode_shows_both_results_and_is_remembered(qtbot, window, sett
     assert int(window.settings.value("search/confidence")) == 91
     window.settings.sync()
     again = open_window(qtbot, settings_file)
-    assert again.blindspots.search_panel.goal_confidence() == 0.91
+    assert again.blindspots.search_panel.goal_choice() == Goal(confidence=0.91)
     again.close()
 
 
@@ -182,7 +183,7 @@ def test_a_confidence_the_network_cannot_reach_is_said_in_plain_words_and_the_sm
     click_model(qtbot, window, "FC10(1)")  # weight decay 1: its answers stay unsure, 90% is out of the box's reach
     qtbot.waitUntil(lambda: view.network_name == "FC10(1)" and view.original_probabilities is not None, timeout=10000)
     choose_target(window, 3)
-    view.search_panel.choose_goal(P)
+    view.search_panel.choose_goal(Goal(confidence=P))
     with qtbot.waitSignal(view.sig_transfer_shown, timeout=30000):
         result = run_and_wait(qtbot, window, timeout=30000)
     assert not result.success and result.goal == "confidence"

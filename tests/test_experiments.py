@@ -107,7 +107,7 @@ def test_tables_3_and_4_on_a_few_test_images(isolated_user_folder, capsys):
 
 def test_both_front_ends_run_experiments_through_one_registry(isolated_user_folder):
     assert list(experiments.REGISTRY) == ["table1", "photo_table1", "table2", "photo_table2", "table3", "table4", "table5",
-                                        "advtrain", "noisecurve", "advnoise"]
+                                        "advtrain", "noisecurve", "vote", "advnoise"]
     through_registry = experiments.run_experiment("table3", experiments.AttackedTableSettings(n=6, rule="next"))
     direct = experiments.table3(6, None, "next")
     figures = lambda result: [(row["model"], row["distortion"], row["success"]) for row in result["rows"]]  # noqa: E731

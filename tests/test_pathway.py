@@ -105,8 +105,11 @@ def test_the_layers_tab_follows_each_result_and_opens_a_moved_unit(qtbot, window
     from window_actions import run_and_wait
 
     view = window.blindspots
-    with qtbot.waitSignal(view.sig_pathway_shown, timeout=30000):
+    with qtbot.waitSignal(view.sig_transfer_shown, timeout=30000):
         assert run_and_wait(qtbot, window).success
+    assert view.pathway_view.pathway is None and not view.is_running("pathway")  # not computed out of sight
+    with qtbot.waitSignal(view.sig_pathway_shown, timeout=30000):
+        view.result_views.setCurrentWidget(view.pathway_view)
     shown = view.pathway_view.pathway
     assert [layer.name for layer in shown.layers] == ["fc1", "fc2", "fc3"] and shown.network == "FC100-100-10"
     assert view.pathway_view.reading.text().startswith(shown.reading)

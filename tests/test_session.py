@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.core.attack.config import config_for
 from blindspot_gui.core.attack.request import SearchRequest, search_chain
 from blindspot_gui.core.attack.search import blindspot_search
@@ -64,7 +65,7 @@ def test_the_confident_goal_searches_the_smallest_change_first_then_the_same_ans
     session = BlindspotSession()
     session.use_network("FC100-100-10", fc100)
     session.use_image(digits[0])
-    session.set_goal(0.9)
+    session.set_goal(Goal(confidence=0.9))
     planned = session.begin_search("none")
     assert planned.confidence is None and planned.target == "none"  # the smallest change first
     minimal, _, following = session.finish_search(_run(session, planned))
@@ -89,7 +90,7 @@ def test_a_known_failure_of_the_smallest_change_is_shown_without_searching(fc100
     result, _, _ = session.finish_search(_run(session, planned))
     failed = dataclasses.replace(result, success=False)
     session.goals.remember(*session.searching, failed)
-    session.set_goal(0.9)
+    session.set_goal(Goal(confidence=0.9))
     assert session.begin_search(label) is failed and session.result is failed
 
 
@@ -97,10 +98,10 @@ def test_goal_noise_and_device_raise_events_only_when_they_change():
     session = BlindspotSession()
     events = Events(session)
     for _ in range(2):
-        session.set_goal(0.8)
+        session.set_goal(Goal(confidence=0.8))
         session.set_noise(True)
         session.set_device("cpu")
-    assert events.seen == [("goal_changed", 0.8), ("noise_changed", True)]
+    assert events.seen == [("goal_changed", Goal(confidence=0.8)), ("noise_changed", True)]
 
 
 def test_the_command_line_and_the_window_build_the_same_search(fc100):

@@ -38,6 +38,7 @@ def test_the_slider_and_up_down_show_the_image_at_each_strength(qtbot, window):
     view = window.blindspots
     strength = view.strength_view
     assert not strength.slider.isEnabled()  # nothing to scale before a search
+    view.result_views.setCurrentWidget(strength)
     assert run_and_wait(qtbot, window).success
     qtbot.waitUntil(lambda: strength.sweep is not None, timeout=20000)
     result = view.result

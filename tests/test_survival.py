@@ -73,6 +73,7 @@ def test_the_survival_tab_follows_each_result(qtbot, window):
     from window_actions import run_and_wait
 
     view = window.blindspots
+    view.result_views.setCurrentWidget(view.survival_view)  # computed for the view in sight only
     with qtbot.waitSignal(view.sig_survival_shown, timeout=30000):
         assert run_and_wait(qtbot, window).success
     found, table = view.survival_view.survival, view.survival_view.table

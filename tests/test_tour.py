@@ -5,6 +5,7 @@ from PySide6.QtWidgets import QLabel
 
 from blindspot_gui.qt.app import build_parser
 from blindspot_gui.qt.tour_steps import PHOTO_NETWORK, PHOTO_TARGET, PLAIN_NETWORK, ROBUST_NETWORK, TOUR_DIGIT
+from blindspot_gui.core.attack.goal import Goal
 
 STEP_TIMEOUT = 120000
 """Milliseconds a step's computation may take on a loaded machine (the photo search takes 5-10 s here)."""
@@ -87,7 +88,7 @@ def test_the_tour_starts_clean_and_leaving_it_gives_back_the_users_choices(qtbot
     view.network_panel.select("ConvNet")
     qtbot.waitUntil(lambda: view.network_name == "ConvNet" and view.original_probabilities is not None, timeout=20000)
     view.image_source.choose_index(5)
-    view.search_panel.choose_goal(0.8)
+    view.search_panel.choose_goal(Goal(confidence=0.8))
     view.search_panel.choose("random")
     qtbot.waitUntil(lambda: view.choice.index == 5 and view.original_probabilities is not None, timeout=20000)
     with qtbot.waitSignal(view.sig_search_finished, timeout=STEP_TIMEOUT):
@@ -106,7 +107,7 @@ def test_the_tour_starts_clean_and_leaving_it_gives_back_the_users_choices(qtbot
     assert not tour.active and not tour.dock.isVisible() and not window.presentation.state.touring
     qtbot.waitUntil(lambda: view.network_name == "ConvNet" and view.choice.index == 5
                     and view.original_probabilities is not None, timeout=20000)
-    assert view.search_panel.goal_confidence() == 0.8 and view.search_panel.target_choice() == "random"
+    assert view.search_panel.goal_choice() == Goal(confidence=0.8) and view.search_panel.target_choice() == "random"
     assert window.settings.value("search/goal") == "confident" and int(window.settings.value("search/confidence")) == 80
     press(qtbot, window, Qt.Key.Key_PageDown)  # the presenter key steps the image again
     assert view.choice.index == 6

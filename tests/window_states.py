@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 from blindspot_gui.qt.main_window import MainWindow
 from blindspot_gui.qt.tour_steps import Step
 from blindspot_gui.session.presentation import Screen
+from blindspot_gui.core.attack.goal import Goal
 
 NETWORKS = ("FC100-100-10", "FC10(1)", "FC200-200-10")
 KEYS = {"F1": Qt.Key.Key_F1, "Page Down": Qt.Key.Key_PageDown, "Esc": Qt.Key.Key_Escape, "F5": Qt.Key.Key_F5,
@@ -49,7 +50,7 @@ def _tour_network(tour):
 
 def _tour_image_and_goal(tour):
     tour.view.image_source.choose_index(3)
-    tour.view.search_panel.choose_goal(0.95)
+    tour.view.search_panel.choose_goal(Goal(confidence=0.95))
     tour.view.search_panel.choose("random")
     tour.say("image and goal changed")
     yield from ()
@@ -71,7 +72,7 @@ class WindowStates(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="blindspot-states-"))
-        self.network, self.confidence = "FC100-100-10", None
+        self.network, self.goal = "FC100-100-10", Goal()
         """The user's own choices, which the tour must give back."""
         self.window = self._open()
         self.default_points = self.window.presentation.state.text_points
@@ -120,8 +121,8 @@ class WindowStates(RuleBasedStateMachine):
             self.window.blindspots.network_panel.select(NETWORKS[choice])
             self.network = NETWORKS[choice]
         elif act == "goal" and not state.touring:
-            self.confidence = (None, 0.8, 0.9)[choice]
-            self.window.blindspots.search_panel.choose_goal(self.confidence)
+            self.goal = (Goal(), Goal(confidence=0.8), Goal(robust=0.9))[choice]
+            self.window.blindspots.search_panel.choose_goal(self.goal)
         settle()
 
     def _key(self, key, modifier=Qt.KeyboardModifier.NoModifier) -> None:
@@ -174,7 +175,7 @@ class WindowStates(RuleBasedStateMachine):
         if not self.window.presentation.state.touring:
             view = self.window.blindspots
             assert view.network_panel.selected_name() == self.network
-            assert view.search_panel.goal_confidence() == self.confidence
+            assert view.search_panel.goal_choice() == self.goal
 
 
 WindowStates.TestCase.settings = settings(max_examples=20, stateful_step_count=15, derandomize=True, database=None,

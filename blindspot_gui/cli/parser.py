@@ -173,12 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = commands.add_parser("reproduce", help="reproduce a table of the paper (ours beside the paper's)")
     reproduce.add_argument("experiment", choices=("table1", "table2", "table3", "table4", "table5", "advtrain",
-                                                  "noisecurve", "advnoise"),
+                                                  "noisecurve", "advnoise", "vote"),
                            help="a table of the paper, adversarial training, noisecurve (the share of test images "
                                 "random noise fools at 1 to 50 times each image's smallest blind spot; --model, "
                                 "default FC100-100-10) or advnoise (FC100-100-10 trained plainly, on noise the size "
-                                "of the adversarial changes and adversarially, each measured)")
-    reproduce.add_argument("--model", help="noisecurve: the zoo network; table5: a zoo model or a photo network (e.g. efficientnet-lite0) instead of "
+                                "of the adversarial changes and adversarially, each measured) or vote (the "
+                                "floating-window vote: its cost, the blind spots it stops, the attack aimed at it; "
+                                "--model, default FC100-100-10)")
+    reproduce.add_argument("--model", help="noisecurve and vote: the zoo network; table5: a zoo model or a photo network (e.g. efficientnet-lite0) instead of "
                                           "the paper's AlexNet; table1: a photo network, attacked on --images; "
                                           "table2: photo networks separated by commas (efficientnet-lite0,resnet18)")
     reproduce.add_argument("--images", metavar="FOLDER",

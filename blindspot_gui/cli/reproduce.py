@@ -16,7 +16,7 @@ from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.report import percent
 
 
-TABLES = ("table1", "table2", "table3", "table4", "noisecurve", "advnoise")
+TABLES = ("table1", "table2", "table3", "table4", "noisecurve", "advnoise", "vote")
 FIELD_OPTIONS = {"model": "--model", "models": "--model", "per_layer": "--per-layer", "epochs": "--epochs",
                  "device": "--device", "rule": "--rule", "n": "--n", "images": "--images"}
 """The command-line option of each field of an experiment's settings (its spec in the registry)."""
@@ -98,7 +98,7 @@ def _settings(args):
 
     kind = experiments.REGISTRY[_experiment_name(args)].settings
     given = {"n": getattr(args, "count", None), "rule": args.rule or experiments.DEFAULT_TARGET_RULE,
-             "model": canonical_name(args.model or "FC100-100-10") if args.experiment == "noisecurve" else args.model,
+             "model": canonical_name(args.model or "FC100-100-10") if args.experiment in ("noisecurve", "vote") else args.model,
              "per_layer": args.per_layer, "epochs": args.epochs, "images": args.images,
              "models": tuple(_photo_networks(args)) if args.model else None, "device": device_of(args)}
     return kind(**{field.name: given[field.name] for field in dataclasses.fields(kind)})

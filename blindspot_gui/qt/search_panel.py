@@ -4,8 +4,9 @@ The target is the nearest wrong class (untargeted), a random wrong class, or a c
 user's choice typed by name or number, with completion over the network's class names (ten
 digits or ImageNet's 1,000), read by :func:`blindspot_gui.core.models.class_names.class_index`.
 The goal is the paper's smallest change (which stops at the decision boundary, where the network
-hesitates) or a confident one: the smallest change after which the network answers the target with
-probability at least p (default 90%), both remembered in the settings.
+hesitates), a confident one (the smallest change after which the network answers the target with
+probability at least p, default 90%) or a robust one (the smallest change whose answer holds on a
+share of changed copies, default 90%: core/attack/robust.py), all remembered in the settings.
 """
 
 from __future__ import annotations
@@ -27,17 +28,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.core.models.class_names import class_index
 from blindspot_gui.qt.settings import read_choice, read_int
+from blindspot_gui.session.goals import goal_kind
 
 UNTARGETED = "none"
 RANDOM = "random"
 CHOSEN = "class"
 DEFAULT_PHOTO_TARGET = "ostrich"
 """The paper pushed every ImageNet example to "ostrich" (section 4.2)."""
-MINIMAL, CONFIDENT = "minimal", "confident"
-DEFAULT_CONFIDENCE = 90
-"""Percent: the Confident goal's p unless the user chose another."""
+MINIMAL, CONFIDENT, ROBUST = "minimal", "confident", "robust"
+DEFAULT_LEVEL = {CONFIDENT: 90, ROBUST: 90}
+"""Percent: the Confident goal's p and the Robust goal's share of changed copies unless the user chose others."""
+LEVEL_SETTINGS = {CONFIDENT: "search/confidence", ROBUST: "search/robust_share"}
 
 
 class SearchPanel(QWidget):
@@ -48,7 +52,7 @@ class SearchPanel(QWidget):
     sig_noise_toggled = Signal(bool)
     sig_save_requested = Signal()
     sig_goal_changed = Signal(object)
-    """None (the smallest change) or the Confident goal's probability, whenever either changes."""
+    """the Goal (core/attack/goal.py) whenever the choice or its percentage changes."""
 
     def __init__(self, photo_target: str = DEFAULT_PHOTO_TARGET, parent=None):
         super().__init__(parent)
@@ -122,46 +126,71 @@ class SearchPanel(QWidget):
         self.goal = QComboBox()
         self.goal.setObjectName("goal")
         self.goal.setToolTip("Smallest change: the paper's search, which stops where the network starts to hesitate. "
-                             "Confident: the smallest change after which the network is sure of the wrong answer")
+                             "Confident: the smallest change after which the network is sure of the wrong answer. "
+                             "Robust: the smallest change that keeps fooling it on most of 16 shifted, rotated, "
+                             "rescaled, brightened and noisy copies (8 for a photo)")
         self.goal.addItem("Smallest change (the paper)", MINIMAL)
         self.goal.addItem("", CONFIDENT)
+        self.goal.addItem("", ROBUST)
+        self.levels = dict(DEFAULT_LEVEL)
+        """each goal's percentage: the Confident goal's p, the Robust goal's share of copies."""
         self.confidence = QSpinBox()
         self.confidence.setObjectName("confidence")
         self.confidence.setRange(51, 99)
         self.confidence.setSuffix("%")
-        self.confidence.setValue(DEFAULT_CONFIDENCE)
-        self.confidence.setToolTip("Confident mode: how sure the network must be of the wrong answer")
+        self.confidence.setValue(DEFAULT_LEVEL[CONFIDENT])
         self._settings: QSettings | None = None
-        self._show_confidence()
-        self.goal.currentIndexChanged.connect(lambda _: self._show_confidence())
-        self.confidence.valueChanged.connect(lambda _: self._show_confidence())
+        self._goal_chosen()
+        self.goal.currentIndexChanged.connect(lambda _: self._goal_chosen())
+        self.confidence.valueChanged.connect(self._level_changed)
 
-    def _show_confidence(self) -> None:
-        self.goal.setItemText(self.goal.findData(CONFIDENT), f"Confident (p ≥ {self.confidence.value()}%)")
-        self.confidence.setEnabled(self.goal.currentData() == CONFIDENT)
-        self.sig_goal_changed.emit(self.goal_confidence())
+    def _goal_chosen(self) -> None:
+        """The percentage box shows the chosen goal's own percentage (none for the smallest change)."""
+        kind = self.goal.currentData()
+        self.confidence.blockSignals(True)
+        self.confidence.setValue(self.levels.get(kind, self.levels[CONFIDENT]))
+        self.confidence.blockSignals(False)
+        self.confidence.setEnabled(kind != MINIMAL)
+        self.confidence.setToolTip("Robust: the share of changed copies the wrong answer must hold on" if kind == ROBUST
+                                   else "Confident: how sure the network must be of the wrong answer")
+        self._goal_changed()
+
+    def _level_changed(self, value: int) -> None:
+        if self.goal.currentData() in self.levels:
+            self.levels[self.goal.currentData()] = value
+        self._goal_changed()
+
+    def _goal_changed(self) -> None:
+        self.goal.setItemText(self.goal.findData(CONFIDENT), f"Confident (p ≥ {self.levels[CONFIDENT]}%)")
+        self.goal.setItemText(self.goal.findData(ROBUST), f"Robust (on {self.levels[ROBUST]}% of copies)")
+        self.sig_goal_changed.emit(self.goal_choice())
         if self._settings is not None:
             self._settings.setValue("search/goal", self.goal.currentData())
-            self._settings.setValue("search/confidence", self.confidence.value())
+            for kind, key in LEVEL_SETTINGS.items():
+                self._settings.setValue(key, self.levels[kind])
 
     def remember_goal(self, settings: QSettings) -> None:
         """Show the goal remembered in ``settings`` (a damaged value gives the default) and remember changes there."""
         self._settings = None
-        self.confidence.setValue(read_int(settings, "search/confidence", DEFAULT_CONFIDENCE, 51, 99))
+        for kind, key in LEVEL_SETTINGS.items():
+            self.levels[kind] = read_int(settings, key, DEFAULT_LEVEL[kind], 51, 99)
         self.goal.setCurrentIndex(self.goal.findData(read_choice(settings, "search/goal", MINIMAL,
-                                                                 (MINIMAL, CONFIDENT))))
+                                                                 (MINIMAL, CONFIDENT, ROBUST))))
         self._settings = settings
-        self._show_confidence()
+        self._goal_chosen()
 
-    def choose_goal(self, confidence: float | None) -> None:
-        """The smallest change (None) or the Confident goal with probability ``confidence`` (e.g. 0.9)."""
-        if confidence is not None:
-            self.confidence.setValue(round(100 * confidence))
-        self.goal.setCurrentIndex(self.goal.findData(MINIMAL if confidence is None else CONFIDENT))
+    def choose_goal(self, goal: Goal) -> None:
+        """Show ``goal``: the smallest change, a Confident p (e.g. 0.9) or a Robust share of copies."""
+        kind = goal_kind(goal)
+        if goal.level is not None and kind in self.levels:
+            self.levels[kind] = round(100 * goal.level)
+        self.goal.setCurrentIndex(self.goal.findData(kind))
+        self._goal_chosen()
 
-    def goal_confidence(self) -> float | None:
-        """None for the paper's smallest change; p (e.g. 0.9) for the Confident goal."""
-        return self.confidence.value() / 100 if self.goal.currentData() == CONFIDENT else None
+    def goal_choice(self) -> Goal:
+        """The chosen goal: the paper's smallest change, a Confident p or a Robust share of changed copies."""
+        kind, level = self.goal.currentData(), self.confidence.value() / 100
+        return Goal(confidence=level) if kind == CONFIDENT else Goal(robust=level) if kind == ROBUST else Goal()
 
     def _build_plot(self) -> None:
         self.plot = pg.PlotWidget(background="w")

@@ -15,6 +15,8 @@ from typing import Callable
 
 from PySide6.QtCore import Qt
 
+from blindspot_gui.core.attack.goal import Goal
+
 from blindspot_gui.qt.tabs.results import NOISE_DRAWS
 from blindspot_gui.qt.transfer_view import ATTACKED
 
@@ -81,7 +83,7 @@ def show_digit(tour, network: str, index: int):
 def set_goal(view, confidence: float | None) -> None:
     """The paper's smallest change (None), or a change after which the network is that sure of the wrong answer."""
     if hasattr(view.search_panel, "choose_goal"):  # the Confident goal (issue 15, item 1)
-        view.search_panel.choose_goal(confidence)
+        view.search_panel.choose_goal(Goal(confidence=confidence))
 
 
 def search(tour, target, confidence: float | None = None, compare_goals: bool = True):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.session.image import ImageChoice
 
 
@@ -11,8 +12,8 @@ from blindspot_gui.session.image import ImageChoice
 class UserChoices:
     network: str | None
     image: ImageChoice | None
-    confidence: float | None
-    """The goal: None for the paper's smallest change, else the Confident goal's probability."""
+    goal: Goal
+    """The search goal: the paper's smallest change, a Confident p or a Robust share."""
     targets: dict
     """The target chosen for each set of class names (the search panel's memory)."""
     tab: int
@@ -25,7 +26,7 @@ class UserChoices:
         panel = view.search_panel
         photo = view.photo_source.choice
         path = photo.path if photo is not None else view.photo_source.remembered_path
-        return cls(view.network_name, view.choice, panel.goal_confidence(), panel.target_memory(),
+        return cls(view.network_name, view.choice, panel.goal_choice(), panel.target_memory(),
                    window.tabs.currentIndex(), path)
 
     def remember(self, settings) -> None:
@@ -51,6 +52,6 @@ class UserChoices:
                 view.photo_source.open_path(self.image.path)
             else:
                 view.use_image(self.image)
-        view.search_panel.choose_goal(self.confidence)
+        view.search_panel.choose_goal(self.goal)
         view.search_panel.restore_target_memory(self.targets)
         window.tabs.setCurrentIndex(self.tab)

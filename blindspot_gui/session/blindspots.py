@@ -16,6 +16,7 @@ import random
 import numpy as np
 from psygnal import Signal
 
+from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.core.attack.request import SearchRequest
 from blindspot_gui.core.attack.search import AttackResult
 from blindspot_gui.core.models.classifier import Classifier
@@ -35,8 +36,9 @@ class BlindspotSession:
     result_changed = Signal(object)
     """the AttackResult on screen, or None: cleared, or another network or image."""
     goal_changed = Signal(object)
-    """None (the smallest change) or the Confident goal's probability."""
+    """the search goal (a Goal: the smallest change, a Confident p or a Robust share of changed copies)."""
     noise_changed = Signal(bool)
+    vote_changed = Signal(bool)
     device_changed = Signal(str)
 
     def __init__(self):
@@ -45,14 +47,16 @@ class BlindspotSession:
         self.image: ImageChoice | None = None
         self.answer: np.ndarray | None = None
         self.result: AttackResult | None = None
-        self.confidence: float | None = None
+        self.goal = Goal()
         self.noise = False
+        self.vote = False
+        """whether the Survival view shows the floating-window vote (core/defence.py) on the result."""
         self.device = "cpu"
         self.goals = GoalResults()
         self.searching: tuple | None = None
         """(network, image, requested target) of the search under way, the key of its results."""
         self.confident_next: SearchRequest | None = None
-        """a confident request whose smallest change is being searched first."""
+        """a confident or robust request whose smallest change is being searched first."""
 
     # --- what the user chooses -------------------------------------------------------------------
     def use_network(self, name: str, classifier: Classifier) -> None:
@@ -73,15 +77,21 @@ class BlindspotSession:
         self.answer = probabilities
         self.answer_changed.emit(probabilities)
 
-    def set_goal(self, confidence: float | None) -> None:
-        if confidence != self.confidence:
-            self.confidence = confidence
-            self.goal_changed.emit(confidence)
+    def set_goal(self, goal: Goal) -> None:
+        """The goal of the next search; the result on screen stays (it says which goal it was found for)."""
+        if goal != self.goal:
+            self.goal = goal
+            self.goal_changed.emit(goal)
 
     def set_noise(self, on: bool) -> None:
         if on != self.noise:
             self.noise = on
             self.noise_changed.emit(on)
+
+    def set_vote(self, on: bool) -> None:
+        if on != self.vote:
+            self.vote = on
+            self.vote_changed.emit(on)
 
     def set_device(self, device: str) -> None:
         if device != self.device:
@@ -106,9 +116,10 @@ class BlindspotSession:
 
     def begin_search(self, target, compare: bool = True) -> SearchRequest | AttackResult:
         """Plan a search for ``target`` under the current goal: the request to run first, or the known result when
-        the confident goal is asked for an image whose smallest change already failed (nothing to search).
-        ``compare``: a confident goal searches the smallest change first, to show both (else the confident alone)."""
-        request = SearchRequest(target=target, confidence=self.confidence, seed=random.randrange(2**31))
+        a confident or robust goal is asked for an image whose smallest change already failed (nothing to search).
+        ``compare``: such a goal searches the smallest change first, to show both (else that goal alone)."""
+        request = SearchRequest(target=target, confidence=self.goal.confidence, robust=self.goal.robust,
+                                seed=random.randrange(2**31))
         self.clear_result()
         self.searching, self.confident_next = (self.network_name, self.image, target), None
         if not request.confident:
@@ -126,8 +137,8 @@ class BlindspotSession:
     def finish_search(self, result: AttackResult) -> tuple[AttackResult, str, SearchRequest | None]:
         """A search ended: (the result to show, a note when it is not the one asked for, the next stage or None).
 
-        A confident search that found nothing leaves the smallest change on screen (with the advice why); the
-        smallest change of a confident chain is followed by the confident search for the same answer.
+        A confident or robust search that found nothing leaves the smallest change on screen (with the advice why);
+        the smallest change of such a chain is followed by the search of that goal for the same answer.
         """
         self.goals.remember(*self.searching, result)
         shown, note = result, ""

@@ -1,9 +1,11 @@
-"""The last result of each search goal (smallest change, confident) for an image, and the words that compare them."""
+"""The last result of each search goal (smallest change, confident, robust) for an image, and the words that compare
+them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from blindspot_gui.core.attack.goal import Goal
 from blindspot_gui.core.attack.search import AttackResult, failure_sentence
 
 
@@ -21,7 +23,7 @@ class Made:
 
 
 class GoalResults:
-    """The last finished minimal and confident searches; a result is only used for the image it was made for."""
+    """The last finished search of each kind of goal; a result is only used for the image it was made for."""
 
     def __init__(self):
         self.made: dict[str, Made] = {}
@@ -32,13 +34,24 @@ class GoalResults:
             self.made[goal_of(result)] = Made(network, choice, target, result)
 
     def get(self, goal: str, network, choice, target) -> AttackResult | None:
-        """The last ``goal`` ("minimal" or "confident") result for this network, image and target, if any."""
+        """The last ``goal`` ("minimal", "confident" or "robust") result for this network, image and target, if any."""
         made = self.made.get(goal)
         return made.result if made is not None and made.matches(network, choice, target) else None
 
 
+def kind_of(name: str) -> str:
+    """A goal's kind as the window names it: "minimal", "robust", or "confident" (a probability or a margin)."""
+    return name if name in ("minimal", "robust") else "confident"
+
+
 def goal_of(result: AttackResult) -> str:
-    return "minimal" if result.goal == "minimal" else "confident"
+    """The kind of goal ``result`` was searched for."""
+    return kind_of(result.goal)
+
+
+def goal_kind(goal: Goal) -> str:
+    """The kind of ``goal``."""
+    return kind_of(goal.name)
 
 
 def goal_summary(result: AttackResult, class_name) -> str:
@@ -51,17 +64,18 @@ def goal_summary(result: AttackResult, class_name) -> str:
             f"({100 * result.probabilities_after[after]:.0f}%)")
 
 
-def comparison(minimal: AttackResult | None, confident: AttackResult | None, class_name, pending: bool = False) -> str:
-    """Both goals side by side, "minimal: … · confident: …"; empty unless both exist (or the confident is ``pending``)."""
-    if minimal is None or (confident is None and not pending):
+def comparison(minimal: AttackResult | None, other: AttackResult | None, class_name, pending: str | None = None) -> str:
+    """The smallest change beside another goal's result, "minimal: … · robust: …"; empty unless both exist (or the
+    other, of kind ``pending``, is being searched)."""
+    if minimal is None or (other is None and pending is None):
         return ""
-    second = "confident: searching…" if confident is None else goal_summary(confident, class_name)
+    second = f"{pending}: searching…" if other is None else goal_summary(other, class_name)
     return f"{goal_summary(minimal, class_name)} · {second}"
 
 
 def failure_advice(result: AttackResult, class_name, what: str) -> str:
     """What happened and what to try, in plain words, for a search that found nothing."""
-    confident = result.goal != "minimal"
-    tries = "Try a lower p, another target, or the Confident mode off." if confident else (
-        "Try another target or another image.")
+    tries = {"confident": "Try a lower p, another target, or the Confident mode off.",
+             "robust": "Try a lower share of copies, another target, or the Smallest change goal."}.get(
+        goal_of(result), "Try another target or another image.")
     return f"{failure_sentence(result, class_name, what)} {tries}"

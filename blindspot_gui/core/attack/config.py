@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from blindspot_gui.core.attack.goal import Goal, check_goal
+from blindspot_gui.core.attack.robust import NATURAL, Changes
 from blindspot_gui.core.models.classifier import Classifier
 
 TARGET_POLICIES = ("next", "random", "least-likely", "none")
@@ -63,6 +64,8 @@ class AttackConfig:
     """changed copies a robust goal averages its loss over (the first is the image itself)."""
     robust_noise: float = 0.03
     """RMS of the fixed noise of each robust copy (pixels in [0, 1]), about a digit's blind spot."""
+    robust_changes: Changes = NATURAL
+    """the changes the robust copies are drawn from (core/attack/robust.py): the natural panel's, or a defence's."""
 
     def __post_init__(self):
         checks = (

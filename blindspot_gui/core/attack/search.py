@@ -236,7 +236,7 @@ def _search(model, images, targets, labels, engine, config, monitor) -> list[Att
     wanted = resolve_targets(targets, reference_labels, probabilities_before, config.seed)
     goal = config.goal
     copies = None if goal.robust is None else RobustCopies(image_shape, config.robust_copies, config.seed,
-                                                           config.robust_noise)
+                                                           config.robust_noise, config.robust_changes)
     already = (wanted >= 0) & goal_reached(model, images_flat, image_shape, wanted.clamp_min(0), goal, copies)
     tasks = _make_tasks(model, images_flat, image_shape, wanted, already, predictions, classes, config)
     objective = Objective(model, images_flat, image_shape, tasks, monitor, config.temperature, goal, copies)

@@ -14,6 +14,7 @@ difference) cells for the command line, the window and the CSV export. Modules b
 - ``bounds``: Table 5 (upper Lipschitz bounds);
 - ``adversarial_training``: section 4.2 (partial results ``AdvTrainBaseline``, then ``AdvTrainReport`` per epoch);
 - ``noise_training``: adversarial training against training on noise of the same size (FC100-100-10, each measured);
+- ``vote_defence``: the floating-window vote (core/defence.py): its cost, what it stops, the attack aimed at it;
 - ``noise_curve``: how often noise fools a net at multiples of each image's smallest blind spot;
 - ``paper``: the paper's figures;
 - ``comparison``: the report writers (``ComparisonTable``, text and CSV).
@@ -57,6 +58,7 @@ from blindspot_gui.core.experiments.registry import (
     PhotoTableSettings,
     BoundsSettings,
     NoiseCurveSettings,
+    VoteSettings,
     run_experiment,
 )
 from blindspot_gui.core.experiments.noise_curve import noise_curve
@@ -71,7 +73,7 @@ from blindspot_gui.core.experiments.targets import (
 
 __all__ = [
     "ADVTRAIN_BASELINE", "ADVTRAIN_MODELS", "ATTACK_BATCH", "AdvNoiseSettings", "AdvTrainBaseline", "AdvTrainSettings",
-    "AttackedTableSettings", "BoundsSettings", "NoiseCurveSettings", "noise_curve", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
+    "AttackedTableSettings", "BoundsSettings", "NoiseCurveSettings", "VoteSettings", "noise_curve", "Cell", "ComparisonTable", "DEFAULT_TARGET_RULE", "EXPERIMENT_THREADS",
     "NOISE_STDDEVS", "PAPER_ADVTRAIN", "PAPER_TABLE2", "PAPER_TABLE4", "PAPER_TABLE5", "PartError", "PartStore",
     "REGISTRY", "ExperimentSpec", "STORE_VERSION", "PHOTO_NOISE_STDDEVS", "PHOTO_RULES", "PhotoTableSettings",
     "photo_table1", "photo_table2", "TABLE1_MODELS", "TABLE3_MODELS", "TARGET_RULES", "TARGET_SEED", "advtrain",

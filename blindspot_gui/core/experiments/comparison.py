@@ -141,9 +141,21 @@ def _advnoise_cells(result) -> ComparisonTable:
                                   f"{result['transfer_source']}; noise unclipped on the 10,000 test images"])
 
 
+def _vote_cells(result) -> ComparisonTable:
+    rows = [(f"{row['examples']}: {row['count']}", [Cell(row["network_error"]), Cell(row["vote_error"]),
+                                                     Cell(row["distortion"], unit="distortion")])
+            for row in result["rows"]]
+    return ComparisonTable(f"A vote of jittered copies: {result['model']}", "images", 
+                           ["wrong answers of the network", "wrong answers of the vote", "mean RMS"], rows,
+                           notes=[f"the vote: {result['window_text']}",
+                                  f"{result['attacked']} of the first {result['n']} test images, classified correctly, "
+                                  f"attacked; aimed at the vote: found for {result['aimed_found']}"])
+
+
 CELLS = {"table1": _table1_cells, "photo_table1": _photo_table1_cells, "table2": _table2_cells,
          "photo_table2": _photo_table2_cells, "table3": _table3_cells, "table4": _table4_cells, "table5": _table5_cells,
-         "advtrain": _advtrain_cells, "noisecurve": _noise_curve_cells, "advnoise": _advnoise_cells}
+         "advtrain": _advtrain_cells, "noisecurve": _noise_curve_cells, "advnoise": _advnoise_cells,
+         "vote": _vote_cells}
 """How each experiment's result becomes a ComparisonTable."""
 
 

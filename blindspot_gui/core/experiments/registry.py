@@ -12,6 +12,7 @@ from blindspot_gui.core.experiments.bounds import table5
 from blindspot_gui.core.experiments.generalisation import table2, table4
 from blindspot_gui.core.experiments.noise_curve import MULTIPLES, noise_curve
 from blindspot_gui.core.experiments.noise_training import adversarial_vs_noise
+from blindspot_gui.core.experiments.vote_defence import vote_defence
 from blindspot_gui.core.experiments.photo_attacked import PHOTO_RULES, photo_table1, photo_table2
 from blindspot_gui.core.experiments.targets import DEFAULT_TARGET_RULE, TARGET_RULES
 from blindspot_gui.core.models.mnist_zoo import zoo_names
@@ -67,6 +68,15 @@ class NoiseCurveSettings:
 
 
 @dataclass(frozen=True)
+class VoteSettings:
+    """The floating-window vote: the zoo network, how many test images (None: all), and the torch device."""
+
+    model: str = "FC100-100-10"
+    n: int | None = 1000
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
 class AdvNoiseSettings:
     """Adversarial training vs noise: test images attacked per net (None: all), the target rule, fewer epochs for a
     quick look at the plain and noise nets (None: the adversarial nets' recipe), and the torch device."""
@@ -112,7 +122,7 @@ class ExperimentSpec:
             return f"{self.title} takes the target rule {' or '.join(self.rules)}, not {settings.rule!r}"
         if self.networks is not None:
             return self._networks_problem(len(set(settings.models)))
-        if self.settings is NoiseCurveSettings and settings.model not in zoo_names():
+        if self.settings in (NoiseCurveSettings, VoteSettings) and settings.model not in zoo_names():
             return f"{self.title} is measured on a digit network of the zoo, not on {settings.model!r}"
         return None
 
@@ -166,6 +176,10 @@ REGISTRY: dict[str, ExperimentSpec] = dict([
           f"noise fools at {', '.join(map(str, MULTIPLES))} times each image's smallest blind spot, beside the blind "
           "spots themselves (all of them at 1×).", NoiseCurveSettings,
           lambda settings, monitor: noise_curve(settings.model, settings.n, monitor, settings.device)),
+    _spec("vote", "A vote of jittered copies", "The floating-window defence: the answer is the majority of 9 "
+          "copies of the image, shifted by up to a pixel, with noise. What it costs on clean test images, how many "
+          "of the smallest blind spots it stops, and how often an attack aimed at the vote itself still fools it.",
+          VoteSettings, lambda settings, monitor: vote_defence(settings.model, settings.n, monitor, settings.device)),
     _spec("advnoise", "Adversarial training vs noise", "The paper's main claim, measured: FC100-100-10 trained "
           "with weight decay only, with Gaussian noise the size of the adversarial changes (and twice it), and "
           "adversarially (the zoo's nets, same recipe) — each net's test error, the size of its blind spots, how "

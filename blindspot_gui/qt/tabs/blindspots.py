@@ -66,6 +66,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
     sig_pathway_shown = Signal()
     sig_strength_shown = Signal(float)
     sig_survival_shown = Signal()
+    sig_vote_shown = Signal()
     sig_noise_shown = Signal(float)
     sig_training_finished = Signal(str)
     sig_exported = Signal(str)
@@ -112,6 +113,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
                                            "shifted, rotated, rescaled, brightened or noised?")
         self.result_views.setTabToolTip(1, "Where the change takes hold: each layer's gain for the blind spot and for "
                                            "random noise of the same size")
+        self.result_views.currentChanged.connect(lambda _: self._start_shown_view())
         lower = QWidget()
         lower_layout = QHBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
@@ -162,10 +164,11 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.search_panel.sig_cancel_requested.connect(self.cancel_search)
         self.search_panel.sig_noise_toggled.connect(self._on_noise_toggled)
         self.strength_view.sig_strength_changed.connect(self._start_strength)
+        self.survival_view.vote.toggled.connect(self._on_vote_toggled)
         self.search_panel.sig_save_requested.connect(self.export_adversarial)
         self.compare_button.clicked.connect(self.compare_methods)
         self.search_panel.sig_goal_changed.connect(self.session.set_goal)
-        self.session.set_goal(self.search_panel.goal_confidence())
+        self.session.set_goal(self.search_panel.goal_choice())
         self.session.result_changed.connect(self._render_result_state)
         self.viewer.sig_magnification_changed.connect(self._remember_magnification)
         self.viewer.sig_mode_changed.connect(lambda mode: self.settings.setValue("photos/mode", mode))
@@ -315,7 +318,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
     # --- the search --------------------------------------------------------------------------------------
     def _abandon_search(self) -> None:
         """Drop a running search and what follows from it (it would belong to another image or network)."""
-        for slot in ("search", "transfer", "pathway", "strength-sweep", "strength", "survival", "noise"):
+        for slot in ("search", "transfer", "pathway", "strength-sweep", "strength", "survival", "vote", "noise"):
             self.runner.replace(slot)
         self.session.abandon_search()
         self.search_panel.set_running(False)
@@ -371,7 +374,7 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
             self.compare_view = CompareView(self.runner, self.window())
         label = choice.label if classifier.is_digit_network else None
         self.compare_view.compare(classifier, choice.pixels.reshape(classifier.input_shape), label, target,
-                                  self.network_name, choice.source, self.session.confidence)
+                                  self.network_name, choice.source, self.session.goal.confidence)
 
     def _start_stage(self, request: SearchRequest) -> None:
         """Start one search of the session's plan (the smallest change, or the confident one after it)."""
@@ -380,7 +383,9 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         pixels = torch.from_numpy(np.ascontiguousarray(choice.pixels)).reshape(1, *classifier.input_shape)
         interval = DIGIT_ANIMATION_INTERVAL if classifier.is_digit_network else PHOTO_ANIMATION_INTERVAL
         self._stage_words = ("smallest change first: " if session.confident_next is not None else
-                             "" if request.confidence is None else f"confident ({100 * request.confidence:.0f}%): ")
+                             f"confident ({100 * request.confidence:.0f}%): " if request.confidence is not None else
+                             f"robust (on {100 * request.robust:.0f}% of copies): " if request.robust is not None else
+                             "")
         self.search_started = time.perf_counter()
         self.search_panel.set_running(True)
         self.viewer.show_noise(None)
@@ -428,8 +433,6 @@ class BlindspotsTab(QWidget, TaskController, NetworkActions, ResultActions, Resu
         self.sig_search_finished.emit(result)
         if found:
             self._start_transfer(shown)
-            self._start_pathway(shown)
-            self._start_strength_sweep(shown)
-            self._start_survival(shown)
+            self._start_shown_view()
             if self.session.noise:
                 self._start_noise(shown)

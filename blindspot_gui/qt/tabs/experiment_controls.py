@@ -285,6 +285,8 @@ class ExperimentControls(QGroupBox):
             return experiments.BoundsSettings(self.model.currentData())
         if key == "noisecurve":
             return experiments.NoiseCurveSettings(self.model.currentData() or "", self.image_count())
+        if key == "vote":
+            return experiments.VoteSettings(self.model.currentData() or "", self.image_count())
         epochs = None if self.epochs.value() == self.epochs.maximum() else self.epochs.value()
         if key == "advtrain":
             return experiments.AdvTrainSettings(self.per_layer.isChecked(), epochs)

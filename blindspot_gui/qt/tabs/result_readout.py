@@ -6,7 +6,7 @@ A mixin of :class:`blindspot_gui.qt.tabs.blindspots.BlindspotsTab` (its ``viewer
 from __future__ import annotations
 
 from blindspot_gui.core.attack.search import AttackResult
-from blindspot_gui.session.goals import comparison, failure_advice
+from blindspot_gui.session.goals import comparison, failure_advice, goal_kind
 from blindspot_gui.qt.widgets.probabilities import BAD
 
 
@@ -15,12 +15,15 @@ class ResultReadout:
 
     def _show_result(self, result: AttackResult, seconds: float, pending: bool = False, note: str = "") -> None:
         """The result in the panels and the readout, beside the other goal's result for this image if there is one
-        (``pending``: the confident search follows; ``note``: a first line, why the confident result is not shown)."""
+        (``pending``: the search of the session's goal follows; ``note``: a first line, why its result is not
+        shown)."""
         name = self.classifier.class_name
         adversarial, perturbation = result.adversarial, result.perturbation
         after, before = int(result.adversarial_prediction), int(result.original_prediction)
         self.viewer.original_panel.classes.show_probabilities(result.probabilities_before, result.target)
-        both = comparison(self.session.known("minimal"), self.session.known("confident"), name, pending)
+        kind = goal_kind(self.session.goal)
+        other = self.session.known(kind) if kind != "minimal" else None
+        both = comparison(self.session.known("minimal"), other, name, kind if pending and kind != "minimal" else None)
         if not result.success:
             self.viewer.show_adversarial(adversarial, perturbation, "not fooled", result.probabilities_after,
                                          result.target, BAD)

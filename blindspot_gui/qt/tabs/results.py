@@ -14,12 +14,15 @@ from __future__ import annotations
 import random
 import time
 
+import numpy as np
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QProgressDialog
 
 from blindspot_gui.core.attack.noise import gaussian_noise_error
 from blindspot_gui.core.activations import layer_names
 from blindspot_gui.core.attack.search import AttackResult
+from blindspot_gui.core.defence import vote, window_for
 from blindspot_gui.core.experiments.figures import DIGIT_EXAMPLES, PHOTO_EXAMPLES, digit_figure_data, photo_figure_data
 from blindspot_gui.core.files import atomic_write_json
 from blindspot_gui.core.models.class_names import class_index
@@ -59,6 +62,18 @@ class ResultActions:
     def _done_transfer(self, rows) -> None:
         self.transfer_view.show_rows(rows, self._transfer_for)
         self.sig_transfer_shown.emit()
+
+    def _start_shown_view(self) -> None:
+        """Compute the result view on show (Layers, Strength, Survival) for the result on screen, once per result:
+        each costs tens to hundreds of passes through the network, and only the view in sight needs them."""
+        result, view = self.result, self.result_views.currentWidget()
+        starts = {self.pathway_view: self._start_pathway, self.strength_view: self._start_strength_sweep,
+                  self.survival_view: self._start_survival}
+        if result is None or not result.success or result.distortion == 0 or view not in starts:
+            return
+        if view.shows is not result:
+            starts[view](result)  # clears the view first
+            view.shows = result
 
     def _start_pathway(self, result: AttackResult) -> None:
         self.pathway_view.clear()
@@ -103,6 +118,26 @@ class ResultActions:
     def _done_survival(self, found) -> None:
         self.survival_view.show_survival(found)
         self.sig_survival_shown.emit()
+        if self.survival_view.vote.isChecked():
+            self._start_vote()
+
+    def _on_vote_toggled(self, on: bool) -> None:
+        self.session.set_vote(on)
+        if not on:
+            self.runner.replace("vote")
+            self.survival_view.show_vote(None)
+        elif self.survival_view.survival is not None:
+            self._start_vote()
+
+    def _start_vote(self) -> None:
+        """The floating-window vote (core/defence.py) on the original and the adversarial image on screen."""
+        result, window = self.result, window_for(self.classifier)
+        self.start("vote", vote, self.classifier, np.stack([result.original, result.adversarial]), window,
+                   on_done=lambda ballot, name=self.classifier.class_name: self._done_vote(ballot, window, name))
+
+    def _done_vote(self, ballot, window, class_name) -> None:
+        self.survival_view.show_vote(ballot, window, class_name, int(self.result.original_prediction))
+        self.sig_vote_shown.emit()
 
     def _on_noise_toggled(self, enabled: bool) -> None:
         self.session.set_noise(enabled)

@@ -37,6 +37,8 @@ class PathwayView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.pathway: Pathway | None = None
+        self.shows = None
+        """the result whose figures are shown or being computed (the blind-spot tab computes a view once per result)."""
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("pathway_chart")
         self.plot.setLogMode(y=True)
@@ -64,7 +66,7 @@ class PathwayView(QWidget):
         style_plot(self.plot, self.font())
 
     def clear(self) -> None:
-        self.pathway = None
+        self.pathway = self.shows = None
         self.plot.clear()
         self.reading.setText("")
         self._show_units(None, explorable=False)

@@ -30,6 +30,8 @@ class StrengthView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.sweep: StrengthSweep | None = None
+        self.shows = None
+        """the result whose figures are shown or being computed (the blind-spot tab computes a view once per result)."""
         self.class_name = str
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("strength_slider")
@@ -75,7 +77,7 @@ class StrengthView(QWidget):
             self.slider.setValue(self.slider.value() + steps)
 
     def clear(self) -> None:
-        self.sweep = None
+        self.sweep = self.shows = None
         self.plot.clear()
         self._reset_slider()
         self.slider.setEnabled(False)

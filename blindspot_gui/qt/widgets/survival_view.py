@@ -1,12 +1,14 @@
-"""The Survival view: does the blind spot on screen keep fooling the network after natural changes, family by family."""
+"""The Survival view: does the blind spot on screen keep fooling the network after natural changes, family by family,
+and does a vote of jittered copies (the floating-window defence, core/defence.py) stop it."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
+from blindspot_gui.core.defence import FloatingWindow, Vote
 from blindspot_gui.core.survival import FAMILIES, Survival
 
 FAMILY_WORDS = {"codec": "saved as PNG / JPEG", "shift": "shifted 1–2 px", "rotation": "rotated 2–5°",
@@ -23,6 +25,16 @@ class SurvivalView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.survival: Survival | None = None
+        self.shows = None
+        """the result whose figures are shown or being computed (the blind-spot tab computes a view once per result)."""
+        self.vote = QCheckBox("Defend with a vote of jittered copies")
+        self.vote.setObjectName("vote")
+        self.vote.setToolTip("The floating-window defence: the answer is the majority of 9 copies of the image, "
+                             "shifted by up to a pixel (2 for a photo), with noise. Does it stop this blind spot? "
+                             "Try the Robust goal against it.")
+        self.vote_line = QLabel("")
+        self.vote_line.setObjectName("vote_line")
+        self.vote_line.setWordWrap(True)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setObjectName("survival_table")
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
@@ -38,11 +50,28 @@ class SurvivalView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table, stretch=1)
         layout.addWidget(self.summary)
+        layout.addWidget(self.vote)
+        layout.addWidget(self.vote_line)
 
     def clear(self) -> None:
-        self.survival = None
+        self.survival = self.shows = None
         self.table.setRowCount(0)
         self.summary.setText("")
+        self.vote_line.setText("")
+
+    def show_vote(self, ballot: Vote | None, window: FloatingWindow | None = None, class_name=str,
+                  truth: int | None = None) -> None:
+        """The vote's answers on the original and the adversarial image (``ballot`` of both), or nothing (None)."""
+        if ballot is None:
+            self.vote_line.setText("")
+            return
+        (original, adversarial), (kept, fooling) = ballot.answers, ballot.votes
+        stopped = int(adversarial) == truth
+        self.vote_line.setText(
+            f"The vote ({ballot.copies} copies) says {class_name(int(original))} ({kept}/{ballot.copies}) on the "
+            f"original and {class_name(int(adversarial))} ({fooling}/{ballot.copies}) on the blind spot: "
+            + ("stopped." if stopped else "<b>not stopped</b>."))
+        self.vote_line.setToolTip(f"The vote: {window.describe()}." if window else "")
 
     def show_survival(self, found: Survival) -> None:
         self.survival = found
