@@ -23,11 +23,10 @@ import torch.nn.functional as F
 
 from blindspot_gui.core.attack.config import PHOTO_ROBUST, AttackConfig, config_for
 from blindspot_gui.core.attack.robust import Changes, RobustCopies
+from blindspot_gui.core.batches import BATCH_PIXELS, in_batches
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.monitor import Monitor
 
-BATCH_PIXELS = 4 * 9 * 3 * 224 * 224
-"""The most pixels (copies of images) sent through the network at once."""
 ADAPTIVE_COPIES = 16
 """The copies the attack aimed at the vote averages its loss over."""
 ADAPTIVE_SHARE = 0.9
@@ -81,14 +80,8 @@ def vote(classifier: Classifier, images, window: FloatingWindow, monitor: Monito
     """The floating window's answer for each image of ``images`` (N, C, H, W) in [0, 1]."""
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     copies = RobustCopies(tuple(images.shape[1:]), window.copies, window.seed, window.noise_rms, window.changes)
-    chunk = max(1, BATCH_PIXELS // (window.copies * images[0].numel()))
-    ballots = []
-    with torch.inference_mode():
-        for start in range(0, len(images), chunk):
-            if monitor is not None:
-                monitor.check()
-            batch = images[start : start + chunk].to(classifier.device)
-            ballots.append(classifier(copies(batch)).argmax(dim=1).view(window.copies, -1).cpu())
+    ballots = in_batches(lambda batch: classifier(copies(batch)).argmax(dim=1).view(window.copies, -1).cpu(), images,
+                         classifier.device, monitor, BATCH_PIXELS // window.copies)
     ballots = torch.cat(ballots, dim=1) if ballots else torch.empty(window.copies, 0, dtype=torch.long)
     counts = F.one_hot(ballots, classifier.num_classes).sum(dim=0).float()
     if len(images):

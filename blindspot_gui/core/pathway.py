@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from blindspot_gui.core.batches import in_batches, original_and_change
 from blindspot_gui.core.lipschitz import layer_bound, layer_inputs
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.monitor import Monitor
@@ -31,8 +32,6 @@ NOISE_DRAWS = 32
 """Draws of random noise the blind spot is compared with."""
 MOVED_UNITS = 5
 """Units listed in the layer where the blind spot and noise part."""
-NOISE_BATCH_PIXELS = 8 * 3 * 224 * 224
-"""Input values per forward pass at most (eight photos)."""
 PHOTO_BOUND_NOTE = ("no bound per block: a photo network's block holds several layers, with skip connections or "
                     "gates, and Table 5 bounds single layers of a plain chain")
 WEIGHT_LAYER_TYPES = (nn.Linear, nn.Conv2d)
@@ -126,8 +125,7 @@ def pathway(classifier: Classifier, original, adversarial, draws: int = NOISE_DR
     """The pathway of the change ``adversarial - original`` (each (C, H, W), pixels in [0, 1]) through ``classifier``,
     beside ``draws`` Gaussian draws of the same L2 size (seeded, on the CPU)."""
     monitor = monitor or Monitor()
-    x = torch.as_tensor(np.asarray(original, dtype=np.float32)).reshape(classifier.input_shape)
-    change = torch.as_tensor(np.asarray(adversarial, dtype=np.float32)).reshape(classifier.input_shape) - x
+    x, change = original_and_change(classifier, original, adversarial)
     size = float(change.norm())
     if not size > 0:
         raise ValueError("the change is zero: there is no blind spot to follow")
@@ -176,14 +174,10 @@ def _layer_outputs(classifier: Classifier, names: list[str], images: torch.Tenso
             captured[name].append(output.detach().flatten(1).float().cpu())
         return hook
 
-    per_batch = max(1, NOISE_BATCH_PIXELS // int(np.prod(classifier.input_shape)))
     hooks = [modules[name].register_forward_hook(keep(name)) for name in names]
     try:
-        with torch.inference_mode():
-            for start in range(0, len(images), per_batch):
-                monitor.check()
-                monitor.progress(0.8 * start / len(images), "following the change through the layers")
-                classifier(images[start:start + per_batch].to(classifier.device))
+        in_batches(classifier, images, classifier.device, monitor.scaled(0.0, 0.8),
+                   progress="following the change through the layers")
     finally:
         for hook in hooks:
             hook.remove()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from blindspot_gui.core.batches import in_batches, original_and_change
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.monitor import Monitor
 
@@ -22,7 +23,6 @@ SWEEP_POINTS = 41
 """Strengths of the sweep (every 0.05 of the change)."""
 EDGE_HALVINGS = 12
 """Halvings that place the flip between two strengths of the sweep (to 1/4096 of a step)."""
-BATCH_PIXELS = 8 * 3 * 224 * 224
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def answer_at(classifier: Classifier, original, adversarial, strength: float, mo
     """(image (C, H, W) at ``strength`` times the change, its probabilities (K,)): one forward pass, for the slider."""
     if monitor is not None:
         monitor.check()
-    x, change = _as_pair(classifier, original, adversarial)
+    x, change = original_and_change(classifier, original, adversarial)
     image = scaled_image(x, change, strength)
     return image.numpy(), _probabilities(classifier, image[None])[0]
 
@@ -65,7 +65,7 @@ def strength_sweep(classifier: Classifier, original, adversarial, points: int = 
     """The answers at ``points`` strengths from 0 to LARGEST along the change and along a seeded noise draw of its L2
     size, with each flip placed by halving between the two strengths around it."""
     monitor = monitor or Monitor()
-    x, change = _as_pair(classifier, original, adversarial)
+    x, change = original_and_change(classifier, original, adversarial)
     noise = torch.randn(change.shape, generator=torch.Generator().manual_seed(seed))
     noise *= change.norm() / noise.norm()
     strengths = np.linspace(0.0, LARGEST, points)
@@ -99,19 +99,6 @@ def _flip(classifier, x, direction, strengths, probabilities, answer: int, monit
     return high
 
 
-def _as_pair(classifier: Classifier, original, adversarial) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.as_tensor(np.asarray(original, dtype=np.float32)).reshape(classifier.input_shape)
-    change = torch.as_tensor(np.asarray(adversarial, dtype=np.float32)).reshape(classifier.input_shape) - x
-    return x, change
-
-
 def _probabilities(classifier: Classifier, images: torch.Tensor, monitor: Monitor | None = None) -> np.ndarray:
-    per_batch = max(1, BATCH_PIXELS // int(np.prod(classifier.input_shape)))
-    parts = []
-    with torch.inference_mode():
-        for start in range(0, len(images), per_batch):
-            if monitor is not None:
-                monitor.check()
-            logits = classifier(images[start:start + per_batch].to(classifier.device))
-            parts.append(logits.softmax(dim=1).float().cpu().numpy())
-    return np.concatenate(parts)
+    return np.concatenate(in_batches(lambda batch: classifier(batch).softmax(dim=1).float().cpu().numpy(), images,
+                                     classifier.device, monitor))

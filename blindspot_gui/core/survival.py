@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from blindspot_gui.core.attack.robust import affine_matrix, warp
+from blindspot_gui.core.batches import original_and_change
 from blindspot_gui.core.images import to_8bit
 from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.monitor import Monitor
@@ -136,9 +137,9 @@ class Survival:
 def survival(classifier: Classifier, original, adversarial, monitor: Monitor | None = None) -> Survival:
     """Apply every change of the panel to the adversarial image and to the original, and ask the network."""
     monitor = monitor or Monitor()
-    x = torch.as_tensor(np.asarray(original, dtype=np.float32)).reshape(1, *classifier.input_shape)
-    x_adv = torch.as_tensor(np.asarray(adversarial, dtype=np.float32)).reshape(1, *classifier.input_shape)
-    rms = float((x_adv - x).pow(2).mean().sqrt())
+    x, change = original_and_change(classifier, original, adversarial)
+    x, x_adv = x[None], (x + change)[None]
+    rms = float(change.pow(2).mean().sqrt())
     changes = panel(rms, tuple(classifier.input_shape))
     answers, original_answers = [], []
     with torch.inference_mode():
