@@ -78,7 +78,7 @@ def test_the_robust_goal_and_the_vote_in_the_window(qtbot, window):
     assert readout.startswith("minimal: ") and " · robust: " in readout
     assert view.survival_view.survival.shares()["all"] > 0.5  # a robust blind spot survives most changes
     line = view.survival_view.vote_line.text()
-    assert line.startswith("The vote (9 copies) says") and ("stopped." in line or "not stopped" in line)
+    assert line.startswith("Vote: ") and "/9) on the blind spot: " in line and "stopped" in line
     assert window.settings.value("search/goal") == "robust"
     panel.confidence.setValue(80)  # the robust share; the confident p keeps its own
     assert panel.goal_choice() == Goal(robust=0.8) and panel.levels["confident"] == 90

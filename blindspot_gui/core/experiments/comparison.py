@@ -132,13 +132,13 @@ def _advnoise_cells(result) -> ComparisonTable:
     rows = [(row["net"], [Cell(row["test_error"]), Cell(row["distortion"], unit="distortion"),
                           Cell(row["transfer_error"]), *(Cell(row["noise_error"][str(s)]) for s in stddevs)])
             for row in result["rows"]]
-    columns = ["test error", "av. min. distortion", f"error on {result['transfer_source']}'s examples",
+    columns = ["test error", "av. min. distortion", f"fooled by {result['transfer_source']}",
                *(f"error under noise {s}" for s in stddevs)]
     return ComparisonTable("Adversarial training vs noise (FC100-100-10)", "trained with", columns, rows,
                            notes=[f"σ = {result['sigma']:.4f}, {result['sigma_source']}; plain and noise nets "
                                   f"{result['epochs']} epochs, the adversarial nets' seed and recipe",
-                                  f"{result['transfer_examples']} examples of Table 2 made for "
-                                  f"{result['transfer_source']}; noise unclipped on the 10,000 test images"])
+                                  f"fooled by {result['transfer_source']}: the error on the {result['transfer_examples']} "
+                                  f"examples of Table 2 made for it; noise unclipped on the 10,000 test images"])
 
 
 def _vote_cells(result) -> ComparisonTable:

@@ -34,6 +34,15 @@ def compact(value, unit: str, signed: bool = False) -> str:
     return format_value(value, unit, signed)
 
 
+def two_lines(text: str) -> str:
+    """``text`` broken at the space nearest its middle (a column title as narrow as two lines make it)."""
+    spaces = [index for index, character in enumerate(text) if character == " "]
+    if not spaces:
+        return text
+    middle = min(spaces, key=lambda index: abs(2 * index - len(text)))
+    return f"{text[:middle]}\n{text[middle + 1:]}"
+
+
 class ResultTable(SizesOwnText, QTableWidget):
     """Ours beside the paper's: each cell our figure, then the paper's and the difference; matrices as heat maps.
     Its text is the window's, larger where the table has room to spare (``text_factor``)."""
@@ -43,7 +52,7 @@ class ResultTable(SizesOwnText, QTableWidget):
         self.setRowCount(len(table.rows))
         self.setColumnCount(len(table.columns))
         crowded = len(table.columns) > 4
-        self.setHorizontalHeaderLabels([column.replace(" ", "\n", 1) if crowded and len(column) > 14 else column
+        self.setHorizontalHeaderLabels([two_lines(column) if crowded and len(column) > 14 else column
                                         for column in table.columns])
         self.setVerticalHeaderLabels([label for label, _ in table.rows])
         for row, (label, cells) in enumerate(table.rows):

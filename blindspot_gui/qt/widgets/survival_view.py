@@ -35,6 +35,7 @@ class SurvivalView(QWidget):
         self.vote_line = QLabel("")
         self.vote_line.setObjectName("vote_line")
         self.vote_line.setWordWrap(True)
+        self.vote_line.setVisible(False)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setObjectName("survival_table")
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
@@ -57,20 +58,22 @@ class SurvivalView(QWidget):
         self.survival = self.shows = None
         self.table.setRowCount(0)
         self.summary.setText("")
-        self.vote_line.setText("")
+        self.show_vote(None)
 
     def show_vote(self, ballot: Vote | None, window: FloatingWindow | None = None, class_name=str,
                   truth: int | None = None) -> None:
         """The vote's answers on the original and the adversarial image (``ballot`` of both), or nothing (None)."""
         if ballot is None:
             self.vote_line.setText("")
+            self.vote_line.setVisible(False)
             return
         (original, adversarial), (kept, fooling) = ballot.answers, ballot.votes
         stopped = int(adversarial) == truth
         self.vote_line.setText(
-            f"The vote ({ballot.copies} copies) says {class_name(int(original))} ({kept}/{ballot.copies}) on the "
-            f"original and {class_name(int(adversarial))} ({fooling}/{ballot.copies}) on the blind spot: "
+            f"Vote: {class_name(int(original))} ({kept}/{ballot.copies}) on the original, "
+            f"{class_name(int(adversarial))} ({fooling}/{ballot.copies}) on the blind spot: "
             + ("stopped." if stopped else "<b>not stopped</b>."))
+        self.vote_line.setVisible(True)
         self.vote_line.setToolTip(f"The vote: {window.describe()}." if window else "")
 
     def show_survival(self, found: Survival) -> None:
@@ -90,5 +93,6 @@ class SurvivalView(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(row, column, item)
         total = found.shares()["all"]
-        self.summary.setText(f"It stays fooled under {100 * total:.0f}% of {len(found.names)} natural changes "
-                             f"(change RMS {found.distortion:.4f}); red: some survive, green: none.")
+        self.summary.setText(f"Still fooled after {100 * total:.0f}% of {len(found.names)} natural changes "
+                             f"(change RMS {found.distortion:.4f}).")
+        self.summary.setToolTip("Red: the blind spot survives some of the family's changes; green: none of them")
