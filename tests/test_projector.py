@@ -343,6 +343,14 @@ def test_nothing_on_screen_is_cut_at_1280x720(qtbot, window):
     label.setText(words * 40)  # the helper sees a cut text when there is one
     assert any(repr(words * 40) in line for line in cut_texts(window, skip=(table,)))
     label.setText(words)
+    view.survival_view.vote.setChecked(True)
+    for shown in (view.pathway_view, view.strength_view, view.survival_view):  # each computed once in sight
+        view.result_views.setCurrentWidget(shown)
+        qtbot.waitUntil(lambda: not any(view.is_running(slot) for slot in ("pathway", "strength-sweep", "survival",
+                                                                            "vote")), timeout=60000)
+        settle(qtbot, 300)
+        assert cut_texts(window, skip=(table,)) == [], type(shown).__name__
+    assert view.survival_view.vote_line.text().startswith("Vote: ")
     for tab in (view, window.unit_explorer, window.experiments_view):
         window.tabs.setCurrentWidget(tab)
         settle(qtbot, 300)

@@ -28,7 +28,8 @@ from blindspot_gui.core.models.classifier import Classifier
 from blindspot_gui.core.monitor import Monitor
 
 ADAPTIVE_COPIES = 16
-"""The copies the attack aimed at the vote averages its loss over."""
+"""The copies the attack aimed at the vote averages its loss over (a photo: PHOTO_ROBUST's 8, each a pass through a
+deep network)."""
 ADAPTIVE_SHARE = 0.9
 """The share of its copies an attack aimed at the vote must fool: a margin over the vote's majority."""
 
@@ -92,8 +93,10 @@ def vote(classifier: Classifier, images, window: FloatingWindow, monitor: Monito
 
 
 def adaptive_config(classifier: Classifier, window: FloatingWindow, share: float = ADAPTIVE_SHARE,
-                    copies: int = ADAPTIVE_COPIES) -> AttackConfig:
-    """The search aimed at the vote: the robust goal over ``copies`` draws of the vote's own jitter, other draws
-    than the vote's (another seed)."""
+                    copies: int | None = None) -> AttackConfig:
+    """The search aimed at the vote: the robust goal over ``copies`` draws of the vote's own jitter (default
+    ADAPTIVE_COPIES, a photo's robust count for photos), other draws than the vote's (another seed)."""
+    if copies is None:
+        copies = ADAPTIVE_COPIES if classifier.is_digit_network else PHOTO_ROBUST["robust_copies"]
     return dataclasses.replace(config_for(classifier, robust=True), robust=share, robust_copies=copies,
                                robust_noise=window.noise_rms, robust_changes=window.changes, seed=window.seed + 1)
