@@ -216,3 +216,17 @@ def test_adversarial_training_epochs_on_a_local_cluster_train_the_net_a_local_ru
     untimed = lambda curve: [repr(dataclasses.replace(point, seconds=0)) for point in curve]  # noqa: E731 (nan)
     assert untimed(there_curve) == untimed(here_curve) and len(there_curve) == 3 and there_curve[-1].distortion
     assert all(torch.equal(a, b) for a, b in zip(there.state_dict().values(), here.state_dict().values()))
+
+
+def test_adversarial_vs_noise_and_the_vote_on_a_local_cluster_give_the_figures_of_a_local_run(
+        isolated_user_folder, tmp_path, monkeypatch, local_cluster):
+    quick = experiments.AdvNoiseSettings(n=10, epochs=1)
+    voting = experiments.VoteSettings(n=10)
+    here = [experiments.run_experiment("advnoise", quick), experiments.run_experiment("vote", voting)]
+    monkeypatch.setenv("BLINDSPOT_HOME", str(tmp_path / "elsewhere"))  # nothing stored: every part on the cluster
+    there = [experiments.run_experiment("advnoise", quick, cluster="auto"),
+             experiments.run_experiment("vote", voting, cluster="auto")]
+    untimed = lambda rows: [{key: value for key, value in row.items() if key != "training_seconds"}  # noqa: E731
+                            for row in rows]
+    assert untimed(there[0]["rows"]) == untimed(here[0]["rows"]) and len(there[0]["rows"]) == 5
+    assert there[1]["rows"] == here[1]["rows"]
