@@ -104,6 +104,14 @@ def test_goal_noise_and_device_raise_events_only_when_they_change():
     assert events.seen == [("goal_changed", Goal(confidence=0.8)), ("noise_changed", True)]
 
 
+def test_a_new_goal_takes_the_result_of_the_old_one_off_screen(fc100, blind_spot):
+    session = BlindspotSession()
+    session.show_result(blind_spot)
+    events = Events(session)
+    session.set_goal(Goal(robust=0.9))
+    assert session.result is None and events.seen == [("goal_changed", Goal(robust=0.9)), ("result_changed", None)]
+
+
 def test_the_command_line_and_the_window_build_the_same_search(fc100):
     request = SearchRequest(target="random", seed=7, candidates=2, confidence=0.8)
     config = request.config(fc100, partial_interval=0.3)

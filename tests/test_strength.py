@@ -48,11 +48,11 @@ def test_the_slider_and_up_down_show_the_image_at_each_strength(qtbot, window):
     assert shown.args == [1.05] and view.result_views.currentWidget() is strength
     panel = view.viewer.adversarial_panel
     assert panel.answer.text().endswith("at 1.05×") and "1.05×" in strength.reading.text()
-    goal = view.search_panel.goal
-    goal.setFocus()
-    qtbot.keyClick(goal, Qt.Key.Key_Down)  # a focused choice keeps its own Down
-    assert goal.currentIndex() == 1 and strength.strength == 1.05
-    goal.setCurrentIndex(0)
+    target = view.search_panel.policy
+    target.setFocus()
+    qtbot.keyClick(target, Qt.Key.Key_Down)  # a focused choice keeps its own Down
+    assert target.currentIndex() == 1 and strength.strength == 1.05
+    target.setCurrentIndex(0)
     with qtbot.waitSignal(view.sig_strength_shown, timeout=5000):
         strength.slider.setValue(0)  # as a drag to the left end sends
     assert np.allclose(view.viewer.adversarial_pixels, result.original)

@@ -5,7 +5,7 @@ network in use (its Classifier says whether it is a photo or a digit network), t
 network's answer for it, the device, the search goal and the noise control, the results of each
 goal for the image, and the result on screen. Each change raises a plain event (psygnal), and
 whatever a change makes stale goes with it: a new network or image clears the answer and the
-result, so no view can show a result of another image. Searches are built from the same
+result, and a new goal the result, so no view can show a result of another image or goal. Searches are built from the same
 :class:`SearchRequest` policy the command line uses, the confident chain included.
 """
 
@@ -78,10 +78,13 @@ class BlindspotSession:
         self.answer_changed.emit(probabilities)
 
     def set_goal(self, goal: Goal) -> None:
-        """The goal of the next search; the result on screen stays (it says which goal it was found for)."""
+        """The goal of the next search: a result on screen found for another goal goes with it (its views would
+        describe a blind spot the window no longer asks for); each goal's last result stays known for the readout."""
         if goal != self.goal:
             self.goal = goal
             self.goal_changed.emit(goal)
+            if self.result is not None:
+                self.clear_result()
 
     def set_noise(self, on: bool) -> None:
         if on != self.noise:
