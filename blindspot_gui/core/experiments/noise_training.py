@@ -10,7 +10,7 @@ Every net here has FC100-100-10's architecture and weight decay and the adversar
   where sigma is the mean RMS of the adversarial examples the adversarial net trained on (read from
   its training record: the mean over its epochs of the pool's mean distortion);
 - the zoo's adversarially trained nets (input, and per layer), made by ``blindspot reproduce advtrain``
-  with this recipe; they are not trained again here.
+  with this recipe; they are trained here only where their weights are missing.
 
 Each net is then measured: test error, the average minimum distortion on the first n test images
 (the target rule of Tables 1 to 4), its error on FC200-200-10's adversarial examples of Table 2
@@ -29,7 +29,7 @@ import torch
 
 from blindspot_gui.core.attack.noise import gaussian_noise_error
 from blindspot_gui.core.data import load_mnist
-from blindspot_gui.core.experiments.adversarial_training import ADVTRAIN_BASELINE, ADVTRAIN_MODELS
+from blindspot_gui.core.experiments.adversarial_training import ADVTRAIN_BASELINE, ADVTRAIN_MODELS, advtrain
 from blindspot_gui.core.experiments.attacked import EXPERIMENT_THREADS, attack_images, attack_part, attacked_table
 from blindspot_gui.core.experiments.attacked import with_fixed_threads
 from blindspot_gui.core.experiments.backends import PartJob, run_parts
@@ -86,6 +86,16 @@ def mean_adversarial_change() -> tuple[float, str]:
     if not sizes:
         raise ValueError(f"the training record of {spec.name} ({status.weights_path}) has no pool sizes")
     return float(np.mean(sizes)), f"the mean RMS of {spec.name}'s training examples over {len(sizes)} epochs"
+
+
+def _adversarial_nets_present(monitor: Monitor) -> None:
+    """Train the zoo's adversarial nets with their full recipe where their weights are missing (the application ships
+    them; a user may have deleted them), so that this one command makes every net of its table."""
+    for per_layer, name in ADVTRAIN_MODELS.items():
+        if not model_status(find_spec(name)).available:
+            monitor.progress(0.0, f"{name} is missing: training it first (blindspot reproduce advtrain)")
+            advtrain(per_layer, monitor.quiet(0.0, 0.0))
+            monitor.check()
 
 
 def _way_key(stddev: float) -> str:
@@ -217,6 +227,7 @@ def adversarial_vs_noise(n: int | None = 1000, monitor: Monitor | None = None, r
     monitor = monitor or Monitor()
     check_target_rule(rule)
     started = time.perf_counter()
+    _adversarial_nets_present(monitor)
     sigma, sigma_source = mean_adversarial_change()
     spec = training_spec(epochs)
     stddevs = (0.0, *(multiple * sigma for multiple in NOISE_MULTIPLES))
