@@ -49,7 +49,7 @@ def test_the_vote_stops_most_smallest_blind_spots_and_the_attack_aimed_at_it_get
     assert aimed["distortion"] > smallest["distortion"]
     assert vote_defence("FC100-100-10", n=40)["rows"] == result["rows"]  # the parts are stored and reused
     table = comparison_table(result)
-    assert len(table.rows) == 3 and table.columns[1] == "wrong answers of the vote"
+    assert len(table.rows) == 3 and table.columns[1] == "the vote errs"
     assert REGISTRY["vote"].problem(VoteSettings("EfficientNet-Lite0", 10)) is not None
 
     from blindspot_gui.cli import main

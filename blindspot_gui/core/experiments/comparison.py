@@ -142,14 +142,15 @@ def _advnoise_cells(result) -> ComparisonTable:
 
 
 def _vote_cells(result) -> ComparisonTable:
-    rows = [(f"{row['examples']}: {row['count']}", [Cell(row["network_error"]), Cell(row["vote_error"]),
-                                                     Cell(row["distortion"], unit="distortion")])
+    rows = [(f"{row['examples']} ({row['count']})", [Cell(row["network_error"]), Cell(row["vote_error"]),
+                                                      Cell(row["distortion"], unit="distortion")])
             for row in result["rows"]]
-    return ComparisonTable(f"A vote of jittered copies: {result['model']}", "images", 
-                           ["wrong answers of the network", "wrong answers of the vote", "mean RMS"], rows,
+    return ComparisonTable(f"A vote of jittered copies: {result['model']}", "images",
+                           ["the network errs", "the vote errs", "mean RMS"], rows,
                            notes=[f"the vote: {result['window_text']}",
                                   f"{result['attacked']} of the first {result['n']} test images, classified correctly, "
-                                  f"attacked; aimed at the vote: found for {result['aimed_found']}"])
+                                  f"attacked (the nearest wrong class); aimed at the vote: {result['aimed_text']}, "
+                                  f"found for {result['aimed_found']}"])
 
 
 CELLS = {"table1": _table1_cells, "photo_table1": _photo_table1_cells, "table2": _table2_cells,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from blindspot_gui.core.attack.search import blindspot_search
-from blindspot_gui.core.defence import ADAPTIVE_COPIES, ADAPTIVE_SHARE, FloatingWindow, adaptive_config, vote
+from blindspot_gui.core.defence import FloatingWindow, adaptive_config, vote
 from blindspot_gui.core.defence import window_for
 from blindspot_gui.core.experiments.attacked import attack_images, attacked_table, with_fixed_threads
 from blindspot_gui.core.experiments.backends import PartJob, require_same_weights, run_one
@@ -98,6 +98,7 @@ def vote_defence(model: str = "FC100-100-10", n: int | None = 1000, monitor: Mon
     first, arrays, models = attacked_table("vote", (model,), "test", n, RULE, monitor.scaled(0.0, 0.3), device)
     classifier, found = models[model], arrays[model]
     window = window_for(classifier)
+    config = adaptive_config(classifier, window)
     images, labels = attack_images(n, "test")
     monitor.progress(0.3, "the vote on the clean images")
     clean = _rates(classifier, window, images, labels)
@@ -109,9 +110,9 @@ def vote_defence(model: str = "FC100-100-10", n: int | None = 1000, monitor: Mon
                            monitor.scaled(0.35, 0.95))
     monitor.progress(0.95, "the vote on the blind spots")
     rows = [_row("clean test images", *clean, None, len(images)),
-            _row("smallest blind spots (the paper's)", *_rates(classifier, window, minimal, labels[fooled]),
+            _row("the smallest blind spots", *_rates(classifier, window, minimal, labels[fooled]),
                  float(found["distortion"][fooled.numpy()].mean()) if len(fooled) else None, len(fooled)),
-            _row(f"aimed at the vote ({ADAPTIVE_COPIES} copies of its jitter, {ADAPTIVE_SHARE:.0%} of them)",
+            _row("aimed at the vote",
                  *_rates(classifier, window, torch.from_numpy(aimed["adversarial"][aimed["success"]]),
                          labels[fooled][torch.from_numpy(aimed["success"])]),
                  float(aimed["distortion"][aimed["success"]].mean()) if aimed["success"].any() else None,
@@ -119,6 +120,8 @@ def vote_defence(model: str = "FC100-100-10", n: int | None = 1000, monitor: Mon
     monitor.progress(1.0, "vote done")
     return {"experiment": "vote", "model": model, "n": first["n"], "attacked": first["rows"][0]["attacked"],
             "window": dataclasses.asdict(window), "window_text": window.describe(),
+            "aimed_text": f"the robust goal over {config.robust_copies} copies of the vote's jitter (another seed), "
+                          f"the wrong answer on {config.robust:.0%} of them",
             "aimed_found": int(aimed["success"].sum()), "rows": rows, "folder": first["folder"],
             "notes": first["notes"] + store.notes, "target_rule": RULE, "target_rule_text": first["target_rule_text"]}
 

@@ -31,6 +31,9 @@ ALEXNET = "AlexNet (torchvision architecture)"
 RULE_NAMES = {"random": "a random wrong label", "next": "the next label", "nearest": "the nearest wrong class"}
 """The target rules in a few words that fit the Target box at 1280×720; each rule's description is its tooltip."""
 SAMPLE_PHOTOS = "the sample photos — choose a folder…"
+DIGIT_NETWORK_SETTINGS = (experiments.NoiseCurveSettings, experiments.VoteSettings)
+"""Experiments measured on one digit network of the zoo."""
+DEFAULT_DIGIT_NETWORK = "FC100-100-10"
 
 
 class ExperimentControls(QGroupBox):
@@ -196,6 +199,8 @@ class ExperimentControls(QGroupBox):
         self.form.setRowVisible(len(rows), True)  # Run on
         if spec.rules is not None:
             self._offer_rules(spec.rules)
+        if spec.settings in DIGIT_NETWORK_SETTINGS and self.model.currentData() not in {s.name for s in ZOO}:
+            self.model.setCurrentIndex(self.model.findData(DEFAULT_DIGIT_NETWORK))  # measured on a digit network
         if key == "photo_table2":  # weights may have arrived since (a download, a file put in place)
             _fill_photo_networks(self.photo_models, self.chosen_photo_networks())
 
