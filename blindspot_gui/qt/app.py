@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from blindspot_gui.core.photos import image_option
+from blindspot_gui.launcher import APP_ID
 from blindspot_gui.qt.platform_check import missing_for_window, missing_libraries_message
 
 EXIT_MISSING_LIBRARIES = 3
@@ -48,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start on this network (a zoo or photo network's name, e.g. EfficientNet-Lite0)")
     parser.add_argument("--size", type=window_size, metavar="WxH",
                         help="with --screenshot: the window's size, e.g. 1280x720 (a projector's)")
+    launcher = parser.add_mutually_exclusive_group()
+    launcher.add_argument("--install-launcher", action="store_true",
+                          help="add the application to the desktop's menu (Linux: a .desktop entry and the icon in "
+                               "$XDG_DATA_HOME, default ~/.local/share) and exit")
+    launcher.add_argument("--uninstall-launcher", action="store_true",
+                          help="remove what --install-launcher wrote and exit")
     return parser
 
 
@@ -149,6 +156,8 @@ def _network_name(name: str) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.install_launcher or args.uninstall_launcher:
+        return _launcher(args.install_launcher)
     if not has_display():
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
         return 1
@@ -158,6 +167,38 @@ def main(argv=None) -> int:
         return EXIT_MISSING_LIBRARIES
     with _process_settings_put_back():
         return _open_window(args)
+
+
+def _launcher(install: bool) -> int:
+    """--install-launcher or --uninstall-launcher: say what was written or removed, or why it could not be."""
+    from blindspot_gui.launcher import data_home, install_launcher, uninstall_launcher
+
+    try:
+        paths = install_launcher() if install else uninstall_launcher()
+    except (OSError, FileNotFoundError) as error:
+        print(f"blindspot-gui: could not {'install' if install else 'remove'} the launcher below {data_home()}: "
+              f"{error}", file=sys.stderr)
+        return 1
+    if install:
+        print(f"blindspot-gui: added to the applications menu ({paths[0]}) with its icon ({len(paths) - 1} files); "
+              "remove it with --uninstall-launcher")
+    else:
+        print(f"blindspot-gui: removed {len(paths)} files of the launcher" if paths else
+              f"blindspot-gui: no launcher was installed below {data_home()}")
+    return 0
+
+
+def application_icon():
+    """The application's icon in every size it is drawn in (resources/icons), for the window and the task bar."""
+    from PySide6.QtGui import QIcon
+
+    from blindspot_gui.launcher import icon_files
+
+    icon = QIcon()
+    for size, path in icon_files().items():
+        if size != "scalable":
+            icon.addFile(str(path))
+    return icon
 
 
 def _open_window(args) -> int:
@@ -175,7 +216,9 @@ def _open_window(args) -> int:
     from blindspot_gui.qt.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("blindspot-gui")
+    app.setApplicationName(APP_ID)
+    app.setDesktopFileName(APP_ID)  # Wayland's app id and the launcher's name: the desktop groups the windows by it
+    app.setWindowIcon(application_icon())
     if not args.screenshot:
         return _run_window(app, args, MainWindow())
     with tempfile.TemporaryDirectory(prefix="blindspot-screenshot-") as folder:
@@ -185,16 +228,20 @@ def _open_window(args) -> int:
 @contextmanager
 def _process_settings_put_back() -> Iterator[None]:
     """What the window sets for the whole process (PyTorch's thread count, Qt's logging rules, pyqtgraph's options, the
-    application's name) put back when main() returns: the program ends there, and a caller that runs main() as a
-    function (a test) finds the process as it was."""
+    application's name, desktop file name and icon) put back when main() returns: the program ends there, and a
+    caller that runs main() as a function (a test) finds the process as it was."""
     import pyqtgraph as pg
     from PySide6.QtCore import QCoreApplication
 
     from blindspot_gui.core.threads import torch_threads
 
+    from PySide6.QtGui import QGuiApplication
+
     rules = os.environ.get(LOGGING_RULES)
     options = {key: pg.getConfigOption(key) for key in PYQTGRAPH_OPTIONS}
-    name = QCoreApplication.applicationName() if QCoreApplication.instance() is not None else None
+    existing = QCoreApplication.instance() is not None
+    name = QCoreApplication.applicationName() if existing else None
+    identity = (QGuiApplication.desktopFileName(), QGuiApplication.windowIcon()) if existing else None
     try:
         with torch_threads(None):
             yield
@@ -206,6 +253,8 @@ def _process_settings_put_back() -> Iterator[None]:
         pg.setConfigOptions(**options)
         if name is not None:  # an application that was there before; one made here ends with the program
             QCoreApplication.setApplicationName(name)
+            QGuiApplication.setDesktopFileName(identity[0])
+            QGuiApplication.setWindowIcon(identity[1])
 
 
 def _run_window(app, args, window) -> int:
