@@ -325,7 +325,7 @@ def interrupt(command: list[str], ready: str, tmp_path) -> tuple[int, str, float
 def test_ctrl_c_stops_training_and_saves_nothing(tmp_path):
     out = tmp_path / "models"
     code, err, seconds = interrupt([sys.executable, "-m", "blindspot_gui.cli", "train", "fc100-100-10",
-                                    "--limit", "20000", "--out", str(out)], "epoch", tmp_path)
+                                    "--limit", "20000", "--out", str(out)], "% after", tmp_path)
     assert code == 130 and "blindspot train: interrupted" in err and "Traceback" not in err
     assert seconds < 5 and not list(out.glob("*.pt"))
 

@@ -28,30 +28,59 @@ class UsageError(ValueError):
 
 
 class TerminalProgress:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+    """Progress of a command on stderr: a tqdm bar on a terminal; where stderr is not one (a log file, a pipe, CI),
+    plain lines instead of redrawn frames, one per tenth of the work and at most every LINE_SECONDS between them."""
 
-    WIDTH = 30
+    LINE_STEPS = 10
+    LINE_SECONDS = 30.0
 
     def __init__(self, label: str, stream=None):
         self.label = label
         self.stream = stream if stream is not None else sys.stderr  # the stderr of now, not of the first import
         self.started = time.perf_counter()
-        self._last_draw = 0.0
+        self._bar = _tqdm_bar(label, self.stream) if _is_terminal(self.stream) else None
+        self._last_step, self._last_line = -1, self.started
 
     def __call__(self, fraction: float, message: str = "") -> None:
-        now = time.perf_counter()
-        if now - self._last_draw < 0.1 and fraction < 1.0:
+        if self._bar is not None:
+            self._bar.n = round(1000 * fraction)
+            self._bar.set_postfix_str(message[:40], refresh=False)
+            self._bar.update(0)  # redrawn when mininterval has passed since the last drawing
+            if fraction >= 1.0:
+                self._bar.refresh()
             return
-        self._last_draw = now
-        filled = int(self.WIDTH * fraction)
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        elapsed = now - self.started
-        self.stream.write(f"\r{self.label} [{bar}] {100 * fraction:5.1f}% {elapsed:6.0f}s {message[:40]:<40}")
-        self.stream.flush()
+        now, step = time.perf_counter(), int(self.LINE_STEPS * fraction)
+        if step > self._last_step or now - self._last_line >= self.LINE_SECONDS:
+            self._last_step, self._last_line = step, now
+            self.stream.write(f"{self.label}: {100 * fraction:3.0f}% after {now - self.started:.0f} s  {message}\n")
+            self.stream.flush()
+
+    def write(self, line: str) -> None:
+        """A line of its own between the progress (a bar steps aside for it and is drawn again below)."""
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def finish(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def _tqdm_bar(label: str, stream):
+    """A tqdm bar of 1000 steps (a fraction to a tenth of a percent), redrawn at most ten times a second."""
+    from tqdm import tqdm
+
+    return tqdm(total=1000, desc=label, file=stream, mininterval=0.1, leave=True, dynamic_ncols=True,
+                bar_format="{desc} {bar} {percentage:5.1f}% {elapsed} {postfix}")
 
 
 def cancellable(args, on_progress=None, on_partial=None) -> Monitor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
 from blindspot_gui.cli.common import TerminalProgress, UsageError, cancellable, check_device, check_outputs
@@ -121,16 +120,15 @@ def _positive_count(text: str) -> int:
     return n
 
 
-def _print_advtrain_partial(report) -> None:
-    """Prints the baseline, then each epoch of an adversarial training run as it finishes."""
-    if isinstance(report, dict):
-        baseline = report["baseline"]
-        print(f"\rbefore: {baseline['model']} test error {percent(baseline['test_error'])}, "
-              f"av. min. distortion {baseline['distortion']:.4f}", file=sys.stderr)
-        return
+def _advtrain_line(report) -> str:
+    """The baseline's line before adversarial training, then one line per finished epoch."""
+    from blindspot_gui.core.experiments import AdvTrainBaseline
+
+    if isinstance(report, AdvTrainBaseline):
+        return (f"before: {report.model} test error {percent(report.test_error)}, "
+                f"av. min. distortion {report.distortion:.4f}")
     distortion = "" if report.distortion is None else f", av. min. distortion {report.distortion:.4f}"
-    print(f"\repoch {report.epoch}/{report.epochs}: test error {percent(report.test_error)}{distortion}",
-          file=sys.stderr)
+    return f"epoch {report.epoch}/{report.epochs}: test error {percent(report.test_error)}{distortion}"
 
 
 def command_reproduce(args) -> int:
@@ -139,7 +137,8 @@ def command_reproduce(args) -> int:
     bar = TerminalProgress(f"reproduce {args.experiment}")
     started = time.perf_counter()
     monitor = cancellable(args, on_progress=bar,
-                          on_partial=_print_advtrain_partial if args.experiment == "advtrain" else None)
+                          on_partial=(lambda report: bar.write(_advtrain_line(report)))
+                          if args.experiment == "advtrain" else None)
     try:
         result = _run_experiment(args, monitor)
     finally:
