@@ -6,7 +6,7 @@ For each photo: the network's and the vote's answer on the photo itself, the sma
 vote's, ostrich on 90% of them) and whether it fools the vote. Prints one line per photo and the
 totals, with the RMS of each change.
 
-Run: python benchmarks/vote_photos.py [--threads 2]
+Run: python benchmarks/vote_photos.py [--threads 2] [--copies 8] [--share 0.9]
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from blindspot_gui.core.photos import read_photo, sample_photos
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=None, help="copies the aimed attack averages (default 8)")
+    parser.add_argument("--share", type=float, default=0.9, help="share of its copies it must fool (default 0.9)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     photo = load_photo_model("efficientnet-lite0")
@@ -43,7 +45,7 @@ def main() -> None:
     minimal = blindspot_search(photo, pixels, ostrich, config=config_for(photo))
     smallest = vote(photo, np.stack([result.adversarial for result in minimal]), window)
     searched = time.perf_counter()
-    aimed = blindspot_search(photo, pixels, ostrich, config=adaptive_config(photo, window))
+    aimed = blindspot_search(photo, pixels, ostrich, config=adaptive_config(photo, window, args.share, args.copies))
     through = vote(photo, np.stack([result.adversarial for result in aimed]), window)
     name = photo.class_name
     for index, sample in enumerate(samples):
@@ -57,7 +59,8 @@ def main() -> None:
     print(f"the vote stops {stopped} of {len(samples)} smallest blind spots; aimed at it, {fooled} of {len(samples)} "
           f"say ostrich; mean RMS {np.mean([r.distortion for r in minimal]):.4f} -> "
           f"{np.mean([r.distortion for r in aimed]):.4f}; {searched - started:.0f} s, then "
-          f"{time.perf_counter() - searched:.0f} s ({args.threads} threads)")
+          f"{time.perf_counter() - searched:.0f} s ({args.threads} threads; the aimed attack: "
+          f"{args.copies or 'default'} copies, share {args.share})")
 
 
 if __name__ == "__main__":
