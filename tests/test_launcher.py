@@ -103,7 +103,7 @@ def test_the_window_opens_with_the_application_icon_and_desktop_name(qtbot, monk
 
     seen = {}
 
-    def instead_of_running(application, args, window):
+    def instead_of_running(application, args, window, ready=None):
         seen.update(name=QGuiApplication.desktopFileName(), icon=QGuiApplication.windowIcon(), window=window)
         window.close()
         return 0

@@ -137,11 +137,11 @@ def test_table5_for_a_photo_network_counts_its_normalisation_and_says_when_the_p
 
 def test_every_layer_of_every_photo_network_has_a_bound():
     from blindspot_gui.core.models.photo_catalogue import PHOTO_MODELS, build_architecture
-    from blindspot_gui.core.lipschitz import ACTIVATION_BOUNDS, _bounded_modules
+    from blindspot_gui.core.lipschitz import _bounded_modules, activation_bounds
 
     for entry in PHOTO_MODELS:
         network = build_architecture(entry.architecture)
         for name, module in _bounded_modules(network):
             known = isinstance(module, (nn.Conv2d, nn.Linear, nn.BatchNorm2d)) or isinstance(
-                module, tuple(ACTIVATION_BOUNDS))
+                module, tuple(activation_bounds()))
             assert known, f"{entry.name}: no bound for {name} ({type(module).__name__})"

@@ -11,11 +11,11 @@ network's bound is the product of its layers' bounds (not for networks with skip
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.ops import StochasticDepth
 
 from blindspot_gui.core.monitor import Monitor
 
@@ -96,10 +96,17 @@ def batch_norm_bound(layer: nn.BatchNorm2d) -> float:
 
 ACTIVATION_BOUNDS = {nn.ReLU: 1.0, nn.ReLU6: 1.0, nn.MaxPool2d: 1.0, nn.Flatten: 1.0, nn.Dropout: 1.0,
                      nn.Sigmoid: 0.25, nn.AdaptiveAvgPool2d: 1.0, nn.Identity: 1.0, nn.ZeroPad2d: 1.0,
-                     nn.Hardswish: 1.5, nn.Hardsigmoid: 1 / 6, nn.SiLU: 1.1, StochasticDepth: 1.0}
+                     nn.Hardswish: 1.5, nn.Hardsigmoid: 1 / 6, nn.SiLU: 1.1}
 """Slope bounds of the other layers. Averaging over non-overlapping windows (AlexNet's adaptive
 pooling at 224x224, where it is the identity) is at most 1-Lipschitz; dropout is the identity in
 eval mode, as is stochastic depth; zero padding adds zeros; hard-swish's slope peaks at 1.5 (x = 3), SiLU's at 1.0998."""
+
+
+def activation_bounds() -> dict[type, float]:
+    """ACTIVATION_BOUNDS, with torchvision's StochasticDepth (the identity in eval mode) where torchvision is loaded: a
+    network that holds one has loaded it, and importing it here would cost a second at the window's start-up."""
+    ops = sys.modules.get("torchvision.ops")
+    return ACTIVATION_BOUNDS if ops is None else {**ACTIVATION_BOUNDS, ops.StochasticDepth: 1.0}
 
 
 def layer_inputs(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, nn.Module, tuple[int, ...]]]:
@@ -140,7 +147,7 @@ def layer_bound(name: str, module: nn.Module, shape: tuple[int, ...], conv_metho
         else:
             value, method = conv_norm_power(module, shape), "power iteration"
         return LayerBound(name, "conv", value, method, shape, module.stride[0])
-    factor = next((bound for kind, bound in ACTIVATION_BOUNDS.items() if isinstance(module, kind)), None)
+    factor = next((bound for kind, bound in activation_bounds().items() if isinstance(module, kind)), None)
     if factor is None:
         raise ValueError(f"no Lipschitz bound known for layer {name!r} ({type(module).__name__})")
     return None if factor == 1.0 else LayerBound(name, type(module).__name__.lower(), factor, "slope bound", shape)

@@ -202,63 +202,83 @@ def application_icon():
 
 
 def _open_window(args) -> int:
-    """Set the process up for the window (threads, Qt's logging, pyqtgraph, the name) and run it until it closes."""
-    from blindspot_gui.core.threads import MOST_THREADS, configure_threads
-    from blindspot_gui.qt.settings import read_int, user_settings
-
-    requested = read_int(user_settings(), "compute/threads", 0, 0, MOST_THREADS) or None
-    configure_threads(requested, warn=lambda message: print(f"blindspot-gui: {message}", file=sys.stderr))
+    """Set the process up for the window (Qt's logging, the name and icon, threads, pyqtgraph), show a "getting
+    ready" window at once, load PyTorch and the core behind it, then run the main window until it closes."""
     os.environ.setdefault(LOGGING_RULES, QUIET_MULTIMEDIA)
     from PySide6.QtWidgets import QApplication
-    import pyqtgraph as pg
 
-    pg.setConfigOptions(**PYQTGRAPH_OPTIONS)
-    from blindspot_gui.qt.main_window import MainWindow
+    from blindspot_gui.qt.startup import GettingReady, import_in_background
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_ID)
     app.setDesktopFileName(APP_ID)  # Wayland's app id and the launcher's name: the desktop groups the windows by it
     app.setWindowIcon(application_icon())
-    if not args.screenshot:
-        return _run_window(app, args, MainWindow())
-    with tempfile.TemporaryDirectory(prefix="blindspot-screenshot-") as folder:
-        return _run_window(app, args, MainWindow(settings=_fresh_settings(folder)))
+    ready = None if args.screenshot else GettingReady(app.windowIcon())
+    try:
+        if ready is not None:
+            ready.show()
+        import_in_background()
+        _configure_compute()
+        import pyqtgraph as pg
+
+        pg.setConfigOptions(**PYQTGRAPH_OPTIONS)
+        from blindspot_gui.qt.main_window import MainWindow
+
+        if not args.screenshot:
+            return _run_window(app, args, MainWindow(), ready)
+        with tempfile.TemporaryDirectory(prefix="blindspot-screenshot-") as folder:
+            return _run_window(app, args, MainWindow(settings=_fresh_settings(folder)))
+    finally:
+        if ready is not None:  # gone with the main window's first sight, or with an error before it
+            ready.close()
+
+
+def _configure_compute() -> None:
+    """PyTorch's thread count as the user's setting (or the free cores) asks."""
+    from blindspot_gui.core.threads import MOST_THREADS, configure_threads
+    from blindspot_gui.qt.settings import read_int, user_settings
+
+    requested = read_int(user_settings(), "compute/threads", 0, 0, MOST_THREADS) or None
+    configure_threads(requested, warn=lambda message: print(f"blindspot-gui: {message}", file=sys.stderr))
 
 
 @contextmanager
 def _process_settings_put_back() -> Iterator[None]:
     """What the window sets for the whole process (PyTorch's thread count, Qt's logging rules, pyqtgraph's options, the
-    application's name, desktop file name and icon) put back when main() returns: the program ends there, and a
-    caller that runs main() as a function (a test) finds the process as it was."""
-    import pyqtgraph as pg
+    application's name, desktop file name and icon) put back when main() returns, where it was there before: the
+    program ends there, and a caller that runs main() as a function (a test) finds the process as it was. Nothing is
+    imported here: the window's first sight must not wait for PyTorch or pyqtgraph."""
     from PySide6.QtCore import QCoreApplication
-
-    from blindspot_gui.core.threads import torch_threads
-
     from PySide6.QtGui import QGuiApplication
 
     rules = os.environ.get(LOGGING_RULES)
-    options = {key: pg.getConfigOption(key) for key in PYQTGRAPH_OPTIONS}
+    graphs = sys.modules.get("pyqtgraph")
+    options = None if graphs is None else {key: graphs.getConfigOption(key) for key in PYQTGRAPH_OPTIONS}
+    torch = sys.modules.get("torch")
+    threads = None if torch is None else torch.get_num_threads()
     existing = QCoreApplication.instance() is not None
     name = QCoreApplication.applicationName() if existing else None
     identity = (QGuiApplication.desktopFileName(), QGuiApplication.windowIcon()) if existing else None
     try:
-        with torch_threads(None):
-            yield
+        yield
     finally:
         if rules is None:
             os.environ.pop(LOGGING_RULES, None)
         else:
             os.environ[LOGGING_RULES] = rules
-        pg.setConfigOptions(**options)
+        if options is not None:
+            graphs.setConfigOptions(**options)
+        if threads is not None:
+            torch.set_num_threads(threads)
         if name is not None:  # an application that was there before; one made here ends with the program
             QCoreApplication.setApplicationName(name)
             QGuiApplication.setDesktopFileName(identity[0])
             QGuiApplication.setWindowIcon(identity[1])
 
 
-def _run_window(app, args, window) -> int:
-    """Show ``window`` as the options ask (a network, an image, a screenshot, the demo or the tour) until it closes."""
+def _run_window(app, args, window, ready=None) -> int:
+    """Show ``window`` as the options ask (a network, an image, a screenshot, the demo or the tour) until it closes;
+    the "getting ready" window ``ready`` gives way to it."""
     from PySide6.QtCore import QTimer
 
     from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
@@ -273,6 +293,8 @@ def _run_window(app, args, window) -> int:
     if args.image is not None:
         window.blindspots.image_source.choose_index(min(max(args.image, 0), len(window.test_set) - 1))
     window.show()
+    if ready is not None:
+        ready.close()
     if args.image_file:  # read as the network in use reads images, once it has loaded; a bad file gets a message
         QTimer.singleShot(0, lambda: window.blindspots.open_path(args.image_file))
     if args.screenshot:
