@@ -1,7 +1,7 @@
 """How soon the window appears: seconds from starting `blindspot-gui` to its first window on screen, and to the main
 window (the app's title) on screen, under Xvfb, measured from outside the process as a user would see it.
 
-Polls `xwininfo -root -tree` (x11-utils) on a private Xvfb display every 20 ms for viewable top-level windows; each
+Polls `xwininfo -root -tree` (x11-utils) on a private Xvfb display every 50 ms for viewable top-level windows; each
 run starts with empty settings and user folders. Prints one line per run and the medians.
 
 Run: python benchmarks/first_window.py [--runs 5] [--command blindspot-gui]
@@ -36,27 +36,29 @@ def viewable_titles(display: str) -> list[str]:
     return titles
 
 
-def one_run(command: list[str], display: str, timeout: float = 60.0) -> tuple[float, float]:
-    """(seconds to the first viewable window, seconds to the main window)."""
+def one_run(command: list[str], display: str, timeout: float = 60.0) -> tuple[float, float, str]:
+    """(seconds to the first viewable window, seconds to the main window, the first window's title)."""
     with tempfile.TemporaryDirectory(prefix="first-window-") as home:
         environment = dict(os.environ, DISPLAY=display, BLINDSPOT_HOME=str(Path(home) / "data"),
                            XDG_CONFIG_HOME=str(Path(home) / "config"), QT_QPA_PLATFORM="xcb")
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(command, env=environment, cwd=home, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
         first = main = None
+        title = ""
         try:
             while time.perf_counter() - started < timeout and main is None:
                 titles = viewable_titles(display)
                 now = time.perf_counter() - started
                 if titles and first is None:
-                    first = now
+                    first, title = now, titles[0]
                 if MAIN_TITLE in titles:
                     main = now
-                time.sleep(0.02)
+                time.sleep(0.05)
         finally:
             process.terminate()
             process.wait(10)
-    return first, main
+    return first, main, title
 
 
 def main() -> int:
@@ -72,8 +74,8 @@ def main() -> int:
         results = [one_run(args.command.split(), display) for _ in range(args.runs)]
     finally:
         server.terminate()
-    for number, (first, main) in enumerate(results, 1):
-        print(f"run {number}: first window {first:.2f} s, main window {main:.2f} s")
+    for number, (first, main, title) in enumerate(results, 1):
+        print(f"run {number}: first window {first:.2f} s ({title!r}), main window {main:.2f} s")
     print(f"median: first window {statistics.median(r[0] for r in results):.2f} s, main window "
           f"{statistics.median(r[1] for r in results):.2f} s (load {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)")
     return 0

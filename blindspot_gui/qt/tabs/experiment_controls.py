@@ -92,8 +92,8 @@ class ExperimentControls(QGroupBox):
         for entry in PHOTO_MODELS:
             self.photo_model.addItem(entry.name, entry.key)
         self.photo_models = QListWidget()
-        self.photo_models.setObjectName("photo_networks")
-        _fill_photo_networks(self.photo_models)
+        self.photo_models.setObjectName("photo_networks")  # filled when its experiment is shown: finding where
+        # every photo network's weights would be asks torchvision, a second and a half at start-up
         self.photo_folder: str | None = None
         self.folder_button = QPushButton(SAMPLE_PHOTOS)
         self.folder_button.setObjectName("photo_folder")
@@ -202,7 +202,7 @@ class ExperimentControls(QGroupBox):
         if spec.settings in DIGIT_NETWORK_SETTINGS and self.model.currentData() not in {s.name for s in ZOO}:
             self.model.setCurrentIndex(self.model.findData(DEFAULT_DIGIT_NETWORK))  # measured on a digit network
         if key == "photo_table2":  # weights may have arrived since (a download, a file put in place)
-            _fill_photo_networks(self.photo_models, self.chosen_photo_networks())
+            _fill_photo_networks(self.photo_models, self.chosen_photo_networks() if self.photo_models.count() else None)
 
     def _offer_rules(self, rules: dict[str, str]) -> None:
         """Only the target rules the experiment takes can be chosen (a photo table cannot rank 1000 classes), each
