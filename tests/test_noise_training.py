@@ -1,5 +1,6 @@
 """Adversarial training vs noise (core/experiments/noise_training.py): nets trained with noise, each measured."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def test_every_way_is_trained_alike_and_measured(quick_look):
     assert noise == pytest.approx([0.0, sigma, 2 * sigma])
     adversarial = rows["FC100-100-10 (adversarial)"]
     assert adversarial["test_error"] == pytest.approx(model_status(find_spec("FC100-100-10 (adversarial)"))
-                                                      .metadata["errors"]["test"], abs=1e-6)  # measured again
+                                                      .metadata["errors"]["test"], abs=1e-6)  # its training record
     for row in result["rows"]:
         assert row["attack_success"] == 1.0 and row["distortion"] > 0
         assert set(row["noise_error"]) == {"0.1", "0.3"} and 0 <= row["transfer_error"] <= 1
@@ -111,3 +112,23 @@ def test_the_experiments_tab_runs_it(qtbot, window, quick_look, monkeypatch):
     assert view.result["experiment"] == "advnoise" and view.result["epochs"] == 1
     assert [row["net"] for row in view.result["rows"]] == [row["net"] for row in quick_look[1]["rows"]]
     assert "Adversarial training vs noise" in view.title.text()
+
+
+def test_a_missing_adversarial_net_is_trained_first_and_a_present_one_is_not(monkeypatch):
+    from blindspot_gui.core.experiments import noise_training
+    from blindspot_gui.core.monitor import Monitor
+
+    missing = "FC100-100-10 (adversarial, per layer)"
+    real_status = noise_training.model_status
+    monkeypatch.setattr(noise_training, "model_status", lambda spec: dataclasses.replace(
+        real_status(spec), weights_path=None) if spec.name == missing else real_status(spec))
+    trained, said = [], []
+    monkeypatch.setattr(noise_training, "advtrain", lambda per_layer, monitor: trained.append(per_layer))
+
+    class Listening(Monitor):
+        def progress(self, fraction, message=""):
+            said.append(message)
+
+    noise_training._adversarial_nets_present(Listening())
+    assert trained == [True]  # only the per-layer net, with the per-layer recipe
+    assert said == [f"{missing} is missing: training it first (blindspot reproduce advtrain)"]

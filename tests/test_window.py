@@ -272,6 +272,20 @@ def test_screenshot_renders_the_window_after_the_first_search(tmp_path):
         assert image.size == (1280, 720)  # the projector's size asked for (Qt's offscreen screen is 800x600)
 
 
+def test_a_screenshot_that_met_an_error_says_so_and_exits_with_1(tmp_path):
+    broken = tmp_path / "broken photo.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not an image" * 10)  # a PNG's signature, then garbage
+    completed = subprocess.run(
+        [sys.executable, "-c", "import sys; from blindspot_gui.qt.app import main; sys.exit(main(sys.argv[1:]))",
+         "--screenshot", str(tmp_path / "window.png"), str(broken)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert completed.returncode == 1
+    assert "broken photo.png" in completed.stderr
+    assert (tmp_path / "window.png").is_file()  # the window is still saved: it shows the message too
+
+
 def test_demo_mode_keeps_showing_searches_on_new_images(qtbot, window, monkeypatch):
     monkeypatch.setattr(app, "DEMO_PAUSE_MS", 50)
     demo = app.DemoLoop(window)

@@ -114,25 +114,39 @@ class DemoLoop:
 
 
 def take_screenshot(app, window, path: str) -> None:
-    """Run one search in ``window``, save the window as a PNG at ``path`` once the result is painted, and quit."""
+    """Run one search in ``window``, save the window as a PNG at ``path`` once the result is painted, and quit: with
+    status 0 when the search found a blind spot and nothing went wrong, else 1 after the errors on stderr (a smoke
+    test of an install or a bundle relies on it)."""
     from PySide6.QtCore import QTimer
 
-    saved = []
+    saved, errors = [], []
 
     def save_now():
-        ok = window.grab().save(path, "PNG")
-        if not ok:
-            print(f"blindspot-gui: could not write {path}", file=sys.stderr)
-        app.exit(0 if ok else 1)
+        if not window.grab().save(path, "PNG"):
+            errors.append(f"could not write {path}")
+        for error in errors:
+            print(f"blindspot-gui: {error}", file=sys.stderr)
+        app.exit(1 if errors else 0)
 
     def save_and_quit(_result=None):
         if not saved:  # once, after the window has painted the result
             saved.append(True)
             QTimer.singleShot(300, save_now)
 
+    def finished(result) -> None:
+        if not result.success:
+            errors.append("the search found no blind spot")
+            save_and_quit()
+        elif result.distortion <= 0:
+            save_and_quit()
+
+    def failed(message: str) -> None:
+        errors.append(message)
+        save_and_quit()
+
     window.blindspots.sig_transfer_shown.connect(save_and_quit)
-    window.blindspots.sig_search_finished.connect(lambda result: None if result.success and result.distortion > 0
-                                                  else save_and_quit())
+    window.blindspots.sig_search_finished.connect(finished)
+    window.blindspots.sig_error.connect(failed)
     QTimer.singleShot(300, window.blindspots.run_search)
 
 
@@ -227,7 +241,7 @@ def _open_window(args) -> int:
         if not args.screenshot:
             return _run_window(app, args, MainWindow(), ready)
         with tempfile.TemporaryDirectory(prefix="blindspot-screenshot-") as folder:
-            return _run_window(app, args, MainWindow(settings=_fresh_settings(folder)))
+            return _run_window(app, args, MainWindow(settings=_fresh_settings(folder), show_dialogs=False))
     finally:
         if ready is not None:  # gone with the main window's first sight, or with an error before it
             ready.close()

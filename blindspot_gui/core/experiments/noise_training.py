@@ -50,7 +50,7 @@ from blindspot_gui.core.models.mnist_zoo import ModelSpec, find_spec
 from blindspot_gui.core.models.zoo_weights import load_zoo_model, model_status, zoo_classifier
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.threads import torch_threads
-from blindspot_gui.core.training.loop import error_rate, predict_labels
+from blindspot_gui.core.training.loop import predict_labels
 from blindspot_gui.core.training.plain import train_model
 
 NOISE_MULTIPLES = (1, 2)
@@ -171,7 +171,7 @@ def measure_part(label: str, arrays: dict | None, zoo_name: str | None, epochs: 
         noise = {str(stddev): gaussian_noise_error(net, test.images, test.labels, stddev, draws=1, seed=position,
                                                    clip=False).error_rate
                  for position, stddev in enumerate(NOISE_STDDEVS)}
-        record = {"net": label, "weights": net.fingerprint, "test_error": error_rate(net, test),
+        record = {"net": label, "weights": net.fingerprint,
                   "distortion": attacked["distortion"], "success": attacked["success"],
                   "attacked": attacked["attacked"], "images": attacked["images"], "transfer_error": transfer,
                   "noise_error": noise}
@@ -181,7 +181,7 @@ def measure_part(label: str, arrays: dict | None, zoo_name: str | None, epochs: 
 def _check_measure(record: dict, fingerprint: str, count: int) -> None:
     require(record.get("weights") == fingerprint, "it was measured on other weights")
     require(record.get("images") == count and is_count(record.get("attacked")), "it was measured on other images")
-    for name in ("test_error", "success", "transfer_error"):
+    for name in ("success", "transfer_error"):
         require(is_fraction(record.get(name)), f"its {name.replace('_', ' ')} is missing or not a number")
     distortion = record.get("distortion")
     require(distortion is None or (is_number(distortion) and distortion >= 0), "its distortion is not a number")
@@ -190,8 +190,20 @@ def _check_measure(record: dict, fingerprint: str, count: int) -> None:
             "its errors under noise are missing")
 
 
-def _trained_ways(store: PartStore, stddevs, spec: ModelSpec, device: str, monitor: Monitor) -> dict:
-    """{stddev: (record, net)} for every way, trained (a part each) where the store has no valid one."""
+@dataclasses.dataclass(frozen=True)
+class Way:
+    """One way FC100-100-10 was trained: its label in the table, the net, the zoo's name for it (None: trained by
+    this experiment) and what its training says (input noise, errors, seconds)."""
+
+    label: str
+    net: Classifier
+    zoo_name: str | None
+    training: dict
+
+
+def _trained_ways(store: PartStore, labels: dict, spec: ModelSpec, device: str, monitor: Monitor) -> list[Way]:
+    """A Way for every noise level of ``labels`` ({stddev: label}), trained (a part each) where the store has none."""
+    stddevs = list(labels)
     ways = {stddev: found for stddev in stddevs if (found := _stored_net(store, stddev, spec)) is not None}
 
     def keep(key: str, part: tuple[dict, dict]) -> None:
@@ -200,17 +212,23 @@ def _trained_ways(store: PartStore, stddevs, spec: ModelSpec, device: str, monit
         ways[stddev] = (part[0], _network_from(part[1], spec))
 
     jobs = [PartJob(f"train-{_way_key(stddev)}", train_part, (stddev, spec.recipe.epochs, device), device,
-                    f"training FC100-100-10 ({_way_label(stddev, stddevs)})")
+                    f"training FC100-100-10 ({labels[stddev]})")
             for stddev in stddevs if stddev not in ways]
     run_parts(jobs, monitor, keep)
-    return ways
+    return [Way(labels[stddev], ways[stddev][1], None, ways[stddev][0]) for stddev in stddevs]
 
 
-def _way_label(stddev: float, stddevs) -> str:
-    if stddev == 0:
-        return "weight decay only"
-    multiple = NOISE_MULTIPLES[list(stddevs).index(stddev) - 1]
-    return f"Gaussian noise {'' if multiple == 1 else f'{multiple}'}σ = {stddev:.4f}"
+def _zoo_ways() -> list[Way]:
+    """The zoo's adversarial nets, as ways of training."""
+    return [Way(name, load_zoo_model(name), name, _zoo_training(name)) for name in ADVTRAIN_MODELS.values()]
+
+
+def _way_labels(sigma: float) -> dict:
+    """{stddev: label}: no noise (weight decay only), then each multiple of ``sigma``."""
+    labels = {0.0: "weight decay only"}
+    for multiple in NOISE_MULTIPLES:
+        labels[multiple * sigma] = f"Gaussian noise {'' if multiple == 1 else f'{multiple}'}σ = {multiple * sigma:.4f}"
+    return labels
 
 
 def _store(n: int, rule: str, epochs: int, device: str) -> PartStore:
@@ -230,20 +248,15 @@ def adversarial_vs_noise(n: int | None = 1000, monitor: Monitor | None = None, r
     _adversarial_nets_present(monitor)
     sigma, sigma_source = mean_adversarial_change()
     spec = training_spec(epochs)
-    stddevs = (0.0, *(multiple * sigma for multiple in NOISE_MULTIPLES))
     images, _ = attack_images(n, "test")
     store = _store(len(images), rule, spec.recipe.epochs, device)
-    ways = _trained_ways(store, stddevs, spec, device, monitor.scaled(0.0, 0.7))
+    ways = _trained_ways(store, _way_labels(sigma), spec, device, monitor.scaled(0.0, 0.7)) + _zoo_ways()
     monitor.check()
     source, arrays, _ = attacked_table("table1", (TRANSFER_SOURCE,), "train", n, rule, monitor.scaled(0.7, 0.75),
                                        device)
     examples, truth = _transfer_examples(arrays[TRANSFER_SOURCE], n)
-    nets = {_way_label(stddev, stddevs): (ways[stddev][1], None) for stddev in stddevs}
-    nets |= {name: (load_zoo_model(name), name) for name in ADVTRAIN_MODELS.values()}
-    measured = _measured(store, nets, spec, len(images), n, rule, examples, truth, device, monitor.scaled(0.75, 1.0))
-    trained = {_way_label(stddev, stddevs): ways[stddev][0] for stddev in stddevs}
-    trained |= {name: _zoo_training(name) for name in ADVTRAIN_MODELS.values()}
-    rows = [_row(label, measured[label], trained[label]) for label in nets]
+    measured = _measured(store, ways, spec, len(images), n, rule, examples, truth, device, monitor.scaled(0.75, 1.0))
+    rows = [_row(way, measured[way.label]) for way in ways]
     notes = list(store.notes)
     if epochs is not None:
         notes.append(f"a quick look: the plain and noise nets trained {epochs} epochs, the adversarial nets are the "
@@ -264,23 +277,23 @@ def _transfer_examples(arrays: dict, n: int | None) -> tuple[np.ndarray, np.ndar
     return arrays["adversarial"][made], labels.numpy()[made]
 
 
-def _measured(store, nets: dict, spec, count, n, rule, examples, truth, device, monitor: Monitor) -> dict:
-    """{label: record} of every net's measurements, a stored part each."""
+def _measured(store, ways: list[Way], spec, count, n, rule, examples, truth, device, monitor: Monitor) -> dict:
+    """{label: record} of every way's measurements, a stored part each."""
     measured = {}
-    for label, (net, zoo_name) in nets.items():
-        key = f"measure-{net.fingerprint}"
-        record = store.load_record(key, lambda stored, net=net: _check_measure(stored, net.fingerprint, count))
+    for way in ways:
+        record = store.load_record(f"measure-{way.net.fingerprint}",
+                                   lambda stored, net=way.net: _check_measure(stored, net.fingerprint, count))
         if record is not None:
-            measured[label] = record
+            measured[way.label] = record
 
     def keep(key: str, part: tuple[dict, None]) -> None:
         store.save(key, part[0])
         measured[part[0]["net"]] = part[0]
 
-    jobs = [PartJob(f"measure-{net.fingerprint}", measure_part,
-                    (label, None if zoo_name else _weights_of(net), zoo_name, spec.recipe.epochs, n, rule, examples,
-                     truth, device), device, f"measuring {label}")
-            for label, (net, zoo_name) in nets.items() if label not in measured]
+    jobs = [PartJob(f"measure-{way.net.fingerprint}", measure_part,
+                    (way.label, None if way.zoo_name else _weights_of(way.net), way.zoo_name, spec.recipe.epochs, n,
+                     rule, examples, truth, device), device, f"measuring {way.label}")
+            for way in ways if way.label not in measured]
     run_parts(jobs, monitor, keep)
     return measured
 
@@ -292,12 +305,14 @@ def _weights_of(net: Classifier) -> dict:
 def _zoo_training(name: str) -> dict:
     """What a zoo net's training record says of it, as a training part's record does."""
     record = model_status(find_spec(name)).metadata or {}
-    return {"input_noise": None, "train_error": record.get("errors", {}).get("train"),
+    errors = record.get("errors", {})
+    return {"input_noise": None, "test_error": errors.get("test"), "train_error": errors.get("train"),
             "seconds": record.get("wall_time_s")}
 
 
-def _row(label: str, measured: dict, trained: dict) -> dict:
-    return {"net": label, "test_error": measured["test_error"], "train_error": trained["train_error"],
+def _row(way: Way, measured: dict) -> dict:
+    trained = way.training
+    return {"net": way.label, "test_error": trained["test_error"], "train_error": trained["train_error"],
             "distortion": measured["distortion"], "attack_success": measured["success"],
             "transfer_error": measured["transfer_error"], "noise_error": measured["noise_error"],
             "input_noise": trained["input_noise"], "training_seconds": trained["seconds"]}

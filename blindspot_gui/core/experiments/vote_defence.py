@@ -22,7 +22,7 @@ from blindspot_gui.core.defence import FloatingWindow, adaptive_config, vote
 from blindspot_gui.core.defence import window_for
 from blindspot_gui.core.experiments.attacked import attack_images, attacked_table, with_fixed_threads
 from blindspot_gui.core.experiments.backends import PartJob, require_same_weights, run_one
-from blindspot_gui.core.experiments.store import PartStore, is_count, require
+from blindspot_gui.core.experiments.store import PartStore, is_count, is_fraction, require
 from blindspot_gui.core.models.zoo_weights import load_zoo_model
 from blindspot_gui.core.monitor import Monitor
 from blindspot_gui.core.training.loop import predict_labels
@@ -42,7 +42,7 @@ def adaptive_part(name: str, images, labels, targets, fingerprint: str, window: 
     results = blindspot_search(classifier, images, torch.as_tensor(targets), labels, config=config, monitor=monitor)
     (monitor or Monitor()).check()  # a cancelled search returns partial results: not a finished part
     record = {"model": name, "weights": fingerprint, "window": window, "images": len(images),
-              "seconds": round(time.perf_counter() - started, 2)}
+              "copies": config.robust_copies, "share": config.robust, "seconds": round(time.perf_counter() - started, 2)}
     arrays = {"adversarial": np.stack([result.adversarial for result in results]).astype(np.float32),
               "success": np.array([result.success for result in results], dtype=bool),
               "distortion": np.array([result.distortion for result in results], dtype=np.float32)}
@@ -53,6 +53,7 @@ def _check_adaptive(record: dict, name: str, fingerprint: str, window: dict, cou
     require(record.get("model") == name and record.get("weights") == fingerprint, "it was made for other weights")
     require(record.get("window") == window, "it was aimed at another vote")
     require(is_count(record.get("images")) and record["images"] == count, "it was made for other images")
+    require(is_count(record.get("copies")) and is_fraction(record.get("share")), "it does not say how it aimed")
 
 
 def _check_adaptive_arrays(arrays: dict, count: int, shape: tuple) -> None:
@@ -66,8 +67,8 @@ def _check_adaptive_arrays(arrays: dict, count: int, shape: tuple) -> None:
 
 
 def _aimed_at_vote(store: PartStore, name: str, classifier, images, labels, targets, window: FloatingWindow,
-                   device: str, monitor: Monitor) -> dict:
-    """The stored or computed part of the attack aimed at the vote."""
+                   device: str, monitor: Monitor) -> tuple[dict, dict]:
+    """The stored or computed part of the attack aimed at the vote: (its record, its arrays)."""
     fields = dataclasses.asdict(window)
     key = f"aimed-at-vote-{name}"
     record = store.load_record(key, lambda stored: _check_adaptive(stored, name, classifier.fingerprint, fields,
@@ -79,7 +80,7 @@ def _aimed_at_vote(store: PartStore, name: str, classifier, images, labels, targ
                       device, f"{name}: the attack aimed at the vote")
         record, arrays = run_one(job, monitor)
         store.save(key, record, arrays)
-    return arrays
+    return record, arrays
 
 
 def _rates(classifier, window, examples, truth) -> tuple[float | None, float | None]:
@@ -98,7 +99,6 @@ def vote_defence(model: str = "FC100-100-10", n: int | None = 1000, monitor: Mon
     first, arrays, models = attacked_table("vote", (model,), "test", n, RULE, monitor.scaled(0.0, 0.3), device)
     classifier, found = models[model], arrays[model]
     window = window_for(classifier)
-    config = adaptive_config(classifier, window)
     images, labels = attack_images(n, "test")
     monitor.progress(0.3, "the vote on the clean images")
     clean = _rates(classifier, window, images, labels)
@@ -106,7 +106,7 @@ def vote_defence(model: str = "FC100-100-10", n: int | None = 1000, monitor: Mon
     minimal = torch.from_numpy(found["adversarial"][fooled.numpy()])
     targets = predict_labels(classifier, minimal)
     store = PartStore(Path(first["folder"]))
-    aimed = _aimed_at_vote(store, model, classifier, images[fooled], labels[fooled], targets, window, device,
+    how, aimed = _aimed_at_vote(store, model, classifier, images[fooled], labels[fooled], targets, window, device,
                            monitor.scaled(0.35, 0.95))
     monitor.progress(0.95, "the vote on the blind spots")
     rows = [_row("clean test images", *clean, None, len(images)),
@@ -120,8 +120,8 @@ def vote_defence(model: str = "FC100-100-10", n: int | None = 1000, monitor: Mon
     monitor.progress(1.0, "vote done")
     return {"experiment": "vote", "model": model, "n": first["n"], "attacked": first["rows"][0]["attacked"],
             "window": dataclasses.asdict(window), "window_text": window.describe(),
-            "aimed_text": f"the robust goal over {config.robust_copies} copies of the vote's jitter (another seed), "
-                          f"the wrong answer on {config.robust:.0%} of them",
+            "aimed_text": f"the robust goal over {how['copies']} copies of the vote's jitter (another seed), "
+                          f"the wrong answer on {how['share']:.0%} of them",
             "aimed_found": int(aimed["success"].sum()), "rows": rows, "folder": first["folder"],
             "notes": first["notes"] + store.notes, "target_rule": RULE, "target_rule_text": first["target_rule_text"]}
 
