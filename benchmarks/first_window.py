@@ -75,6 +75,9 @@ def main() -> int:
     finally:
         server.terminate()
     for number, (first, main, title) in enumerate(results, 1):
+        if first is None or main is None:
+            sys.exit(f"run {number}: the window never appeared (first window {first}, main window {main}); start "
+                     f"{args.command} under Xvfb by hand to see why")
         print(f"run {number}: first window {first:.2f} s ({title!r}), main window {main:.2f} s")
     print(f"median: first window {statistics.median(r[0] for r in results):.2f} s, main window "
           f"{statistics.median(r[1] for r in results):.2f} s (load {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)")

@@ -15,6 +15,23 @@ def test_the_entry_point_and_the_first_window_need_no_pytorch():
     assert loaded.strip() == "[]"
 
 
+def test_the_main_window_imports_no_other_library_on_the_gui_thread():
+    """What the window's modules import beyond the background list is loaded on the GUI thread, after the getting-ready
+    window: only our own modules, Qt and the standard library may come then (a new heavy library belongs in
+    BACKGROUND_IMPORTS, or where it is used)."""
+    probe = ("import sys, importlib\n"
+             "from blindspot_gui.qt.startup import BACKGROUND_IMPORTS\n"
+             "for name in BACKGROUND_IMPORTS: importlib.import_module(name)\n"
+             "import pyqtgraph\n"  # imported on the GUI thread before the window, as qt/app.py does: it is Qt
+             "def packages(): return {name.split('.')[0] for name in sys.modules}\n"
+             "before = packages()\n"
+             "import blindspot_gui.qt.main_window\n"
+             "print(' '.join(sorted(packages() - before)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    allowed = {"blindspot_gui", "PySide6", "shiboken6", *sys.stdlib_module_names}
+    assert set(loaded) <= allowed, f"imported on the GUI thread at start-up: {sorted(set(loaded) - allowed)}"
+
+
 def test_importing_in_the_background_keeps_the_gui_thread_drawing(qtbot, tmp_path, monkeypatch):
     from PySide6.QtCore import QTimer
 

@@ -27,10 +27,14 @@ PACKAGE_EXCEPTIONS = {
 """Sonames whose Debian package does not follow the usual naming rule."""
 
 SYSTEM_PACKAGES = (
-    "libegl1 libgl1 libfontconfig1 libxkbcommon-x11-0 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 "
+    "libegl1 libgl1 libfontconfig1 libglib2.0-0 libxkbcommon-x11-0 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 "
     "libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1"
 )
 """What the window needs on a minimal Debian/Ubuntu system (also listed in the README)."""
+
+
+CHECKED_PLATFORMS = ("xcb", "wayland", "offscreen")
+"""The plugins whose libraries are checked: a screen's (X11, Wayland) and the one screenshots and tests draw with."""
 
 
 def debian_package(soname: str) -> str | None:
@@ -88,7 +92,7 @@ def unresolved(plugin: Path) -> list[str] | None:
 def missing_for_window(environ=os.environ, plugins: Path | None = None) -> tuple[str, list[str]]:
     """(platform, missing sonames) for the platform plugin Qt is about to load; nothing missing off Linux."""
     platform = chosen_platform(environ)
-    if not sys.platform.startswith("linux") or platform not in ("xcb", "wayland"):
+    if not sys.platform.startswith("linux") or platform not in CHECKED_PLATFORMS:
         return platform, []
     plugins = plugins if plugins is not None else qt_plugins_dir()
     if plugins is None:
