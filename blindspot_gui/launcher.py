@@ -121,3 +121,18 @@ def uninstall_launcher(home: Path | None = None) -> list[Path]:
             target.unlink()
             removed.append(target)
     return removed
+
+
+def change_launcher(install: bool) -> tuple[bool, str]:
+    """Install or remove the launcher in the user's data folder: (done, one sentence saying what happened or why not),
+    for the command line's --install-launcher and the window's Help menu alike."""
+    try:
+        paths = install_launcher() if install else uninstall_launcher()
+    except OSError as error:  # a data folder that is a file, a read-only home, no program to point at
+        return False, (f"could not {'install' if install else 'remove'} the launcher below {data_home()}: {error}")
+    if install:
+        return True, (f"added to the applications menu ({paths[0]}) with its icon ({len(paths) - 1} files); "
+                      "remove it with --uninstall-launcher or Help ▸ Remove from the applications menu")
+    if paths:
+        return True, f"removed {len(paths)} files of the launcher from the applications menu"
+    return True, f"no launcher was installed below {data_home()}"

@@ -3,9 +3,11 @@
 import importlib.util
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QAction
 
 from blindspot_gui.launcher import APP_ID, ICON_SIZES, data_home, desktop_entry, exec_argument, icon_files
 from blindspot_gui.launcher import install_launcher
@@ -113,3 +115,18 @@ def test_the_window_opens_with_the_application_icon_and_desktop_name(qtbot, monk
     assert app.main(["--screenshot", str(tmp_path / "shot.png")]) == 0
     assert seen["name"] == APP_ID and sorted(size.width() for size in seen["icon"].availableSizes()) == list(ICON_SIZES)
     assert QGuiApplication.desktopFileName() == before  # put back for the next test
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the applications menu entry is a freedesktop one")
+def test_the_help_menu_adds_and_removes_the_launcher_without_a_terminal(xdg_data_home, qtbot, window):
+    entry = xdg_data_home / "applications" / f"{APP_ID}.desktop"
+    window.findChild(QAction, "action_install_launcher").trigger()
+    assert entry.is_file() and "Added to the applications menu" in window.statusBar().currentMessage()
+    window.findChild(QAction, "action_uninstall_launcher").trigger()
+    assert not entry.exists() and "Removed" in window.statusBar().currentMessage()
+    shutil.rmtree(xdg_data_home)  # the empty folders the launcher left
+    xdg_data_home.write_text("a file where the folder should be")
+    messages = []
+    window.sig_message.connect(messages.append)
+    window.findChild(QAction, "action_install_launcher").trigger()
+    assert messages and "Could not install the launcher below" in messages[0]  # said, and the window goes on

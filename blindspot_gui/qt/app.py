@@ -185,21 +185,11 @@ def main(argv=None) -> int:
 
 def _launcher(install: bool) -> int:
     """--install-launcher or --uninstall-launcher: say what was written or removed, or why it could not be."""
-    from blindspot_gui.launcher import data_home, install_launcher, uninstall_launcher
+    from blindspot_gui.launcher import change_launcher
 
-    try:
-        paths = install_launcher() if install else uninstall_launcher()
-    except (OSError, FileNotFoundError) as error:
-        print(f"blindspot-gui: could not {'install' if install else 'remove'} the launcher below {data_home()}: "
-              f"{error}", file=sys.stderr)
-        return 1
-    if install:
-        print(f"blindspot-gui: added to the applications menu ({paths[0]}) with its icon ({len(paths) - 1} files); "
-              "remove it with --uninstall-launcher")
-    else:
-        print(f"blindspot-gui: removed {len(paths)} files of the launcher" if paths else
-              f"blindspot-gui: no launcher was installed below {data_home()}")
-    return 0
+    done, message = change_launcher(install)
+    print(f"blindspot-gui: {message}", file=sys.stdout if done else sys.stderr)
+    return 0 if done else 1
 
 
 def application_icon():

@@ -8,6 +8,8 @@ shown, shows their messages, and remembers the layout.
 
 from __future__ import annotations
 
+import sys
+
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox,
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QAbstractSlider, QAbstractSpin
 from blindspot_gui.core.data import load_mnist
 from blindspot_gui.core.models.mnist_zoo import DEFAULT_MODEL
 from blindspot_gui.core.training.loop import warm_up
+from blindspot_gui.launcher import change_launcher
 from blindspot_gui.session.image import ImageChoice
 from blindspot_gui.qt.pixel_inspector import PixelInspector
 from blindspot_gui.qt.settings import user_settings
@@ -188,6 +191,21 @@ class MainWindow(WindowLayout, QMainWindow):
         self._action(view_menu, "&Reset layout", "Ctrl+Shift+R", self.reset_layout, "action_reset_layout")
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Tour: the paper in nine live steps", "F1", lambda: self.tour.start(), "action_tour")
+        if sys.platform.startswith("linux"):  # a freedesktop launcher (launcher.py); other systems make shortcuts
+            help_menu.addSeparator()
+            self._action(help_menu, "&Add to the applications menu", None, lambda: self.change_launcher(True),
+                         "action_install_launcher")
+            self._action(help_menu, "&Remove from the applications menu", None, lambda: self.change_launcher(False),
+                         "action_uninstall_launcher")
+
+    def change_launcher(self, install: bool) -> None:
+        """Put this installation in the desktop's applications menu, or take it out (a few small files)."""
+        done, message = change_launcher(install)
+        text = message[0].upper() + message[1:] + "."
+        if done:
+            self.statusBar().showMessage(text, 10000)
+        else:
+            self.show_message(text)
 
     # --- routing keys and requests to the tabs ---------------------------------------------------------
     def _on_tab(self, handler):
