@@ -1,10 +1,11 @@
 """Build the standalone Linux bundle: a folder (and one .tar.gz of it) that runs without Python, offline.
 
 PyInstaller freezes the application from a virtual environment of its own (``build/bundle-venv``) into
-``dist/blindspot-gui/``: the ``blindspot-gui`` executable, and beside it in ``_internal/`` Python, PyTorch,
-Qt, the MNIST zoo, MNIST, the sample photos and EfficientNet-Lite0's weights. The script then starts the
-built executable the way a user does (``--screenshot`` offscreen) and reports the folder's size, the
-archive's, the build time and the oldest glibc the bundle runs on.
+``dist/blindspot-gui/``: the ``blindspot-gui`` executable (and ``blindspot``, a link to it that is the command
+line), and beside it in ``_internal/`` Python, PyTorch, Qt, the MNIST zoo, MNIST, the sample photos and
+EfficientNet-Lite0's weights. The script then starts the built executable the way a user does
+(``--screenshot`` offscreen, and ``blindspot attack``) and reports the folder's size, the archive's, the
+build time and the oldest glibc the bundle runs on.
 
     python3 packaging/build_bundle.py                    # PyPI's torch: the CUDA build, several GB
     python3 packaging/build_bundle.py --torch-index https://download.pytorch.org/whl/cpu   # CPU-only torch
@@ -29,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "blindspot-gui"   # the application's name: it decides where its settings live (QSettings) and the launcher's id
+COMMAND_LINE = "blindspot"   # a link beside the executable: started by this name, the bundle is the command line
 ENTRY = Path(__file__).resolve().parent / "bundle_main.py"
 # Packages the application never imports at run time, each large, which the analysis would otherwise take
 # because something imports them optionally: torch's compiler back end, the cluster, test and notebook tools.
@@ -79,6 +81,7 @@ def freeze(python: Path, dist: Path) -> Path:
         command += ["--exclude-module", module]
     work.mkdir(parents=True, exist_ok=True)
     run([*command, ENTRY], cwd=work)  # not from the checkout: the analysis must find the installed package and its data
+    (dist / APP / COMMAND_LINE).symlink_to(APP)  # the same program, as the command line (packaging/bundle_main.py)
     return dist / APP
 
 
@@ -105,6 +108,8 @@ def smoke_test(folder: Path) -> list[Path]:
         print(f"smoke test: a blind spot of {network} found and drawn in {time.perf_counter() - started:.1f} s "
               f"({shot})", flush=True)
         shots.append(shot)
+    run([folder / COMMAND_LINE, "attack", "--model", "FC100-100-10", "--images", "test:0:1"], env=environment,
+        timeout=300)
     return shots
 
 
