@@ -4,7 +4,11 @@ window (the app's title) on screen, under Xvfb, measured from outside the proces
 Polls `xwininfo -root -tree` (x11-utils) on a private Xvfb display every 50 ms for viewable top-level windows; each
 run starts with empty settings and user folders. Prints one line per run and the medians.
 
-Run: python benchmarks/first_window.py [--runs 5] [--command blindspot-gui]
+Run: python benchmarks/first_window.py [--runs 5] [--command blindspot-gui] [--cold]
+
+A checkout installed in editable mode, started where PYTHONDONTWRITEBYTECODE is set, compiles the
+application's modules at every start: measure a plain `pip install .` (or the bundle) for what a
+user sees.
 """
 
 from __future__ import annotations
@@ -61,17 +65,32 @@ def one_run(command: list[str], display: str, timeout: float = 60.0) -> tuple[fl
     return first, main, title
 
 
+def drop_page_cache() -> None:
+    """Write the page cache out and drop it, so that the next start reads every file from the disk."""
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as error:
+        sys.exit(f"--cold needs root on Linux to drop the page cache: {error}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--command", default=str(Path(sys.executable).parent / "blindspot-gui"))
+    parser.add_argument("--cold", action="store_true",
+                        help="empty the page cache before each run (Linux, as root): a start after a reboot")
     args = parser.parse_args()
     display = ":97"
     server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.0)
     try:
-        results = [one_run(args.command.split(), display) for _ in range(args.runs)]
+        results = []
+        for _ in range(args.runs):
+            if args.cold:
+                drop_page_cache()
+            results.append(one_run(args.command.split(), display))
     finally:
         server.terminate()
     for number, (first, main, title) in enumerate(results, 1):
