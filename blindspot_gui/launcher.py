@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from blindspot_gui.core.files import atomic_write, atomic_write_text
+from blindspot_gui.core.files import atomic_write, atomic_write_text, os_reason
 from blindspot_gui.core.resources import resource_path
 
 APP_ID = "blindspot-gui"
@@ -98,18 +98,25 @@ def launcher_files(home: Path) -> dict[Path, Path | None]:
 
 
 def install_launcher(home: Path | None = None, executable: Path | None = None) -> list[Path]:
-    """Write the desktop entry and the icons below ``home`` (default: ``data_home()``); the paths written."""
+    """Write the icons, then the desktop entry, below ``home`` (default: ``data_home()``); the paths written, the entry
+    first. Where a write fails, what was written is removed again (no menu entry without its icon) and the error is
+    raised."""
     home = data_home() if home is None else home
     entry = desktop_entry(executable or launcher_executable())
     written = []
-    for target, source in launcher_files(home).items():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source is None:
-            atomic_write_text(target, entry)
-        else:
-            atomic_write(target, lambda stream, source=source: stream.write(source.read_bytes()))
-        written.append(target)
-    return written
+    try:
+        for target, source in sorted(launcher_files(home).items(), key=lambda item: item[1] is None):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source is None:
+                atomic_write_text(target, entry)
+            else:
+                atomic_write(target, lambda stream, source=source: stream.write(source.read_bytes()))
+            written.append(target)
+    except OSError:
+        for target in written:
+            target.unlink(missing_ok=True)
+        raise
+    return written[-1:] + written[:-1]  # the entry first, then the icons
 
 
 def uninstall_launcher(home: Path | None = None) -> list[Path]:
@@ -126,13 +133,26 @@ def uninstall_launcher(home: Path | None = None) -> list[Path]:
 def change_launcher(install: bool) -> tuple[bool, str]:
     """Install or remove the launcher in the user's data folder: (done, one sentence saying what happened or why not),
     for the command line's --install-launcher and the window's Help menu alike."""
+    verb = "install" if install else "remove"
+    if not sys.platform.startswith("linux"):
+        return False, (f"cannot {verb} a launcher here: the applications menu entry is a Linux (freedesktop) one; "
+                       f"on this system make a shortcut to {launcher_executable_text()} instead")
     try:
         paths = install_launcher() if install else uninstall_launcher()
     except OSError as error:  # a data folder that is a file, a read-only home, no program to point at
-        return False, (f"could not {'install' if install else 'remove'} the launcher below {data_home()}: {error}")
+        return False, f"could not {verb} the launcher below {data_home()}: {os_reason(error)}"
     if install:
-        return True, (f"added to the applications menu ({paths[0]}) with its icon ({len(paths) - 1} files); "
-                      "remove it with --uninstall-launcher or Help ▸ Remove from the applications menu")
+        return True, (f"added to the applications menu ({paths[0]}) with its icon "
+                      f"({len(paths) - 1} files); remove it with --uninstall-launcher or Help ▸ Remove from the "
+                      "applications menu")
     if paths:
         return True, f"removed {len(paths)} files of the launcher from the applications menu"
     return True, f"no launcher was installed below {data_home()}"
+
+
+def launcher_executable_text() -> str:
+    """The program a shortcut should start, or what to install first when there is none."""
+    try:
+        return str(launcher_executable())
+    except FileNotFoundError:
+        return f"the {APP_ID} program (install the application first)"

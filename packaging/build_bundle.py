@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -28,9 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bundle_main import COMMAND_LINE  # the name by which the bundle's executable is the command line
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = "blindspot-gui"   # the application's name: it decides where its settings live (QSettings) and the launcher's id
-COMMAND_LINE = "blindspot"   # a link beside the executable: started by this name, the bundle is the command line
 ENTRY = Path(__file__).resolve().parent / "bundle_main.py"
 # Packages the application never imports at run time, each large, which the analysis would otherwise take
 # because something imports them optionally: torch's compiler back end, the cluster, test and notebook tools.
@@ -44,17 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="take torch and torchvision from this package index first (PyTorch's CPU-only "
                              "wheels: https://download.pytorch.org/whl/cpu); untested where that index "
                              "cannot be reached")
-    parser.add_argument("--venv", type=Path, default=ROOT / "build" / "bundle-venv",
-                        help="the build's own virtual environment (made, or reused when it exists)")
+    parser.add_argument("--venv", type=Path,
+                        help="the build's own virtual environment, made or reused (default: build/bundle-venv, "
+                             "or build/bundle-venv-cpu with --torch-index, so that one torch never stands in for "
+                             "the other)")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="where the folder and archive go")
     parser.add_argument("--no-archive", action="store_true", help="build and test the folder only")
     return parser
 
 
+class StepFailed(Exception):
+    """A build step that ended with a failure status."""
+
+
 def run(command: list, **kwargs) -> None:
-    """Run a build step, showing it; a failed step stops the build with its status."""
+    """Run a build step, showing it; a failed step stops the build (StepFailed, said by main)."""
     print("+", " ".join(str(part) for part in command), flush=True)
-    subprocess.run([str(part) for part in command], check=True, **kwargs)
+    try:
+        subprocess.run([str(part) for part in command], check=True, **kwargs)
+    except subprocess.CalledProcessError as error:
+        raise StepFailed(f"{Path(str(command[0])).name} ended with status {error.returncode}") from error
+    except subprocess.TimeoutExpired as error:
+        raise StepFailed(f"{Path(str(command[0])).name} did not finish in {error.timeout:.0f} s") from error
 
 
 def prepare_environment(venv: Path, torch_index: str | None) -> Path:
@@ -66,6 +79,12 @@ def prepare_environment(venv: Path, torch_index: str | None) -> Path:
         run([python, "-m", "pip", "install", "--index-url", torch_index, "torch", "torchvision"])
     run([python, "-m", "pip", "install", f"{ROOT}[bundle]"])
     return python
+
+
+def torch_build(python: Path) -> str:
+    """The version of torch in the build environment, its build after the + (cu130, cpu)."""
+    return subprocess.run([python, "-c", "from importlib.metadata import version; print(version('torch'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def freeze(python: Path, dist: Path) -> Path:
@@ -94,23 +113,23 @@ def operator_libraries(python: Path, package: str) -> list[Path]:
     return sorted(Path(where).glob("*.so"))
 
 
-def smoke_test(folder: Path) -> list[Path]:
-    """Start the bundle's executable as a user would, offscreen, with a clean home, once on a digit network and once
-    on the photo network: each must find a blind spot and report no error (``--screenshot`` exits 1 otherwise)."""
-    home = Path(tempfile.mkdtemp(prefix="bundle-smoke-"))
-    environment = {"PATH": "/usr/bin:/bin", "HOME": str(home), "QT_QPA_PLATFORM": "offscreen", "LANG": "C.UTF-8"}
-    shots = []
-    for network in ("FC100-100-10", "EfficientNet-Lite0"):
-        shot = home / f"{network}.png"
-        started = time.perf_counter()
-        run([folder / APP, "--screenshot", shot, "--size", "1280x720", "--network", network],
-            env=environment, timeout=600)
-        print(f"smoke test: a blind spot of {network} found and drawn in {time.perf_counter() - started:.1f} s "
-              f"({shot})", flush=True)
-        shots.append(shot)
-    run([folder / COMMAND_LINE, "attack", "--model", "FC100-100-10", "--images", "test:0:1"], env=environment,
-        timeout=300)
-    return shots
+def smoke_test(folder: Path) -> None:
+    """Start the bundle's executable as a user would, offscreen, with an empty home, once on a digit network and once
+    on the photo network: each must find a blind spot and report no error (``--screenshot`` exits 1 otherwise); the
+    screenshots are kept beside the bundle to look at. Then its command line runs one search."""
+    shots = folder.parent / "smoke-test"
+    shots.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bundle-smoke-") as home:
+        environment = {"PATH": "/usr/bin:/bin", "HOME": home, "QT_QPA_PLATFORM": "offscreen", "LANG": "C.UTF-8"}
+        for network in ("FC100-100-10", "EfficientNet-Lite0"):
+            shot = shots / f"{network}.png"
+            started = time.perf_counter()
+            run([folder / APP, "--screenshot", shot, "--size", "1280x720", "--network", network],
+                env=environment, timeout=600)
+            print(f"smoke test: a blind spot of {network} found and drawn in {time.perf_counter() - started:.1f} s "
+                  f"({shot})", flush=True)
+        run([folder / COMMAND_LINE, "attack", "--model", "FC100-100-10", "--images", "test:0:1"], env=environment,
+            timeout=300)
 
 
 def oldest_glibc(folder: Path) -> str:
@@ -120,7 +139,12 @@ def oldest_glibc(folder: Path) -> str:
         if path.is_file() and not path.is_symlink() and _is_elf(path):
             symbols = subprocess.run(["objdump", "-T", str(path)], capture_output=True, text=True).stdout
             needed.update(re.findall(r"GLIBC_(\d+\.\d+(?:\.\d+)?)", symbols))
-    return max(needed, key=lambda version: tuple(int(part) for part in version.split(".")), default="unknown")
+    return newest_version(needed)
+
+
+def newest_version(versions) -> str:
+    """The newest of version strings such as "2.2.5" and "2.17", compared as numbers; "unknown" when there are none."""
+    return max(versions, key=lambda version: tuple(int(part) for part in version.split(".")), default="unknown")
 
 
 def _is_elf(path: Path) -> bool:
@@ -144,13 +168,26 @@ def size(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if shutil.which("objdump") is None:  # PyInstaller reads binaries with it on Linux, and so does oldest_glibc
+        print("build_bundle: objdump is missing: install binutils (Debian: apt install binutils)", file=sys.stderr)
+        return 1
+    try:
+        return build(args)
+    except StepFailed as error:
+        print(f"build_bundle: the build stopped: {error}", file=sys.stderr)
+        return 1
+
+
+def build(args) -> int:
+    """Every step, then the report."""
     started = time.perf_counter()
-    python = prepare_environment(args.venv.resolve(), args.torch_index)
+    venv = args.venv or ROOT / "build" / ("bundle-venv-cpu" if args.torch_index else "bundle-venv")
+    python = prepare_environment(venv.resolve(), args.torch_index)
     installed = time.perf_counter()
     folder = freeze(python, args.dist.resolve())
     frozen = time.perf_counter()
     smoke_test(folder)
-    report = [f"folder {folder}: {size(folder) / 1e9:.2f} GB",
+    report = [f"folder {folder}: {size(folder) / 1e9:.2f} GB, torch {torch_build(python)}",
               f"environment {installed - started:.0f} s, PyInstaller {frozen - installed:.0f} s",
               f"oldest glibc it runs on: {oldest_glibc(folder)}"]
     if not args.no_archive:

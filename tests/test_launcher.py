@@ -130,3 +130,30 @@ def test_the_help_menu_adds_and_removes_the_launcher_without_a_terminal(xdg_data
     window.sig_message.connect(messages.append)
     window.findChild(QAction, "action_install_launcher").trigger()
     assert messages and "Could not install the launcher below" in messages[0]  # said, and the window goes on
+
+
+def test_the_bundle_points_the_launcher_at_its_own_executable(monkeypatch, tmp_path):
+    from blindspot_gui import launcher
+
+    bundled = tmp_path / "blindspot-gui" / APP_ID
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(bundled))
+    assert launcher.launcher_executable() == bundled.resolve()
+
+
+def test_a_failed_install_leaves_no_entry_behind(xdg_data_home):
+    (xdg_data_home / "icons" / "hicolor" / "512x512").mkdir(parents=True)
+    (xdg_data_home / "icons" / "hicolor" / "512x512" / "apps").write_text("a file where a folder should be")
+    with pytest.raises(OSError):
+        install_launcher()
+    assert not (xdg_data_home / "applications").exists() or not any((xdg_data_home / "applications").iterdir())
+    written = [path for path in (xdg_data_home / "icons").rglob("*.png")]
+    assert written == []  # the icons written before the failure are gone again
+
+
+def test_off_linux_the_launcher_is_refused_with_what_to_do_instead(monkeypatch):
+    from blindspot_gui.launcher import change_launcher
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    done, message = change_launcher(True)
+    assert not done and "Linux (freedesktop)" in message and "make a shortcut to" in message

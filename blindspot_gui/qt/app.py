@@ -113,6 +113,10 @@ class DemoLoop:
         self.window.statusBar().showMessage("Demo stopped: the window is yours.", 5000)
 
 
+SCREENSHOT_PATIENCE_MS = 300_000
+"""How long --screenshot waits for the search's result before it saves the window as it is and says so."""
+
+
 def take_screenshot(app, window, path: str) -> None:
     """Run one search in ``window``, save the window as a PNG at ``path`` once the result is painted, and quit: with
     status 0 when the search found a blind spot and nothing went wrong, else 1 after the errors on stderr (a smoke
@@ -146,8 +150,10 @@ def take_screenshot(app, window, path: str) -> None:
 
     window.blindspots.sig_transfer_shown.connect(save_and_quit)
     window.blindspots.sig_search_finished.connect(finished)
-    window.blindspots.sig_error.connect(failed)
+    window.sig_message.connect(failed)  # every message the window would show in a dialog: an error or a warning
     QTimer.singleShot(300, window.blindspots.run_search)
+    QTimer.singleShot(SCREENSHOT_PATIENCE_MS, lambda: failed(
+        f"no blind spot after {SCREENSHOT_PATIENCE_MS // 1000} s: the screenshot shows the window as it was"))
 
 
 def _fresh_settings(folder: str):

@@ -193,12 +193,12 @@ class MainWindow(WindowLayout, QMainWindow):
         self._action(help_menu, "&Tour: the paper in nine live steps", "F1", lambda: self.tour.start(), "action_tour")
         if sys.platform.startswith("linux"):  # a freedesktop launcher (launcher.py); other systems make shortcuts
             help_menu.addSeparator()
-            self._action(help_menu, "&Add to the applications menu", None, lambda: self.change_launcher(True),
+            self._action(help_menu, "&Add to the applications menu", None, lambda: self.put_in_applications_menu(True),
                          "action_install_launcher")
-            self._action(help_menu, "&Remove from the applications menu", None, lambda: self.change_launcher(False),
+            self._action(help_menu, "&Remove from the applications menu", None, lambda: self.put_in_applications_menu(False),
                          "action_uninstall_launcher")
 
-    def change_launcher(self, install: bool) -> None:
+    def put_in_applications_menu(self, install: bool) -> None:
         """Put this installation in the desktop's applications menu, or take it out (a few small files)."""
         done, message = change_launcher(install)
         text = message[0].upper() + message[1:] + "."

@@ -3,7 +3,8 @@
 Importing torch takes one to two seconds (longer on a busy machine) and the window's modules need
 it; a user who clicks the launcher should see the application at once. ``GettingReady`` needs
 nothing but Qt, so it is shown before anything heavy loads; ``import_in_background`` imports the
-Qt-free heavy modules in a thread of its own while the main thread keeps the small window drawn
+heavy modules (PyTorch, the core, pyqtgraph and the window's own modules, which make no Qt object
+when imported) in a thread of its own while the main thread keeps the small window drawn
 (only one thread ever imports torch: two at once can meet a half-initialised module), and the main
 window, built afterwards, takes its place.
 """
@@ -17,8 +18,10 @@ from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 BACKGROUND_IMPORTS = ("torch", "blindspot_gui.core.data", "blindspot_gui.core.experiments",
-                      "blindspot_gui.core.attack.search", "blindspot_gui.session.blindspots")
-"""The Qt-free modules the main window needs that take long to import (PyTorch and what stands on it)."""
+                      "blindspot_gui.core.attack.search", "blindspot_gui.session.blindspots", "pyqtgraph",
+                      "blindspot_gui.qt.main_window")
+"""The modules the main window needs, PyTorch first: importing them makes no Qt object (only classes), so it can
+happen off the GUI thread; the GUI thread is left only the window's construction."""
 POLL_MS = 20
 
 

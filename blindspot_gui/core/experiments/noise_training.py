@@ -83,8 +83,9 @@ def mean_adversarial_change() -> tuple[float, str]:
                          "train it again with `blindspot reproduce advtrain`")
     sizes = [point["pool"]["input"]["distortion"] for point in record.get("curve", [])
              if isinstance(point.get("pool", {}).get("input", {}).get("distortion"), (int, float))]
-    if not sizes:
-        raise ValueError(f"the training record of {spec.name} ({status.weights_path}) has no pool sizes")
+    if not sizes or not np.isfinite(sizes).all() or min(sizes) <= 0:
+        raise ValueError(f"the training record of {spec.name} ({status.weights_path}) has no positive pool sizes: "
+                         "train it again with `blindspot reproduce advtrain`")
     return float(np.mean(sizes)), f"the mean RMS of {spec.name}'s training examples over {len(sizes)} epochs"
 
 
@@ -305,7 +306,7 @@ def _weights_of(net: Classifier) -> dict:
 def _zoo_training(name: str) -> dict:
     """What a zoo net's training record says of it, as a training part's record does."""
     record = model_status(find_spec(name)).metadata or {}
-    errors = record.get("errors", {})
+    errors = record.get("errors") if isinstance(record.get("errors"), dict) else {}
     return {"input_noise": None, "test_error": errors.get("test"), "train_error": errors.get("train"),
             "seconds": record.get("wall_time_s")}
 
