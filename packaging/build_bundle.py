@@ -82,9 +82,9 @@ def prepare_environment(venv: Path, torch_index: str | None) -> Path:
 
 
 def torch_build(python: Path) -> str:
-    """The version of torch in the build environment, its build after the + (cu130, cpu)."""
-    return subprocess.run([python, "-c", "from importlib.metadata import version; print(version('torch'))"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    """The torch that went in: its version and the CUDA it was built for, or that it is the CPU-only build."""
+    probe = "import torch; print(torch.__version__, 'for CUDA', torch.version.cuda or 'none: CPU only')"
+    return subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def freeze(python: Path, dist: Path) -> Path:
@@ -116,20 +116,32 @@ def operator_libraries(python: Path, package: str) -> list[Path]:
 def smoke_test(folder: Path) -> None:
     """Start the bundle's executable as a user would, offscreen, with an empty home, once on a digit network and once
     on the photo network: each must find a blind spot and report no error (``--screenshot`` exits 1 otherwise); the
-    screenshots are kept beside the bundle to look at. Then its command line runs one search."""
+    screenshots are kept beside the bundle to look at. Then its command line runs one search. All without a network
+    where the system allows it: the bundle must work offline."""
     shots = folder.parent / "smoke-test"
     shots.mkdir(exist_ok=True)
+    offline = without_network()
     with tempfile.TemporaryDirectory(prefix="bundle-smoke-") as home:
         environment = {"PATH": "/usr/bin:/bin", "HOME": home, "QT_QPA_PLATFORM": "offscreen", "LANG": "C.UTF-8"}
         for network in ("FC100-100-10", "EfficientNet-Lite0"):
             shot = shots / f"{network}.png"
             started = time.perf_counter()
-            run([folder / APP, "--screenshot", shot, "--size", "1280x720", "--network", network],
+            run([*offline, folder / APP, "--screenshot", shot, "--size", "1280x720", "--network", network],
                 env=environment, timeout=600)
             print(f"smoke test: a blind spot of {network} found and drawn in {time.perf_counter() - started:.1f} s "
                   f"({shot})", flush=True)
-        run([folder / COMMAND_LINE, "attack", "--model", "FC100-100-10", "--images", "test:0:1"], env=environment,
+        run([*offline, folder / COMMAND_LINE, "attack", "--model", "FC100-100-10", "--images", "test:0:1"], env=environment,
             timeout=300)
+
+
+def without_network() -> list[str]:
+    """The command prefix that runs a program with no network (a network namespace of its own, ``unshare -rn``),
+    or none where this system refuses it (then the smoke test says the network was not cut)."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-rn"]
+    print("smoke test: the network could not be cut here (unshare -rn refused): it runs with the network")
+    return []
 
 
 def oldest_glibc(folder: Path) -> str:
