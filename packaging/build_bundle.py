@@ -32,7 +32,7 @@ from pathlib import Path
 from bundle_main import COMMAND_LINE  # the name by which the bundle's executable is the command line
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = "blindspot-gui"   # the application's name: it decides where its settings live (QSettings) and the launcher's id
+APP = "blindspot-gui"   # blindspot_gui.launcher.APP_ID (this script runs without the app's dependencies; a test ties them)
 ENTRY = Path(__file__).resolve().parent / "bundle_main.py"
 # Packages the application never imports at run time, each large, which the analysis would otherwise take
 # because something imports them optionally: torch's compiler back end, the cluster, test and notebook tools.

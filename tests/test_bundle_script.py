@@ -43,6 +43,12 @@ def test_the_oldest_glibc_is_the_newest_version_any_library_asks_for(build_bundl
     assert re.fullmatch(r"2\.\d+(\.\d+)?", version)  # not the text file's 9.99
 
 
+def test_the_bundle_keeps_the_applications_name(build_bundle):
+    from blindspot_gui.launcher import APP_ID
+
+    assert build_bundle.APP == APP_ID  # the executable's name, the launcher's and the settings' all follow it
+
+
 def test_glibc_versions_are_compared_as_numbers(build_bundle):
     assert build_bundle.newest_version(["2.2.5", "2.17", "2.4", "2.3.4"]) == "2.17"  # as text, 2.4 would win
     assert build_bundle.newest_version([]) == "unknown"

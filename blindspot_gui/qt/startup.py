@@ -17,11 +17,10 @@ import threading
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
-BACKGROUND_IMPORTS = ("torch", "blindspot_gui.core.data", "blindspot_gui.core.experiments",
-                      "blindspot_gui.core.attack.search", "blindspot_gui.session.blindspots", "pyqtgraph",
-                      "blindspot_gui.qt.main_window")
-"""The modules the main window needs, PyTorch first: importing them makes no Qt object (only classes), so it can
-happen off the GUI thread; the GUI thread is left only the window's construction."""
+BACKGROUND_IMPORTS = ("blindspot_gui.qt.main_window",)
+"""The main window's module, and with it everything it stands on (PyTorch, the core, pyqtgraph, the tabs): importing
+them makes no Qt object (only classes), so it can happen off the GUI thread; the GUI thread is left only the
+window's construction."""
 POLL_MS = 20
 
 

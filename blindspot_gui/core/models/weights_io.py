@@ -32,8 +32,8 @@ COMPUTED_TYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, t
 """Floating-point types torch computes with directly; others (the float8s) are widened to float32 to be checked."""
 TORCHSCRIPT_TO_ONNX = ('torch.onnx.export(torch.jit.load("net.pt"), torch.rand(1, 3, 224, 224), "net.onnx", '
                        'dynamo=False, dynamic_axes={"input": {0: "batch"}}, input_names=["input"])')
-"""Words of the refusal message, never executed here: the line a user runs in their own Python (torch 2.9 and newer) to
-turn a TorchScript file into ONNX. The refusal itself is read from the very records ``torch.load`` would get (see
+"""Words of the refusal message, never executed here: the line a user who trusts the file runs in their own Python
+(torch 2.9 and newer) to turn a TorchScript file into ONNX. The refusal itself is read from the very records ``torch.load`` would get (see
 ``repacked_archive``); ``torch.load(weights_only=True)`` would not run the program either."""
 
 
@@ -165,7 +165,8 @@ def repacked_archive(data: bytes, name: str) -> bytes:
     with archive:
         if any(_is_code(record.filename) or _is_constants(record.filename) for record in records):
             raise WeightsError(f"'{name}' is TorchScript, a program, which this application never runs; convert it "
-                               f"to ONNX in your own Python: {TORCHSCRIPT_TO_ONNX}")
+                               f"to ONNX in your own Python, only if you trust where it came from (loading it runs "
+                               f"its code): {TORCHSCRIPT_TO_ONNX}")
         problem = _layout_problem(data, archive, records) or _reader_disagreement(data, records)
         if problem:
             raise WeightsError(f"Refused '{name}': {problem}. Save the weights again with torch.save or as "
